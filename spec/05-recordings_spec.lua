@@ -45,9 +45,16 @@ end
 
 describe("recordings.dir", function()
   local real_getenv = os.getenv
+  local function without_env()
+    os.getenv = function(k)
+      if k == "ACR_RECORDINGS" then return nil end
+      return real_getenv(k)
+    end
+  end
   after_each(function() os.getenv = real_getenv end)
 
   it("is <repo root>/../shared/recordings, found from the loader's own path", function()
+    without_env()
     local root = R.root()
     assert.truthy(io.open(root .. "/spec/recordings.lua"), "root " .. root .. " has no spec/recordings.lua")
     assert.is_nil(R.dir():find("/%.%./"))
@@ -56,6 +63,7 @@ describe("recordings.dir", function()
   end)
 
   it("follows a clone placed elsewhere (as CI does), not a fixed folder", function()
+    without_env()
     local tmp = tmpdir()
     os.execute(("mkdir -p '%s/clone/spec' '%s/shared/recordings'"):format(tmp, tmp))
     write(tmp .. "/clone/spec/recordings.lua", read(R.root() .. "/spec/recordings.lua"))
