@@ -1,0 +1,150 @@
+-- /__admin/…: how tests steer and inspect the emulator. Loopback only, no auth,
+-- JSON in and out. Admin calls are not counted in stats or the request log.
+
+local state = require "acr.emulator.state"
+local json = require "acr.emulator.json"
+local util = require "acr.emulator.util"
+local auth = require "acr.emulator.auth"
+
+local _M = { _VERSION = "0.1.0" }
+
+local function reply(status, body)
+  return util.send(status, body, { ["Cache-Control"] = "no-store" })
+end
+
+local function bad(message)
+  return reply(400, json.object("error", json.object("code", "BadRequest", "message", message)))
+end
+
+local function body_object(optional)
+  ngx.req.read_body()
+  local text = ngx.req.get_body_data()
+  if not text or text:find("^%s*$") then
+    if optional then return {} end
+    return nil, "a JSON object body is required"
+  end
+  local v, err = json.decode(text)
+  if type(v) ~= "table" or not json.is_object(v) then
+    return nil, "the body must be a JSON object" .. (err and (": " .. err) or "")
+  end
+  return v
+end
+
+local function settings_table()
+  local s = {}
+  for k, v in pairs(state.settings) do s[k] = v end
+  return s
+end
+
+local routes = {}
+
+routes["GET ping"] = function()
+  return reply(200, json.object("ok", true))
+end
+
+routes["POST reset"] = function()
+  state.reset()
+  return reply(200, json.object("ok", true))
+end
+
+routes["GET settings"] = function()
+  return reply(200, settings_table())
+end
+
+routes["POST settings"] = function()
+  local t, err = body_object()
+  if not t then return bad(err) end
+  local ok, aerr = state.apply_settings(t)
+  if not ok then return bad(aerr) end
+  return reply(200, settings_table())
+end
+
+routes["POST fail-next"] = function()
+  local t, err = body_object()
+  if not t then return bad(err) end
+  if type(t.name) ~= "string" or t.name == "" then return bad("'name' must be a non-empty string") end
+  for _, k in ipairs { "code", "message" } do
+    if t[k] ~= nil and type(t[k]) ~= "string" then return bad("'" .. k .. "' must be a string") end
+  end
+  local status = t.status
+  if status ~= nil and (type(status) ~= "number" or status ~= math.floor(status)
+    or status < 400 or status > 599) then
+    return bad("'status' must be an HTTP error status (400-599)")
+  end
+  state.fail_next[t.name:lower()] = {
+    code = t.code or "InternalError",
+    message = t.message or ("The operation on '" .. t.name .. "' failed."),
+    status = status,
+  }
+  return reply(200, json.object("ok", true))
+end
+
+routes["GET stats"] = function()
+  local requests = {}
+  for k, v in pairs(state.stats.requests) do requests[k] = v end
+  return reply(200, json.object("requests", requests,
+    "connections", state.stats.connections, "total", state.stats.total))
+end
+
+routes["GET log"] = function()
+  local out = json.array()
+  for i, e in ipairs(state.log) do
+    out[i] = json.object("seq", e.seq, "time", e.time, "method", e.method, "path", e.path,
+      "query", e.query, "kind", e.kind, "status", e.status, "connection", e.connection)
+  end
+  return reply(200, out)
+end
+
+routes["POST token"] = function()
+  local t, err = body_object(true)
+  if not t then return bad(err) end
+  if t.lifetime ~= nil and type(t.lifetime) ~= "number" then return bad("'lifetime' must be a number") end
+  for _, k in ipairs { "tenant", "client_id", "oid" } do
+    if t[k] ~= nil and type(t[k]) ~= "string" then return bad("'" .. k .. "' must be a string") end
+  end
+  local token, exp = auth.issue { lifetime = t.lifetime, tid = t.tenant, appid = t.client_id, oid = t.oid }
+  return reply(200, json.object("access_token", token, "expires_on", exp, "token_type", "Bearer"))
+end
+
+routes["POST clients"] = function()
+  local t, err = body_object()
+  if not t then return bad(err) end
+  local info, rerr = auth.register_client(t)
+  if not info then return bad(rerr) end
+  return reply(200, json.object("client_id", info.client_id, "x5t", info.x5t))
+end
+
+routes["POST identity"] = function()
+  local t, err = body_object()
+  if not t then return bad(err) end
+  if t.header ~= nil and (type(t.header) ~= "string" or t.header == "") then
+    return bad("'header' must be a non-empty string")
+  end
+  if t.client_id ~= nil and (type(t.client_id) ~= "string" or t.client_id == "") then
+    return bad("'client_id' must be a non-empty string")
+  end
+  if t.header then state.identity_header = t.header end
+  if t.client_id then state.mi_client_id = t.client_id end
+  return reply(200, json.object("header", state.identity_header, "client_id", state.mi_client_id))
+end
+
+-- syntax: admin.handle(name)   name is the path after /__admin/
+function _M.handle(name)
+  local addr = ngx.var.remote_addr
+  if addr ~= "127.0.0.1" and addr ~= "::1" then
+    return reply(403, json.object("error", json.object("code", "Forbidden", "message", "loopback only")))
+  end
+  local method = ngx.req.get_method()
+  local route = routes[method .. " " .. name]
+  if route then return route() end
+  for key in pairs(routes) do
+    if key:match("^%S+ (.*)$") == name then
+      return reply(405, json.object("error", json.object("code", "MethodNotAllowed",
+        "message", method .. " is not allowed on /__admin/" .. name)))
+    end
+  end
+  return reply(404, json.object("error", json.object("code", "NotFound",
+    "message", "no admin endpoint /__admin/" .. name)))
+end
+
+return _M

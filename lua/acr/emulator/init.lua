@@ -1,0 +1,103 @@
+-- acr-emulator: an offline stand-in for Azure Resource Manager (ACR scope maps
+-- and tokens) and the Entra ID / managed identity token endpoints, served by
+-- nginx + ngx_http_lua. bin/acr-emulator writes the nginx.conf that calls
+-- init(), init_worker(), handle() and log() below.
+
+local ffi = require "ffi"
+local state = require "acr.emulator.state"
+local util = require "acr.emulator.util"
+local arm = require "acr.emulator.arm"
+local admin = require "acr.emulator.admin"
+local auth = require "acr.emulator.auth"
+
+local _M = { _VERSION = "0.1.0" }
+
+ffi.cdef [[ int kill(int pid, int sig); ]]
+local ESRCH, SIGTERM = 3, 15
+
+-- syntax: emulator.init(settings_path)   context: init_by_lua
+function _M.init(path)
+  state.init(path)
+end
+
+-- Shut the emulator down when the process that started it is gone, so a test
+-- run killed half-way leaves no server behind.
+local function watch(pid)
+  local function check(premature)
+    if premature then return end
+    if ffi.C.kill(pid, 0) ~= 0 and ffi.errno() == ESRCH then
+      ngx.log(ngx.NOTICE, "acr-emulator: watched process ", pid, " has exited, shutting down")
+      ffi.C.kill(require("ngx.process").get_master_pid(), SIGTERM)
+    end
+  end
+  local ok, err = ngx.timer.every(1, check)
+  if not ok then ngx.log(ngx.ERR, "acr-emulator: cannot watch pid ", pid, ": ", err) end
+end
+
+-- syntax: emulator.init_worker()   context: init_worker_by_lua
+function _M.init_worker()
+  state.init_worker()
+  local pid = tonumber(state.config.watch_pid)
+  if pid and pid > 0 then watch(pid) end
+end
+
+local function dispatch(ctx)
+  local uri = ngx.var.uri
+  local name = uri:match("^/__admin/(.*)$")
+  if name then
+    ctx.admin = true
+    return admin.handle(name)
+  end
+  local segs = util.split(uri:sub(2), "/")
+  if #segs == 4 and segs[2] == "oauth2" and segs[3]:lower() == "v2.0" and segs[4] == "token" and segs[1] ~= "" then
+    ctx.kind = ngx.req.get_method() .. " oauth2"
+    return auth.token_endpoint(segs[1])
+  end
+  if uri == "/metadata/identity/oauth2/token" then
+    ctx.kind = ngx.req.get_method() .. " imds"
+    return auth.imds()
+  end
+  if uri == "/msi/token" then
+    ctx.kind = ngx.req.get_method() .. " msi"
+    return auth.app_service()
+  end
+  return arm.handle(segs)
+end
+
+-- syntax: emulator.handle()   context: content_by_lua
+-- A Lua error becomes ARM's 500 InternalServerError and is logged.
+function _M.handle()
+  local ctx = ngx.ctx
+  local ok, err = xpcall(dispatch, debug.traceback, ctx)
+  if not ok then
+    ngx.log(ngx.ERR, "acr-emulator: handler error: ", err)
+    ctx.internal_error = true
+    if not ngx.headers_sent then
+      arm.fail(500, "InternalServerError", "The emulator failed to process the request.")
+    end
+  end
+end
+
+-- syntax: emulator.log()   context: log_by_lua
+function _M.log()
+  local ctx = ngx.ctx
+  if ctx.admin then return end
+  local kind = ctx.kind or "unknown"
+  local stats = state.stats
+  stats.requests[kind] = (stats.requests[kind] or 0) + 1
+  stats.total = stats.total + 1
+  local conn = tonumber(ngx.var.connection)
+  if not state.seen_connections[conn] then
+    state.seen_connections[conn] = true
+    stats.connections = stats.connections + 1
+  end
+  state.seq = state.seq + 1
+  local log = state.log
+  if #log >= 10000 then table.remove(log, 1) end
+  log[#log + 1] = {
+    seq = state.seq, time = ngx.now(), method = ngx.req.get_method(), path = ngx.var.uri,
+    query = ngx.var.args, kind = kind, status = ngx.status, connection = conn,
+  }
+end
+
+return _M

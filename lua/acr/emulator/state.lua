@@ -1,0 +1,121 @@
+-- Settings and in-memory state of one emulator. nginx runs a single worker, so a
+-- module table is the whole database; /__admin/reset rebuilds it.
+
+local json = require "acr.emulator.json"
+local util = require "acr.emulator.util"
+local crypto = require "acr.emulator.crypto"
+
+local _M = { _VERSION = "0.1.0" }
+
+_M.DEFAULT_CLIENT_ID = "00000000-0000-0000-0000-0000000000c1"
+_M.DEFAULT_CLIENT_SECRET = "emulator-secret"
+_M.DEFAULT_IDENTITY_HEADER = "emulator-identity-header"
+_M.DEFAULT_MI_CLIENT_ID = "00000000-0000-0000-0000-0000000000a1"
+_M.DEFAULT_TENANT_ID = "00000000-0000-0000-0000-0000000000e1"
+
+local LRO_STYLES = { realistic = true, async = true, location = true, body = true }
+
+-- name -> checker(value) returning the normalised value or nil, message
+local function int_at_least(min)
+  return function(v)
+    if type(v) ~= "number" or v ~= math.floor(v) or v < min then
+      return nil, "must be an integer >= " .. min
+    end
+    return v
+  end
+end
+
+local function number_between(min, max)
+  return function(v)
+    if type(v) ~= "number" or v ~= v or v < min or (max and v > max) then
+      return nil, "must be a number in [" .. min .. ", " .. (max or "inf") .. "]"
+    end
+    return v
+  end
+end
+
+local SETTINGS = {
+  polls = int_at_least(0),
+  retry_after = int_at_least(0),
+  lro_style = function(v)
+    if not LRO_STYLES[v] then return nil, "must be realistic, async, location or body" end
+    return v
+  end,
+  page_size = int_at_least(1),
+  latency_ms = number_between(0, 600000),
+  token_lifetime = int_at_least(1),
+  fail_rate = number_between(0, 1),
+  seed = int_at_least(0),
+  seed_data = int_at_least(0),
+}
+
+_M.settings = {
+  polls = 1, retry_after = 1, lro_style = "realistic", page_size = 100,
+  latency_ms = 0, token_lifetime = 3600, fail_rate = 0, seed = 1, seed_data = 0,
+}
+
+-- syntax: ok, err = state.apply_settings(tbl)
+-- All-or-nothing: one bad key or value changes nothing.
+function _M.apply_settings(t)
+  if not json.is_object(t) then return nil, "settings must be a JSON object" end
+  local new = {}
+  for k, v in pairs(t) do
+    local check = SETTINGS[k]
+    if not check then return nil, "unknown setting '" .. tostring(k) .. "'" end
+    local val, err = check(v)
+    if val == nil then return nil, "setting '" .. k .. "' " .. err end
+    new[k] = val
+  end
+  for k, v in pairs(new) do _M.settings[k] = v end
+  if new.seed then _M.prng = util.prng(new.seed) end
+  return true
+end
+
+-- The signing secret outlives /__admin/reset so tokens a test already holds keep working.
+_M.secret = nil
+
+function _M.reset()
+  _M.registries = {}      -- lower("sub/rg/reg") -> registry
+  _M.ops = {}             -- operation id -> operation
+  _M.fail_next = {}       -- lower(resource name) -> { code, message, status }
+  _M.clients = {
+    [_M.DEFAULT_CLIENT_ID] = { secret = _M.DEFAULT_CLIENT_SECRET, certs = {} },
+  }
+  _M.identity_header = _M.DEFAULT_IDENTITY_HEADER
+  _M.mi_client_id = _M.DEFAULT_MI_CLIENT_ID
+  _M.stats = { requests = {}, total = 0, connections = 0 }
+  _M.seen_connections = {}
+  _M.log = {}
+  _M.seq = 0
+  _M.remaining = { reads = 12000, writes = 1200, deletes = 15000 }
+  _M.prng = util.prng(_M.settings.seed)
+end
+
+-- syntax: state.init(settings_path)   context: init_by_lua (errors stop nginx from starting)
+function _M.init(path)
+  local f = path and io.open(path, "r")
+  if f then
+    local text = f:read("*a")
+    f:close()
+    local t, err = json.decode(text)
+    if not t then error("bad settings file " .. path .. ": " .. tostring(err)) end
+    _M.config = t     -- keeps the non-setting keys (watch_pid, …)
+    local only = {}
+    for k, v in pairs(t) do
+      if SETTINGS[k] then only[k] = v end
+    end
+    local ok, aerr = _M.apply_settings(only)
+    if not ok then error("bad settings file " .. path .. ": " .. aerr) end
+  else
+    _M.config = {}
+  end
+end
+
+-- Runs in the (single) worker, so the secret is not shared with the master.
+function _M.init_worker()
+  _M.secret = crypto.random_bytes(32)
+  _M.started = ngx.now()
+  _M.reset()
+end
+
+return _M
