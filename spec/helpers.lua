@@ -1,0 +1,312 @@
+-- Shared spec helpers: start/stop an acr-emulator per spec file and talk HTTP
+-- to it through the curl CLI (so specs need no Lua socket library and the
+-- traffic is real). Works under Lua 5.4 and LuaJIT, from any working directory.
+--
+--   local em = helpers.start_emulator{ tls = true, polls = 0, retry_after = 0 }
+--   local status, headers, body = helpers.http("GET", em.url .. "/…", {
+--     headers = { Authorization = "Bearer " .. em:token() }, ca_file = em.ca_file })
+--   em:stop()
+
+local cjson = require "cjson.safe"
+
+local helpers = {}
+
+local function script_path()
+  local src = debug.getinfo(1, "S").source
+  src = src:sub(1, 1) == "@" and src:sub(2) or "spec/helpers.lua"
+  if src:sub(1, 1) ~= "/" then
+    local p = io.popen("pwd")
+    local cwd = p:read("*l")
+    p:close()
+    src = cwd .. "/" .. src
+  end
+  return src
+end
+
+-- Repository root: the directory above spec/.
+helpers.root = script_path():match("^(.*)/spec/[^/]*$"):gsub("/%./", "/"):gsub("/%.$", "")
+helpers.emulator_bin = helpers.root .. "/bin/acr-emulator"
+helpers.API_VERSION = "2019-05-01-preview"
+
+-- syntax: s = helpers.quote(s)   single-quoted for /bin/sh
+function helpers.quote(s)
+  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
+end
+local q = helpers.quote
+
+-- syntax: ok, output, code = helpers.sh(cmd)   stdout and stderr together
+-- (The exit code is echoed rather than taken from close(): LuaJIT's close() hides it.)
+function helpers.sh(cmd)
+  local p = assert(io.popen("( " .. cmd .. " ) 2>&1; echo \"__rc=$?\""))
+  local out = p:read("*a")
+  p:close()
+  local code = tonumber(out:match("__rc=(%d+)%s*$"))
+  out = out:gsub("__rc=%d+%s*$", "")
+  return code == 0, out, code
+end
+
+function helpers.read_file(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local s = f:read("*a")
+  f:close()
+  return s
+end
+
+function helpers.write_file(path, s)
+  local f = assert(io.open(path, "wb"))
+  f:write(s)
+  f:close()
+end
+
+-- syntax: dir = helpers.tmpdir(prefix?)   a fresh directory; remove it with helpers.rmdir
+function helpers.tmpdir(prefix)
+  local base = os.getenv("TMPDIR") or "/tmp"
+  local ok, out = helpers.sh("mktemp -d " .. q(base .. "/" .. (prefix or "acr-spec") .. ".XXXXXX"))
+  assert(ok, "mktemp failed: " .. out)
+  return (out:gsub("%s+$", ""))
+end
+
+function helpers.rmdir(dir)
+  if dir and dir:match("^/.+/.+") then helpers.sh("rm -rf " .. q(dir)) end
+end
+
+-- JSON helpers (cjson.safe: decode returns nil on bad input instead of raising).
+helpers.json_encode = cjson.encode
+function helpers.json_decode(s)
+  if type(s) ~= "string" then return nil end
+  return cjson.decode(s)
+end
+
+---------------------------------------------------------------------------
+-- HTTP through curl
+---------------------------------------------------------------------------
+
+local scratch       -- one directory per process for curl's header/body files
+local counter = 0
+
+local function scratch_dir()
+  if not scratch then scratch = helpers.tmpdir("acr-spec-http") end
+  return scratch
+end
+
+local function parse_headers(text)
+  -- With redirects or 100-continue curl writes several blocks: keep the last.
+  local last
+  for block in (text or ""):gsub("\r\n", "\n"):gmatch("HTTP/[^\n]*\n.-\n\n") do last = block end
+  local headers = {}
+  if not last then return headers end
+  local first = true
+  for line in last:gmatch("([^\n]*)\n") do
+    if first then
+      first = false
+    else
+      local k, v = line:match("^([^:]+):%s*(.-)%s*$")
+      if k then
+        k = k:lower()
+        headers[k] = headers[k] and (headers[k] .. ", " .. v) or v
+      end
+    end
+  end
+  return headers
+end
+
+-- syntax: status, headers, body = helpers.http(method, url, opts?)
+--   opts.headers  table of request headers
+--   opts.body     string, or a table sent as JSON (Content-Type added)
+--   opts.form     table sent as application/x-www-form-urlencoded
+--   opts.ca_file  CA bundle for https
+--   opts.timeout  seconds (default 30)
+-- headers has lowercased names (repeated ones joined with ", ").
+-- On a transport failure (refused, dropped connection) returns nil, message.
+function helpers.http(method, url, opts)
+  opts = opts or {}
+  local dir = scratch_dir()
+  counter = counter + 1
+  local hfile = dir .. "/h" .. counter
+  local bfile = dir .. "/b" .. counter
+  local ifile = dir .. "/i" .. counter
+  local args = { "curl", "-sS", "-X", method, "-D", hfile, "-o", bfile, "-w", "%{http_code}",
+    "--max-time", tostring(opts.timeout or 30), "-H", "Expect:" }
+  local function add(...)
+    for _, a in ipairs { ... } do args[#args + 1] = a end
+  end
+  if opts.ca_file then add("--cacert", opts.ca_file) end
+  local headers = {}
+  for k, v in pairs(opts.headers or {}) do headers[k:lower()] = true; add("-H", k .. ": " .. v) end
+  local body = opts.body
+  if type(body) == "table" then
+    body = assert(cjson.encode(body))
+    if not headers["content-type"] then add("-H", "Content-Type: application/json") end
+  end
+  if body then
+    helpers.write_file(ifile, body)
+    add("--data-binary", "@" .. ifile)
+  end
+  for k, v in pairs(opts.form or {}) do add("--data-urlencode", k .. "=" .. v) end
+  add(url)
+  local quoted = {}
+  for i, a in ipairs(args) do quoted[i] = q(a) end
+  local p = assert(io.popen(table.concat(quoted, " ") .. " 2>&1"))
+  local out = p:read("*a")
+  p:close()
+  local code = out:match("(%d%d%d)%s*$")
+  local resp_headers = parse_headers(helpers.read_file(hfile))
+  local resp_body = helpers.read_file(bfile) or ""
+  os.remove(hfile); os.remove(bfile); os.remove(ifile)
+  if not code or code == "000" then
+    return nil, (out:gsub("000%s*$", ""):gsub("%s+$", ""))
+  end
+  return tonumber(code), resp_headers, resp_body
+end
+
+---------------------------------------------------------------------------
+-- the emulator
+---------------------------------------------------------------------------
+
+local FLAGS = {
+  port = "--port", polls = "--polls", retry_after = "--retry-after", lro_style = "--lro-style",
+  page_size = "--page-size", latency_ms = "--latency-ms", token_lifetime = "--token-lifetime",
+  fail_rate = "--fail-rate", seed = "--seed", seed_data = "--seed-data",
+}
+
+local running = {}
+
+local function stop_all()
+  for em in pairs(running) do pcall(em.stop, em) end
+end
+
+-- Stops whatever is still running when the interpreter closes its state
+-- (busted exits with os.exit(code, true)), e.g. after a spec errored before teardown.
+if newproxy then
+  helpers._sentinel = newproxy(true)
+  getmetatable(helpers._sentinel).__gc = stop_all
+else
+  helpers._sentinel = setmetatable({}, { __gc = stop_all })
+end
+
+local my_pid
+local function own_pid()
+  if not my_pid then
+    local p = io.popen("echo $PPID")   -- the shell's parent is this interpreter
+    my_pid = p:read("*l")
+    p:close()
+  end
+  return my_pid
+end
+
+local Emulator = {}
+Emulator.__index = Emulator
+
+-- syntax: em = helpers.start_emulator(opts?)
+--   opts: tls (bool), port, polls, retry_after, lro_style, page_size, latency_ms,
+--         token_lifetime, fail_rate, seed, seed_data (as the CLI flags), dir
+-- em.url, em.ca_file (tls), em.dir, em.client_id, em.client_secret
+-- The emulator also stops by itself when this interpreter exits.
+function helpers.start_emulator(opts)
+  opts = opts or {}
+  local own_dir = not opts.dir
+  local dir = opts.dir or helpers.tmpdir("acr-emulator")
+  local args = { helpers.emulator_bin, "start", "--dir", dir, "--watch-pid", own_pid() }
+  for k, v in pairs(opts) do
+    if FLAGS[k] then
+      args[#args + 1] = FLAGS[k]
+      args[#args + 1] = tostring(v)
+    elseif k == "tls" then
+      if v then args[#args + 1] = "--tls" end
+    elseif k ~= "dir" then
+      error("start_emulator: unknown option '" .. tostring(k) .. "'", 2)
+    end
+  end
+  local quoted = {}
+  for i, a in ipairs(args) do quoted[i] = q(a) end
+  local errfile = dir .. "/start.err"
+  local ok, out = helpers.sh(table.concat(quoted, " ") .. " 2>" .. q(errfile))
+  if not ok then
+    local err = helpers.read_file(errfile) or ""
+    if own_dir then helpers.rmdir(dir) end
+    error("acr-emulator start failed: " .. err .. out, 2)
+  end
+  local lines = {}
+  for line in out:gmatch("[^\n]+") do lines[#lines + 1] = line end
+  local em = setmetatable({
+    url = lines[1], ca_file = opts.tls and lines[2] or nil, dir = dir, own_dir = own_dir,
+    client_id = "00000000-0000-0000-0000-0000000000c1", client_secret = "emulator-secret",
+  }, Emulator)
+  running[em] = true
+  return em
+end
+
+-- syntax: em:stop()   idempotent; removes the temporary directory it made
+function Emulator:stop()
+  if self.stopped then return end
+  self.stopped = true
+  running[self] = nil
+  helpers.sh(q(helpers.emulator_bin) .. " stop --dir " .. q(self.dir))
+  if self.own_dir then helpers.rmdir(self.dir) end
+end
+
+-- syntax: status, headers, body = em:request(method, path_or_url, opts?)
+-- Like helpers.http, relative to em.url, with the emulator's CA file.
+function Emulator:request(method, path, opts)
+  opts = opts or {}
+  local o = {}
+  for k, v in pairs(opts) do o[k] = v end
+  o.ca_file = o.ca_file or self.ca_file
+  local url = path:match("^https?://") and path or (self.url .. path)
+  return helpers.http(method, url, o)
+end
+
+-- syntax: decoded, status = em:admin(method, path, body_table?)
+function Emulator:admin(method, path, body)
+  local status, _, text = self:request(method, "/__admin/" .. path:gsub("^/+", ""):gsub("^__admin/", ""),
+    { body = body and cjson.encode(body) or nil,
+      headers = body and { ["Content-Type"] = "application/json" } or nil })
+  if not status then error("admin " .. path .. ": " .. tostring(_), 2) end
+  return helpers.json_decode(text), status
+end
+
+-- syntax: token = em:token(lifetime?)   a bearer token issued by the emulator
+function Emulator:token(lifetime)
+  local t = assert(self:admin("POST", "token", lifetime and { lifetime = lifetime } or {}))
+  return t.access_token
+end
+
+function Emulator:settings(tbl)
+  if tbl then return self:admin("POST", "settings", tbl) end
+  return self:admin("GET", "settings")
+end
+
+function Emulator:reset() return self:admin("POST", "reset", {}) end
+function Emulator:stats() return self:admin("GET", "stats") end
+function Emulator:log() return self:admin("GET", "log") end
+function Emulator:fail_next(t) return self:admin("POST", "fail-next", t) end
+
+-- syntax: path = em:registry_path(sub?, rg?, reg?)   ARM path of a registry
+function Emulator:registry_path(sub, rg, reg)
+  return "/subscriptions/" .. (sub or "00000000-0000-0000-0000-000000000001")
+    .. "/resourceGroups/" .. (rg or "rg-emulator")
+    .. "/providers/Microsoft.ContainerRegistry/registries/" .. (reg or "emuregistry")
+end
+
+-- syntax: status, headers, body, json = em:arm(method, path, opts?)
+-- ARM call with a bearer token and api-version (unless opts.api_version == false
+-- or the path already has a query); decodes the JSON body as a 4th result.
+function Emulator:arm(method, path, opts)
+  opts = opts or {}
+  local o = {}
+  for k, v in pairs(opts) do o[k] = v end
+  o.headers = {}
+  if opts.token ~= false then
+    self._token = self._token or self:token()
+    o.headers.Authorization = "Bearer " .. (opts.token or self._token)
+  end
+  for k, v in pairs(opts.headers or {}) do o.headers[k] = v end
+  if opts.api_version ~= false and not path:find("?", 1, true) then
+    path = path .. "?api-version=" .. (opts.api_version or helpers.API_VERSION)
+  end
+  local status, headers, body = self:request(method, path, o)
+  return status, headers, body, status and helpers.json_decode(body) or nil
+end
+
+return helpers
