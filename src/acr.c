@@ -1,13 +1,50 @@
-/* luaopen_acr: builds the module table from the parts of the core. */
-#include "compat.h"
+/* luaopen_acr: builds the module table from the parts of the core. Each part
+ * registers its metatables and adds its functions; nothing is global in C. */
+#include <curl/curl.h>
+
+#include "api.h"
+#include "auth.h"
+#include "client.h"
+#include "error.h"
+#include "http.h"
+#include "json.h"
+#include "operation.h"
+#include "pager.h"
+#include "resource.h"
 #include "version.h"
 
 ACR_EXPORT int luaopen_acr(lua_State *L);
+int acr_request_open(lua_State *L);
+
+/* syntax: bool = acr.is_error(v) */
+static int is_error(lua_State *L)
+{
+  int r = 0;
+  if (lua_getmetatable(L, 1)) {
+    luaL_getmetatable(L, ACR_ERROR_MT);
+    r = lua_rawequal(L, -1, -2);
+  }
+  lua_pushboolean(L, r);
+  return 1;
+}
 
 int luaopen_acr(lua_State *L)
 {
+  if (acr_http_global_init() != 0)
+    return luaL_error(L, "acr: libcurl failed to initialise");
+  acr_json_open(L);
   lua_newtable(L);
   lua_pushliteral(L, ACR_VERSION);
   lua_setfield(L, -2, "_VERSION");
+  lua_pushcfunction(L, is_error);
+  lua_setfield(L, -2, "is_error");
+  acr_error_open(L);
+  acr_operation_open(L);
+  acr_resource_open(L);
+  acr_auth_open(L);
+  acr_client_open(L);
+  acr_api_open(L);
+  acr_pager_open(L);
+  acr_request_open(L);
   return 1;
 }

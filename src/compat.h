@@ -22,6 +22,9 @@
 #define acr_getuservalue(L, i) lua_getiuservalue((L), (i), 1)
 #endif
 
+/* luaL_newlib sizes the table from an array type; this takes a pointer too. */
+#define acr_newlib(L, l) (lua_newtable(L), luaL_setfuncs((L), (l), 0))
+
 #if defined(__GNUC__)
 #define ACR_EXPORT __attribute__((visibility("default")))
 #else

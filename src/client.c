@@ -1,0 +1,402 @@
+/* acr.client{…}: configuration checked once, endpoints, URL building and the name
+ * rules of the OpenAPI document. Per-request work that can be done once is done here. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <openssl/rand.h>
+
+#include "auth.h"
+#include "client.h"
+#include "version.h"
+#if defined(LUA_JITLIBNAME)
+#include <luajit.h>
+#define ACR_LUA_NAME LUAJIT_VERSION
+#else
+#define ACR_LUA_NAME LUA_VERSION
+#endif
+
+#define DEFAULT_API_VERSION "2019-05-01-preview"
+
+static const struct cloud {
+  const char *name, *arm, *authority;
+} clouds[] = {
+  {"AzureCloud", "https://management.azure.com", "https://login.microsoftonline.com"},
+  {"AzureChinaCloud", "https://management.chinacloudapi.cn", "https://login.chinacloudapi.cn"},
+  {"AzureUSGovernment", "https://management.usgovcloudapi.net", "https://login.microsoftonline.us"},
+  {NULL, NULL, NULL}
+};
+
+static const char *const options[] = {
+  "subscription_id", "resource_group", "registry", "credential", "cloud", "endpoint",
+  "authority_host", "api_version", "timeout", "connect_timeout", "retry", "poll_interval",
+  "lro_timeout", "ca_file", "user_agent", "logger", NULL
+};
+
+acr_client *acr_check_client(lua_State *L, int idx)
+{
+  acr_client *c = (acr_client *)luaL_checkudata(L, idx, ACR_CLIENT_MT);
+  if (c->closed)
+    luaL_error(L, "acr.Client: the client is closed");
+  return c;
+}
+
+static void client_free(acr_client *c)
+{
+  acr_http_free(c->http);
+  free(c->endpoint);
+  free(c->registry_path);
+  free(c->api_version);
+  free(c->user_agent);
+  c->http = NULL;
+  c->endpoint = c->registry_path = c->api_version = c->user_agent = NULL;
+  c->closed = 1;
+}
+
+/* syntax: client:close()  -- idempotent; also __gc and __close */
+static int client_close(lua_State *L)
+{
+  client_free((acr_client *)luaL_checkudata(L, 1, ACR_CLIENT_MT));
+  return 0;
+}
+
+/* ---- option checking: misuse raises, naming the option ---- */
+
+static void check_known_options(lua_State *L, int t)
+{
+  lua_pushnil(L);
+  while (lua_next(L, t)) {
+    lua_pop(L, 1);
+    if (lua_type(L, -1) != LUA_TSTRING)
+      luaL_error(L, "acr.client: option names must be strings");
+    const char *k = lua_tostring(L, -1);
+    int i = 0;
+    while (options[i] && strcmp(options[i], k))
+      i++;
+    if (!options[i])
+      luaL_error(L, "acr.client: unknown option '%s'", k);
+  }
+}
+
+static const char *opt_string(lua_State *L, int t, const char *k, int required)
+{
+  lua_getfield(L, t, k);
+  int ty = lua_type(L, -1);
+  lua_pop(L, 1);
+  if (ty == LUA_TNIL) {
+    if (required)
+      luaL_error(L, "acr.client: option '%s' is required", k);
+    return NULL;
+  }
+  if (ty != LUA_TSTRING)
+    luaL_error(L, "acr.client: option '%s' must be a string, got %s", k, lua_typename(L, ty));
+  lua_getfield(L, t, k);
+  const char *s = lua_tostring(L, -1);
+  lua_pop(L, 1);  /* still referenced by the options table */
+  if (!*s)
+    luaL_error(L, "acr.client: option '%s' must not be empty", k);
+  return s;
+}
+
+static double opt_number(lua_State *L, int t, const char *k, double dflt, double min)
+{
+  lua_getfield(L, t, k);
+  int ty = lua_type(L, -1);
+  double v = lua_tonumber(L, -1);
+  lua_pop(L, 1);
+  if (ty == LUA_TNIL)
+    return dflt;
+  if (ty != LUA_TNUMBER)
+    luaL_error(L, "acr.client: option '%s' must be a number, got %s", k, lua_typename(L, ty));
+  if (!(v >= min))
+    luaL_error(L, "acr.client: option '%s' must be >= %g", k, min);
+  return v;
+}
+
+static void check_retry(lua_State *L, int t, acr_retry_policy *p)
+{
+  acr_retry_policy dflt = ACR_RETRY_DEFAULT;
+  *p = dflt;
+  lua_getfield(L, t, "retry");
+  int r = lua_gettop(L);
+  if (lua_type(L, r) == LUA_TNUMBER) {
+    double n = lua_tonumber(L, r);
+    if (n < 0 || n > 20 || n != (double)(int)n)
+      luaL_error(L, "acr.client: option 'retry' must be a whole number of retries from 0 to 20");
+    p->max_retries = (int)n;
+  } else if (lua_type(L, r) == LUA_TTABLE) {
+    lua_pushnil(L);
+    while (lua_next(L, r)) {
+      lua_pop(L, 1);
+      const char *k = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "?";
+      if (strcmp(k, "max_retries") && strcmp(k, "base_delay") && strcmp(k, "max_delay"))
+        luaL_error(L, "acr.client: unknown field '%s' in option 'retry'", k);
+    }
+    p->max_retries = (int)opt_number(L, r, "max_retries", p->max_retries, 0);
+    p->base_delay = opt_number(L, r, "base_delay", p->base_delay, 0);
+    p->max_delay = opt_number(L, r, "max_delay", p->max_delay, 0);
+  } else if (!lua_isnil(L, r)) {
+    luaL_error(L, "acr.client: option 'retry' must be a number or a table");
+  }
+  lua_pop(L, 1);
+}
+
+static void check_names(lua_State *L, const char *rg, const char *registry)
+{
+  size_t n = strlen(registry);
+  if (n < 5 || n > 50 || strspn(registry, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                          "0123456789") != n)
+    luaL_error(L, "acr.client: option 'registry' must be 5 to 50 letters and digits");
+  if (strlen(rg) > 90 || strpbrk(rg, "/?#% \t\r\n"))
+    luaL_error(L, "acr.client: option 'resource_group' is not a valid resource group name");
+}
+
+/* Picks the ARM endpoint: endpoint= wins, else the cloud's; checks it may carry a token. */
+static const char *check_endpoint(lua_State *L, int t, acr_origin *o)
+{
+  const char *cloud = opt_string(L, t, "cloud", 0);
+  const char *ep = opt_string(L, t, "endpoint", 0);
+  if (cloud && ep)
+    luaL_error(L, "acr.client: give 'cloud' or 'endpoint', not both");
+  if (!ep) {
+    int i = 0;
+    if (!cloud)
+      cloud = "AzureCloud";
+    while (clouds[i].name && strcmp(clouds[i].name, cloud))
+      i++;
+    if (!clouds[i].name)
+      luaL_error(L, "acr.client: unknown cloud '%s' (AzureCloud, AzureChinaCloud, "
+                    "AzureUSGovernment)", cloud);
+    ep = clouds[i].arm;
+  }
+  if (acr_url_origin(ep, o) != 0)
+    luaL_error(L, "acr.client: option 'endpoint' is not an http(s) URL");
+  if (!strcmp(o->scheme, "http") && !acr_origin_is_loopback(o))
+    luaL_error(L, "acr.client: option 'endpoint' must be https (http only on loopback)");
+  return ep;
+}
+
+static char *dup_trimmed(const char *s)
+{
+  size_t n = strlen(s);
+  while (n && s[n - 1] == '/')
+    n--;
+  char *d = malloc(n + 1);
+  if (d) {
+    memcpy(d, s, n);
+    d[n] = '\0';
+  }
+  return d;
+}
+
+static char *make_registry_path(const char *sub, const char *rg, const char *reg)
+{
+  size_t len = strlen(sub) + strlen(rg) + strlen(reg) + 96;
+  char *p = malloc(len);
+  if (p)
+    snprintf(p, len, "/subscriptions/%s/resourceGroups/%s/providers/"
+                     "Microsoft.ContainerRegistry/registries/%s", sub, rg, reg);
+  return p;
+}
+
+static char *make_user_agent(const char *prefix)
+{
+  char ua[256];
+  snprintf(ua, sizeof ua, "%s%slua-acr/%s (%s; %s)", prefix ? prefix : "", prefix ? " " : "",
+           ACR_VERSION, ACR_LUA_NAME, acr_http_version());
+  return strdup(ua);
+}
+
+static void check_subscription(lua_State *L, const char *sub)
+{
+  if (strlen(sub) > 64 || strpbrk(sub, "/?#% \t\r\n"))
+    luaL_error(L, "acr.client: option 'subscription_id' is not a valid subscription id");
+}
+
+/* Keeps the Lua-side values (credential, logger, authority) in the uservalue table. */
+static void set_uservalue(lua_State *L, int t, int ud)
+{
+  lua_createtable(L, 0, 3);
+  lua_getfield(L, t, "credential");
+  if (!luaL_testudata(L, -1, ACR_CREDENTIAL_MT))
+    luaL_error(L, "acr.client: option 'credential' must be an acr.Credential "
+                  "(e.g. acr.credential.static(token))");
+  lua_setfield(L, -2, "credential");
+  lua_getfield(L, t, "logger");
+  if (!lua_isnil(L, -1) && !lua_isfunction(L, -1))
+    luaL_error(L, "acr.client: option 'logger' must be a function");
+  lua_setfield(L, -2, "logger");
+  acr_setuservalue(L, ud);
+}
+
+static void fill_client(lua_State *L, int t, acr_client *c, const char *ep)
+{
+  const char *sub = opt_string(L, t, "subscription_id", 1);
+  const char *rg = opt_string(L, t, "resource_group", 1);
+  const char *reg = opt_string(L, t, "registry", 1);
+  const char *apiv = opt_string(L, t, "api_version", 0);
+  const char *ca = opt_string(L, t, "ca_file", 0);
+  const char *uap = opt_string(L, t, "user_agent", 0);
+  check_subscription(L, sub);
+  check_names(L, rg, reg);
+  if (ca && access(ca, R_OK) != 0)
+    luaL_error(L, "acr.client: option 'ca_file' is not a readable file: %s", ca);
+  c->timeout = opt_number(L, t, "timeout", 60, 0.001);
+  double connect_timeout = opt_number(L, t, "connect_timeout", 10, 0.001);
+  c->poll_interval = opt_number(L, t, "poll_interval", 5, 0);
+  c->lro_timeout = opt_number(L, t, "lro_timeout", 0, 0);
+  check_retry(L, t, &c->retry);
+  c->endpoint = dup_trimmed(ep);
+  c->registry_path = make_registry_path(sub, rg, reg);
+  c->api_version = strdup(apiv ? apiv : DEFAULT_API_VERSION);
+  c->user_agent = make_user_agent(uap);
+  if (!c->endpoint || !c->registry_path || !c->api_version || !c->user_agent)
+    luaL_error(L, "acr.client: out of memory");
+  if (RAND_bytes((unsigned char *)&c->seed, sizeof c->seed) != 1)
+    c->seed = (unsigned)time(NULL);
+  acr_http_options ho = {(long)(connect_timeout * 1000), (long)(c->timeout * 1000), ca,
+                         c->user_agent, 0};
+  char err[256] = "";
+  c->http = acr_http_new(&ho, err, sizeof err);
+  if (!c->http)
+    luaL_error(L, "acr.client: cannot set up HTTP: %s", err);
+}
+
+/* syntax: client = acr.client{subscription_id=, resource_group=, registry=, credential=, …} */
+static int client_new(lua_State *L)
+{
+  luaL_checktype(L, 1, LUA_TTABLE);
+  check_known_options(L, 1);
+  acr_origin origin;
+  const char *ep = check_endpoint(L, 1, &origin);
+  opt_string(L, 1, "authority_host", 0);
+  acr_client *c = (acr_client *)acr_newuserdata(L, sizeof *c);
+  memset(c, 0, sizeof *c);
+  c->closed = 1;  /* closed until complete: __gc frees whatever was set */
+  luaL_setmetatable(L, ACR_CLIENT_MT);
+  int ud = lua_gettop(L);
+  set_uservalue(L, 1, ud);
+  c->origin = origin;
+  fill_client(L, 1, c, ep);
+  c->closed = 0;
+  return 1;
+}
+
+void acr_client_push_url(lua_State *L, acr_client *c, const char *collection, const char *name)
+{
+  luaL_Buffer b;
+  luaL_buffinit(L, &b);
+  luaL_addstring(&b, c->endpoint);
+  luaL_addstring(&b, c->registry_path);
+  luaL_addchar(&b, '/');
+  luaL_addstring(&b, collection);
+  if (name) {
+    luaL_addchar(&b, '/');
+    luaL_addstring(&b, name);
+  }
+  luaL_addstring(&b, "?api-version=");
+  luaL_addstring(&b, c->api_version);
+  luaL_pushresult(&b);
+}
+
+void acr_client_push_field(lua_State *L, int cidx, const char *field)
+{
+  acr_getuservalue(L, cidx);
+  if (lua_istable(L, -1)) {
+    lua_getfield(L, -1, field);
+    lua_remove(L, -2);
+  } else {
+    lua_pop(L, 1);
+    lua_pushnil(L);
+  }
+}
+
+void acr_client_log(lua_State *L, int cidx, const char *level, const char *msg)
+{
+  acr_client_push_field(L, cidx, "logger");
+  if (!lua_isfunction(L, -1)) {
+    lua_pop(L, 1);
+    return;
+  }
+  lua_pushstring(L, level);
+  lua_pushstring(L, msg);
+  if (lua_pcall(L, 2, 0, 0) != 0)
+    lua_pop(L, 1);  /* a broken logger must not break the call */
+}
+
+static void check_name(lua_State *L, int arg, const char *name, const char *what,
+                       const char *allowed, const char *rule)
+{
+  size_t n = strlen(name);
+  if (n < 5 || n > 50)
+    luaL_argerror(L, arg, lua_pushfstring(L, "%s name '%s' must be 5 to 50 characters", what,
+                                          name));
+  if (strspn(name, allowed) != n)
+    luaL_argerror(L, arg, lua_pushfstring(L, "%s name '%s' may contain only %s", what, name,
+                                          rule));
+}
+
+#define ALNUM "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+
+void acr_check_scope_map_name(lua_State *L, int arg, const char *name)
+{
+  check_name(L, arg, name, "scope map", ALNUM "-_", "letters, digits, '-' and '_'");
+}
+
+void acr_check_token_name(lua_State *L, int arg, const char *name)
+{
+  check_name(L, arg, name, "token", ALNUM "-", "letters, digits and '-'");
+}
+
+static int client_tostring(lua_State *L)
+{
+  acr_client *c = (acr_client *)luaL_checkudata(L, 1, ACR_CLIENT_MT);
+  if (c->closed)
+    lua_pushliteral(L, "acr.Client(closed)");
+  else
+    lua_pushfstring(L, "acr.Client(%s%s)", c->endpoint, c->registry_path);
+  return 1;
+}
+
+/* syntax: n = client:connections()  -- TCP connections opened so far (reuse check) */
+static int client_connections(lua_State *L)
+{
+  lua_pushinteger(L, acr_http_connections(acr_check_client(L, 1)->http));
+  return 1;
+}
+
+/* syntax: ep = client:endpoint() */
+static int client_endpoint(lua_State *L)
+{
+  lua_pushstring(L, acr_check_client(L, 1)->endpoint);
+  return 1;
+}
+
+/* syntax: id = client:registry_id() */
+static int client_registry_id(lua_State *L)
+{
+  lua_pushstring(L, acr_check_client(L, 1)->registry_path);
+  return 1;
+}
+
+int acr_client_open(lua_State *L)
+{
+  static const luaL_Reg methods[] = {
+    {"close", client_close}, {"connections", client_connections},
+    {"endpoint", client_endpoint}, {"registry_id", client_registry_id}, {NULL, NULL}
+  };
+  luaL_newmetatable(L, ACR_CLIENT_MT);
+  lua_pushcfunction(L, client_close);
+  lua_setfield(L, -2, "__gc");
+  lua_pushcfunction(L, client_close);
+  lua_setfield(L, -2, "__close");
+  lua_pushcfunction(L, client_tostring);
+  lua_setfield(L, -2, "__tostring");
+  acr_newlib(L, methods);
+  lua_setfield(L, -2, "__index");
+  lua_pop(L, 1);
+  lua_pushcfunction(L, client_new);
+  lua_setfield(L, -2, "client");
+  return 0;
+}

@@ -1,0 +1,45 @@
+/* acr.Client: configuration, endpoints, URL building and name validation. */
+#ifndef ACR_CLIENT_H
+#define ACR_CLIENT_H
+
+#include "compat.h"
+#include "buf.h"
+#include "http.h"
+#include "retry.h"
+#include "url.h"
+
+#define ACR_CLIENT_MT "acr.Client"
+
+typedef struct acr_client {
+  acr_http *http;
+  char *endpoint;          /* "https://management.azure.com": no trailing slash */
+  acr_origin origin;       /* the only origin that ever sees the bearer token */
+  char *registry_path;     /* "/subscriptions/…/registries/{name}" */
+  char *api_version;
+  char *user_agent;
+  double timeout;          /* per request, seconds */
+  double poll_interval;    /* when the service gives no Retry-After */
+  double lro_timeout;      /* whole operation; 0 = none */
+  acr_retry_policy retry;
+  unsigned seed;           /* jitter PRNG */
+  int closed;
+} acr_client;
+
+int acr_client_open(lua_State *L);
+acr_client *acr_check_client(lua_State *L, int idx);   /* raises when closed */
+
+/* Pushes the absolute URL of a registry child: "{registry}/{collection}[/{name}]"
+ * with the client's api-version. name may be NULL. */
+void acr_client_push_url(lua_State *L, acr_client *c, const char *collection, const char *name);
+
+/* Pushes the credential / logger kept in the client's uservalue (or nil). */
+void acr_client_push_field(lua_State *L, int cidx, const char *field);
+
+/* Calls the client's logger, if any, with (level, message). Errors in it are ignored. */
+void acr_client_log(lua_State *L, int cidx, const char *level, const char *msg);
+
+/* Name rules of the OpenAPI document: raise a Lua error naming argument arg. */
+void acr_check_scope_map_name(lua_State *L, int arg, const char *name);
+void acr_check_token_name(lua_State *L, int arg, const char *name);
+
+#endif

@@ -1,0 +1,160 @@
+/* acr.Error objects are plain tables with a metatable, so scripts read err.code
+ * and err.status directly and print them with tostring(). */
+#include <stdio.h>
+#include <string.h>
+
+#include "error.h"
+#include "json.h"
+
+static int error_tostring(lua_State *L)
+{
+  luaL_Buffer b;
+  luaL_buffinit(L, &b);
+  lua_getfield(L, 1, "code");
+  lua_getfield(L, 1, "message");
+  lua_getfield(L, 1, "status");
+  lua_getfield(L, 1, "request_id");
+  luaL_addstring(&b, "acr.Error: ");
+  luaL_addstring(&b, lua_isstring(L, -4) ? lua_tostring(L, -4) : "Error");
+  if (lua_isstring(L, -3)) {
+    luaL_addstring(&b, ": ");
+    luaL_addstring(&b, lua_tostring(L, -3));
+  }
+  if (lua_isnumber(L, -2)) {
+    char s[48];
+    snprintf(s, sizeof s, " (HTTP %ld", (long)lua_tointeger(L, -2));
+    luaL_addstring(&b, s);
+    if (lua_isstring(L, -1)) {
+      luaL_addstring(&b, ", request id ");
+      luaL_addstring(&b, lua_tostring(L, -1));
+    }
+    luaL_addchar(&b, ')');
+  }
+  luaL_pushresult(&b);
+  return 1;
+}
+
+int acr_error_open(lua_State *L)
+{
+  luaL_newmetatable(L, ACR_ERROR_MT);
+  lua_pushcfunction(L, error_tostring);
+  lua_setfield(L, -2, "__tostring");
+  lua_pushliteral(L, ACR_ERROR_MT);
+  lua_setfield(L, -2, "__name");
+  lua_pop(L, 1);
+  return 0;
+}
+
+void acr_error_push(lua_State *L, const char *code, const char *message, long status)
+{
+  lua_createtable(L, 0, 8);
+  lua_pushstring(L, code);
+  lua_setfield(L, -2, "code");
+  lua_pushstring(L, message ? message : code);
+  lua_setfield(L, -2, "message");
+  if (status > 0) {
+    lua_pushinteger(L, status);
+    lua_setfield(L, -2, "status");
+  }
+  lua_pushboolean(L, 0);
+  lua_setfield(L, -2, "retryable");
+  luaL_setmetatable(L, ACR_ERROR_MT);
+}
+
+void acr_error_set_retryable(lua_State *L, int idx, int retryable)
+{
+  idx = lua_absindex(L, idx);
+  lua_pushboolean(L, retryable);
+  lua_setfield(L, idx, "retryable");
+}
+
+static void copy_header(lua_State *L, int err, int hdr, const char *h, const char *field)
+{
+  lua_getfield(L, hdr, h);
+  if (lua_type(L, -1) == LUA_TSTRING)
+    lua_setfield(L, err, field);
+  else
+    lua_pop(L, 1);
+}
+
+void acr_error_set_ids(lua_State *L, int idx, int hdr_idx)
+{
+  if (!hdr_idx || !lua_istable(L, hdr_idx))
+    return;
+  idx = lua_absindex(L, idx);
+  hdr_idx = lua_absindex(L, hdr_idx);
+  copy_header(L, idx, hdr_idx, "x-ms-request-id", "request_id");
+  copy_header(L, idx, hdr_idx, "x-ms-correlation-request-id", "correlation_id");
+  copy_header(L, idx, hdr_idx, "x-ms-client-request-id", "client_request_id");
+}
+
+/* A code can arrive as a number (seen in LRO status bodies): keep it as text. */
+static const char *field_text(lua_State *L, int t, const char *k)
+{
+  lua_getfield(L, t, k);
+  if (lua_type(L, -1) == LUA_TSTRING || lua_type(L, -1) == LUA_TNUMBER)
+    return lua_tostring(L, -1);
+  lua_pop(L, 1);
+  return NULL;
+}
+
+static const char *status_code_name(long status)
+{
+  switch (status) {
+  case 400: return "BadRequest";
+  case 401: return "AuthenticationFailed";
+  case 403: return "Forbidden";
+  case 404: return "ResourceNotFound";
+  case 409: return "Conflict";
+  case 429: return "TooManyRequests";
+  case 500: return "InternalServerError";
+  case 502: return "BadGateway";
+  case 503: return "ServiceUnavailable";
+  case 504: return "GatewayTimeout";
+  default: return "HttpError";
+  }
+}
+
+/* ARM: {"error":{"code","message","details","target"}}; Entra ID: {"error":"invalid_client",
+ * "error_description":"AADSTS…"}. Anything else (an HTML 502 page) keeps a status-based code. */
+void acr_error_push_response(lua_State *L, long status, int hdr_idx, int body_idx)
+{
+  int top = lua_gettop(L);
+  const char *code = NULL, *msg = NULL;
+  int inner = 0;
+  if (body_idx && lua_istable(L, body_idx)) {
+    body_idx = lua_absindex(L, body_idx);
+    lua_getfield(L, body_idx, "error");
+    if (lua_istable(L, -1)) {
+      inner = lua_gettop(L);
+      code = field_text(L, inner, "code");
+      msg = field_text(L, inner, "message");
+    } else if (lua_type(L, -1) == LUA_TSTRING) {
+      code = lua_tostring(L, -1);
+      msg = field_text(L, body_idx, "error_description");
+    }
+  }
+  char fallback[64];
+  if (!msg) {
+    snprintf(fallback, sizeof fallback, "the service answered HTTP %ld", status);
+    msg = fallback;
+  }
+  acr_error_push(L, code ? code : status_code_name(status), msg, status);
+  int err = lua_gettop(L);
+  if (inner) {
+    lua_getfield(L, inner, "details");
+    lua_setfield(L, err, "details");
+    lua_getfield(L, inner, "target");
+    lua_setfield(L, err, "target");
+  }
+  acr_error_set_ids(L, err, hdr_idx);
+  lua_insert(L, top + 1);
+  lua_settop(L, top + 1);
+}
+
+int acr_error_return(lua_State *L)
+{
+  lua_pushnil(L);
+  lua_insert(L, -2);
+  return 2;
+}

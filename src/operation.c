@@ -1,0 +1,873 @@
+/* acr.Operation: the state machine at the heart of every call. It decides retries,
+ * LRO polling and final GETs; drivers only carry requests and responses. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+
+#include "auth.h"
+#include "client.h"
+#include "error.h"
+#include "json.h"
+#include "operation.h"
+#include "resource.h"
+#include "retry.h"
+
+typedef enum { PH_INITIAL, PH_POLL, PH_FINAL, PH_DONE } acr_phase;
+
+typedef struct acr_op {
+  acr_client *client;     /* kept alive by the client userdata in our uservalue */
+  char method[8];
+  char *url;              /* the original URL */
+  acr_buf body;
+  char *target;           /* URL of the next request */
+  char *location;         /* Location of the initial response, for a POST's result */
+  acr_phase phase;
+  acr_poll_via via;
+  acr_shape shape;
+  acr_final_via final_via;
+  int lro, idempotent, attempt, auth_retried, polls, sent;
+  double timeout;         /* per request, seconds */
+  double not_before;      /* monotonic time before which nothing is sent */
+  double deadline;        /* monotonic; 0 = none */
+  char status[32];
+  char request_id[37];
+} acr_op;
+
+static double now_mono(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void sleep_until(double t)
+{
+  double d = t - now_mono();
+  if (d <= 0)
+    return;
+  struct timespec ts;
+  ts.tv_sec = (time_t)d;
+  ts.tv_nsec = (long)((d - (double)ts.tv_sec) * 1e9);
+  while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+    ;
+}
+
+/* A version 4 UUID for x-ms-client-request-id: one per operation, kept across polls. */
+static void new_request_id(char out[37])
+{
+  unsigned char r[16];
+  if (RAND_bytes(r, sizeof r) != 1)
+    memset(r, 0x5a, sizeof r);
+  r[6] = (unsigned char)((r[6] & 0x0f) | 0x40);
+  r[8] = (unsigned char)((r[8] & 0x3f) | 0x80);
+  snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+           r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11], r[12],
+           r[13], r[14], r[15]);
+}
+
+static acr_op *check_op(lua_State *L, int idx)
+{
+  return (acr_op *)luaL_checkudata(L, idx, ACR_OPERATION_MT);
+}
+
+static void op_free(acr_op *op)
+{
+  free(op->url);
+  free(op->target);
+  free(op->location);
+  acr_buf_free(&op->body);
+  op->url = op->target = op->location = NULL;
+  op->phase = PH_DONE;
+}
+
+static int op_gc(lua_State *L)
+{
+  op_free(check_op(L, 1));
+  return 0;
+}
+
+/* uservalue fields: client, result, error, headers (extra request headers) */
+static void uv_get(lua_State *L, int idx, const char *k)
+{
+  acr_getuservalue(L, idx);
+  lua_getfield(L, -1, k);
+  lua_remove(L, -2);
+}
+
+static void uv_set(lua_State *L, int idx, const char *k)  /* pops the value */
+{
+  idx = lua_absindex(L, idx);
+  acr_getuservalue(L, idx);
+  lua_insert(L, -2);
+  lua_setfield(L, -2, k);
+  lua_pop(L, 1);
+}
+
+static char *dup_or_raise(lua_State *L, const char *s)
+{
+  char *d = s ? strdup(s) : NULL;
+  if (s && !d)
+    luaL_error(L, "acr: out of memory");
+  return d;
+}
+
+void acr_op_push(lua_State *L, int cidx, const acr_op_spec *spec)
+{
+  cidx = lua_absindex(L, cidx);
+  acr_client *c = acr_check_client(L, cidx);
+  acr_op *op = (acr_op *)acr_newuserdata(L, sizeof *op);
+  memset(op, 0, sizeof *op);
+  op->phase = PH_DONE;  /* inert until filled, so __gc after an error is safe */
+  luaL_setmetatable(L, ACR_OPERATION_MT);
+  lua_createtable(L, 0, 4);
+  lua_pushvalue(L, cidx);
+  lua_setfield(L, -2, "client");
+  if (spec->headers_idx) {
+    lua_pushvalue(L, spec->headers_idx);
+    lua_setfield(L, -2, "headers");
+  }
+  acr_setuservalue(L, -2);
+  op->client = c;
+  snprintf(op->method, sizeof op->method, "%s", spec->method);
+  op->url = dup_or_raise(L, spec->url);
+  op->target = dup_or_raise(L, spec->url);
+  if (spec->body && acr_buf_add(&op->body, spec->body, spec->body_len) != 0)
+    luaL_error(L, "acr: out of memory");
+  op->lro = spec->lro;
+  op->shape = spec->shape;
+  op->final_via = spec->final_via;
+  op->idempotent = spec->idempotent;
+  op->timeout = spec->timeout > 0 ? spec->timeout : c->timeout;
+  snprintf(op->status, sizeof op->status, "NotStarted");
+  new_request_id(op->request_id);
+  op->phase = PH_INITIAL;
+}
+
+/* ---- outcomes ---- */
+
+static void finish(lua_State *L, int idx, acr_op *op, int result_idx)
+{
+  if (result_idx) {
+    lua_pushvalue(L, result_idx);
+    uv_set(L, idx, "result");
+  }
+  op->phase = PH_DONE;
+  snprintf(op->status, sizeof op->status, "Succeeded");
+}
+
+static void fail(lua_State *L, int idx, acr_op *op)  /* pops the error */
+{
+  lua_pushstring(L, op->request_id);
+  lua_setfield(L, -2, "client_request_id");
+  uv_set(L, idx, "error");
+  op->phase = PH_DONE;
+  snprintf(op->status, sizeof op->status, "Failed");
+}
+
+static void fail_with(lua_State *L, int idx, acr_op *op, const char *code, const char *msg)
+{
+  acr_error_push(L, code, msg, 0);
+  fail(L, idx, op);
+}
+
+/* Bearer tokens go to the configured endpoint's origin only: a nextLink, Location or
+ * Azure-AsyncOperation on another host is refused, never followed. */
+static int trusted(lua_State *L, int idx, acr_op *op, const char *url)
+{
+  acr_origin o;
+  if (acr_url_origin(url, &o) == 0 && acr_origin_equal(&o, &op->client->origin))
+    return 1;
+  char msg[384];
+  snprintf(msg, sizeof msg, "refusing to follow %.200s: it is not on the configured endpoint %.120s",
+           acr_url_origin(url, &o) == 0 ? o.host : "a malformed URL", op->client->endpoint);
+  fail_with(L, idx, op, "UntrustedHost", msg);
+  return 0;
+}
+
+static int set_target(lua_State *L, int idx, acr_op *op, const char *url)
+{
+  if (!trusted(L, idx, op, url))
+    return 0;
+  char *d = strdup(url);
+  if (!d) {
+    fail_with(L, idx, op, "OutOfMemory", "out of memory");
+    return 0;
+  }
+  free(op->target);
+  op->target = d;
+  return 1;
+}
+
+static const char *header(lua_State *L, int hdr, const char *name)
+{
+  if (!hdr)
+    return NULL;
+  lua_getfield(L, hdr, name);
+  const char *v = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
+  lua_pop(L, 1);  /* the string stays alive in the headers table */
+  return v;
+}
+
+static double retry_after(lua_State *L, int hdr)
+{
+  return acr_retry_after(header(L, hdr, "retry-after-ms"), header(L, hdr, "x-ms-retry-after-ms"),
+                         header(L, hdr, "retry-after"));
+}
+
+/* Waits for the next poll: the service's Retry-After, else the client's interval,
+ * within the operation's overall timeout. */
+static void schedule_poll(lua_State *L, int idx, acr_op *op, int hdr)
+{
+  double ra = retry_after(L, hdr);
+  double wait = ra >= 0 ? ra : op->client->poll_interval;
+  double t = now_mono() + wait;
+  if (op->deadline > 0 && t > op->deadline) {
+    char msg[128];
+    snprintf(msg, sizeof msg, "the operation did not finish within %g s",
+             op->client->lro_timeout);
+    fail_with(L, idx, op, "Timeout", msg);
+    return;
+  }
+  op->not_before = t;
+  op->polls++;
+}
+
+/* ---- retries ---- */
+
+static const char *transport_code(const char *terr)
+{
+  static const char *const known[] = {"Timeout", "ConnectionFailed", "TlsError",
+                                      "ResponseTooLarge", NULL};
+  for (int i = 0; known[i]; i++)
+    if (!strcmp(terr, known[i]))
+      return known[i];
+  return "TransportError";
+}
+
+static void on_transport_error(lua_State *L, int idx, acr_op *op, const char *terr,
+                               const char *msg)
+{
+  const char *code = transport_code(terr);
+  const char *method = op->phase == PH_INITIAL ? op->method : "GET";
+  int transient = !strcmp(code, "Timeout") || !strcmp(code, "ConnectionFailed");
+  if (transient && acr_retry_transport(method, op->idempotent) &&
+      op->attempt < op->client->retry.max_retries) {
+    op->attempt++;
+    op->not_before = now_mono() + acr_retry_backoff(&op->client->retry, op->attempt,
+                                                    &op->client->seed);
+    return;
+  }
+  acr_error_push(L, code, msg && *msg ? msg : code, 0);
+  acr_error_set_retryable(L, -1, transient);
+  fail(L, idx, op);
+}
+
+static void on_http_error(lua_State *L, int idx, acr_op *op, long status, int hdr, int doc)
+{
+  const char *method = op->phase == PH_INITIAL ? op->method : "GET";
+  if (status == 401 && !op->auth_retried) {
+    uv_get(L, idx, "client");
+    acr_client_push_field(L, -1, "credential");
+    acr_credential *cred = (acr_credential *)luaL_testudata(L, -1, ACR_CREDENTIAL_MT);
+    int again = cred && acr_credential_can_refresh(cred);
+    if (again)
+      acr_credential_invalidate(cred);
+    lua_pop(L, 2);
+    if (again) {
+      op->auth_retried = 1;
+      op->not_before = now_mono();
+      return;
+    }
+  }
+  int retryable = acr_retry_status(method, status, op->idempotent);
+  acr_error_push_response(L, status, hdr, doc);
+  acr_error_set_retryable(L, -1, retryable);
+  if (retryable && op->attempt < op->client->retry.max_retries) {
+    double ra = retry_after(L, hdr);
+    if (ra <= op->client->retry.max_delay) {
+      lua_pop(L, 1);
+      op->attempt++;
+      op->not_before = now_mono() + (ra >= 0 ? ra : acr_retry_backoff(&op->client->retry,
+                                                                     op->attempt,
+                                                                     &op->client->seed));
+      return;
+    }
+    /* The service asked for a longer wait than we allow: say so rather than sleep. */
+  }
+  fail(L, idx, op);
+}
+
+/* ---- long-running operations ---- */
+
+static const char *provisioning_state(lua_State *L, int doc)
+{
+  if (!doc || !lua_istable(L, doc))
+    return NULL;
+  lua_getfield(L, doc, "properties");
+  const char *s = acr_json_getstring(L, -1, "provisioningState");
+  if (s)
+    lua_remove(L, -2);
+  else
+    lua_pop(L, 1);
+  return s;  /* kept alive by the document */
+}
+
+/* A Failed or Canceled operation reports its own error.code and message. */
+static void fail_operation(lua_State *L, int idx, acr_op *op, int doc, acr_lro_state st)
+{
+  acr_error_push_response(L, 0, 0, doc);
+  lua_getfield(L, -1, "code");
+  const char *code = lua_tostring(L, -1);
+  int generic = !code || !strcmp(code, "HttpError");
+  lua_pop(L, 1);
+  if (generic) {
+    lua_pushstring(L, st == ACR_LRO_CANCELED ? "OperationCanceled" : "OperationFailed");
+    lua_setfield(L, -2, "code");
+    lua_pushstring(L, st == ACR_LRO_CANCELED ? "the operation was canceled"
+                                             : "the operation failed");
+    lua_setfield(L, -2, "message");
+  }
+  lua_pushnil(L);
+  lua_setfield(L, -2, "status");
+  fail(L, idx, op);
+}
+
+static void go_final(lua_State *L, int idx, acr_op *op, int which, int result_idx)
+{
+  if (which == 0) {
+    finish(L, idx, op, result_idx);
+    return;
+  }
+  if (!set_target(L, idx, op, which == 1 ? op->url : op->location))
+    return;
+  op->phase = PH_FINAL;
+  op->not_before = now_mono();
+}
+
+static void lro_begin(lua_State *L, int idx, acr_op *op, long status, int hdr, int doc, int res)
+{
+  const char *async = header(L, hdr, "azure-asyncoperation");
+  const char *loc = header(L, hdr, "location");
+  if (loc && *loc) {
+    if (!trusted(L, idx, op, loc))
+      return;
+    op->location = strdup(loc);
+  }
+  op->via = acr_lro_choose(op->method, async, loc);
+  op->deadline = op->client->lro_timeout > 0 ? now_mono() + op->client->lro_timeout : 0;
+  if (op->via == ACR_POLL_ASYNC || op->via == ACR_POLL_LOCATION) {
+    if (set_target(L, idx, op, op->via == ACR_POLL_ASYNC ? async : loc)) {
+      op->phase = PH_POLL;
+      snprintf(op->status, sizeof op->status, "InProgress");
+      schedule_poll(L, idx, op, hdr);
+    }
+    return;
+  }
+  if (op->via == ACR_POLL_BODY) {
+    const char *ps = provisioning_state(L, doc);
+    acr_lro_state st = acr_lro_parse_state(ps);
+    if (ps && st == ACR_LRO_RUNNING) {
+      op->phase = PH_POLL;
+      snprintf(op->status, sizeof op->status, "%.31s", ps);
+      schedule_poll(L, idx, op, hdr);
+    } else if (st == ACR_LRO_FAILED || st == ACR_LRO_CANCELED) {
+      fail_operation(L, idx, op, doc, st);
+    } else {
+      finish(L, idx, op, res);
+    }
+    return;
+  }
+  if (status == 202) {
+    fail_with(L, idx, op, "InvalidLroResponse",
+              "202 Accepted came without an Azure-AsyncOperation or Location header");
+    return;
+  }
+  finish(L, idx, op, res);
+}
+
+static void poll_async(lua_State *L, int idx, acr_op *op, int hdr, int doc, int res)
+{
+  const char *st_text = acr_json_getstring(L, doc, "status");
+  if (!st_text) {
+    fail_with(L, idx, op, "InvalidLroResponse",
+              "the operation status resource has no \"status\" field");
+    return;
+  }
+  snprintf(op->status, sizeof op->status, "%.31s", st_text);
+  acr_lro_state st = acr_lro_parse_state(st_text);
+  lua_pop(L, 1);
+  if (st == ACR_LRO_RUNNING) {
+    schedule_poll(L, idx, op, hdr);
+  } else if (st == ACR_LRO_SUCCEEDED) {
+    go_final(L, idx, op, acr_lro_final_get(op->method, op->via, op->final_via,
+                                           op->location != NULL), res);
+  } else {
+    fail_operation(L, idx, op, doc, st);
+  }
+}
+
+static void lro_poll(lua_State *L, int idx, acr_op *op, long status, int hdr, int doc, int res)
+{
+  /* A status URL may change from one poll to the next: follow the newest. */
+  const char *next = header(L, hdr, op->via == ACR_POLL_ASYNC ? "azure-asyncoperation"
+                                                               : "location");
+  if (op->via != ACR_POLL_BODY && next && *next && strcmp(next, op->target) &&
+      !set_target(L, idx, op, next))
+    return;
+  if (op->via == ACR_POLL_ASYNC) {
+    poll_async(L, idx, op, hdr, doc, res);
+  } else if (op->via == ACR_POLL_LOCATION) {
+    if (status == 202)
+      schedule_poll(L, idx, op, hdr);
+    else if (!doc && (!strcmp(op->method, "PUT") || !strcmp(op->method, "PATCH")))
+      go_final(L, idx, op, 1, 0);
+    else
+      finish(L, idx, op, res);
+  } else {
+    const char *ps = provisioning_state(L, doc);
+    acr_lro_state st = acr_lro_parse_state(ps);
+    if (ps)
+      snprintf(op->status, sizeof op->status, "%.31s", ps);
+    if (!ps || st == ACR_LRO_SUCCEEDED)
+      finish(L, idx, op, res);
+    else if (st == ACR_LRO_RUNNING)
+      schedule_poll(L, idx, op, hdr);
+    else
+      fail_operation(L, idx, op, doc, st);
+  }
+}
+
+/* ---- feeding a response ---- */
+
+/* The value result() will be made from: the raw response for RAW, else the document. */
+static int push_result_value(lua_State *L, acr_op *op, long status, int hdr, int body, int doc)
+{
+  if (op->shape == ACR_SHAPE_RAW) {
+    lua_createtable(L, 0, 3);
+    lua_pushinteger(L, status);
+    lua_setfield(L, -2, "status");
+    if (hdr)
+      lua_pushvalue(L, hdr);
+    else
+      lua_newtable(L);
+    lua_setfield(L, -2, "headers");
+    if (doc)
+      lua_pushvalue(L, doc);
+    else if (body)
+      lua_pushvalue(L, body);
+    else
+      lua_pushnil(L);
+    lua_setfield(L, -2, "body");
+  } else if (doc) {
+    lua_pushvalue(L, doc);
+  } else {
+    lua_pushnil(L);
+  }
+  return lua_gettop(L);
+}
+
+static void on_success(lua_State *L, int idx, acr_op *op, long status, int hdr, int body, int doc)
+{
+  int res = push_result_value(L, op, status, hdr, body, doc);
+  if (lua_isnil(L, res))
+    res = 0;
+  op->attempt = 0;
+  if (op->phase == PH_INITIAL && !op->lro)
+    finish(L, idx, op, res);
+  else if (op->phase == PH_INITIAL)
+    lro_begin(L, idx, op, status, hdr, doc, res);
+  else if (op->phase == PH_POLL)
+    lro_poll(L, idx, op, status, hdr, doc, res);
+  else
+    finish(L, idx, op, res);
+}
+
+/* feed(status, headers, body, transport_error, message) at stack positions a..a+4 */
+static void feed(lua_State *L, int idx, acr_op *op, int a)
+{
+  int top = lua_gettop(L);
+  if (op->phase == PH_DONE)
+    luaL_error(L, "acr.Operation: feed() on a finished operation");
+  op->sent++;
+  if (!lua_isnoneornil(L, a + 3)) {
+    on_transport_error(L, idx, op, luaL_checkstring(L, a + 3), luaL_optstring(L, a + 4, NULL));
+    lua_settop(L, top);
+    return;
+  }
+  long status = (long)luaL_checkinteger(L, a);
+  int hdr = lua_istable(L, a + 1) ? a + 1 : 0;
+  int body = lua_type(L, a + 2) == LUA_TSTRING ? a + 2 : 0;
+  int doc = 0, garbled = 0;
+  if (body) {
+    size_t len;
+    const char *s = lua_tolstring(L, body, &len);
+    if (acr_json_decode(L, s, len)) {
+      doc = lua_gettop(L);
+      if (acr_json_isnull(L, doc))
+        doc = 0;
+    } else {
+      garbled = s[strspn(s, " \t\r\n")] != '\0';
+    }
+  }
+  int ok = status >= 200 && status < 300;
+  if (ok && garbled && op->shape != ACR_SHAPE_RAW)
+    fail_with(L, idx, op, "InvalidResponse",
+              "the service's response is not JSON (truncated or malformed)");
+  else if (ok)
+    on_success(L, idx, op, status, hdr, body, doc);
+  else
+    on_http_error(L, idx, op, status, hdr, doc);
+  lua_settop(L, top);
+}
+
+/* ---- the request to send next ---- */
+
+static const char *current_method(const acr_op *op)
+{
+  return op->phase == PH_INITIAL ? op->method : "GET";
+}
+
+static int sends_body(const acr_op *op)
+{
+  return op->phase == PH_INITIAL && op->body.len > 0;
+}
+
+/* Pushes the client's bearer token, or nil when the credential has none usable. */
+static const char *push_token(lua_State *L, int idx)
+{
+  uv_get(L, idx, "client");
+  acr_client_push_field(L, -1, "credential");
+  acr_credential *cred = (acr_credential *)luaL_testudata(L, -1, ACR_CREDENTIAL_MT);
+  const char *tok = cred ? acr_credential_token(cred) : NULL;
+  lua_pop(L, 2);
+  if (!tok) {
+    lua_pushnil(L);
+    return NULL;
+  }
+  lua_pushstring(L, tok);
+  return lua_tostring(L, -1);
+}
+
+/* Calls fn(name, value) for each extra header given to client:request(). */
+typedef void (*header_fn)(lua_State *L, const char *name, const char *value, void *ud);
+
+static void each_extra_header(lua_State *L, int idx, header_fn fn, void *ud)
+{
+  uv_get(L, idx, "headers");
+  if (lua_istable(L, -1)) {
+    lua_pushnil(L);
+    while (lua_next(L, -2)) {
+      fn(L, lua_tostring(L, -2), lua_tostring(L, -1), ud);
+      lua_pop(L, 1);
+    }
+  }
+  lua_pop(L, 1);
+}
+
+static void set_field(lua_State *L, const char *name, const char *value, void *ud)
+{
+  (void)ud;
+  lua_pushstring(L, value);
+  lua_setfield(L, -5, name);  /* the target sits below the table, key and value traversed */
+}
+
+/* syntax: req = op:next_request()  -- {method=, url=, headers=, body=} or nil when done */
+static int op_next_request(lua_State *L)
+{
+  acr_op *op = check_op(L, 1);
+  if (op->phase == PH_DONE) {
+    lua_pushnil(L);
+    return 1;
+  }
+  const char *tok = push_token(L, 1);
+  int tokidx = lua_gettop(L);
+  lua_createtable(L, 0, 4);
+  lua_pushstring(L, current_method(op));
+  lua_setfield(L, -2, "method");
+  lua_pushstring(L, op->target);
+  lua_setfield(L, -2, "url");
+  lua_createtable(L, 0, 6);
+  each_extra_header(L, 1, set_field, NULL);
+  if (tok) {
+    lua_pushfstring(L, "Bearer %s", tok);
+    lua_setfield(L, -2, "Authorization");
+  }
+  lua_pushstring(L, op->request_id);
+  lua_setfield(L, -2, "x-ms-client-request-id");
+  lua_pushstring(L, op->client->user_agent);
+  lua_setfield(L, -2, "User-Agent");
+  lua_pushliteral(L, "application/json");
+  lua_setfield(L, -2, "Accept");
+  if (sends_body(op)) {
+    lua_pushliteral(L, "application/json");
+    lua_setfield(L, -2, "Content-Type");
+  }
+  lua_setfield(L, -2, "headers");
+  if (sends_body(op)) {
+    lua_pushlstring(L, op->body.data, op->body.len);
+    lua_setfield(L, -2, "body");
+  }
+  lua_remove(L, tokidx);
+  return 1;
+}
+
+/* syntax: seconds = op:delay() */
+static int op_delay(lua_State *L)
+{
+  acr_op *op = check_op(L, 1);
+  double d = op->phase == PH_DONE ? 0 : op->not_before - now_mono();
+  lua_pushnumber(L, d > 0 ? d : 0);
+  return 1;
+}
+
+/* syntax: op:feed(status, headers, body [, transport_error [, message]]) */
+static int op_feed(lua_State *L)
+{
+  acr_op *op = check_op(L, 1);
+  lua_settop(L, 6);
+  if (lua_isnoneornil(L, 5))
+    luaL_checkinteger(L, 2);
+  if (!lua_isnil(L, 3))
+    luaL_checktype(L, 3, LUA_TTABLE);
+  if (!lua_isnil(L, 4))
+    luaL_checktype(L, 4, LUA_TSTRING);
+  feed(L, 1, op, 2);
+  lua_pushstring(L, op->status);
+  return 1;
+}
+
+/* ---- the C driver ---- */
+
+typedef struct header_lines {
+  char *lines[24];
+  int n;
+} header_lines;
+
+static void add_line(lua_State *L, const char *name, const char *value, void *ud)
+{
+  header_lines *h = (header_lines *)ud;
+  if (h->n >= 20)
+    return;
+  size_t len = strlen(name) + strlen(value) + 3;
+  char *s = malloc(len);
+  if (!s)
+    return;
+  snprintf(s, len, "%s: %s", name, value);
+  (void)L;
+  h->lines[h->n++] = s;
+}
+
+static void free_lines(header_lines *h, int secret_lines)
+{
+  for (int i = 0; i < h->n; i++) {
+    if (i < secret_lines)
+      OPENSSL_cleanse(h->lines[i], strlen(h->lines[i]));
+    free(h->lines[i]);
+  }
+  h->n = 0;
+}
+
+static const char *transport_name(acr_transport_error te)
+{
+  switch (te) {
+  case ACR_TE_TIMEOUT: return "Timeout";
+  case ACR_TE_CONNECT: return "ConnectionFailed";
+  case ACR_TE_TLS: return "TlsError";
+  case ACR_TE_TOO_LARGE: return "ResponseTooLarge";
+  default: return "TransportError";
+  }
+}
+
+static void push_headers(lua_State *L, const acr_http_response *res)
+{
+  lua_createtable(L, 0, (int)res->nheaders);
+  for (size_t i = 0; i < res->nheaders; i++) {
+    lua_pushstring(L, res->headers[i].value);
+    lua_setfield(L, -2, res->headers[i].name);
+  }
+}
+
+static void log_exchange(lua_State *L, int idx, acr_op *op, const char *method, long status,
+                         double ms)
+{
+  char msg[600];
+  snprintf(msg, sizeof msg, "%s %.480s -> %ld (%.0f ms, request id %s)", method, op->target,
+           status, ms, op->request_id);
+  uv_get(L, idx, "client");
+  acr_client_log(L, lua_gettop(L), status >= 400 || status == 0 ? "warn" : "debug", msg);
+  lua_pop(L, 1);
+}
+
+/* One exchange: wait for not_before, send the next request, feed the response. */
+static void drive_once(lua_State *L, int idx, acr_op *op)
+{
+  sleep_until(op->not_before);
+  header_lines h = {{0}, 0};
+  const char *tok = push_token(L, idx);
+  if (tok) {
+    size_t len = strlen(tok) + 24;
+    h.lines[0] = malloc(len);  /* the first line is the secret one: wiped after use */
+    if (h.lines[0]) {
+      snprintf(h.lines[0], len, "Authorization: Bearer %s", tok);
+      h.n = 1;
+    }
+  }
+  int secret = h.n;
+  lua_pop(L, 1);
+  add_line(L, "x-ms-client-request-id", op->request_id, &h);
+  each_extra_header(L, idx, add_line, &h);
+  h.lines[h.n] = NULL;
+  const char *method = current_method(op);
+  acr_http_response res;
+  acr_http_response_init(&res);
+  double t0 = now_mono();
+  int rc = acr_http_perform(op->client->http, method, op->target, (const char *const *)h.lines,
+                            sends_body(op) ? op->body.data : NULL,
+                            sends_body(op) ? op->body.len : 0, (long)(op->timeout * 1000), &res);
+  free_lines(&h, secret);
+  int base = lua_gettop(L);
+  long status = rc == 0 ? res.status : 0;
+  if (rc == 0) {
+    lua_pushinteger(L, res.status);
+    push_headers(L, &res);
+    if (res.body.len)
+      lua_pushlstring(L, res.body.data, res.body.len);
+    else
+      lua_pushnil(L);
+    lua_pushnil(L);
+    lua_pushnil(L);
+  } else {
+    lua_pushnil(L);
+    lua_pushnil(L);
+    lua_pushnil(L);
+    lua_pushstring(L, transport_name(res.transport));
+    lua_pushstring(L, res.error);
+  }
+  acr_http_response_free(&res);
+  log_exchange(L, idx, op, method, status, (now_mono() - t0) * 1000);
+  feed(L, idx, op, base + 1);
+  lua_settop(L, base);
+}
+
+void acr_op_start(lua_State *L, int idx)
+{
+  acr_op *op = check_op(L, idx);
+  if (op->phase == PH_INITIAL && !op->sent)
+    drive_once(L, lua_absindex(L, idx), op);
+}
+
+static int push_result(lua_State *L, int idx, acr_op *op)
+{
+  uv_get(L, idx, "error");
+  if (!lua_isnil(L, -1))
+    return acr_error_return(L);
+  lua_pop(L, 1);
+  if (op->shape == ACR_SHAPE_DELETED) {
+    lua_pushboolean(L, 1);
+    return 1;
+  }
+  uv_get(L, idx, "result");
+  if (op->shape == ACR_SHAPE_RAW || op->shape == ACR_SHAPE_PAGE)
+    return 1;
+  if (!lua_istable(L, -1)) {
+    lua_pop(L, 1);
+    acr_error_push(L, "InvalidResponse", "the service returned no resource document", 0);
+    return acr_error_return(L);
+  }
+  int doc = lua_gettop(L);
+  uv_get(L, idx, "client");
+  acr_resource_push(L, lua_gettop(L), op->shape, doc);
+  return 1;
+}
+
+int acr_op_wait(lua_State *L, int idx)
+{
+  idx = lua_absindex(L, idx);
+  acr_op *op = check_op(L, idx);
+  while (op->phase != PH_DONE)
+    drive_once(L, idx, op);
+  return push_result(L, idx, op);
+}
+
+/* syntax: value, err = op:wait([max_seconds]) */
+static int op_wait(lua_State *L)
+{
+  acr_op *op = check_op(L, 1);
+  double max = luaL_optnumber(L, 2, -1);
+  if (max < 0)
+    return acr_op_wait(L, 1);
+  double end = now_mono() + max;
+  while (op->phase != PH_DONE && op->not_before <= end)
+    drive_once(L, 1, op);
+  if (op->phase != PH_DONE) {
+    acr_error_push(L, "Timeout", "the operation is still running", 0);
+    return acr_error_return(L);
+  }
+  return push_result(L, 1, op);
+}
+
+/* syntax: value, err = op:result()  -- waits (blocking) when not done yet */
+static int op_result(lua_State *L)
+{
+  return acr_op_wait(L, 1);
+}
+
+/* syntax: status = op:poll()  -- sends one request if one is due; never sleeps */
+static int op_poll(lua_State *L)
+{
+  acr_op *op = check_op(L, 1);
+  if (op->phase != PH_DONE && now_mono() >= op->not_before)
+    drive_once(L, 1, op);
+  lua_pushstring(L, op->status);
+  return 1;
+}
+
+/* syntax: bool = op:done() */
+static int op_done(lua_State *L)
+{
+  lua_pushboolean(L, check_op(L, 1)->phase == PH_DONE);
+  return 1;
+}
+
+/* syntax: status = op:status() -- NotStarted, InProgress (or the service's word), Succeeded, Failed, Canceled */
+static int op_status(lua_State *L)
+{
+  lua_pushstring(L, check_op(L, 1)->status);
+  return 1;
+}
+
+/* syntax: id = op:request_id() -- the x-ms-client-request-id of every request of this operation */
+static int op_request_id(lua_State *L)
+{
+  lua_pushstring(L, check_op(L, 1)->request_id);
+  return 1;
+}
+
+static int op_tostring(lua_State *L)
+{
+  acr_op *op = check_op(L, 1);
+  lua_pushfstring(L, "acr.Operation(%s %s, %s)", op->method, op->url ? op->url : "?", op->status);
+  return 1;
+}
+
+int acr_operation_open(lua_State *L)
+{
+  static const luaL_Reg methods[] = {
+    {"next_request", op_next_request}, {"delay", op_delay}, {"feed", op_feed},
+    {"result", op_result}, {"wait", op_wait}, {"poll", op_poll}, {"done", op_done},
+    {"status", op_status}, {"request_id", op_request_id}, {NULL, NULL}
+  };
+  luaL_newmetatable(L, ACR_OPERATION_MT);
+  lua_pushcfunction(L, op_gc);
+  lua_setfield(L, -2, "__gc");
+  lua_pushcfunction(L, op_tostring);
+  lua_setfield(L, -2, "__tostring");
+  acr_newlib(L, methods);
+  lua_setfield(L, -2, "__index");
+  lua_pop(L, 1);
+  return 0;
+}

@@ -1,0 +1,294 @@
+/* acr.Pager: lazy listing. It is callable, so `for tok in client:tokens() do` works
+ * on Lua 5.1/LuaJIT and 5.4 alike, and it keeps only the current page, handing its
+ * items out one by one and dropping each reference as it goes: memory stays flat. */
+#include <string.h>
+
+#include "api.h"
+#include "client.h"
+#include "error.h"
+#include "json.h"
+#include "pager.h"
+#include "resource.h"
+#include "url.h"
+
+typedef struct acr_pager {
+  acr_shape shape;   /* of each item */
+  int done;          /* no further page */
+  int pos, count;    /* position in the current page */
+  int pages;
+} acr_pager;
+
+/* uservalue: {client=, next=url|nil, page=items|nil, items=key, next_key=key, api_version=} */
+
+static acr_pager *check_pager(lua_State *L, int idx)
+{
+  return (acr_pager *)luaL_checkudata(L, idx, ACR_PAGER_MT);
+}
+
+static void uv_get(lua_State *L, int idx, const char *k)
+{
+  acr_getuservalue(L, idx);
+  lua_getfield(L, -1, k);
+  lua_remove(L, -2);
+}
+
+static void uv_set(lua_State *L, int idx, const char *k)  /* pops the value */
+{
+  idx = lua_absindex(L, idx);
+  acr_getuservalue(L, idx);
+  lua_insert(L, -2);
+  lua_setfield(L, -2, k);
+  lua_pop(L, 1);
+}
+
+void acr_pager_push(lua_State *L, int cidx, const char *url, acr_shape item_shape,
+                    const char *items_key, const char *next_key, const char *api_version)
+{
+  cidx = lua_absindex(L, cidx);
+  acr_pager *p = (acr_pager *)acr_newuserdata(L, sizeof *p);
+  memset(p, 0, sizeof *p);
+  p->shape = item_shape;
+  luaL_setmetatable(L, ACR_PAGER_MT);
+  lua_createtable(L, 0, 6);
+  lua_pushvalue(L, cidx);
+  lua_setfield(L, -2, "client");
+  lua_pushstring(L, url);
+  lua_setfield(L, -2, "next");
+  lua_pushstring(L, items_key);
+  lua_setfield(L, -2, "items");
+  lua_pushstring(L, next_key);
+  lua_setfield(L, -2, "next_key");
+  if (api_version) {
+    lua_pushstring(L, api_version);
+    lua_setfield(L, -2, "api_version");
+  }
+  acr_setuservalue(L, -2);
+}
+
+/* syntax: op = pager:next_operation()  -- the GET of the next page, or nil at the end
+ * (for drivers other than the blocking one) */
+static int pager_next_operation(lua_State *L)
+{
+  acr_pager *p = check_pager(L, 1);
+  uv_get(L, 1, "next");
+  if (p->done || lua_isnil(L, -1)) {
+    lua_pushnil(L);
+    return 1;
+  }
+  acr_op_spec s;
+  memset(&s, 0, sizeof s);
+  s.method = "GET";
+  s.url = lua_tostring(L, -1);
+  s.shape = ACR_SHAPE_PAGE;
+  uv_get(L, 1, "client");
+  acr_op_push(L, -1, &s);
+  return 1;
+}
+
+/* The next page's URL: absolute or resolved against the endpoint, with the
+ * api-version set (replacing any), on the endpoint's origin only. */
+static int set_next(lua_State *L, int idx, int doc)
+{
+  uv_get(L, idx, "next_key");
+  lua_gettable(L, doc);
+  if (lua_type(L, -1) != LUA_TSTRING || lua_rawlen(L, -1) == 0) {
+    lua_pop(L, 1);
+    lua_pushnil(L);
+    uv_set(L, idx, "next");
+    return 1;
+  }
+  uv_get(L, idx, "client");
+  acr_client *c = acr_check_client(L, -1);
+  lua_pop(L, 1);
+  acr_buf url = ACR_BUF_INIT;
+  acr_origin o;
+  int rc = acr_url_resolve(c->endpoint, lua_tostring(L, -1), &url);
+  lua_pop(L, 1);
+  uv_get(L, idx, "api_version");
+  if (rc == 0 && lua_isstring(L, -1))
+    rc = acr_url_set_param(&url, "api-version", lua_tostring(L, -1));
+  lua_pop(L, 1);
+  int ok = rc == 0 && acr_url_origin(url.data, &o) == 0 && acr_origin_equal(&o, &c->origin);
+  if (ok)
+    lua_pushstring(L, url.data);
+  acr_buf_free(&url);
+  if (!ok) {
+    acr_error_push(L, "UntrustedHost",
+                   rc == 0 ? "refusing to follow a nextLink that is not on the configured endpoint"
+                           : "the nextLink is not a URL", 0);
+    return 0;
+  }
+  uv_set(L, idx, "next");
+  return 1;
+}
+
+/* Takes a fetched page document; pushes its items list or (0) an error. */
+static int take_page(lua_State *L, int idx, acr_pager *p, int doc)
+{
+  doc = lua_absindex(L, doc);
+  if (!lua_istable(L, doc)) {
+    acr_error_push(L, "InvalidResponse", "a list page is not a JSON object", 0);
+    return 0;
+  }
+  uv_get(L, idx, "items");
+  lua_gettable(L, doc);
+  if (lua_isnil(L, -1) || acr_json_isnull(L, -1)) {
+    lua_pop(L, 1);
+    lua_newtable(L);
+  } else if (!lua_istable(L, -1)) {
+    acr_error_push(L, "InvalidResponse", "a list page's items are not a list", 0);
+    return 0;
+  }
+  if (!set_next(L, idx, doc))
+    return 0;
+  uv_get(L, idx, "next");
+  p->done = lua_isnil(L, -1);
+  lua_pop(L, 1);
+  p->pages++;
+  return 1;
+}
+
+static void convert_items(lua_State *L, int idx, acr_pager *p, int items);
+
+/* syntax: items = pager:take(op)  -- accepts a finished next_operation() */
+static int pager_take(lua_State *L)
+{
+  acr_pager *p = check_pager(L, 1);
+  int n = acr_op_wait(L, 2);
+  if (n == 2) {
+    p->done = 1;
+    return 2;
+  }
+  if (!take_page(L, 1, p, -1)) {
+    p->done = 1;
+    return acr_error_return(L);
+  }
+  convert_items(L, 1, p, lua_gettop(L));
+  return 1;
+}
+
+/* Turns raw items into ScopeMap/Token objects, in place. */
+static void convert_items(lua_State *L, int idx, acr_pager *p, int items)
+{
+  if (p->shape != ACR_SHAPE_SCOPEMAP && p->shape != ACR_SHAPE_TOKEN)
+    return;
+  uv_get(L, idx, "client");
+  int c = lua_gettop(L);
+  int n = (int)lua_rawlen(L, items);
+  for (int i = 1; i <= n; i++) {
+    lua_rawgeti(L, items, i);
+    if (lua_istable(L, -1)) {
+      acr_resource_push(L, c, p->shape, -1);
+      lua_rawseti(L, items, i);
+    }
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
+}
+
+/* Fetches the next page with the C driver; pushes its items, nil at the end, or
+ * nil, err. */
+static int fetch_page(lua_State *L, int idx, acr_pager *p)
+{
+  lua_pushcfunction(L, pager_next_operation);
+  lua_pushvalue(L, idx);
+  lua_call(L, 1, 1);
+  if (lua_isnil(L, -1))
+    return 1;
+  int n = acr_op_wait(L, -1);
+  if (n == 2) {
+    p->done = 1;
+    return 2;
+  }
+  if (!take_page(L, idx, p, -1)) {
+    p->done = 1;
+    return acr_error_return(L);
+  }
+  convert_items(L, idx, p, lua_gettop(L));
+  return 1;
+}
+
+/* syntax: items, err = pager:next_page()  -- a list, or nil when there are no more pages */
+static int pager_next_page(lua_State *L)
+{
+  acr_pager *p = check_pager(L, 1);
+  lua_pushnil(L);
+  uv_set(L, 1, "page");
+  p->pos = p->count = 0;
+  return fetch_page(L, 1, p);
+}
+
+/* The iterator: the next item, nil at the end; a failure raises the acr.Error. */
+static int pager_call(lua_State *L)
+{
+  acr_pager *p = check_pager(L, 1);
+  for (;;) {
+    if (p->pos < p->count) {
+      uv_get(L, 1, "page");
+      int page = lua_gettop(L);
+      lua_rawgeti(L, page, ++p->pos);
+      lua_pushnil(L);
+      lua_rawseti(L, page, p->pos);  /* the page no longer holds what it handed out */
+      return 1;
+    }
+    if (p->done) {
+      lua_pushnil(L);
+      uv_set(L, 1, "page");
+      lua_pushnil(L);
+      return 1;
+    }
+    int n = fetch_page(L, 1, p);
+    if (n == 2)
+      return lua_error(L);
+    if (lua_isnil(L, -1)) {
+      p->done = 1;
+      continue;
+    }
+    p->count = (int)lua_rawlen(L, -1);
+    p->pos = 0;
+    uv_set(L, 1, "page");
+  }
+}
+
+static int pager_tostring(lua_State *L)
+{
+  acr_pager *p = check_pager(L, 1);
+  lua_pushfstring(L, "acr.Pager(%d pages read%s)", p->pages, p->done ? ", done" : "");
+  return 1;
+}
+
+static int new_list(lua_State *L, acr_kind kind)
+{
+  acr_client *c = acr_check_client(L, 1);
+  acr_client_push_url(L, c, kind == ACR_KIND_TOKEN ? "tokens" : "scopeMaps", NULL);
+  acr_pager_push(L, 1, lua_tostring(L, -1),
+                 kind == ACR_KIND_TOKEN ? ACR_SHAPE_TOKEN : ACR_SHAPE_SCOPEMAP, "value",
+                 "nextLink", c->api_version);
+  return 1;
+}
+
+/* syntax: pager = client:scope_maps()  -- for sm in client:scope_maps() do … end */
+static int client_scope_maps(lua_State *L) { return new_list(L, ACR_KIND_SCOPEMAP); }
+/* syntax: pager = client:tokens()  -- for tok in client:tokens() do … end */
+static int client_tokens(lua_State *L) { return new_list(L, ACR_KIND_TOKEN); }
+
+int acr_pager_open(lua_State *L)
+{
+  static const luaL_Reg methods[] = {
+    {"next_page", pager_next_page}, {"next_operation", pager_next_operation},
+    {"take", pager_take}, {NULL, NULL}
+  };
+  static const luaL_Reg client_methods[] = {
+    {"scope_maps", client_scope_maps}, {"tokens", client_tokens}, {NULL, NULL}
+  };
+  luaL_newmetatable(L, ACR_PAGER_MT);
+  lua_pushcfunction(L, pager_call);
+  lua_setfield(L, -2, "__call");
+  lua_pushcfunction(L, pager_tostring);
+  lua_setfield(L, -2, "__tostring");
+  acr_newlib(L, methods);
+  lua_setfield(L, -2, "__index");
+  lua_pop(L, 1);
+  acr_add_methods(L, ACR_CLIENT_MT, client_methods);
+  return 0;
+}

@@ -1,0 +1,203 @@
+/* client:request and client:pages: any ARM URL through the same pipeline (retries,
+ * LRO, paging, the token kept to the endpoint's origin), as `az rest` offers. */
+#include <string.h>
+#include <strings.h>
+
+#include "api.h"
+#include "client.h"
+#include "error.h"
+#include "json.h"
+#include "lro.h"
+#include "operation.h"
+#include "pager.h"
+#include "url.h"
+
+static const char *const methods[] = {"GET", "PUT", "PATCH", "POST", "DELETE", "HEAD", NULL};
+
+static void opt_type(lua_State *L, int o, const char *k, int type)
+{
+  lua_getfield(L, o, k);
+  if (!lua_isnil(L, -1) && lua_type(L, -1) != type)
+    luaL_error(L, "bad option '%s' (%s expected, got %s)", k, lua_typename(L, type),
+               luaL_typename(L, -1));
+  lua_pop(L, 1);
+}
+
+static void check_options(lua_State *L, int o, const char *const *allowed)
+{
+  lua_pushnil(L);
+  while (lua_next(L, o)) {
+    lua_pop(L, 1);
+    const char *k = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "?";
+    int i = 0;
+    while (allowed[i] && strcmp(allowed[i], k))
+      i++;
+    if (!allowed[i])
+      luaL_error(L, "unknown option '%s'", k);
+  }
+}
+
+/* A header table maps names to one-line string values. */
+static void check_headers(lua_State *L, int o)
+{
+  lua_getfield(L, o, "headers");
+  int h = lua_gettop(L);
+  if (lua_istable(L, h)) {
+    lua_pushnil(L);
+    while (lua_next(L, h)) {
+      if (lua_type(L, -2) != LUA_TSTRING || lua_type(L, -1) != LUA_TSTRING ||
+          strpbrk(lua_tostring(L, -2), "\r\n:") || strpbrk(lua_tostring(L, -1), "\r\n"))
+        luaL_error(L, "bad option 'headers' (one-line string names and values expected)");
+      if (!strcasecmp(lua_tostring(L, -2), "authorization"))
+        luaL_error(L, "bad option 'headers' (Authorization comes from the credential)");
+      lua_pop(L, 1);
+    }
+  }
+  lua_pop(L, 1);
+}
+
+/* Pushes the absolute URL: path resolved, query added, api-version set unless false. */
+static void push_url(lua_State *L, acr_client *c, int arg, int o)
+{
+  acr_buf url = ACR_BUF_INIT;
+  acr_origin origin;
+  if (acr_url_resolve(c->endpoint, luaL_checkstring(L, arg), &url) != 0)
+    luaL_argerror(L, arg, "an absolute https URL or a path starting with '/' expected");
+  if (acr_url_origin(url.data, &origin) != 0 || !acr_origin_equal(&origin, &c->origin)) {
+    acr_buf_free(&url);
+    luaL_argerror(L, arg, "the URL is not on the client's endpoint (the token goes nowhere else)");
+  }
+  int rc = 0;
+  lua_getfield(L, o, "query");
+  if (lua_istable(L, -1)) {
+    lua_pushnil(L);
+    while (rc == 0 && lua_next(L, -2)) {
+      if (lua_type(L, -2) != LUA_TSTRING || !lua_isstring(L, -1)) {
+        acr_buf_free(&url);
+        luaL_error(L, "bad option 'query' (string names and string or number values expected)");
+      }
+      rc = acr_url_set_param(&url, lua_tostring(L, -2), lua_tostring(L, -1));
+      lua_pop(L, 1);
+    }
+  }
+  lua_pop(L, 1);
+  lua_getfield(L, o, "api_version");
+  if (rc == 0 && !(lua_isboolean(L, -1) && !lua_toboolean(L, -1)))
+    rc = acr_url_set_param(&url, "api-version",
+                           lua_isstring(L, -1) ? lua_tostring(L, -1) : c->api_version);
+  lua_pop(L, 1);
+  if (rc == 0)
+    lua_pushstring(L, url.data);
+  acr_buf_free(&url);
+  if (rc != 0)
+    luaL_error(L, "acr: out of memory");
+}
+
+/* Pushes the body text (a table is encoded as JSON) or nil. */
+static void push_body(lua_State *L, int o)
+{
+  lua_getfield(L, o, "body");
+  if (lua_istable(L, -1)) {
+    if (!acr_json_encode(L, -1))
+      luaL_error(L, "bad option 'body' (%s)", lua_tostring(L, -1));
+    lua_remove(L, -2);
+  } else if (!lua_isnil(L, -1) && lua_type(L, -1) != LUA_TSTRING) {
+    luaL_error(L, "bad option 'body' (table or string expected)");
+  }
+}
+
+static void build_request(lua_State *L)
+{
+  static const char *const allowed[] = {"body", "headers", "query", "lro", "final_state_via",
+                                        "api_version", "timeout", NULL};
+  acr_client *c = acr_check_client(L, 1);
+  int m = luaL_checkoption(L, 2, NULL, methods);
+  if (lua_isnoneornil(L, 4)) {
+    lua_settop(L, 3);
+    lua_newtable(L);
+  }
+  luaL_checktype(L, 4, LUA_TTABLE);
+  lua_settop(L, 4);
+  check_options(L, 4, allowed);
+  opt_type(L, 4, "lro", LUA_TBOOLEAN);
+  opt_type(L, 4, "final_state_via", LUA_TSTRING);
+  opt_type(L, 4, "timeout", LUA_TNUMBER);
+  opt_type(L, 4, "headers", LUA_TTABLE);
+  opt_type(L, 4, "query", LUA_TTABLE);
+  check_headers(L, 4);
+  acr_op_spec s;
+  memset(&s, 0, sizeof s);
+  s.method = methods[m];
+  push_url(L, c, 3, 4);               /* 5 */
+  s.url = lua_tostring(L, 5);
+  push_body(L, 4);                    /* 6 */
+  if (lua_isstring(L, 6))
+    s.body = lua_tolstring(L, 6, &s.body_len);
+  lua_getfield(L, 4, "lro");
+  s.lro = lua_toboolean(L, -1);
+  lua_getfield(L, 4, "final_state_via");
+  int fsv = acr_lro_parse_final_via(lua_tostring(L, -1));
+  if (fsv < 0)
+    luaL_error(L, "bad option 'final_state_via' (azure-async-operation, location or original-uri)");
+  s.final_via = (acr_final_via)fsv;
+  lua_getfield(L, 4, "timeout");
+  s.timeout = lua_tonumber(L, -1);
+  lua_getfield(L, 4, "headers");
+  s.headers_idx = lua_istable(L, -1) ? lua_gettop(L) : 0;
+  s.shape = ACR_SHAPE_RAW;
+  acr_op_push(L, 1, &s);
+}
+
+/* syntax: res, err = client:request(method, path_or_url, {body=, headers=, query=, lro=,
+ *   final_state_via=, api_version=, timeout=})  -- res = {status=, headers=, body=} */
+static int client_request(lua_State *L)
+{
+  build_request(L);
+  return acr_op_wait(L, -1);
+}
+
+/* syntax: op = client:begin_request(method, path_or_url, opts) */
+static int client_begin_request(lua_State *L)
+{
+  build_request(L);
+  acr_op_start(L, -1);
+  return 1;
+}
+
+/* syntax: pager = client:pages(path_or_url, {items="value", next_link="nextLink", api_version=}) */
+static int client_pages(lua_State *L)
+{
+  static const char *const allowed[] = {"items", "next_link", "api_version", "query", NULL};
+  acr_client *c = acr_check_client(L, 1);
+  if (lua_isnoneornil(L, 3)) {
+    lua_settop(L, 2);
+    lua_newtable(L);
+  }
+  luaL_checktype(L, 3, LUA_TTABLE);
+  lua_settop(L, 3);
+  check_options(L, 3, allowed);
+  opt_type(L, 3, "items", LUA_TSTRING);
+  opt_type(L, 3, "next_link", LUA_TSTRING);
+  opt_type(L, 3, "query", LUA_TTABLE);
+  push_url(L, c, 2, 3);
+  lua_getfield(L, 3, "items");
+  lua_getfield(L, 3, "next_link");
+  lua_getfield(L, 3, "api_version");
+  const char *apiv = lua_isstring(L, -1) ? lua_tostring(L, -1)
+                     : lua_isboolean(L, -1) ? NULL : c->api_version;
+  acr_pager_push(L, 1, lua_tostring(L, 4), ACR_SHAPE_RAW, luaL_optstring(L, 5, "value"),
+                 luaL_optstring(L, 6, "nextLink"), apiv);
+  return 1;
+}
+
+int acr_request_open(lua_State *L);
+
+int acr_request_open(lua_State *L)
+{
+  static const luaL_Reg client_methods[] = {
+    {"request", client_request}, {"begin_request", client_begin_request},
+    {"pages", client_pages}, {NULL, NULL}
+  };
+  acr_add_methods(L, ACR_CLIENT_MT, client_methods);
+  return 0;
+}

@@ -1,0 +1,470 @@
+/* acr.ScopeMap and acr.Token. The userdata holds nothing but its kind; the ARM
+ * document and the owning client live in its uservalue, so the GC sees every
+ * reference and no C pointer outlives what it points at. */
+#include <string.h>
+#include <strings.h>
+
+#include "api.h"
+#include "client.h"
+#include "error.h"
+#include "json.h"
+#include "resource.h"
+
+typedef struct acr_resource {
+  acr_kind kind;
+} acr_resource;
+
+static const char *const mt_names[] = {ACR_SCOPEMAP_MT, ACR_TOKEN_MT};
+
+static acr_resource *check_resource(lua_State *L, int idx, acr_kind kind)
+{
+  return (acr_resource *)luaL_checkudata(L, idx, mt_names[kind]);
+}
+
+static acr_resource *test_resource(lua_State *L, int idx)
+{
+  acr_resource *r = (acr_resource *)luaL_testudata(L, idx, ACR_SCOPEMAP_MT);
+  return r ? r : (acr_resource *)luaL_testudata(L, idx, ACR_TOKEN_MT);
+}
+
+/* uservalue = {client = <acr.Client>, doc = <ARM document>} */
+static void push_uv(lua_State *L, int idx, const char *k)
+{
+  acr_getuservalue(L, idx);
+  lua_getfield(L, -1, k);
+  lua_remove(L, -2);
+}
+
+/* Pushes doc.path[1].path[2]… or nil; "properties.x" style paths. */
+static void push_path(lua_State *L, int idx, const char *a, const char *b)
+{
+  push_uv(L, idx, "doc");
+  lua_getfield(L, -1, a);
+  lua_remove(L, -2);
+  if (b) {
+    if (lua_istable(L, -1))
+      lua_getfield(L, -1, b);
+    else
+      lua_pushnil(L);
+    lua_remove(L, -2);
+  }
+  if (acr_json_isnull(L, -1)) {
+    lua_pop(L, 1);
+    lua_pushnil(L);
+  }
+}
+
+/* A copy, so that a caller changing what it got cannot change the object. */
+static void push_copy(lua_State *L, int src)
+{
+  src = lua_absindex(L, src);
+  if (!lua_istable(L, src)) {
+    lua_pushvalue(L, src);
+    return;
+  }
+  lua_newtable(L);
+  lua_pushnil(L);
+  while (lua_next(L, src)) {
+    lua_pushvalue(L, -2);
+    push_copy(L, -2);
+    lua_settable(L, -5);
+    lua_pop(L, 1);
+  }
+}
+
+/* camelCase ARM names -> snake_case, recursively, for credentials. */
+static void push_snake(lua_State *L, int src)
+{
+  src = lua_absindex(L, src);
+  if (!lua_istable(L, src)) {
+    lua_pushvalue(L, src);
+    return;
+  }
+  lua_newtable(L);
+  lua_pushnil(L);
+  while (lua_next(L, src)) {
+    if (lua_type(L, -2) == LUA_TSTRING) {
+      const char *k = lua_tostring(L, -2);
+      luaL_Buffer b;
+      luaL_buffinit(L, &b);
+      for (; *k; k++) {
+        if (*k >= 'A' && *k <= 'Z') {
+          luaL_addchar(&b, '_');
+          luaL_addchar(&b, (char)(*k - 'A' + 'a'));
+        } else {
+          luaL_addchar(&b, *k);
+        }
+      }
+      luaL_pushresult(&b);
+    } else {
+      lua_pushvalue(L, -2);
+    }
+    push_snake(L, -2);
+    lua_settable(L, -5);
+    lua_pop(L, 1);
+  }
+}
+
+typedef struct field {
+  const char *name, *a, *b;
+  int deep;  /* 0 value, 1 copied table, 2 snake_case table */
+} field;
+
+static const field scope_map_fields[] = {
+  {"id", "id", NULL, 0}, {"name", "name", NULL, 0}, {"type", "type", NULL, 0},
+  {"description", "properties", "description", 0},
+  {"actions", "properties", "actions", 1},
+  {"creation_date", "properties", "creationDate", 0},
+  {"provisioning_state", "properties", "provisioningState", 0},
+  {"scope_map_type", "properties", "type", 0},
+  {NULL, NULL, NULL, 0}
+};
+
+static const field token_fields[] = {
+  {"id", "id", NULL, 0}, {"name", "name", NULL, 0}, {"type", "type", NULL, 0},
+  {"status", "properties", "status", 0},
+  {"scope_map_id", "properties", "scopeMapId", 0},
+  {"object_id", "properties", "objectId", 0},
+  {"creation_date", "properties", "creationDate", 0},
+  {"provisioning_state", "properties", "provisioningState", 0},
+  {"credentials", "properties", "credentials", 2},
+  {NULL, NULL, NULL, 0}
+};
+
+static int resource_index(lua_State *L)
+{
+  acr_resource *r = test_resource(L, 1);
+  if (!r)
+    return luaL_argerror(L, 1, "acr.ScopeMap or acr.Token expected");
+  lua_getmetatable(L, 1);
+  lua_getfield(L, -1, "methods");
+  lua_pushvalue(L, 2);
+  lua_rawget(L, -2);
+  if (!lua_isnil(L, -1))
+    return 1;
+  lua_pop(L, 3);
+  const char *k = lua_tostring(L, 2);
+  const field *f = r->kind == ACR_KIND_TOKEN ? token_fields : scope_map_fields;
+  for (; k && f->name; f++) {
+    if (strcmp(f->name, k))
+      continue;
+    push_path(L, 1, f->a, f->b);
+    if (f->deep == 1)
+      push_copy(L, -1);
+    else if (f->deep == 2)
+      push_snake(L, -1);
+    return 1;
+  }
+  lua_pushnil(L);
+  return 1;
+}
+
+static int resource_newindex(lua_State *L)
+{
+  return luaL_error(L, "%s fields are read-only: use update{…}", 
+                    mt_names[test_resource(L, 1) ? test_resource(L, 1)->kind : 0]);
+}
+
+static int resource_eq(lua_State *L)
+{
+  if (!test_resource(L, 1) || !test_resource(L, 2)) {
+    lua_pushboolean(L, 0);
+    return 1;
+  }
+  push_path(L, 1, "id", NULL);
+  push_path(L, 2, "id", NULL);
+  const char *a = lua_tostring(L, -2), *b = lua_tostring(L, -1);
+  lua_pushboolean(L, a && b && !strcasecmp(a, b));  /* ARM ids are case-insensitive */
+  return 1;
+}
+
+static int resource_tostring(lua_State *L)
+{
+  acr_resource *r = test_resource(L, 1);
+  push_path(L, 1, "name", NULL);
+  if (r && r->kind == ACR_KIND_TOKEN) {
+    push_path(L, 1, "properties", "status");
+    lua_pushfstring(L, "acr.Token(%s, %s)", luaL_optstring(L, -2, "?"),
+                    luaL_optstring(L, -1, "?"));
+  } else {
+    push_path(L, 1, "properties", "actions");
+    lua_pushfstring(L, "acr.ScopeMap(%s, %d actions)", luaL_optstring(L, -2, "?"),
+                    lua_istable(L, -1) ? (int)lua_rawlen(L, -1) : 0);
+  }
+  return 1;
+}
+
+void acr_resource_push(lua_State *L, int cidx, acr_shape shape, int doc_idx)
+{
+  cidx = lua_absindex(L, cidx);
+  doc_idx = lua_absindex(L, doc_idx);
+  if (shape == ACR_SHAPE_CREDENTIALS) {
+    push_snake(L, doc_idx);
+    luaL_setmetatable(L, ACR_CREDENTIALS_MT);
+    return;
+  }
+  acr_kind kind = shape == ACR_SHAPE_TOKEN ? ACR_KIND_TOKEN : ACR_KIND_SCOPEMAP;
+  acr_resource *r = (acr_resource *)acr_newuserdata(L, sizeof *r);
+  r->kind = kind;
+  luaL_setmetatable(L, mt_names[kind]);
+  lua_createtable(L, 0, 2);
+  lua_pushvalue(L, cidx);
+  lua_setfield(L, -2, "client");
+  lua_pushvalue(L, doc_idx);
+  lua_setfield(L, -2, "doc");
+  acr_setuservalue(L, -2);
+}
+
+static int is_resource_id(const char *s, const char *collection)
+{
+  return !strncasecmp(s, "/subscriptions/", 15) && strstr(s, collection) != NULL;
+}
+
+void acr_resource_push_id(lua_State *L, int cidx, int arg, int is_token)
+{
+  acr_kind want = is_token ? ACR_KIND_TOKEN : ACR_KIND_SCOPEMAP;
+  acr_resource *r = test_resource(L, arg);
+  if (r) {
+    if (r->kind != want)
+      luaL_argerror(L, arg, is_token ? "an acr.Token expected" : "an acr.ScopeMap expected");
+    push_path(L, arg, "id", NULL);
+    return;
+  }
+  if (lua_type(L, arg) != LUA_TSTRING)
+    luaL_argerror(L, arg, is_token ? "a Token, a token name or a token resource id expected"
+                                   : "a ScopeMap, a scope map name or a resource id expected");
+  const char *s = lua_tostring(L, arg);
+  const char *coll = is_token ? "/tokens/" : "/scopeMaps/";
+  if (s[0] == '/') {
+    if (!is_resource_id(s, is_token ? "/tokens/" : "/scopeMaps/") &&
+        !is_resource_id(s, is_token ? "/TOKENS/" : "/scopemaps/"))
+      luaL_argerror(L, arg, "not a resource id of this kind");
+    lua_pushvalue(L, arg);
+    return;
+  }
+  if (is_token)
+    acr_check_token_name(L, arg, s);
+  else
+    acr_check_scope_map_name(L, arg, s);
+  acr_client *c = acr_check_client(L, cidx);
+  lua_pushfstring(L, "%s%s%s", c->registry_path, coll, s);
+}
+
+/* ---- methods ---- */
+
+static const char *self_name(lua_State *L, acr_kind kind)
+{
+  check_resource(L, 1, kind);
+  push_path(L, 1, "name", NULL);
+  const char *n = lua_tostring(L, -1);
+  if (!n)
+    luaL_error(L, "%s has no name", mt_names[kind]);
+  return n;  /* left on the stack */
+}
+
+/* The client comes back as a stack index; used by every method. */
+static int self_client(lua_State *L)
+{
+  push_uv(L, 1, "client");
+  return lua_gettop(L);
+}
+
+/* After a successful update or refresh, self takes the new document. */
+static int adopt(lua_State *L, int nres)
+{
+  if (nres == 1 && test_resource(L, -1)) {
+    push_uv(L, -1, "doc");
+    acr_getuservalue(L, 1);
+    lua_insert(L, -2);
+    lua_setfield(L, -2, "doc");
+    lua_pop(L, 2);
+    lua_pushvalue(L, 1);
+  }
+  return nres;
+}
+
+static int kind_of(lua_State *L)
+{
+  acr_resource *r = test_resource(L, 1);
+  if (!r)
+    luaL_argerror(L, 1, "acr.ScopeMap or acr.Token expected");
+  return (int)r->kind;
+}
+
+/* syntax: obj, err = obj:refresh() */
+static int m_refresh(lua_State *L)
+{
+  acr_kind k = (acr_kind)kind_of(L);
+  const char *name = self_name(L, k);
+  int c = self_client(L);
+  acr_api_push_get(L, c, k, name);
+  return adopt(L, acr_op_wait(L, -1));
+}
+
+/* syntax: obj, err = obj:update{…} */
+static int m_update(lua_State *L)
+{
+  acr_kind k = (acr_kind)kind_of(L);
+  luaL_checktype(L, 2, LUA_TTABLE);
+  const char *name = self_name(L, k);
+  int c = self_client(L);
+  acr_api_push_update(L, c, k, name, 2, 2);
+  return adopt(L, acr_op_wait(L, -1));
+}
+
+/* syntax: op = obj:begin_update{…} */
+static int m_begin_update(lua_State *L)
+{
+  acr_kind k = (acr_kind)kind_of(L);
+  luaL_checktype(L, 2, LUA_TTABLE);
+  const char *name = self_name(L, k);
+  int c = self_client(L);
+  acr_api_push_update(L, c, k, name, 2, 2);
+  acr_op_start(L, -1);
+  return 1;
+}
+
+/* syntax: ok, err = obj:delete() */
+static int m_delete(lua_State *L)
+{
+  acr_kind k = (acr_kind)kind_of(L);
+  const char *name = self_name(L, k);
+  int c = self_client(L);
+  acr_api_push_delete(L, c, k, name);
+  return acr_op_wait(L, -1);
+}
+
+/* syntax: op = obj:begin_delete() */
+static int m_begin_delete(lua_State *L)
+{
+  acr_kind k = (acr_kind)kind_of(L);
+  const char *name = self_name(L, k);
+  int c = self_client(L);
+  acr_api_push_delete(L, c, k, name);
+  acr_op_start(L, -1);
+  return 1;
+}
+
+static int set_status(lua_State *L, const char *status, int wait)
+{
+  const char *name = self_name(L, ACR_KIND_TOKEN);
+  int c = self_client(L);
+  lua_createtable(L, 0, 1);
+  lua_pushstring(L, status);
+  lua_setfield(L, -2, "status");
+  acr_api_push_update(L, c, ACR_KIND_TOKEN, name, -1, 1);
+  if (!wait) {
+    acr_op_start(L, -1);
+    return 1;
+  }
+  return adopt(L, acr_op_wait(L, -1));
+}
+
+/* syntax: tok, err = tok:enable() / tok:disable(); op = tok:begin_enable() / begin_disable() */
+static int m_enable(lua_State *L) { return set_status(L, "enabled", 1); }
+static int m_disable(lua_State *L) { return set_status(L, "disabled", 1); }
+static int m_begin_enable(lua_State *L) { return set_status(L, "enabled", 0); }
+static int m_begin_disable(lua_State *L) { return set_status(L, "disabled", 0); }
+
+/* syntax: creds, err = tok:generate_credentials{name=?, expiry=?} */
+static int m_generate(lua_State *L)
+{
+  check_resource(L, 1, ACR_KIND_TOKEN);
+  if (lua_isnoneornil(L, 2)) {
+    lua_settop(L, 1);
+    lua_newtable(L);
+  }
+  int c = self_client(L);
+  acr_api_push_generate(L, c, 2, 1, 2);
+  return acr_op_wait(L, -1);
+}
+
+/* syntax: op = tok:begin_generate_credentials{name=?, expiry=?} */
+static int m_begin_generate(lua_State *L)
+{
+  check_resource(L, 1, ACR_KIND_TOKEN);
+  if (lua_isnoneornil(L, 2)) {
+    lua_settop(L, 1);
+    lua_newtable(L);
+  }
+  int c = self_client(L);
+  acr_api_push_generate(L, c, 2, 1, 2);
+  acr_op_start(L, -1);
+  return 1;
+}
+
+/* syntax: sm, err = tok:scope_map()  -- fetches the ScopeMap the token is bound to */
+static int m_scope_map(lua_State *L)
+{
+  check_resource(L, 1, ACR_KIND_TOKEN);
+  push_path(L, 1, "properties", "scopeMapId");
+  const char *id = lua_tostring(L, -1);
+  if (!id) {
+    acr_error_push(L, "NoScopeMap", "the token names no scope map", 0);
+    return acr_error_return(L);
+  }
+  const char *slash = strrchr(id, '/');
+  lua_pushstring(L, slash ? slash + 1 : id);
+  int c = self_client(L);
+  acr_api_push_get(L, c, ACR_KIND_SCOPEMAP, lua_tostring(L, -2));
+  return acr_op_wait(L, -1);
+}
+
+/* syntax: t = obj:to_table()  -- the ARM JSON document (a copy) */
+static int m_to_table(lua_State *L)
+{
+  if (!test_resource(L, 1))
+    return luaL_argerror(L, 1, "acr.ScopeMap or acr.Token expected");
+  push_uv(L, 1, "doc");
+  push_copy(L, -1);
+  return 1;
+}
+
+static int credentials_tostring(lua_State *L)
+{
+  lua_getfield(L, 1, "username");
+  lua_getfield(L, 1, "passwords");
+  lua_pushfstring(L, "acr.GeneratedCredentials(%s, %d passwords, values hidden)",
+                  luaL_optstring(L, -2, "?"), lua_istable(L, -1) ? (int)lua_rawlen(L, -1) : 0);
+  return 1;
+}
+
+static void new_class(lua_State *L, const char *name, const luaL_Reg *methods)
+{
+  luaL_newmetatable(L, name);
+  lua_pushcfunction(L, resource_index);
+  lua_setfield(L, -2, "__index");
+  lua_pushcfunction(L, resource_newindex);
+  lua_setfield(L, -2, "__newindex");
+  lua_pushcfunction(L, resource_eq);
+  lua_setfield(L, -2, "__eq");
+  lua_pushcfunction(L, resource_tostring);
+  lua_setfield(L, -2, "__tostring");
+  acr_newlib(L, methods);
+  lua_setfield(L, -2, "methods");
+  lua_pop(L, 1);
+}
+
+int acr_resource_open(lua_State *L)
+{
+  static const luaL_Reg scope_map_methods[] = {
+    {"refresh", m_refresh}, {"update", m_update}, {"begin_update", m_begin_update},
+    {"delete", m_delete}, {"begin_delete", m_begin_delete}, {"to_table", m_to_table},
+    {NULL, NULL}
+  };
+  static const luaL_Reg token_methods[] = {
+    {"refresh", m_refresh}, {"update", m_update}, {"begin_update", m_begin_update},
+    {"delete", m_delete}, {"begin_delete", m_begin_delete}, {"to_table", m_to_table},
+    {"enable", m_enable}, {"disable", m_disable}, {"begin_enable", m_begin_enable},
+    {"begin_disable", m_begin_disable}, {"generate_credentials", m_generate},
+    {"begin_generate_credentials", m_begin_generate}, {"scope_map", m_scope_map},
+    {NULL, NULL}
+  };
+  new_class(L, ACR_SCOPEMAP_MT, scope_map_methods);
+  new_class(L, ACR_TOKEN_MT, token_methods);
+  luaL_newmetatable(L, ACR_CREDENTIALS_MT);
+  lua_pushcfunction(L, credentials_tostring);
+  lua_setfield(L, -2, "__tostring");
+  lua_pop(L, 1);
+  return 0;
+}
