@@ -78,10 +78,8 @@ int acr_auth_open(lua_State *L)
     {"static", credential_static},
     {NULL, NULL}
   };
-  luaL_newmetatable(L, ACR_CREDENTIAL_MT);
+  acr_newmetatable(L, ACR_CREDENTIAL_MT);
   luaL_setfuncs(L, meta, 0);
-  lua_pushliteral(L, "acr.Credential");
-  lua_setfield(L, -2, "__name");
   lua_pushboolean(L, 0);
   lua_setfield(L, -2, "__metatable");
   lua_pop(L, 1);

@@ -386,7 +386,7 @@ int acr_client_open(lua_State *L)
     {"close", client_close}, {"connections", client_connections},
     {"endpoint", client_endpoint}, {"registry_id", client_registry_id}, {NULL, NULL}
   };
-  luaL_newmetatable(L, ACR_CLIENT_MT);
+  acr_newmetatable(L, ACR_CLIENT_MT);
   lua_pushcfunction(L, client_close);
   lua_setfield(L, -2, "__gc");
   lua_pushcfunction(L, client_close);

@@ -22,6 +22,11 @@
 #define acr_getuservalue(L, i) lua_getiuservalue((L), (i), 1)
 #endif
 
+/* 5.4 names a new metatable in __name; LuaJIT does not: do it for both, so that
+ * getmetatable(x).__name tells every type apart. Leaves the metatable pushed. */
+#define acr_newmetatable(L, name) \
+  (luaL_newmetatable((L), (name)), lua_pushstring((L), (name)), lua_setfield((L), -2, "__name"))
+
 /* luaL_newlib sizes the table from an array type; this takes a pointer too. */
 #define acr_newlib(L, l) (lua_newtable(L), luaL_setfuncs((L), (l), 0))
 

@@ -36,11 +36,9 @@ static int error_tostring(lua_State *L)
 
 int acr_error_open(lua_State *L)
 {
-  luaL_newmetatable(L, ACR_ERROR_MT);
+  acr_newmetatable(L, ACR_ERROR_MT);
   lua_pushcfunction(L, error_tostring);
   lua_setfield(L, -2, "__tostring");
-  lua_pushliteral(L, ACR_ERROR_MT);
-  lua_setfield(L, -2, "__name");
   lua_pop(L, 1);
   return 0;
 }

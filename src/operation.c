@@ -861,7 +861,7 @@ int acr_operation_open(lua_State *L)
     {"result", op_result}, {"wait", op_wait}, {"poll", op_poll}, {"done", op_done},
     {"status", op_status}, {"request_id", op_request_id}, {NULL, NULL}
   };
-  luaL_newmetatable(L, ACR_OPERATION_MT);
+  acr_newmetatable(L, ACR_OPERATION_MT);
   lua_pushcfunction(L, op_gc);
   lua_setfield(L, -2, "__gc");
   lua_pushcfunction(L, op_tostring);

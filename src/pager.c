@@ -281,7 +281,7 @@ int acr_pager_open(lua_State *L)
   static const luaL_Reg client_methods[] = {
     {"scope_maps", client_scope_maps}, {"tokens", client_tokens}, {NULL, NULL}
   };
-  luaL_newmetatable(L, ACR_PAGER_MT);
+  acr_newmetatable(L, ACR_PAGER_MT);
   lua_pushcfunction(L, pager_call);
   lua_setfield(L, -2, "__call");
   lua_pushcfunction(L, pager_tostring);

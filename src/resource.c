@@ -431,7 +431,7 @@ static int credentials_tostring(lua_State *L)
 
 static void new_class(lua_State *L, const char *name, const luaL_Reg *methods)
 {
-  luaL_newmetatable(L, name);
+  acr_newmetatable(L, name);
   lua_pushcfunction(L, resource_index);
   lua_setfield(L, -2, "__index");
   lua_pushcfunction(L, resource_newindex);
@@ -462,7 +462,7 @@ int acr_resource_open(lua_State *L)
   };
   new_class(L, ACR_SCOPEMAP_MT, scope_map_methods);
   new_class(L, ACR_TOKEN_MT, token_methods);
-  luaL_newmetatable(L, ACR_CREDENTIALS_MT);
+  acr_newmetatable(L, ACR_CREDENTIALS_MT);
   lua_pushcfunction(L, credentials_tostring);
   lua_setfield(L, -2, "__tostring");
   lua_pop(L, 1);
