@@ -310,6 +310,31 @@ static int disable_token(lua_State *L) { return blocking(L, build_disable); }
 static int begin_enable_token(lua_State *L) { return begin(L, build_enable); }
 static int begin_disable_token(lua_State *L) { return begin(L, build_disable); }
 
+/* syntax: op = client:prepare(name, ...)  -- the unsent operation of client:name(...),
+ * for drivers other than the blocking one (e.g. acr.resty) and for replaying traffic */
+static int prepare(lua_State *L)
+{
+  static const struct { const char *name; build_fn build; } ops[] = {
+    {"get_scope_map", build_get_scope_map}, {"create_scope_map", build_create_scope_map},
+    {"update_scope_map", build_update_scope_map}, {"delete_scope_map", build_delete_scope_map},
+    {"get_token", build_get_token}, {"create_token", build_create_token},
+    {"update_token", build_update_token}, {"delete_token", build_delete_token},
+    {"enable_token", build_enable}, {"disable_token", build_disable},
+    {"generate_credentials", build_generate}, {"request", acr_request_build},
+    {NULL, NULL}
+  };
+  acr_check_client(L, 1);
+  const char *name = luaL_checkstring(L, 2);
+  int i = 0;
+  while (ops[i].name && strcmp(ops[i].name, name))
+    i++;
+  if (!ops[i].name)
+    return luaL_argerror(L, 2, lua_pushfstring(L, "no operation named '%s'", name));
+  lua_remove(L, 2);
+  ops[i].build(L);
+  return 1;
+}
+
 int acr_api_open(lua_State *L)
 {
   static const luaL_Reg methods[] = {
@@ -333,6 +358,7 @@ int acr_api_open(lua_State *L)
     {"begin_disable_token", begin_disable_token},
     {"generate_credentials", generate_credentials},
     {"begin_generate_credentials", begin_generate_credentials},
+    {"prepare", prepare},
     {NULL, NULL}
   };
   acr_add_methods(L, ACR_CLIENT_MT, methods);

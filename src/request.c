@@ -106,7 +106,7 @@ static void push_body(lua_State *L, int o)
   }
 }
 
-static void build_request(lua_State *L)
+void acr_request_build(lua_State *L)
 {
   static const char *const allowed[] = {"body", "headers", "query", "lro", "final_state_via",
                                         "api_version", "timeout", NULL};
@@ -152,14 +152,14 @@ static void build_request(lua_State *L)
  *   final_state_via=, api_version=, timeout=})  -- res = {status=, headers=, body=} */
 static int client_request(lua_State *L)
 {
-  build_request(L);
+  acr_request_build(L);
   return acr_op_wait(L, -1);
 }
 
 /* syntax: op = client:begin_request(method, path_or_url, opts) */
 static int client_begin_request(lua_State *L)
 {
-  build_request(L);
+  acr_request_build(L);
   acr_op_start(L, -1);
   return 1;
 }
