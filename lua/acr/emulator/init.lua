@@ -22,15 +22,25 @@ end
 
 -- Shut the emulator down when the process that started it is gone, so a test
 -- run killed half-way leaves no server behind.
+local function gone(pid)
+  if ffi.C.kill(pid, 0) ~= 0 then return ffi.errno() == ESRCH end
+  -- exited but not yet reaped (a slow PID 1 in containers) counts as gone
+  local f = io.open("/proc/" .. pid .. "/stat", "r")
+  if not f then return false end
+  local stat = f:read("*l") or ""
+  f:close()
+  return stat:match("%) (%a)") == "Z"
+end
+
 local function watch(pid)
   local function check(premature)
     if premature then return end
-    if ffi.C.kill(pid, 0) ~= 0 and ffi.errno() == ESRCH then
+    if gone(pid) then
       ngx.log(ngx.NOTICE, "acr-emulator: watched process ", pid, " has exited, shutting down")
       ffi.C.kill(require("ngx.process").get_master_pid(), SIGTERM)
     end
   end
-  local ok, err = ngx.timer.every(1, check)
+  local ok, err = ngx.timer.every(0.5, check)
   if not ok then ngx.log(ngx.ERR, "acr-emulator: cannot watch pid ", pid, ": ", err) end
 end
 
