@@ -110,7 +110,7 @@ static double opt_number(lua_State *L, int t, const char *k, double dflt, double
   if (ty != LUA_TNUMBER)
     luaL_error(L, "acr.client: option '%s' must be a number, got %s", k, lua_typename(L, ty));
   if (!(v >= min))
-    luaL_error(L, "acr.client: option '%s' must be >= %g", k, min);
+    luaL_error(L, "acr.client: option '%s' must be %s", k, min > 0 ? "> 0" : ">= 0");
   return v;
 }
 
