@@ -174,6 +174,10 @@ describe("acr-emulator LRO styles #emulator", function()
         assert.is_nil(h["azure-asyncoperation"])
         assert.is_nil(h["location"])
         assert.are.equal("Creating", j.properties.provisioningState)
+        -- listing is not polling
+        for _, v in ipairs(select(4, em:arm("GET", REG .. "/scopeMaps")).value) do
+          if v.name == name then assert.are.equal("Creating", v.properties.provisioningState) end
+        end
         for i = 1, polls do
           assert.are.equal("Creating", select(4, em:arm("GET", sm(name))).properties.provisioningState, "GET " .. i)
         end

@@ -32,6 +32,9 @@ describe("acr-emulator validation #emulator", function()
     assert.are.equal(201, (em:arm("PUT", sm("good-map"), { body = { properties = {
       actions = { "repositories/good/content/read" }, description = "keep me" } } })))
     assert.are.equal(201, (em:arm("PUT", tok("good-token"), { body = { properties = { scopeMapId = sm("good-map") } } })))
+    -- body style with polls 0: the first GET of each resource completes its creation
+    assert.are.equal("Succeeded", select(4, em:arm("GET", sm("good-map"))).properties.provisioningState)
+    assert.are.equal("Succeeded", select(4, em:arm("GET", tok("good-token"))).properties.provisioningState)
     before_maps, before_tokens = snapshot()
   end)
 
@@ -46,6 +49,11 @@ describe("acr-emulator validation #emulator", function()
         expect_error(400, "InvalidRequestContent", "PATCH", tok("good-token"), { body = body })
         expect_error(400, "InvalidRequestContent", "POST", REG .. "/generateCredentials", { body = body })
       end
+    end)
+
+    it("answers a body over the size limit with ARM's 413", function()
+      local big = '{"properties":{"actions":["' .. string.rep("a", 5 * 1024 * 1024) .. '"]}}'
+      expect_error(413, "RequestEntityTooLarge", "PUT", sm("good-map"), { body = big })
     end)
 
     it("checks scope map bodies", function()

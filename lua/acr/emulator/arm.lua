@@ -565,9 +565,8 @@ local function list(ctx, reg, coll)
   local size = S.settings.page_size
   local value = json.array()
   for i = 1, math.min(size, #keys) do
-    local res = reg[coll][keys[i]]
-    body_style_poll(res)
-    value[i] = render(reg, coll, res)
+    -- a list is not a poll: only GETs of the resource itself advance body-style operations
+    value[i] = render(reg, coll, reg[coll][keys[i]])
   end
   local next_link
   if #keys > size then
@@ -834,6 +833,9 @@ function _M.handle(segs)
   ctx.route = parse(segs)
   ctx.kind = _M.kind(ctx.method, ctx.route)
   if maybe_fault() then return end
+  -- Read the whole body now: read_body() can yield, and the handlers must not
+  -- look at state before a yield and act on it after.
+  ngx.req.read_body()
   local latency = S.settings.latency_ms
   if latency > 0 then ngx.sleep(latency / 1000) end
   local ok, err = pcall(run, ctx)
@@ -843,6 +845,11 @@ function _M.handle(segs)
     end
     error(err, 0)
   end
+end
+
+-- syntax: arm.too_large()   ARM's shape, not nginx's HTML page, for a body over client_max_body_size
+function _M.too_large()
+  return fail(413, "RequestEntityTooLarge", "The request content is too large.")
 end
 
 _M.error_body = error_body

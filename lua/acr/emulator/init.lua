@@ -88,6 +88,12 @@ function _M.handle()
   end
 end
 
+-- syntax: emulator.too_large()   context: content_by_lua of nginx's error_page for 413
+function _M.too_large()
+  ngx.ctx.kind = ngx.req.get_method() .. " too large"
+  arm.too_large()
+end
+
 -- syntax: emulator.log()   context: log_by_lua
 function _M.log()
   local ctx = ngx.ctx
