@@ -133,6 +133,18 @@ describe("acr-emulator admin #emulator", function()
     assert.is_nil(helpers.json_encode(log):find("Bearer", 1, true))
   end)
 
+  it("turns a Lua error in a handler into ARM's 500, logged, with state untouched", function()
+    local _, st = em:fail_next { name = "crash-map", raise = true }
+    assert.are.equal(200, st)
+    local s, h, _, j = em:arm("PUT", sm("crash-map"), { body = MAP })
+    assert.are.equal(500, s)
+    assert.are.equal("InternalServerError", j.error.code)
+    assert.are.equal("application/json; charset=utf-8", h["content-type"])
+    assert.matches("injected handler error for 'crash%-map'", helpers.read_file(em.dir .. "/logs/error.log"))
+    assert.are.equal(404, (em:arm("GET", sm("crash-map"))))
+    assert.are.equal(200, (em:arm("PUT", sm("crash-map"), { body = MAP }))) -- and it keeps serving
+  end)
+
   it("validates fail-next and rejects unknown admin calls", function()
     local _, st = em:fail_next {}
     assert.are.equal(400, st)

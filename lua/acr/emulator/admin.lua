@@ -71,7 +71,9 @@ routes["POST fail-next"] = function()
     or status < 400 or status > 599) then
     return bad("'status' must be an HTTP error status (400-599)")
   end
+  if t.raise ~= nil and type(t.raise) ~= "boolean" then return bad("'raise' must be a boolean") end
   state.fail_next[t.name:lower()] = {
+    raise = t.raise,
     code = t.code or "InternalError",
     message = t.message or ("The operation on '" .. t.name .. "' failed."),
     status = status,

@@ -465,6 +465,8 @@ local function take_fail(name)
   local key = name:lower()
   local f = S.fail_next[key]
   S.fail_next[key] = nil
+  -- lets a spec check that a Lua error in a handler becomes ARM's 500
+  if f and f.raise then error("injected handler error for '" .. name .. "'") end
   return f
 end
 
