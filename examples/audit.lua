@@ -1,0 +1,312 @@
+#!/usr/bin/env lua5.4
+-- audit.lua — every token of a registry with what it may do and when its
+-- passwords expire, as an aligned text table (or JSON with --json).
+--
+--   ACR_ACCESS_TOKEN=eyJ… lua5.4 examples/audit.lua --subscription SUB \
+--       --resource-group RG --registry NAME [--endpoint URL] [--ca-file F] [--json]
+--
+-- Tokens come from the lazy pager (`for tok in client:tokens()`), one page in
+-- memory at a time; each scope map is fetched once and kept by id, however many
+-- tokens share it. Password values are never listed by the service, only their
+-- names and expiries.
+--
+-- Exit status: 0 success, 1 a failed call (the acr.Error is printed), 2 usage.
+
+local acr = require "acr"
+
+local PROG = "audit"
+local USAGE = [[
+usage: audit.lua --subscription ID --resource-group RG --registry NAME
+                 [--endpoint URL] [--ca-file FILE] [--json] [--warn-days N]
+
+  --endpoint URL         ARM endpoint (env ACR_ENDPOINT; default https://management.azure.com)
+  --subscription ID      subscription id (env AZURE_SUBSCRIPTION_ID)
+  --resource-group RG    resource group of the registry (env ACR_RESOURCE_GROUP)
+  --registry NAME        registry name (env ACR_REGISTRY)
+  --ca-file FILE         CA bundle for https (env ACR_CA_FILE)
+  --json                 print JSON instead of a table
+  --warn-days N          flag passwords expiring within N days [30]
+
+The bearer token comes from the environment variable ACR_ACCESS_TOKEN.]]
+
+---------------------------------------------------------------------------
+-- command line
+---------------------------------------------------------------------------
+
+local function usage_error(msg)
+  io.stderr:write(PROG, ": ", msg, "\n\n", USAGE, "\n")
+  os.exit(2)
+end
+
+local VALUE_OPTS = {
+  endpoint = "ACR_ENDPOINT", subscription = "AZURE_SUBSCRIPTION_ID",
+  ["resource-group"] = "ACR_RESOURCE_GROUP", registry = "ACR_REGISTRY",
+  ["ca-file"] = "ACR_CA_FILE", ["warn-days"] = false,
+}
+local FLAG_OPTS = { json = true, help = true }
+local SECRET_OPTS = { ["access-token"] = true, token = true, password = true, secret = true,
+                      ["client-secret"] = true }
+
+local function parse_args(argv)
+  local o = {}
+  local i = 1
+  while i <= #argv do
+    local a = argv[i]
+    local name, inline = a:match("^%-%-([%w-]+)=(.*)$")
+    name = name or a:match("^%-%-([%w-]+)$")
+    if not name then usage_error("unexpected argument '" .. a .. "'") end
+    if SECRET_OPTS[name] then
+      usage_error("--" .. name .. ": secrets are not taken as arguments; "
+        .. "put the bearer token in ACR_ACCESS_TOKEN")
+    elseif FLAG_OPTS[name] then
+      if inline then usage_error("--" .. name .. " takes no value") end
+      o[name] = true
+    elseif VALUE_OPTS[name] ~= nil then
+      local v = inline
+      if not v then
+        i = i + 1
+        v = argv[i]
+        if not v then usage_error("--" .. name .. " needs a value") end
+      end
+      if v == "" then usage_error("--" .. name .. " must not be empty") end
+      o[name] = v
+    else
+      usage_error("unknown option --" .. name)
+    end
+    i = i + 1
+  end
+  if o.help then
+    print(USAGE)
+    os.exit(0)
+  end
+  for name, env in pairs(VALUE_OPTS) do
+    if o[name] == nil and env then
+      local v = os.getenv(env)
+      if v and v ~= "" then o[name] = v end
+    end
+  end
+  for _, name in ipairs { "subscription", "resource-group", "registry" } do
+    if not o[name] then
+      usage_error("--" .. name .. " is required (or set " .. VALUE_OPTS[name] .. ")")
+    end
+  end
+  local days = tonumber(o["warn-days"] or "30")
+  if not days or days < 0 then usage_error("--warn-days must be a number of days >= 0") end
+  o["warn-days"] = days
+  o.token = os.getenv("ACR_ACCESS_TOKEN")
+  if not o.token or o.token == "" then
+    usage_error("ACR_ACCESS_TOKEN is not set (a bearer token for Azure Resource Manager)")
+  end
+  return o
+end
+
+local opts = parse_args(arg)
+
+---------------------------------------------------------------------------
+-- helpers
+---------------------------------------------------------------------------
+
+-- Seconds since the epoch of an RFC 3339 UTC time ("2027-01-01T00:00:00Z",
+-- "…T00:00:00.1234567+00:00"), without os.time's local-time conversion.
+local function epoch(s)
+  if type(s) ~= "string" then return nil end
+  local y, m, d, H, M, S, rest = s:match("^(%d+)-(%d+)-(%d+)T(%d+):(%d+):(%d+)%.?%d*(.*)$")
+  if not y then return nil end
+  y, m, d = tonumber(y), tonumber(m), tonumber(d)
+  -- days from civil (Howard Hinnant)
+  if m <= 2 then y = y - 1 end
+  local era = math.floor(y / 400)
+  local yoe = y - era * 400
+  local doy = math.floor((153 * (m + (m > 2 and -3 or 9)) + 2) / 5) + d - 1
+  local doe = yoe * 365 + math.floor(yoe / 4) - math.floor(yoe / 100) + doy
+  local t = (era * 146097 + doe - 719468) * 86400 + H * 3600 + M * 60 + S
+  local sign, oh, om = rest:match("^([+-])(%d%d):?(%d%d)$")
+  if sign then
+    local off = (tonumber(oh) * 3600 + tonumber(om) * 60)
+    t = sign == "+" and t - off or t + off
+  elseif rest ~= "Z" and rest ~= "" then
+    return nil
+  end
+  return t
+end
+
+-- A small JSON writer: sorted keys and [] for empty lists, so the output is
+-- stable and diffable from one run to the next.
+local function json(v, out)
+  out = out or {}
+  local t = type(v)
+  if t == "table" then
+    if v[1] ~= nil or getmetatable(v) == "array" then
+      out[#out + 1] = "["
+      for i, x in ipairs(v) do
+        if i > 1 then out[#out + 1] = "," end
+        json(x, out)
+      end
+      out[#out + 1] = "]"
+    else
+      local keys = {}
+      for k in pairs(v) do keys[#keys + 1] = tostring(k) end
+      table.sort(keys)
+      out[#out + 1] = "{"
+      for i, k in ipairs(keys) do
+        if i > 1 then out[#out + 1] = "," end
+        json(k, out)
+        out[#out + 1] = ":"
+        json(v[k], out)
+      end
+      out[#out + 1] = "}"
+    end
+  elseif t == "string" then
+    out[#out + 1] = '"' .. v:gsub('[%c"\\]', function(c)
+      local esc = { ['"'] = '\\"', ["\\"] = "\\\\", ["\n"] = "\\n", ["\r"] = "\\r", ["\t"] = "\\t" }
+      return esc[c] or ("\\u%04x"):format(c:byte())
+    end) .. '"'
+  elseif t == "number" then
+    out[#out + 1] = (v == math.floor(v) and v > -2^53 and v < 2^53) and ("%d"):format(v)
+      or ("%.17g"):format(v)
+  elseif t == "boolean" then
+    out[#out + 1] = tostring(v)
+  else
+    out[#out + 1] = "null"
+  end
+  return out
+end
+local function array(t) return setmetatable(t, { __metatable = "array" }) end
+
+---------------------------------------------------------------------------
+-- the audit
+---------------------------------------------------------------------------
+
+local ok, client = pcall(acr.client, {
+  subscription_id = opts.subscription,
+  resource_group = opts["resource-group"],
+  registry = opts.registry,
+  credential = acr.credential.static(opts.token),
+  endpoint = opts.endpoint,
+  ca_file = opts["ca-file"],
+})
+opts.token = nil
+if not ok then usage_error(tostring(client)) end
+
+local now = os.time()
+local warn_after = now + opts["warn-days"] * 86400
+
+-- Scope maps by lower-cased id (ARM ids compare case-insensitively). A scope map
+-- that is gone is cached too, as false, with the error's code.
+local scope_maps, fetched, missing_code = {}, 0, {}
+local function scope_map_of(tok)
+  local id = tok.scope_map_id
+  if not id then return nil, "none" end
+  local key = id:lower()
+  local sm = scope_maps[key]
+  if sm == nil then
+    local err
+    sm, err = tok:scope_map()
+    fetched = fetched + 1
+    if not sm then
+      if err.status ~= 404 then error(err, 0) end
+      sm, missing_code[key] = false, err.code
+    end
+    scope_maps[key] = sm
+  end
+  if sm == false then return nil, "missing (" .. missing_code[key] .. ")" end
+  return sm
+end
+
+local function password_rows(tok)
+  local list = array {}
+  local creds = tok.credentials
+  for _, p in ipairs(creds and creds.passwords or {}) do
+    local exp = epoch(p.expiry)
+    local state
+    if not p.expiry then state = "never expires"
+    elseif not exp then state = "unreadable expiry"
+    elseif exp <= now then state = "EXPIRED"
+    elseif exp <= warn_after then state = "expires soon"
+    else state = "valid" end
+    list[#list + 1] = {
+      name = p.name, expiry = p.expiry, creation_time = p.creation_time, state = state,
+      days_left = exp and math.floor((exp - now) / 86400) or nil,
+    }
+  end
+  return list
+end
+
+local tokens = {}
+local counts = { enabled = 0, disabled = 0, expired = 0, soon = 0 }
+local ran, failure = pcall(function()
+  for tok in client:tokens() do
+    local sm, why = scope_map_of(tok)
+    local pw = password_rows(tok)
+    for _, p in ipairs(pw) do
+      if p.state == "EXPIRED" then counts.expired = counts.expired + 1 end
+      if p.state == "expires soon" then counts.soon = counts.soon + 1 end
+    end
+    counts[tok.status] = (counts[tok.status] or 0) + 1
+    tokens[#tokens + 1] = {
+      name = tok.name, status = tok.status, creation_date = tok.creation_date,
+      scope_map = sm and sm.name or nil, scope_map_problem = why, scope_map_id = tok.scope_map_id,
+      actions = array(sm and sm.actions or {}), passwords = pw,
+    }
+  end
+end)
+client:close()
+if not ran then
+  io.stderr:write(PROG, ": ", tostring(failure), "\n")
+  os.exit(1)
+end
+
+if opts.json then
+  io.stdout:write(table.concat(json {
+    registry = opts.registry, resource_group = opts["resource-group"],
+    generated = os.date("!%Y-%m-%dT%H:%M:%SZ", now), tokens = array(tokens),
+    scope_maps_fetched = fetched,
+  }), "\n")
+  os.exit(0)
+end
+
+-- The text table: one line per action or password, the token's own columns on
+-- its first line only.
+local header = { "TOKEN", "STATUS", "SCOPE MAP", "ACTIONS", "PASSWORDS" }
+local lines = {}
+for _, t in ipairs(tokens) do
+  local pw = {}
+  for i, p in ipairs(t.passwords) do
+    local left = p.days_left and (p.days_left >= 0 and (", " .. p.days_left .. " d left") or "") or ""
+    pw[i] = ("%s %s (%s%s)"):format(p.name, p.expiry or "-", p.state, left)
+  end
+  if #pw == 0 then pw[1] = "none" end
+  local acts = #t.actions > 0 and t.actions or { "-" }
+  for i = 1, math.max(#acts, #pw) do
+    lines[#lines + 1] = {
+      i == 1 and t.name or "", i == 1 and (t.status or "?") or "",
+      i == 1 and (t.scope_map or t.scope_map_problem) or "",
+      acts[i] or "", pw[i] or "",
+    }
+  end
+end
+local width = {}
+for c, h in ipairs(header) do width[c] = #h end
+for _, l in ipairs(lines) do
+  for c, v in ipairs(l) do
+    local n = #v:gsub("[\128-\191]", "")  -- count UTF-8 characters, not bytes
+    if n > width[c] then width[c] = n end
+  end
+end
+local function row(cells)
+  local out = {}
+  for c, v in ipairs(cells) do
+    local pad = width[c] - #v:gsub("[\128-\191]", "")
+    out[c] = c < #cells and (v .. (" "):rep(pad)) or v
+  end
+  print((table.concat(out, "  "):gsub("%s+$", "")))
+end
+row(header)
+local rule = {}
+for c = 1, #header do rule[c] = ("-"):rep(width[c]) end
+row(rule)
+for _, l in ipairs(lines) do row(l) end
+print(("%d tokens (%d enabled, %d disabled); %d passwords expired, %d expire within %d days; "
+  .. "%d scope maps fetched"):format(#tokens, counts.enabled, counts.disabled, counts.expired,
+  counts.soon, opts["warn-days"], fetched))
+os.exit(0)
