@@ -69,9 +69,7 @@ local ALLOWED = {
 -- responses
 ---------------------------------------------------------------------------
 
-local function base_url()
-  return ngx.var.scheme .. "://" .. (ngx.var.http_host or (ngx.var.server_addr .. ":" .. ngx.var.server_port))
-end
+local base_url = util.base_url
 
 local function arm_headers(h)
   h = h or {}
@@ -121,7 +119,7 @@ end
 -- routing
 ---------------------------------------------------------------------------
 
--- syntax: route = arm.parse(segments)   segments of the path, without the leading ""
+-- syntax: route = parse(segments)   segments of the path, without the leading ""
 local function parse(segs)
   local l = {}
   for i, s in ipairs(segs) do l[i] = s:lower() end
@@ -163,12 +161,6 @@ local function parse(segs)
     r.resource_type = "registries/" .. segs[9]
   end
   return r
-end
-_M.parse = parse
-
--- syntax: kind = arm.kind(method, route)  the name used by /__admin/stats
-function _M.kind(method, route)
-  return method .. " " .. route.type
 end
 
 ---------------------------------------------------------------------------
@@ -276,7 +268,7 @@ end
 -- validation
 ---------------------------------------------------------------------------
 
-local Invalid = {}   -- error marker: { status, code, message }
+local Invalid = {}   -- metatable of validation errors raised as { code, message }: answered 400
 
 local function invalid(code, message)
   error(setmetatable({ code = code, message = message }, Invalid), 0)
@@ -588,13 +580,14 @@ local function item(ctx, reg)
   local key = r.name:lower()
   local res = reg[coll][key]
   local method = ctx.method
-  local url = registry_url(reg) .. "/" .. coll .. "/" .. ngx.escape_uri(r.name)
 
   if method == "GET" then
     if not res then return not_found(r.name) end
     body_style_poll(res)
     return reply(200, render(reg, coll, res))
   end
+
+  local url = registry_url(reg) .. "/" .. coll .. "/" .. ngx.escape_uri(r.name)
 
   if method == "DELETE" then
     if coll == "scopeMaps" then refuse_system(r.name) end
@@ -833,7 +826,7 @@ function _M.handle(segs)
   local ctx = ngx.ctx
   ctx.method = ngx.req.get_method()
   ctx.route = parse(segs)
-  ctx.kind = _M.kind(ctx.method, ctx.route)
+  ctx.kind = ctx.method .. " " .. ctx.route.type   -- the name /__admin/stats counts under
   if maybe_fault() then return end
   -- Read the whole body now: read_body() can yield, and the handlers must not
   -- look at state before a yield and act on it after.
@@ -853,8 +846,5 @@ end
 function _M.too_large()
   return fail(413, "RequestEntityTooLarge", "The request content is too large.")
 end
-
-_M.error_body = error_body
-_M.reply = reply
 
 return _M

@@ -94,10 +94,6 @@ local function aad_error(status, err, code, description)
     { ["Cache-Control"] = "no-store, no-cache", Pragma = "no-cache" })
 end
 
-local function base_url()
-  return ngx.var.scheme .. "://" .. (ngx.var.http_host or (ngx.var.server_addr .. ":" .. ngx.var.server_port))
-end
-
 -- Checks an RS256 client assertion; returns true or false, AADSTS code, description.
 local function check_assertion(client_id, client, assertion, tenant)
   local h64, p64, s64 = assertion:match("^([%w%-_]+)%.([%w%-_]+)%.([%w%-_]+)$")
@@ -123,7 +119,7 @@ local function check_assertion(client_id, client, assertion, tenant)
   if claims.iss ~= client_id or claims.sub ~= client_id then
     return false, 700023, "Client assertion audience claim does not match Realm issuer (iss and sub must be the client_id)."
   end
-  local expected = base_url() .. "/" .. tenant .. "/oauth2/v2.0/token"
+  local expected = util.base_url() .. "/" .. tenant .. "/oauth2/v2.0/token"
   local aud_ok = false
   for _, a in ipairs(type(claims.aud) == "table" and claims.aud or { claims.aud }) do
     if type(a) == "string" and a:gsub("/$", "") == expected then aud_ok = true end

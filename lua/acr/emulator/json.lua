@@ -47,15 +47,6 @@ local function quote(s)
   end) .. '"'
 end
 
-local function is_array(t)
-  if getmetatable(t) == ARRAY then return true end
-  local n = #t
-  if n == 0 then return false end
-  local count = 0
-  for _ in pairs(t) do count = count + 1 end
-  return count == n
-end
-
 local encode
 
 local function encode_number(v)
@@ -87,7 +78,7 @@ function encode(v, out)
         encode(v[k], out)
       end
       out[#out + 1] = "}"
-    elseif is_array(v) then
+    elseif getmetatable(v) == ARRAY or (#v > 0 and _M.is_array(v)) then
       out[#out + 1] = "["
       for i = 1, #v do
         if i > 1 then out[#out + 1] = "," end

@@ -79,6 +79,11 @@ function _M.send(status, body, headers)
   if body ~= "" then ngx.print(body) end
 end
 
+-- syntax: url = util.base_url()   scheme://host[:port] as the client addressed us
+function _M.base_url()
+  return ngx.var.scheme .. "://" .. (ngx.var.http_host or (ngx.var.server_addr .. ":" .. ngx.var.server_port))
+end
+
 -- syntax: v = util.single(header_value)   first value of a repeated header
 function _M.single(v)
   if type(v) == "table" then return v[1] end
