@@ -174,10 +174,15 @@ local running = {}
 
 local function stop_all()
   for em in pairs(running) do pcall(em.stop, em) end
+  if scratch then
+    helpers.rmdir(scratch)
+    scratch = nil
+  end
 end
 
--- Stops whatever is still running when the interpreter closes its state
--- (busted exits with os.exit(code, true)), e.g. after a spec errored before teardown.
+-- Stops whatever is still running and removes curl's scratch directory when the
+-- interpreter closes its state (busted exits with os.exit(code, true)), e.g.
+-- after a spec errored before its teardown.
 if newproxy then
   helpers._sentinel = newproxy(true)
   getmetatable(helpers._sentinel).__gc = stop_all
@@ -205,19 +210,21 @@ Emulator.__index = Emulator
 -- The emulator also stops by itself when this interpreter exits.
 function helpers.start_emulator(opts)
   opts = opts or {}
-  local own_dir = not opts.dir
-  local dir = opts.dir or helpers.tmpdir("acr-emulator")
-  local args = { helpers.emulator_bin, "start", "--dir", dir, "--watch-pid", own_pid() }
+  local flags = {}
   for k, v in pairs(opts) do
     if FLAGS[k] then
-      args[#args + 1] = FLAGS[k]
-      args[#args + 1] = tostring(v)
+      flags[#flags + 1] = FLAGS[k]
+      flags[#flags + 1] = tostring(v)
     elseif k == "tls" then
-      if v then args[#args + 1] = "--tls" end
+      if v then flags[#flags + 1] = "--tls" end
     elseif k ~= "dir" then
       error("start_emulator: unknown option '" .. tostring(k) .. "'", 2)
     end
   end
+  local own_dir = not opts.dir
+  local dir = opts.dir or helpers.tmpdir("acr-emulator")
+  local args = { helpers.emulator_bin, "start", "--dir", dir, "--watch-pid", own_pid() }
+  for _, f in ipairs(flags) do args[#args + 1] = f end
   local quoted = {}
   for i, a in ipairs(args) do quoted[i] = q(a) end
   local errfile = dir .. "/start.err"
