@@ -207,6 +207,21 @@ describe("acr-emulator LRO styles #emulator", function()
     end)
   end
 
+  it("lets the newest operation on a resource decide its provisioning state", function()
+    style("async", 3)
+    local name = fresh("omap")
+    local _, h = em:arm("PUT", sm(name), { body = MAP_BODY })
+    local old = h["azure-asyncoperation"]
+    style("realistic", 3)
+    local s, _, _, j = em:arm("PUT", sm(name), { body = MAP_BODY })
+    assert.are.equal(200, s)
+    assert.are.equal("Succeeded", j.properties.provisioningState)
+    assert.are.equal("Succeeded", select(4, em:arm("GET", sm(name))).properties.provisioningState)
+    for _ = 1, 4 do em:arm("GET", old) end
+    assert.are.equal("Succeeded", select(4, em:arm("GET", old)).status)
+    assert.are.equal("Succeeded", select(4, em:arm("GET", sm(name))).properties.provisioningState)
+  end)
+
   describe("failed operations", function()
     it("async: the status resource says Failed with the configured error", function()
       local name = fresh("ftok")

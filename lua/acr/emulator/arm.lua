@@ -480,6 +480,8 @@ local function begin(ctx, op)
 
   if style == "sync" then
     if op.fail then return fail_op_response(op.fail) end
+    -- the newest operation owns the resource's provisioning state
+    if op.resource then op.resource.pending = op end
     op.apply()
     complete(op)
     return reply(op.final())
@@ -493,8 +495,8 @@ local function begin(ctx, op)
   op.location_url = base_url() .. "/subscriptions/" .. ngx.escape_uri(ctx.route.sub) .. "/providers/"
     .. PROVIDER .. "/locations/" .. REGION .. "/operationResults/" .. op.id .. "?api-version=" .. ctx.api_version
   S.ops[op.id] = op
-  op.apply()
   if op.resource then op.resource.pending = op end
+  op.apply()
 
   local headers = { ["Retry-After"] = retry_after() }
   local body
@@ -592,15 +594,19 @@ local function item(ctx, reg)
   if method == "DELETE" then
     if coll == "scopeMaps" then refuse_system(r.name) end
     if not res then return reply(204) end
-    return begin(ctx, {
+    local op
+    op = {
       verb = "delete", resource = res, fail = take_fail(r.name), status_base = url,
       apply = function() res.state = "Deleting" end,
       on_success = function()
         if reg[coll][key] == res then reg[coll][key] = nil end
       end,
-      on_failure = function() if res.pending then res.state = "Failed" end end,
+      on_failure = function()
+        if res.pending == op then res.state, res.pending = "Failed", nil end
+      end,
       final = function() return 200 end,
-    })
+    }
+    return begin(ctx, op)
   end
 
   -- PUT / PATCH
@@ -647,14 +653,10 @@ local function item(ctx, reg)
     verb = creating and "create" or "update", resource = target, fail = take_fail(r.name),
     status_base = url, apply = apply,
     on_success = function()
-      if target.pending == op or not target.pending then
-        target.state, target.pending = "Succeeded", nil
-      end
+      if target.pending == op then target.state, target.pending = "Succeeded", nil end
     end,
     on_failure = function()
-      if target.pending == op or not target.pending then
-        target.state, target.pending = "Failed", nil
-      end
+      if target.pending == op then target.state, target.pending = "Failed", nil end
     end,
     render = function() return render(reg, coll, target) end,
     final = function() return 200, render(reg, coll, target) end,
