@@ -305,7 +305,8 @@ function Emulator:arm(method, path, opts)
   for k, v in pairs(opts) do o[k] = v end
   o.headers = {}
   if opts.token ~= false then
-    self._token = self._token or self:token()
+    -- a day-long token of its own, so a short --token-lifetime does not expire it
+    self._token = self._token or self:token(86400)
     o.headers.Authorization = "Bearer " .. (opts.token or self._token)
   end
   for k, v in pairs(opts.headers or {}) do o.headers[k] = v end
