@@ -1,0 +1,116 @@
+#!/bin/sh
+# tools/bench.sh BUILD_DIR — what `make bench` runs. A benchmark, not a test.
+#
+# Against acr-emulator on loopback, over http and over TLS:
+#   lifecycle  BENCH_N tokens (default 200): create scope map, create token, get,
+#              update, generate credentials, delete token, delete scope map
+#   listing    5,000 seeded tokens, page size 100, `for tok in client:tokens()`,
+#              Lua memory sampled at every page boundary
+# Each scenario runs BENCH_RUNS times (default 5), each run in a fresh process,
+# for Lua 5.4 and, when BUILD_DIR/luajit/acr.so and luajit exist, for LuaJIT;
+# the table gives the medians. LROs answer at once (--polls 0 --retry-after 0),
+# so the figures are the client's and the emulator's own costs, not waits.
+#
+# env: BENCH_N, BENCH_RUNS, BENCH_SEEDED (5000), BENCH_PAGE (100),
+#      BENCH_TRANSPORTS ("http tls"), BENCH_OUT (keep the raw RESULT lines there)
+set -eu
+
+usage() {
+  echo "usage: sh tools/bench.sh BUILD_DIR   (BUILD_DIR holds lua5.4/acr.so: make build)" >&2
+  exit 2
+}
+[ $# -eq 1 ] || usage
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BUILD=$(cd "$1" 2>/dev/null && pwd) || { echo "bench: no build directory '$1'" >&2; usage; }
+[ -f "$BUILD/lua5.4/acr.so" ] || { echo "bench: $BUILD/lua5.4/acr.so is missing: run make build" >&2; exit 1; }
+
+BENCH_N=${BENCH_N:-200}
+BENCH_RUNS=${BENCH_RUNS:-5}
+BENCH_SEEDED=${BENCH_SEEDED:-5000}
+BENCH_PAGE=${BENCH_PAGE:-100}
+BENCH_TRANSPORTS=${BENCH_TRANSPORTS:-http tls}
+export BENCH_N BENCH_SEEDED BENCH_PAGE
+
+FLAVOURS="lua5.4"
+if [ -f "$BUILD/luajit/acr.so" ] && command -v luajit >/dev/null 2>&1; then
+  FLAVOURS="$FLAVOURS luajit"
+fi
+
+DIR=$(mktemp -d "${TMPDIR:-/tmp}/acr-bench.XXXXXX")
+cleanup() {
+  for d in "$DIR"/em-*; do
+    [ -d "$d" ] && "$ROOT/bin/acr-emulator" stop --dir "$d" >/dev/null 2>&1
+  done
+  rm -rf "$DIR"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+RESULTS=$DIR/results.txt
+: >"$RESULTS"
+
+START=$(date +%s)
+echo "lua-acr bench: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+echo "machine: $(nproc) CPUs, $(sed -n 's/^model name[^:]*: *//p' /proc/cpuinfo | head -1), $(uname -sr)"
+echo "clients: $FLAVOURS ($(lua5.4 -v 2>&1 | head -1 | cut -d' ' -f1-2)$(command -v luajit >/dev/null 2>&1 && echo ", $(luajit -v | cut -d' ' -f1-2)")), $(curl --version | head -1 | cut -d' ' -f1-2 | sed 's/curl/libcurl/')"
+echo "server: acr-emulator ($(nginx -v 2>&1 | sed 's/.*: //')), one worker, on 127.0.0.1"
+echo "lifecycle: $BENCH_N tokens; listing: $BENCH_SEEDED tokens, page size $BENCH_PAGE; $BENCH_RUNS runs each"
+
+# start_emulator NAME TRANSPORT EXTRA_FLAGS… — prints nothing; sets URL and CA.
+start_emulator() {
+  name=$1 transport=$2
+  shift 2
+  d=$DIR/em-$name-$transport
+  mkdir -p "$d"
+  tls=""
+  [ "$transport" = tls ] && tls=--tls
+  "$ROOT/bin/acr-emulator" start --dir "$d" $tls --polls 0 --retry-after 0 --watch-pid $$ "$@" \
+      >"$d/start.out" 2>"$d/start.err" || {
+    cat "$d/start.err" >&2
+    echo "bench: the emulator did not start" >&2
+    exit 1
+  }
+  URL=$(sed -n 1p "$d/start.out")
+  CA=$(sed -n 2p "$d/start.out")
+}
+
+stop_emulator() {
+  "$ROOT/bin/acr-emulator" stop --dir "$DIR/em-$1-$2" >/dev/null 2>&1 || true
+}
+
+run_scenario() {
+  scenario=$1 transport=$2
+  for flavour in $FLAVOURS; do
+    printf '%-9s %-4s %-6s ' "$scenario" "$transport" "$flavour"
+    run=1
+    while [ "$run" -le "$BENCH_RUNS" ]; do
+      # A new registry name per run (bench.lua), so every run starts from the same state.
+      BENCH_RUN=$run LUA_CPATH="$BUILD/$flavour/?.so;;" \
+        "$flavour" "$ROOT/bench/bench.lua" "$scenario" "$URL" "$CA" >>"$RESULTS" 2>"$DIR/err" || {
+        echo
+        cat "$DIR/err" >&2
+        echo "bench: $scenario run $run failed ($flavour, $transport)" >&2
+        exit 1
+      }
+      printf '.'
+      run=$((run + 1))
+    done
+    echo
+  done
+}
+
+echo
+for transport in $BENCH_TRANSPORTS; do
+  start_emulator life "$transport"
+  run_scenario lifecycle "$transport"
+  stop_emulator life "$transport"
+  start_emulator list "$transport" --seed-data "$BENCH_SEEDED" --page-size "$BENCH_PAGE"
+  run_scenario listing "$transport"
+  stop_emulator list "$transport"
+done
+
+echo
+lua5.4 "$ROOT/bench/report.lua" "$RESULTS"
+[ -n "${BENCH_OUT:-}" ] && cp "$RESULTS" "$BENCH_OUT"
+echo "total bench time: $(( $(date +%s) - START )) s"
