@@ -142,8 +142,8 @@ local listed, err = pcall(function()
   end
 end)
 if not listed then fail(err) end
-print(("%s: %d of %d tokens in registry %s are disabled"):format(PROG, #disabled, total,
-  opts.registry))
+print(("%s: registry %s has %d tokens, %d of them disabled"):format(PROG, opts.registry, total,
+  #disabled))
 for _, name in ipairs(disabled) do print("  " .. name) end
 
 if opts["dry-run"] then
