@@ -109,6 +109,46 @@ routes["POST token"] = function()
   return reply(200, json.object("access_token", token, "expires_on", exp, "token_type", "Bearer"))
 end
 
+-- POST inject {path=, method=?, query=?, times=?, status=?, headers=?, body=?, drop=?,
+--   content_length=?}: the next `times` requests whose path contains `path` (and whose
+-- method and query match, when given) get this raw answer instead of ARM's, so clients
+-- can be shown malformed JSON, a truncated body, an HTML 502, a Location to another
+-- host, or a dropped connection.
+routes["POST inject"] = function()
+  local t, err = body_object()
+  if not t then return bad(err) end
+  if type(t.path) ~= "string" or t.path == "" then return bad("'path' must be a non-empty string") end
+  for _, k in ipairs { "method", "query", "body" } do
+    if t[k] ~= nil and type(t[k]) ~= "string" then return bad("'" .. k .. "' must be a string") end
+  end
+  for _, k in ipairs { "times", "status", "content_length" } do
+    if t[k] ~= nil and (type(t[k]) ~= "number" or t[k] < 0 or t[k] % 1 ~= 0) then
+      return bad("'" .. k .. "' must be a whole number")
+    end
+  end
+  if t.status and (t.status < 100 or t.status > 599) then return bad("'status' must be 100-599") end
+  if t.headers ~= nil then
+    if not json.is_object(t.headers) then return bad("'headers' must be an object") end
+    for k, v in pairs(t.headers) do
+      if type(v) ~= "string" or k:find("[\r\n:]") or v:find("[\r\n]") then
+        return bad("'headers' must map names to one-line strings")
+      end
+    end
+  end
+  state.injections[#state.injections + 1] = {
+    path = t.path, method = t.method, query = t.query, times = t.times or 1,
+    status = t.status or 200, headers = t.headers or {}, body = t.body or "",
+    drop = t.drop == true, content_length = t.content_length,
+  }
+  return reply(200, json.object("ok", true, "pending", #state.injections))
+end
+
+-- POST revoke: a new signing secret, so every token issued so far is refused (401).
+routes["POST revoke"] = function()
+  state.secret = require("acr.emulator.crypto").random_bytes(32)
+  return reply(200, json.object("ok", true))
+end
+
 routes["POST clients"] = function()
   local t, err = body_object()
   if not t then return bad(err) end

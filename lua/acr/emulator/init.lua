@@ -51,6 +51,36 @@ function _M.init_worker()
   if pid and pid > 0 then watch(pid) end
 end
 
+-- The first pending /__admin/inject answer that matches this request, used up once.
+local function injected()
+  local list = state.injections
+  local uri, method, args = ngx.var.uri, ngx.req.get_method(), ngx.var.args or ""
+  for i, inj in ipairs(list) do
+    if uri:find(inj.path, 1, true) and (not inj.method or inj.method == method)
+      and (not inj.query or args:find(inj.query, 1, true)) then
+      inj.times = inj.times - 1
+      if inj.times <= 0 then table.remove(list, i) end
+      return inj
+    end
+  end
+end
+
+local function send_injected(ctx, inj)
+  ctx.kind = ngx.req.get_method() .. " injected"
+  if inj.drop then return ngx.exit(444) end
+  ngx.status = inj.status
+  for k, v in pairs(inj.headers) do ngx.header[k] = v end
+  -- A Content-Length larger than the body makes a truncated response: send what there
+  -- is, then close the connection (ngx.ERROR) rather than leave the client waiting.
+  ngx.header["Content-Length"] = inj.content_length or #inj.body
+  ngx.print(inj.body)
+  if inj.content_length and inj.content_length > #inj.body then
+    ngx.flush(true)
+    return ngx.exit(ngx.ERROR)
+  end
+  return ngx.exit(ngx.OK)
+end
+
 local function dispatch(ctx)
   local uri = ngx.var.uri
   local name = uri:match("^/__admin/(.*)$")
@@ -58,6 +88,8 @@ local function dispatch(ctx)
     ctx.admin = true
     return admin.handle(name)
   end
+  local inj = injected()
+  if inj then return send_injected(ctx, inj) end
   local segs = util.split(uri:sub(2), "/")
   if #segs == 4 and segs[2] == "oauth2" and segs[3]:lower() == "v2.0" and segs[4] == "token" and segs[1] ~= "" then
     ctx.kind = ngx.req.get_method() .. " oauth2"
@@ -109,7 +141,13 @@ function _M.log()
   end
   state.seq = state.seq + 1
   local log = state.log
-  if #log >= 10000 then table.remove(log, 1) end
+  if #log >= 10000 then
+    -- Keep the newest half in one move: shifting one entry per request made every
+    -- request pay for the whole log.
+    local keep = {}
+    for i = 5001, #log do keep[#keep + 1] = log[i] end
+    state.log, log = keep, keep
+  end
   log[#log + 1] = {
     seq = state.seq, time = ngx.now(), method = ngx.req.get_method(), path = ngx.var.uri,
     query = ngx.var.args, kind = kind, status = ngx.status, connection = conn,

@@ -78,6 +78,7 @@ function _M.reset()
   _M.registries = {}      -- lower("sub/rg/reg") -> registry
   _M.ops = {}             -- operation id -> operation
   _M.fail_next = {}       -- lower(resource name) -> { code, message, status }
+  _M.injections = {}      -- raw answers for matching requests (see /__admin/inject)
   _M.clients = {
     [_M.DEFAULT_CLIENT_ID] = { secret = _M.DEFAULT_CLIENT_SECRET, certs = {} },
   }
