@@ -86,10 +86,18 @@ void acr_error_set_ids(lua_State *L, int idx, int hdr_idx)
   copy_header(L, idx, hdr_idx, "x-ms-client-request-id", "client_request_id");
 }
 
-/* A code can arrive as a number (seen in LRO status bodies): keep it as text. */
+/* A code can arrive as a number (seen in LRO status bodies): keep it as text, and
+ * whole (lua-cjson decodes every number as a float on Lua 5.4). */
 static const char *field_text(lua_State *L, int t, const char *k)
 {
   lua_getfield(L, t, k);
+  if (lua_type(L, -1) == LUA_TNUMBER) {
+    lua_Number n = lua_tonumber(L, -1);
+    if (n == (lua_Number)(long long)n) {
+      lua_pop(L, 1);
+      lua_pushfstring(L, "%d", (int)n);
+    }
+  }
   if (lua_type(L, -1) == LUA_TSTRING || lua_type(L, -1) == LUA_TNUMBER)
     return lua_tostring(L, -1);
   lua_pop(L, 1);

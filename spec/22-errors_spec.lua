@@ -1,0 +1,243 @@
+-- Bad answers from the server get a clear acr.Error and lose nothing: 4xx/5xx, Failed
+-- operations, Retry-After, timeouts, dropped connections, malformed or truncated bodies,
+-- HTML error pages, and URLs that point at another host.
+local ch = require "client_helpers"
+local helpers = ch.helpers
+local acr = require "acr"
+
+describe("errors #emulator", function()
+  local em, client
+  local function inject(t) return assert(em:admin("POST", "inject", t)) end
+  local function count(kind) return ch.count_requests(em, kind) end
+
+  setup(function()
+    em = helpers.start_emulator{ retry_after = 0, polls = 1 }
+    client = ch.client(em, { retry = { max_retries = 2, base_delay = 0.01, max_delay = 5 } })
+  end)
+  teardown(function()
+    if client then client:close() end
+    if em then em:stop() end
+  end)
+  before_each(function()
+    em:settings{ lro_style = "realistic", polls = 1, retry_after = 0, latency_ms = 0 }
+    em:reset()
+  end)
+
+  local function new_map()
+    return assert(client:create_scope_map(ch.unique("err"), { actions = { "repositories/a/content/read" } }))
+  end
+
+  it("returns 404 as ResourceNotFound with ids and a readable message", function()
+    local tok, err = client:get_token("missing-token")
+    assert.is_nil(tok)
+    assert.is_true(acr.is_error(err))
+    assert.are.equal(404, err.status)
+    assert.are.equal("ResourceNotFound", err.code)
+    assert.is_string(err.request_id)
+    assert.is_string(err.correlation_id)
+    assert.is_false(err.retryable)
+    assert.matches("^acr%.Error: ResourceNotFound: .*%(HTTP 404, request id ", tostring(err))
+  end)
+
+  it("surfaces 401 for a token the service refuses, without retrying a static one", function()
+    local c = ch.client(em, { credential = acr.credential.static("not-a-real-token") })
+    local tok, err = c:get_token("abcde")
+    assert.is_nil(tok)
+    assert.are.equal(401, err.status)
+    assert.are.equal("InvalidAuthenticationToken", err.code)
+    assert.is_nil(tostring(err):find("not-a-real-token", 1, true))
+    assert.are.equal(1, count("GET token"))
+  end)
+
+  for _, style in ipairs{ "async", "location", "body", "realistic" } do
+    it("returns a Failed operation's own code and message (" .. style .. ")", function()
+      em:settings{ lro_style = style }
+      local sm = new_map()
+      local name = ch.unique("fail")
+      em:fail_next{ name = name, code = "QuotaExceeded", message = "too many tokens" }
+      local tok, err = client:create_token(name, { scope_map = sm })
+      assert.is_nil(tok)
+      if style == "body" then
+        -- provisioningState Failed carries no error of its own
+        assert.are.equal("OperationFailed", err.code)
+      else
+        assert.are.equal("QuotaExceeded", err.code)
+        assert.matches("too many tokens", err.message)
+      end
+    end)
+  end
+
+  it("retries a 500 and a dropped connection, then succeeds", function()
+    local sm = new_map()
+    inject{ path = "/scopeMaps/" .. sm.name, method = "GET", status = 500,
+            body = '{"error":{"code":"InternalServerError","message":"boom"}}' }
+    assert(client:get_scope_map(sm.name))
+    inject{ path = "/scopeMaps/" .. sm.name, method = "GET", drop = true }
+    assert(client:get_scope_map(sm.name))
+    assert.are.equal(2, count("GET injected"))
+    assert.are.equal(2, count("GET scopeMap"))
+  end)
+
+  it("gives up after the configured retries with a retryable error", function()
+    inject{ path = "/tokens/abcde", status = 503, times = 10, headers = { ["Retry-After"] = "0" },
+            body = '{"error":{"code":"ServiceUnavailable","message":"busy"}}' }
+    local tok, err = client:get_token("abcde")
+    assert.is_nil(tok)
+    assert.are.equal(503, err.status)
+    assert.are.equal("ServiceUnavailable", err.code)
+    assert.is_true(err.retryable)
+    assert.are.equal(3, count("GET injected"))  -- the first try and 2 retries
+  end)
+
+  it("honours Retry-After before retrying", function()
+    inject{ path = "/tokens/abcde", status = 429, headers = { ["Retry-After"] = "1" },
+            body = '{"error":{"code":"TooManyRequests","message":"slow down"}}' }
+    local _, err = client:get_token("abcde")
+    assert.are.equal(404, err.status)   -- the retry reached the real handler
+    local log = em:log()
+    assert.are.equal(2, #log)
+    assert.are.equal(429, log[1].status)
+    assert.is_true(log[2].time - log[1].time >= 0.9, "waited " .. (log[2].time - log[1].time))
+  end)
+
+  it("does not sleep on a Retry-After above the cap", function()
+    inject{ path = "/tokens/abcde", status = 429, headers = { ["Retry-After"] = "3600" },
+            body = '{"error":{"code":"TooManyRequests","message":"come back in an hour"}}' }
+    local _, err = client:get_token("abcde")
+    assert.are.equal(429, err.status)
+    assert.is_true(err.retryable)
+    assert.are.equal(1, #em:log())
+  end)
+
+  it("times out a slow answer", function()
+    em:settings{ latency_ms = 1500 }
+    local c = ch.client(em, { timeout = 0.2, retry = 0 })
+    local _, err = c:get_token("abcde")
+    assert.are.equal("Timeout", err.code)
+    assert.is_true(err.retryable)
+    assert.is_nil(err.status)
+  end)
+
+  it("ends an operation that outlives lro_timeout", function()
+    local c = ch.client(em, { lro_timeout = 0.3, poll_interval = 0.05 })
+    local sm = assert(c:create_scope_map(ch.unique("slow"), { actions = { "a/b" } }))
+    em:settings{ lro_style = "async", polls = 1000, retry_after = 0 }
+    local _, err = c:update_scope_map(sm.name, { description = "never" })
+    assert.are.equal("Timeout", err.code)
+    assert.matches("did not finish within", err.message)
+  end)
+
+  it("reports a connection that keeps dropping", function()
+    inject{ path = "/tokens/abcde", drop = true, times = 10 }
+    local _, err = client:get_token("abcde")
+    assert.are.equal("ConnectionFailed", err.code)
+    assert.is_true(err.retryable)
+  end)
+
+  it("reports a connection refused", function()
+    local c = ch.client(em, { endpoint = "http://127.0.0.1:1", retry = 0 })
+    local _, err = c:get_token("abcde")
+    assert.are.equal("ConnectionFailed", err.code)
+  end)
+
+  it("rejects malformed JSON", function()
+    inject{ path = "/tokens/abcde", status = 200, body = '{"id": "/subscriptions/x", "name": ' }
+    local tok, err = client:get_token("abcde")
+    assert.is_nil(tok)
+    assert.are.equal("InvalidResponse", err.code)
+  end)
+
+  it("rejects a truncated body", function()
+    inject{ path = "/tokens/abcde", status = 200, body = '{"id": "/subscriptions/x"', content_length = 400, times = 10 }
+    local c = ch.client(em, { timeout = 5 })
+    local tok, err = c:get_token("abcde")
+    assert.is_nil(tok)
+    assert.are.equal("ConnectionFailed", err.code)
+  end)
+
+  it("rejects an HTML 502 page", function()
+    inject{ path = "/tokens/abcde", status = 502, times = 10, headers = { ["Content-Type"] = "text/html" },
+            body = "<html><body><h1>502 Bad Gateway</h1></body></html>" }
+    local tok, err = client:get_token("abcde")
+    assert.is_nil(tok)
+    assert.are.equal(502, err.status)
+    assert.are.equal("BadGateway", err.code)
+    assert.matches("HTTP 502", err.message)
+  end)
+
+  it("refuses a Location on another host and sends nothing there", function()
+    local sm = new_map()
+    inject{ path = "/scopeMaps/" .. sm.name, method = "DELETE", status = 202,
+            headers = { Location = "https://evil.example.com/steal?api-version=1" } }
+    local ok, err = client:delete_scope_map(sm.name)
+    assert.is_nil(ok)
+    assert.are.equal("UntrustedHost", err.code)
+    assert.matches("evil%.example%.com", err.message)
+    assert.are.equal(1, count("DELETE injected"))
+    assert(client:get_scope_map(sm.name))   -- nothing lost: the map is still there
+  end)
+
+  it("refuses an Azure-AsyncOperation on another port", function()
+    local port = em.url:match(":(%d+)$")
+    local other = em.url:gsub(":%d+$", ":" .. (tonumber(port) + 1))
+    inject{ path = "/scopeMaps/", method = "PATCH", status = 201,
+            headers = { ["Azure-AsyncOperation"] = other .. "/status" },
+            body = '{"properties":{"provisioningState":"Updating"}}' }
+    local sm = new_map()
+    local _, err = sm:update{ description = "x" }
+    assert.are.equal("UntrustedHost", err.code)
+  end)
+
+  it("refuses a nextLink on another host, in next_page and in the iterator", function()
+    inject{ path = "/tokens", method = "GET", status = 200, times = 2,
+            body = '{"value":[],"nextLink":"https://evil.example.com/tokens?$skipToken=1"}' }
+    local items, err = client:tokens():next_page()
+    assert.is_nil(items)
+    assert.are.equal("UntrustedHost", err.code)
+    local ok, ierr = pcall(function() for _ in client:tokens() do end end)
+    assert.is_false(ok)
+    assert.is_true(acr.is_error(ierr))
+    assert.are.equal("UntrustedHost", ierr.code)
+  end)
+
+  it("follows a relative nextLink and sets the api-version on it", function()
+    local path = em:registry_path()
+    inject{ path = "/tokens", method = "GET", query = "skipToken", status = 200,
+            body = '{"value":[{"id":"' .. path .. '/tokens/tok-b","name":"tok-b","properties":{"status":"enabled"}}]}' }
+    inject{ path = "/tokens", method = "GET", status = 200,
+            body = '{"value":[{"id":"' .. path .. '/tokens/tok-a","name":"tok-a","properties":{"status":"enabled"}}],'
+                   .. '"nextLink":"' .. path .. '/tokens?API-Version=1999-01-01&$skipToken=abc"}' }
+    local names = {}
+    for t in client:tokens() do names[#names + 1] = t.name end
+    assert.are.same({ "tok-a", "tok-b" }, names)
+    local log = em:log()
+    assert.are.equal(2, #log)
+    assert.matches("api%-version=2019%-05%-01%-preview", log[2].query)
+    assert.is_nil(log[2].query:lower():find("1999", 1, true))
+  end)
+
+  it("treats a 202 with nothing to poll as an error", function()
+    local sm = new_map()
+    inject{ path = "/scopeMaps/" .. sm.name, method = "DELETE", status = 202, body = "" }
+    local _, err = sm:delete()
+    assert.are.equal("InvalidLroResponse", err.code)
+  end)
+
+  it("treats a status resource without a status as an error", function()
+    em:settings{ lro_style = "async", polls = 2 }
+    local sm = new_map()
+    inject{ path = "/operationStatuses/", method = "GET", status = 200, body = '{"state":"whatever"}' }
+    local _, err = sm:update{ description = "x" }
+    assert.are.equal("InvalidLroResponse", err.code)
+  end)
+
+  it("accepts a numeric error code from a Failed status resource", function()
+    em:settings{ lro_style = "async", polls = 2 }
+    local sm = new_map()
+    inject{ path = "/operationStatuses/", method = "GET", status = 200,
+            body = '{"status":"failed","error":{"code":409,"message":"conflict inside"}}' }
+    local _, err = sm:update{ description = "x" }
+    assert.are.equal("409", err.code)
+    assert.are.equal("conflict inside", err.message)
+  end)
+end)
