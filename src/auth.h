@@ -1,6 +1,7 @@
 /* Credentials and their token cache. A credential hands the operation a bearer token;
  * one that must fetch a token does so through a request the operation sends, so every
- * driver (libcurl, or cosockets in nginx) performs it the same way. */
+ * driver (libcurl, or cosockets in nginx) performs it the same way. Only the Azure CLI
+ * credential gets its token without a request: it runs `az`, blocking. */
 #ifndef ACR_AUTH_H
 #define ACR_AUTH_H
 
@@ -10,23 +11,85 @@
 #define ACR_CREDENTIAL_MT "acr.Credential"
 
 typedef enum acr_credential_kind {
-  ACR_CRED_STATIC = 0
+  ACR_CRED_STATIC = 0,
+  ACR_CRED_CLIENT_SECRET,
+  ACR_CRED_CLIENT_CERTIFICATE,
+  ACR_CRED_WORKLOAD_IDENTITY,
+  ACR_CRED_MANAGED_IDENTITY,
+  ACR_CRED_AZURE_CLI,
+  ACR_CRED_CHAIN
 } acr_credential_kind;
+
+struct acr_cert;
 
 typedef struct acr_credential {
   acr_credential_kind kind;
-  acr_buf token;          /* the cached bearer token; wiped when replaced or collected */
-  double expires_on;      /* epoch seconds; 0 = unknown (static) */
   int closed;
+  /* the cache: one token, for one scope */
+  acr_buf token;            /* wiped when replaced or collected */
+  double expires_on;        /* epoch seconds; 0 = unknown (static) */
+  char *scope;              /* what the cached token is for */
+  /* identity */
+  char *tenant_id, *client_id, *authority_host;
+  acr_buf secret;           /* client secret; wiped */
+  struct acr_cert *cert;    /* client certificate and key */
+  int send_chain;
+  char *token_file;         /* workload identity */
+  acr_buf assertion;        /* its content, wiped */
+  double assertion_read_at;
+  /* managed identity: which identity, and where to ask */
+  char *mi_id_param, *mi_id_value;   /* e.g. "client_id", "…" */
+  char *identity_endpoint;           /* App Service (IDENTITY_ENDPOINT) */
+  acr_buf identity_header;           /* IDENTITY_HEADER; wiped */
+  char *imds_endpoint;
+  int attempt;                       /* IMDS retries of the current fetch */
+  /* Azure CLI */
+  char *az_path;
+  double cli_timeout;
+  /* chain: members live in the uservalue; which one is being tried, which worked */
+  int chain_pos, chain_chosen, chain_len;
 } acr_credential;
 
 int acr_auth_open(lua_State *L);  /* sets module.credential */
 acr_credential *acr_check_credential(lua_State *L, int idx);
 
-/* The cached token when it is usable now, else NULL. */
-const char *acr_credential_token(acr_credential *c);
+/* The cached token when usable for scope now (not within 5 minutes of expiry, unless it
+ * cannot be refreshed), else NULL. For a chain, the chosen member's. */
+const char *acr_credential_token(lua_State *L, int idx, const char *scope);
+/* A token still valid (even inside the refresh window): used when a refresh fails. */
+const char *acr_credential_valid_token(lua_State *L, int idx, const char *scope);
 /* Whether dropping the token and asking again can give a different one (not static). */
-int acr_credential_can_refresh(const acr_credential *c);
-void acr_credential_invalidate(acr_credential *c);
+int acr_credential_can_refresh(lua_State *L, int idx);
+void acr_credential_invalidate(lua_State *L, int idx);
+
+/* What the token fetch needs from the client. */
+typedef struct acr_token_target {
+  const char *scope;        /* "{audience}/.default" */
+  const char *resource;     /* "{audience}" for IMDS / App Service / az */
+  const char *authority;    /* the client's authority host, when the credential has none */
+} acr_token_target;
+
+typedef enum acr_auth_step {
+  ACR_AUTH_REQUEST = 1,     /* a request table was pushed: send it, feed the answer */
+  ACR_AUTH_READY = 0,       /* a token is now cached */
+  ACR_AUTH_FAILED = -1      /* an acr.Error was pushed */
+} acr_auth_step;
+
+/* Starts or continues a token fetch: pushes {method=, url=, headers=, body=, timeout=},
+ * or fetches synchronously (Azure CLI), or fails. */
+acr_auth_step acr_credential_request(lua_State *L, int idx, const acr_token_target *t);
+
+typedef enum acr_auth_outcome {
+  ACR_AUTH_OK = 0,          /* token cached */
+  ACR_AUTH_AGAIN,           /* ask acr_credential_request again (retry or next in chain);
+                               *delay says when */
+  ACR_AUTH_ERROR            /* an acr.Error was pushed */
+} acr_auth_outcome;
+
+/* Consumes the answer to the last request: status/headers table/body string, or a
+ * transport error name. */
+acr_auth_outcome acr_credential_feed(lua_State *L, int idx, const acr_token_target *t,
+                                     long status, int hdr, int body, const char *terr,
+                                     const char *tmsg, double *delay);
 
 #endif

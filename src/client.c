@@ -31,7 +31,7 @@ static const struct cloud {
 static const char *const options[] = {
   "subscription_id", "resource_group", "registry", "credential", "cloud", "endpoint",
   "authority_host", "api_version", "timeout", "connect_timeout", "retry", "poll_interval",
-  "lro_timeout", "ca_file", "user_agent", "logger", NULL
+  "lro_timeout", "ca_file", "user_agent", "logger", "audience", NULL
 };
 
 acr_client *acr_check_client(lua_State *L, int idx)
@@ -49,8 +49,12 @@ static void client_free(acr_client *c)
   free(c->registry_path);
   free(c->api_version);
   free(c->user_agent);
+  free(c->scope);
+  free(c->resource);
+  free(c->authority);
   c->http = NULL;
   c->endpoint = c->registry_path = c->api_version = c->user_agent = NULL;
+  c->scope = c->resource = c->authority = NULL;
   c->closed = 1;
 }
 
@@ -152,9 +156,11 @@ static void check_names(lua_State *L, const char *rg, const char *registry)
     luaL_error(L, "acr.client: option 'resource_group' is not a valid resource group name");
 }
 
-/* Picks the ARM endpoint: endpoint= wins, else the cloud's; checks it may carry a token. */
-static const char *check_endpoint(lua_State *L, int t, acr_origin *o)
+/* Picks the ARM endpoint: endpoint= wins, else the cloud's; checks it may carry a token.
+ * *authority gets the cloud's Entra ID host. */
+static const char *check_endpoint(lua_State *L, int t, acr_origin *o, const char **authority)
 {
+  *authority = clouds[0].authority;
   const char *cloud = opt_string(L, t, "cloud", 0);
   const char *ep = opt_string(L, t, "endpoint", 0);
   if (cloud && ep)
@@ -169,6 +175,7 @@ static const char *check_endpoint(lua_State *L, int t, acr_origin *o)
       luaL_error(L, "acr.client: unknown cloud '%s' (AzureCloud, AzureChinaCloud, "
                     "AzureUSGovernment)", cloud);
     ep = clouds[i].arm;
+    *authority = clouds[i].authority;
   }
   if (acr_url_origin(ep, o) != 0)
     luaL_error(L, "acr.client: option 'endpoint' is not an http(s) URL");
@@ -230,6 +237,23 @@ static void set_uservalue(lua_State *L, int t, int ud)
   acr_setuservalue(L, ud);
 }
 
+/* The token audience: audience=, else the endpoint (what ARM expects of a cloud). */
+static void set_audience(lua_State *L, int t, acr_client *c, const char *ep,
+                         const char *authority)
+{
+  const char *aud = opt_string(L, t, "audience", 0);
+  const char *auth = opt_string(L, t, "authority_host", 0);
+  c->resource = dup_trimmed(aud ? aud : ep);
+  c->authority = dup_trimmed(auth ? auth : authority);
+  if (!c->resource || !c->authority)
+    luaL_error(L, "acr.client: out of memory");
+  size_t n = strlen(c->resource) + sizeof "/.default";
+  c->scope = malloc(n);
+  if (!c->scope)
+    luaL_error(L, "acr.client: out of memory");
+  snprintf(c->scope, n, "%s/.default", c->resource);
+}
+
 static void fill_client(lua_State *L, int t, acr_client *c, const char *ep)
 {
   const char *sub = opt_string(L, t, "subscription_id", 1);
@@ -269,8 +293,8 @@ static int client_new(lua_State *L)
   luaL_checktype(L, 1, LUA_TTABLE);
   check_known_options(L, 1);
   acr_origin origin;
-  const char *ep = check_endpoint(L, 1, &origin);
-  opt_string(L, 1, "authority_host", 0);
+  const char *authority;
+  const char *ep = check_endpoint(L, 1, &origin, &authority);
   acr_client *c = (acr_client *)acr_newuserdata(L, sizeof *c);
   memset(c, 0, sizeof *c);
   c->closed = 1;  /* closed until complete: __gc frees whatever was set */
@@ -279,6 +303,7 @@ static int client_new(lua_State *L)
   set_uservalue(L, 1, ud);
   c->origin = origin;
   fill_client(L, 1, c, ep);
+  set_audience(L, 1, c, ep, authority);
   c->closed = 0;
   return 1;
 }

@@ -17,6 +17,9 @@ typedef struct acr_client {
   char *registry_path;     /* "/subscriptions/…/registries/{name}" */
   char *api_version;
   char *user_agent;
+  char *scope;             /* "{audience}/.default": what credentials ask tokens for */
+  char *resource;          /* "{audience}": the same for IMDS, App Service and az */
+  char *authority;         /* the cloud's Entra ID host, unless the credential has one */
   double timeout;          /* per request, seconds */
   double poll_interval;    /* when the service gives no Retry-After */
   double lro_timeout;      /* whole operation; 0 = none */

@@ -30,6 +30,8 @@ typedef struct acr_op {
   acr_shape shape;
   acr_final_via final_via;
   int lro, idempotent, attempt, auth_retried, polls, sent;
+  int awaiting_auth;      /* the request out is the credential's token request */
+  int stale_ok;           /* a token refresh failed: use the cached token while valid */
   double timeout;         /* per request, seconds */
   double not_before;      /* monotonic time before which nothing is sent */
   double deadline;        /* monotonic; 0 = none */
@@ -236,6 +238,22 @@ static void schedule_poll(lua_State *L, int idx, acr_op *op, int hdr)
   op->polls++;
 }
 
+/* Pushes the client's credential; returns its index. */
+static int push_credential(lua_State *L, int idx)
+{
+  uv_get(L, idx, "client");
+  acr_client_push_field(L, -1, "credential");
+  lua_remove(L, -2);
+  acr_check_credential(L, -1);
+  return lua_gettop(L);
+}
+
+static acr_token_target token_target(const acr_op *op)
+{
+  acr_token_target t = {op->client->scope, op->client->resource, op->client->authority};
+  return t;
+}
+
 /* ---- retries ---- */
 
 static const char *transport_code(const char *terr)
@@ -270,13 +288,13 @@ static void on_http_error(lua_State *L, int idx, acr_op *op, long status, int hd
 {
   const char *method = op->phase == PH_INITIAL ? op->method : "GET";
   if (status == 401 && !op->auth_retried) {
-    uv_get(L, idx, "client");
-    acr_client_push_field(L, -1, "credential");
-    acr_credential *cred = (acr_credential *)luaL_testudata(L, -1, ACR_CREDENTIAL_MT);
-    int again = cred && acr_credential_can_refresh(cred);
+    /* ARM refused the token: drop it and ask the credential once more. */
+    int cred = push_credential(L, idx);
+    int again = acr_credential_can_refresh(L, cred);
     if (again)
-      acr_credential_invalidate(cred);
-    lua_pop(L, 2);
+      acr_credential_invalidate(L, cred);
+    lua_pop(L, 1);
+    op->stale_ok = 0;
     if (again) {
       op->auth_retried = 1;
       op->not_before = now_mono();
@@ -486,6 +504,29 @@ static void on_success(lua_State *L, int idx, acr_op *op, long status, int hdr, 
     finish(L, idx, op, res);
 }
 
+/* The answer to a token request goes to the credential. A failed refresh is no failure
+ * while the cached token is still valid. */
+static void feed_auth(lua_State *L, int idx, acr_op *op, int a)
+{
+  op->awaiting_auth = 0;
+  int cred = push_credential(L, idx);
+  acr_token_target t = token_target(op);
+  double delay = 0;
+  const char *terr = lua_isnoneornil(L, a + 3) ? NULL : luaL_checkstring(L, a + 3);
+  acr_auth_outcome out = acr_credential_feed(
+      L, cred, &t, terr ? 0 : (long)luaL_checkinteger(L, a), lua_istable(L, a + 1) ? a + 1 : 0,
+      lua_type(L, a + 2) == LUA_TSTRING ? a + 2 : 0, terr, luaL_optstring(L, a + 4, NULL), &delay);
+  if (out == ACR_AUTH_AGAIN)
+    op->not_before = now_mono() + delay;
+  if (out != ACR_AUTH_ERROR)
+    return;
+  if (acr_credential_valid_token(L, cred, t.scope)) {
+    op->stale_ok = 1;
+    return;
+  }
+  fail(L, idx, op);
+}
+
 /* feed(status, headers, body, transport_error, message) at stack positions a..a+4 */
 static void feed(lua_State *L, int idx, acr_op *op, int a)
 {
@@ -493,6 +534,11 @@ static void feed(lua_State *L, int idx, acr_op *op, int a)
   if (op->phase == PH_DONE)
     luaL_error(L, "acr.Operation: feed() on a finished operation");
   op->sent++;
+  if (op->awaiting_auth) {
+    feed_auth(L, idx, op, a);
+    lua_settop(L, top);
+    return;
+  }
   if (!lua_isnoneornil(L, a + 3)) {
     on_transport_error(L, idx, op, luaL_checkstring(L, a + 3), luaL_optstring(L, a + 4, NULL));
     lua_settop(L, top);
@@ -536,20 +582,35 @@ static int sends_body(const acr_op *op)
   return op->phase == PH_INITIAL && op->body.len > 0;
 }
 
-/* Pushes the client's bearer token, or nil when the credential has none usable. */
-static const char *push_token(lua_State *L, int idx)
+typedef enum { NEXT_ARM, NEXT_AUTH, NEXT_NONE } next_kind;
+
+/* Decides what goes out next: the ARM request with *token, or (NEXT_AUTH) the
+ * credential's token request, pushed; NEXT_NONE when getting a token failed the
+ * operation. The token stays in the credential's memory, never in a Lua string. */
+static next_kind prepare_next(lua_State *L, int idx, acr_op *op, const char **token)
 {
-  uv_get(L, idx, "client");
-  acr_client_push_field(L, -1, "credential");
-  acr_credential *cred = (acr_credential *)luaL_testudata(L, -1, ACR_CREDENTIAL_MT);
-  const char *tok = cred ? acr_credential_token(cred) : NULL;
-  lua_pop(L, 2);
-  if (!tok) {
-    lua_pushnil(L);
-    return NULL;
+  int cred = push_credential(L, idx);
+  acr_token_target t = token_target(op);
+  for (;;) {
+    const char *tok = op->stale_ok ? acr_credential_valid_token(L, cred, t.scope)
+                                   : acr_credential_token(L, cred, t.scope);
+    if (tok) {
+      lua_pop(L, 1);
+      *token = tok;
+      return NEXT_ARM;
+    }
+    op->stale_ok = 0;
+    acr_auth_step st = acr_credential_request(L, cred, &t);
+    if (st == ACR_AUTH_READY)
+      continue;
+    lua_remove(L, cred);
+    if (st == ACR_AUTH_REQUEST) {
+      op->awaiting_auth = 1;
+      return NEXT_AUTH;
+    }
+    fail(L, idx, op);
+    return NEXT_NONE;
   }
-  lua_pushstring(L, tok);
-  return lua_tostring(L, -1);
 }
 
 /* Calls fn(name, value) for each extra header given to client:request(). */
@@ -583,8 +644,14 @@ static int op_next_request(lua_State *L)
     lua_pushnil(L);
     return 1;
   }
-  const char *tok = push_token(L, 1);
-  int tokidx = lua_gettop(L);
+  const char *tok = NULL;
+  next_kind k = prepare_next(L, 1, op, &tok);
+  if (k == NEXT_AUTH)
+    return 1;
+  if (k == NEXT_NONE) {
+    lua_pushnil(L);
+    return 1;
+  }
   lua_createtable(L, 0, 4);
   lua_pushstring(L, current_method(op));
   lua_setfield(L, -2, "method");
@@ -611,7 +678,6 @@ static int op_next_request(lua_State *L)
     lua_pushlstring(L, op->body.data, op->body.len);
     lua_setfield(L, -2, "body");
   }
-  lua_remove(L, tokidx);
   return 1;
 }
 
@@ -691,45 +757,29 @@ static void push_headers(lua_State *L, const acr_http_response *res)
   }
 }
 
-static void log_exchange(lua_State *L, int idx, acr_op *op, const char *method, long status,
-                         double ms)
+static void log_exchange(lua_State *L, int idx, acr_op *op, const char *method,
+                         const char *url, long status, double ms)
 {
   char msg[600];
-  snprintf(msg, sizeof msg, "%s %.480s -> %ld (%.0f ms, request id %s)", method, op->target,
-           status, ms, op->request_id);
+  snprintf(msg, sizeof msg, "%s %.480s -> %ld (%.0f ms, request id %s)", method, url, status,
+           ms, op->request_id);
   uv_get(L, idx, "client");
   acr_client_log(L, lua_gettop(L), status >= 400 || status == 0 ? "warn" : "debug", msg);
   lua_pop(L, 1);
 }
 
-/* One exchange: wait for not_before, send the next request, feed the response. */
-static void drive_once(lua_State *L, int idx, acr_op *op)
+/* Performs one HTTP exchange and pushes what feed() takes: status, headers, body,
+ * transport error, message. */
+static void exchange(lua_State *L, int idx, acr_op *op, const char *method, const char *url,
+                     header_lines *h, int secret, const char *body, size_t len, double timeout)
 {
-  sleep_until(op->not_before);
-  header_lines h = {{0}, 0};
-  const char *tok = push_token(L, idx);
-  if (tok) {
-    size_t len = strlen(tok) + 24;
-    h.lines[0] = malloc(len);  /* the first line is the secret one: wiped after use */
-    if (h.lines[0]) {
-      snprintf(h.lines[0], len, "Authorization: Bearer %s", tok);
-      h.n = 1;
-    }
-  }
-  int secret = h.n;
-  lua_pop(L, 1);
-  add_line(L, "x-ms-client-request-id", op->request_id, &h);
-  each_extra_header(L, idx, add_line, &h);
-  h.lines[h.n] = NULL;
-  const char *method = current_method(op);
+  h->lines[h->n] = NULL;
   acr_http_response res;
   acr_http_response_init(&res);
   double t0 = now_mono();
-  int rc = acr_http_perform(op->client->http, method, op->target, (const char *const *)h.lines,
-                            sends_body(op) ? op->body.data : NULL,
-                            sends_body(op) ? op->body.len : 0, (long)(op->timeout * 1000), &res);
-  free_lines(&h, secret);
-  int base = lua_gettop(L);
+  int rc = acr_http_perform(op->client->http, method, url, (const char *const *)h->lines, body,
+                            len, (long)(timeout * 1000), &res);
+  free_lines(h, secret);
   long status = rc == 0 ? res.status : 0;
   if (rc == 0) {
     lua_pushinteger(L, res.status);
@@ -748,8 +798,59 @@ static void drive_once(lua_State *L, int idx, acr_op *op)
     lua_pushstring(L, res.error);
   }
   acr_http_response_free(&res);
-  log_exchange(L, idx, op, method, status, (now_mono() - t0) * 1000);
-  feed(L, idx, op, base + 1);
+  log_exchange(L, idx, op, method, url, status, (now_mono() - t0) * 1000);
+}
+
+/* The credential's token request (the table at top): every header is treated as
+ * secret (X-IDENTITY-HEADER is one). Leaves feed()'s five values on top. */
+static void exchange_table(lua_State *L, int idx, acr_op *op)
+{
+  int req = lua_gettop(L);
+  header_lines h = {{0}, 0};
+  lua_getfield(L, req, "headers");
+  lua_pushnil(L);
+  while (lua_next(L, -2)) {
+    add_line(L, lua_tostring(L, -2), lua_tostring(L, -1), &h);
+    lua_pop(L, 1);
+  }
+  lua_getfield(L, req, "method");
+  lua_getfield(L, req, "url");
+  lua_getfield(L, req, "body");
+  lua_getfield(L, req, "timeout");
+  size_t len = 0;
+  const char *body = lua_tolstring(L, -2, &len);
+  double timeout = lua_isnumber(L, -1) ? lua_tonumber(L, -1) : op->timeout;
+  exchange(L, idx, op, lua_tostring(L, req + 2), lua_tostring(L, req + 3), &h, h.n, body, len,
+           timeout);
+}
+
+/* One exchange: wait for not_before, send the next request, feed the response. */
+static void drive_once(lua_State *L, int idx, acr_op *op)
+{
+  sleep_until(op->not_before);
+  int base = lua_gettop(L);
+  const char *tok = NULL;
+  next_kind k = prepare_next(L, idx, op, &tok);
+  if (k == NEXT_NONE)
+    return;
+  if (k == NEXT_AUTH) {
+    exchange_table(L, idx, op);
+  } else {
+    header_lines h = {{0}, 0};
+    size_t len = strlen(tok) + 24;
+    h.lines[0] = malloc(len);  /* the first line is the secret one: wiped after use */
+    if (h.lines[0]) {
+      snprintf(h.lines[0], len, "Authorization: Bearer %s", tok);
+      h.n = 1;
+    }
+    int secret = h.n;
+    add_line(L, "x-ms-client-request-id", op->request_id, &h);
+    each_extra_header(L, idx, add_line, &h);
+    exchange(L, idx, op, current_method(op), op->target, &h, secret,
+             sends_body(op) ? op->body.data : NULL, sends_body(op) ? op->body.len : 0,
+             op->timeout);
+  }
+  feed(L, idx, op, lua_gettop(L) - 4);
   lua_settop(L, base);
 }
 
@@ -804,6 +905,9 @@ static int op_wait(lua_State *L)
   while (op->phase != PH_DONE && op->not_before <= end)
     drive_once(L, 1, op);
   if (op->phase != PH_DONE) {
+    /* The next request is due after the deadline: wait out the deadline, so a
+     * `repeat op:wait(t) until op:done()` loop does not spin. */
+    sleep_until(end);
     acr_error_push(L, "Timeout", "the operation is still running", 0);
     return acr_error_return(L);
   }

@@ -1,0 +1,543 @@
+/* How each credential kind gets a token: the request it sends (Entra ID's token
+ * endpoint, IMDS, App Service) and how it reads the answer; the Azure CLI, run without
+ * a shell; and default()'s chain trying its members in order. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "auth.h"
+#include "error.h"
+#include "json.h"
+#include "jwt.h"
+#include "retry.h"
+#include "subprocess.h"
+#include "url.h"
+
+#define DEFAULT_AUTHORITY "https://login.microsoftonline.com"
+#define ASSERTION_TYPE "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+#define ASSERTION_MAX_AGE 600.0   /* re-read a federated token file after 10 minutes */
+#define IMDS_MAX_TRIES 5
+#define IMDS_TIMEOUT 3.0          /* a machine with no IMDS should not stall a chain */
+
+static void fail(lua_State *L, const char *kind, const char *msg)
+{
+  lua_pushfstring(L, "%s: %s", kind, msg);
+  acr_error_push(L, "AuthenticationFailed", lua_tostring(L, -1), 0);
+  lua_remove(L, -2);
+}
+
+/* ---- building requests ---- */
+
+static int add_param(acr_buf *b, const char *k, const char *v)
+{
+  return (b->len && acr_buf_add(b, "&", 1)) || acr_buf_adds(b, k) || acr_buf_add(b, "=", 1) ||
+         acr_url_escape(b, v, strlen(v));
+}
+
+/* Pushes {method=, url=, headers={…}, body=?, timeout=?}; body is wiped from C memory. */
+static void push_request(lua_State *L, const char *method, const char *url, acr_buf *body,
+                         const char *const *headers, double timeout)
+{
+  lua_createtable(L, 0, 5);
+  lua_pushstring(L, method);
+  lua_setfield(L, -2, "method");
+  lua_pushstring(L, url);
+  lua_setfield(L, -2, "url");
+  lua_newtable(L);
+  for (int i = 0; headers[i]; i += 2) {
+    lua_pushstring(L, headers[i + 1]);
+    lua_setfield(L, -2, headers[i]);
+  }
+  lua_setfield(L, -2, "headers");
+  if (body) {
+    lua_pushlstring(L, body->data, body->len);
+    lua_setfield(L, -2, "body");
+    acr_buf_wipe(body);
+  }
+  if (timeout > 0) {
+    lua_pushnumber(L, timeout);
+    lua_setfield(L, -2, "timeout");
+  }
+  lua_pushboolean(L, 1);
+  lua_setfield(L, -2, "auth");
+}
+
+/* {authority}/{tenant}/oauth2/v2.0/token; authority must be https (http on loopback). */
+static int token_url(acr_credential *c, const acr_token_target *t, acr_buf *url, char *err,
+                     size_t n)
+{
+  const char *a = c->authority_host ? c->authority_host
+                  : t->authority ? t->authority : DEFAULT_AUTHORITY;
+  acr_origin o;
+  if (acr_url_origin(a, &o) != 0 ||
+      (strcmp(o.scheme, "https") && !acr_origin_is_loopback(&o))) {
+    snprintf(err, n, "the authority host %.200s is not an https URL", a);
+    return -1;
+  }
+  size_t al = strlen(a);
+  while (al && a[al - 1] == '/')
+    al--;
+  if (acr_buf_add(url, a, al) || acr_buf_add(url, "/", 1) || acr_buf_adds(url, c->tenant_id) ||
+      acr_buf_adds(url, "/oauth2/v2.0/token")) {
+    snprintf(err, n, "out of memory");
+    return -1;
+  }
+  return 0;
+}
+
+static int read_token_file(acr_credential *c, char *err, size_t n)
+{
+  double now = (double)time(NULL);
+  if (c->assertion.len && now - c->assertion_read_at < ASSERTION_MAX_AGE)
+    return 0;
+  FILE *f = fopen(c->token_file, "rb");
+  if (!f) {
+    snprintf(err, n, "cannot read the federated token file %.200s", c->token_file);
+    return -1;
+  }
+  acr_buf_wipe(&c->assertion);
+  char chunk[4096];
+  size_t got;
+  int rc = 0;
+  while (rc == 0 && (got = fread(chunk, 1, sizeof chunk, f)) > 0)
+    rc = acr_buf_add(&c->assertion, chunk, got);
+  fclose(f);
+  while (c->assertion.len && strchr(" \t\r\n", c->assertion.data[c->assertion.len - 1]))
+    c->assertion.data[--c->assertion.len] = '\0';
+  if (rc != 0 || c->assertion.len == 0) {
+    acr_buf_wipe(&c->assertion);
+    snprintf(err, n, "the federated token file %.200s is empty", c->token_file);
+    return -1;
+  }
+  c->assertion_read_at = now;
+  return 0;
+}
+
+/* The client-credentials form: a secret, a signed certificate assertion, or a
+ * federated token. */
+static int entra_form(acr_credential *c, const acr_token_target *t, const char *url,
+                      acr_buf *body, char *err, size_t n)
+{
+  if (add_param(body, "grant_type", "client_credentials") ||
+      add_param(body, "client_id", c->client_id) || add_param(body, "scope", t->scope)) {
+    snprintf(err, n, "out of memory");
+    return -1;
+  }
+  if (c->kind == ACR_CRED_CLIENT_SECRET)
+    return add_param(body, "client_secret", c->secret.data) ? (snprintf(err, n, "out of memory"), -1) : 0;
+  acr_buf jwt = ACR_BUF_INIT;
+  const char *assertion;
+  if (c->kind == ACR_CRED_CLIENT_CERTIFICATE) {
+    if (acr_jwt_assertion(c->cert, c->client_id, url, time(NULL), c->send_chain, &jwt, err, n))
+      return -1;
+    assertion = jwt.data;
+  } else {
+    if (read_token_file(c, err, n))
+      return -1;
+    assertion = c->assertion.data;
+  }
+  int rc = add_param(body, "client_assertion_type", ASSERTION_TYPE) ||
+           add_param(body, "client_assertion", assertion);
+  acr_buf_wipe(&jwt);
+  if (rc)
+    snprintf(err, n, "out of memory");
+  return rc ? -1 : 0;
+}
+
+static acr_auth_step entra_request(lua_State *L, acr_credential *c, const acr_token_target *t,
+                                   const char *kind)
+{
+  char err[512] = "";
+  acr_buf url = ACR_BUF_INIT, body = ACR_BUF_INIT;
+  if (token_url(c, t, &url, err, sizeof err) || entra_form(c, t, url.data, &body, err, sizeof err)) {
+    acr_buf_free(&url);
+    acr_buf_wipe(&body);
+    fail(L, kind, err);
+    return ACR_AUTH_FAILED;
+  }
+  static const char *const headers[] = {"Content-Type", "application/x-www-form-urlencoded",
+                                        "Accept", "application/json", NULL};
+  push_request(L, "POST", url.data, &body, headers, 0);
+  acr_buf_free(&url);
+  return ACR_AUTH_REQUEST;
+}
+
+/* App Service's identity endpoint (IDENTITY_ENDPOINT + IDENTITY_HEADER), else IMDS. */
+static acr_auth_step managed_request(lua_State *L, acr_credential *c, const acr_token_target *t)
+{
+  int app = c->identity_endpoint != NULL;
+  acr_buf url = ACR_BUF_INIT;
+  int rc = app ? acr_buf_adds(&url, c->identity_endpoint)
+               : (acr_buf_adds(&url, c->imds_endpoint) ||
+                  acr_buf_adds(&url, "/metadata/identity/oauth2/token"));
+  rc = rc || acr_url_set_param(&url, "api-version", app ? "2019-08-01" : "2018-02-01") ||
+       acr_url_set_param(&url, "resource", t->resource);
+  if (!rc && c->mi_id_param) {
+    /* The two endpoints name a user-assigned identity's ids differently. */
+    const char *p = c->mi_id_param;
+    if (!strcmp(p, "object_id"))
+      p = app ? "principal_id" : "object_id";
+    else if (!strcmp(p, "resource_id"))
+      p = app ? "mi_res_id" : "msi_res_id";
+    rc = acr_url_set_param(&url, p, c->mi_id_value);
+  }
+  if (rc) {
+    acr_buf_free(&url);
+    fail(L, "managed identity", "out of memory");
+    return ACR_AUTH_FAILED;
+  }
+  const char *headers[] = {app ? "X-IDENTITY-HEADER" : "Metadata",
+                           app ? c->identity_header.data : "true", NULL};
+  push_request(L, "GET", url.data, NULL, headers, IMDS_TIMEOUT);
+  acr_buf_free(&url);
+  return ACR_AUTH_REQUEST;
+}
+
+/* ---- reading answers ---- */
+
+/* A number, or a numeric string (IMDS and App Service send strings). */
+static double num_field(lua_State *L, int t, const char *k)
+{
+  lua_getfield(L, t, k);
+  double v = -1;
+  if (lua_type(L, -1) == LUA_TNUMBER || lua_type(L, -1) == LUA_TSTRING) {
+    const char *s = lua_tostring(L, -1);
+    char *end;
+    double d = strtod(s, &end);
+    if (end != s && *end == '\0')
+      v = d;
+  }
+  lua_pop(L, 1);
+  return v;
+}
+
+static int cache_token(acr_credential *c, const char *scope, const char *tok, size_t len,
+                       double expires_on)
+{
+  char *sc = strdup(scope);
+  if (!sc)
+    return -1;
+  acr_buf_wipe(&c->token);
+  if (acr_buf_add(&c->token, tok, len) != 0) {
+    free(sc);
+    return -1;
+  }
+  free(c->scope);
+  c->scope = sc;
+  c->expires_on = expires_on;
+  return 0;
+}
+
+/* {"access_token":…, "expires_in": N | "expires_on": epoch} */
+static int take_token(lua_State *L, acr_credential *c, const acr_token_target *t, int doc)
+{
+  lua_getfield(L, doc, "access_token");
+  size_t len = 0;
+  const char *tok = lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, &len) : NULL;
+  double now = (double)time(NULL);
+  double in = num_field(L, doc, "expires_in"), on = num_field(L, doc, "expires_on");
+  double exp = on > 0 ? on : in > 0 ? now + in : now + 300;
+  int rc = (!tok || !len || strcspn(tok, "\r\n") != len) ? -2
+           : cache_token(c, t->scope, tok, len, exp);
+  lua_pop(L, 1);
+  return rc;
+}
+
+/* AADSTS codes lead Entra ID's error_description: keep the first one on its own. */
+static void set_aadsts(lua_State *L, int err, const char *desc)
+{
+  const char *p = desc ? strstr(desc, "AADSTS") : NULL;
+  if (!p)
+    return;
+  size_t n = 6 + strspn(p + 6, "0123456789");
+  lua_pushlstring(L, p, n);
+  lua_setfield(L, err, "aadsts");
+}
+
+static void push_http_failure(lua_State *L, const char *kind, long status, int hdr, int doc)
+{
+  const char *desc = NULL, *code = NULL;
+  if (doc) {
+    lua_getfield(L, doc, "error");
+    code = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
+    lua_getfield(L, doc, "error_description");
+    if (lua_type(L, -1) != LUA_TSTRING) {
+      lua_pop(L, 1);
+      lua_getfield(L, doc, "message");  /* App Service */
+    }
+    desc = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
+  }
+  char msg[1024];
+  snprintf(msg, sizeof msg, "%s%s%s", code ? code : "the token request failed",
+           desc ? ": " : "", desc ? desc : "");
+  fail(L, kind, msg);
+  int err = lua_gettop(L);
+  lua_pushinteger(L, status);
+  lua_setfield(L, err, "status");
+  if (code) {
+    lua_pushstring(L, code);
+    lua_setfield(L, err, "auth_error");
+  }
+  set_aadsts(L, err, desc);
+  acr_error_set_ids(L, err, hdr);
+}
+
+static int imds_retryable(long status)
+{
+  return status == 404 || status == 410 || status == 429 || (status >= 500 && status < 600);
+}
+
+static const char *kind_label(acr_credential *c)
+{
+  switch (c->kind) {
+  case ACR_CRED_CLIENT_SECRET: return "client secret";
+  case ACR_CRED_CLIENT_CERTIFICATE: return "client certificate";
+  case ACR_CRED_WORKLOAD_IDENTITY: return "workload identity";
+  case ACR_CRED_MANAGED_IDENTITY: return "managed identity";
+  case ACR_CRED_AZURE_CLI: return "Azure CLI";
+  default: return "credential";
+  }
+}
+
+static acr_auth_outcome feed_one(lua_State *L, acr_credential *c, const acr_token_target *t,
+                                 long status, int hdr, int body, const char *terr,
+                                 const char *tmsg, double *delay)
+{
+  int top = lua_gettop(L);
+  const char *kind = kind_label(c);
+  if (terr) {
+    char msg[512];
+    snprintf(msg, sizeof msg, "the token endpoint did not answer (%s%s%s)", terr,
+             tmsg ? ": " : "", tmsg ? tmsg : "");
+    fail(L, kind, msg);
+    acr_error_set_retryable(L, -1, 1);
+    return ACR_AUTH_ERROR;
+  }
+  int doc = 0;
+  if (body) {
+    size_t len;
+    const char *s = lua_tolstring(L, body, &len);
+    if (acr_json_decode(L, s, len) && lua_istable(L, -1))
+      doc = lua_gettop(L);
+  }
+  if (status == 200 && doc) {
+    int rc = take_token(L, c, t, doc);
+    lua_settop(L, top);
+    if (rc == 0) {
+      c->attempt = 0;
+      return ACR_AUTH_OK;
+    }
+    fail(L, kind, rc == -2 ? "the token response has no usable access_token" : "out of memory");
+    return ACR_AUTH_ERROR;
+  }
+  if (c->kind == ACR_CRED_MANAGED_IDENTITY && imds_retryable(status) &&
+      ++c->attempt < IMDS_MAX_TRIES) {
+    acr_retry_policy p = {IMDS_MAX_TRIES, 0.5, 10};
+    unsigned seed = (unsigned)time(NULL);
+    double ra = -1;
+    if (hdr) {
+      lua_getfield(L, hdr, "retry-after");
+      ra = acr_retry_after(NULL, NULL, lua_tostring(L, -1));
+    }
+    *delay = ra >= 0 && ra <= 60 ? ra : acr_retry_backoff(&p, c->attempt, &seed);
+    lua_settop(L, top);
+    return ACR_AUTH_AGAIN;
+  }
+  c->attempt = 0;
+  push_http_failure(L, kind, status, hdr, doc);
+  lua_insert(L, top + 1);
+  lua_settop(L, top + 1);
+  return ACR_AUTH_ERROR;
+}
+
+/* ---- the Azure CLI ---- */
+
+/* expiresOn is local time "YYYY-MM-DD HH:MM:SS[.ffffff]"; newer CLIs add expires_on. */
+static double cli_expiry(lua_State *L, int doc)
+{
+  double on = num_field(L, doc, "expires_on");
+  if (on > 0)
+    return on;
+  lua_getfield(L, doc, "expiresOn");
+  struct tm tm;
+  memset(&tm, 0, sizeof tm);
+  const char *s = lua_tostring(L, -1);
+  double r = -1;
+  if (s && sscanf(s, "%d-%d-%d %d:%d:%d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
+                  &tm.tm_min, &tm.tm_sec) == 6) {
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    tm.tm_isdst = -1;
+    r = (double)mktime(&tm);
+  }
+  lua_pop(L, 1);
+  return r;
+}
+
+/* The first line of az's complaint, as its message. */
+static void cli_failure(lua_State *L, acr_run_status st, int code, acr_buf *errout,
+                        const char *err, double timeout)
+{
+  char msg[512];
+  if (st == ACR_RUN_NOT_FOUND)
+    snprintf(msg, sizeof msg, "the Azure CLI (az) was not found on PATH");
+  else if (st == ACR_RUN_TIMEOUT)
+    snprintf(msg, sizeof msg, "az did not answer within %g s", timeout);
+  else if (st == ACR_RUN_ERROR)
+    snprintf(msg, sizeof msg, "az could not be run: %s", err);
+  else {
+    size_t n = errout->len ? strcspn(errout->data, "\n") : 0;
+    snprintf(msg, sizeof msg, "az exited with %d%s%.*s", code, n ? ": " : "", (int)(n > 300 ? 300 : n),
+             n ? errout->data : "");
+  }
+  fail(L, "Azure CLI", msg);
+}
+
+static acr_auth_step cli_fetch(lua_State *L, acr_credential *c, const acr_token_target *t)
+{
+  const char *argv[10] = {c->az_path, "account", "get-access-token", "--output", "json",
+                          "--resource", t->resource, NULL, NULL, NULL};
+  if (c->tenant_id) {
+    argv[7] = "--tenant";
+    argv[8] = c->tenant_id;
+  }
+  acr_buf out = ACR_BUF_INIT, errout = ACR_BUF_INIT;
+  int code = 0;
+  char err[256] = "";
+  acr_run_status st = acr_run(argv, (long)(c->cli_timeout * 1000), &out, &errout, &code, err,
+                              sizeof err);
+  int top = lua_gettop(L);
+  if (st != ACR_RUN_OK || code != 0) {
+    cli_failure(L, st, code, &errout, err, c->cli_timeout);
+  } else if (!acr_json_decode(L, out.data ? out.data : "", out.len) || !lua_istable(L, -1)) {
+    lua_settop(L, top);
+    fail(L, "Azure CLI", "az printed something that is not JSON");
+  } else {
+    int doc = lua_gettop(L);
+    lua_getfield(L, doc, "accessToken");
+    size_t len = 0;
+    const char *tok = lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, &len) : NULL;
+    double exp = cli_expiry(L, doc);
+    int rc = tok && len && strcspn(tok, "\r\n") == len
+             ? cache_token(c, t->scope, tok, len, exp > 0 ? exp : (double)time(NULL) + 300) : -1;
+    lua_settop(L, top);
+    if (rc != 0)
+      fail(L, "Azure CLI", "az's answer has no usable accessToken");
+  }
+  acr_buf_wipe(&out);
+  acr_buf_wipe(&errout);
+  return lua_gettop(L) > top ? ACR_AUTH_FAILED : ACR_AUTH_READY;
+}
+
+/* ---- the chain ---- */
+
+/* Pushes member i of the chain at idx. */
+static acr_credential *member(lua_State *L, int idx, int i)
+{
+  acr_getuservalue(L, idx);
+  lua_rawgeti(L, -1, i);
+  lua_remove(L, -2);
+  return acr_check_credential(L, -1);
+}
+
+/* Records why member pos failed (the error on top, popped) and moves on; pushes the
+ * combined error when none is left. Returns 1 when another member can be tried. */
+static int chain_next(lua_State *L, int idx, acr_credential *c)
+{
+  acr_getuservalue(L, idx);
+  lua_getfield(L, -1, "errors");
+  lua_getfield(L, -3, "message");
+  lua_rawseti(L, -2, (int)lua_rawlen(L, -2) + 1);
+  lua_pop(L, 3);
+  if (++c->chain_pos <= c->chain_len)
+    return 1;
+  acr_getuservalue(L, idx);
+  int uv = lua_gettop(L);
+  lua_pushliteral(L, "default(): no credential worked");
+  int msg = lua_gettop(L);
+  static const char *const lists[] = {"unavailable", "errors"};
+  for (int pass = 0; pass < 2; pass++) {
+    lua_getfield(L, uv, lists[pass]);
+    int n = (int)lua_rawlen(L, -1);
+    for (int i = 1; i <= n; i++) {
+      lua_pushvalue(L, msg);
+      lua_pushliteral(L, "; ");
+      lua_rawgeti(L, -3, i);
+      lua_concat(L, 3);
+      lua_replace(L, msg);
+    }
+    lua_pop(L, 1);
+  }
+  acr_error_push(L, "AuthenticationFailed", lua_tostring(L, msg), 0);
+  lua_replace(L, uv);
+  lua_settop(L, uv);
+  c->chain_pos = 1;   /* the next call starts over: an identity may appear later */
+  acr_getuservalue(L, idx);
+  lua_newtable(L);
+  lua_setfield(L, -2, "errors");
+  lua_pop(L, 1);
+  return 0;
+}
+
+acr_auth_step acr_credential_request(lua_State *L, int idx, const acr_token_target *t)
+{
+  idx = lua_absindex(L, idx);
+  acr_credential *c = acr_check_credential(L, idx);
+  switch (c->kind) {
+  case ACR_CRED_STATIC:
+    if (c->token.len)
+      return ACR_AUTH_READY;
+    fail(L, "static", "the credential is closed");
+    return ACR_AUTH_FAILED;
+  case ACR_CRED_CLIENT_SECRET:
+  case ACR_CRED_CLIENT_CERTIFICATE:
+  case ACR_CRED_WORKLOAD_IDENTITY:
+    return entra_request(L, c, t, kind_label(c));
+  case ACR_CRED_MANAGED_IDENTITY:
+    return managed_request(L, c, t);
+  case ACR_CRED_AZURE_CLI:
+    return cli_fetch(L, c, t);
+  case ACR_CRED_CHAIN:
+    break;
+  }
+  for (;;) {
+    int i = c->chain_chosen ? c->chain_chosen : c->chain_pos;
+    if (i < 1 || i > c->chain_len) {
+      fail(L, "default()", "no credential is available (set AZURE_* variables, or run az login)");
+      return ACR_AUTH_FAILED;
+    }
+    member(L, idx, i);
+    acr_auth_step st = acr_credential_request(L, -1, t);
+    lua_remove(L, st == ACR_AUTH_READY ? -1 : -2);
+    if (st == ACR_AUTH_READY && !c->chain_chosen)
+      c->chain_chosen = i;
+    if (st != ACR_AUTH_FAILED || c->chain_chosen)
+      return st;
+    if (!chain_next(L, idx, c))
+      return ACR_AUTH_FAILED;
+  }
+}
+
+acr_auth_outcome acr_credential_feed(lua_State *L, int idx, const acr_token_target *t,
+                                     long status, int hdr, int body, const char *terr,
+                                     const char *tmsg, double *delay)
+{
+  idx = lua_absindex(L, idx);
+  hdr = hdr ? lua_absindex(L, hdr) : 0;
+  body = body ? lua_absindex(L, body) : 0;
+  *delay = 0;
+  acr_credential *c = acr_check_credential(L, idx);
+  if (c->kind != ACR_CRED_CHAIN)
+    return feed_one(L, c, t, status, hdr, body, terr, tmsg, delay);
+  int i = c->chain_chosen ? c->chain_chosen : c->chain_pos;
+  acr_credential *m = member(L, idx, i);
+  acr_auth_outcome out = feed_one(L, m, t, status, hdr, body, terr, tmsg, delay);
+  lua_remove(L, out == ACR_AUTH_ERROR ? -2 : -1);
+  if (out == ACR_AUTH_OK && !c->chain_chosen)
+    c->chain_chosen = i;
+  if (out != ACR_AUTH_ERROR || c->chain_chosen)
+    return out;
+  return chain_next(L, idx, c) ? ACR_AUTH_AGAIN : ACR_AUTH_ERROR;
+}
