@@ -589,6 +589,10 @@ typedef enum { NEXT_ARM, NEXT_AUTH, NEXT_NONE } next_kind;
  * operation. The token stays in the credential's memory, never in a Lua string. */
 static next_kind prepare_next(lua_State *L, int idx, acr_op *op, const char **token)
 {
+  if (op->client->closed) {
+    fail_with(L, idx, op, "ClientClosed", "the client was closed before the operation ended");
+    return NEXT_NONE;
+  }
   int cred = push_credential(L, idx);
   acr_token_target t = token_target(op);
   for (;;) {
