@@ -6,6 +6,7 @@
 #include "client.h"
 #include "error.h"
 #include "json.h"
+#include "luax.h"
 #include "operation.h"
 #include "resource.h"
 
@@ -72,16 +73,9 @@ static void props_error(lua_State *L, int arg, const char *field, const char *wh
 
 static void check_fields(lua_State *L, int pidx, int arg, const char *const *allowed)
 {
-  lua_pushnil(L);
-  while (lua_next(L, pidx)) {
-    lua_pop(L, 1);
-    const char *k = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "?";
-    int i = 0;
-    while (allowed[i] && strcmp(allowed[i], k))
-      i++;
-    if (!allowed[i])
-      props_error(L, arg, k, "is not known");
-  }
+  const char *k = acr_unknown_key(L, pidx, allowed);
+  if (k)
+    props_error(L, arg, k, "is not known");
 }
 
 /* actions: a non-empty list of non-empty strings, copied into properties at -1. */

@@ -8,6 +8,7 @@
 #include "auth.h"
 #include "error.h"
 #include "jwt.h"
+#include "luax.h"
 
 /* Refresh this long before expiry, as azure-identity does. */
 #define ACR_REFRESH_WINDOW 300.0
@@ -155,18 +156,9 @@ static const char *req_str(lua_State *L, int t, const char *fn, const char *k)
 
 static void check_fields(lua_State *L, int t, const char *fn, const char *const *allowed)
 {
-  if (!t)
-    return;
-  lua_pushnil(L);
-  while (lua_next(L, t)) {
-    lua_pop(L, 1);
-    const char *k = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "?";
-    int i = 0;
-    while (allowed[i] && strcmp(allowed[i], k))
-      i++;
-    if (!allowed[i])
-      luaL_error(L, "acr.credential.%s: unknown field '%s'", fn, k);
-  }
+  const char *k = t ? acr_unknown_key(L, t, allowed) : NULL;
+  if (k)
+    luaL_error(L, "acr.credential.%s: unknown field '%s'", fn, k);
 }
 
 /* The options table at arg 1, or 0 when absent. */

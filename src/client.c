@@ -9,6 +9,7 @@
 
 #include "auth.h"
 #include "client.h"
+#include "luax.h"
 #include "version.h"
 #if defined(LUA_JITLIBNAME)
 #include <luajit.h>
@@ -69,18 +70,9 @@ static int client_close(lua_State *L)
 
 static void check_known_options(lua_State *L, int t)
 {
-  lua_pushnil(L);
-  while (lua_next(L, t)) {
-    lua_pop(L, 1);
-    if (lua_type(L, -1) != LUA_TSTRING)
-      luaL_error(L, "acr.client: option names must be strings");
-    const char *k = lua_tostring(L, -1);
-    int i = 0;
-    while (options[i] && strcmp(options[i], k))
-      i++;
-    if (!options[i])
-      luaL_error(L, "acr.client: unknown option '%s'", k);
-  }
+  const char *k = acr_unknown_key(L, t, options);
+  if (k)
+    luaL_error(L, "acr.client: unknown option '%s'", k);
 }
 
 static const char *opt_string(lua_State *L, int t, const char *k, int required)
@@ -130,13 +122,10 @@ static void check_retry(lua_State *L, int t, acr_retry_policy *p)
       luaL_error(L, "acr.client: option 'retry' must be a whole number of retries from 0 to 20");
     p->max_retries = (int)n;
   } else if (lua_type(L, r) == LUA_TTABLE) {
-    lua_pushnil(L);
-    while (lua_next(L, r)) {
-      lua_pop(L, 1);
-      const char *k = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "?";
-      if (strcmp(k, "max_retries") && strcmp(k, "base_delay") && strcmp(k, "max_delay"))
-        luaL_error(L, "acr.client: unknown field '%s' in option 'retry'", k);
-    }
+    static const char *const fields[] = {"max_retries", "base_delay", "max_delay", NULL};
+    const char *k = acr_unknown_key(L, r, fields);
+    if (k)
+      luaL_error(L, "acr.client: unknown field '%s' in option 'retry'", k);
     p->max_retries = (int)opt_number(L, r, "max_retries", p->max_retries, 0);
     p->base_delay = opt_number(L, r, "base_delay", p->base_delay, 0);
     p->max_delay = opt_number(L, r, "max_delay", p->max_delay, 0);

@@ -12,6 +12,7 @@
 #include "client.h"
 #include "error.h"
 #include "json.h"
+#include "luax.h"
 #include "operation.h"
 #include "resource.h"
 #include "retry.h"
@@ -93,21 +94,6 @@ static int op_gc(lua_State *L)
 }
 
 /* uservalue fields: client, result, error, headers (extra request headers) */
-static void uv_get(lua_State *L, int idx, const char *k)
-{
-  acr_getuservalue(L, idx);
-  lua_getfield(L, -1, k);
-  lua_remove(L, -2);
-}
-
-static void uv_set(lua_State *L, int idx, const char *k)  /* pops the value */
-{
-  idx = lua_absindex(L, idx);
-  acr_getuservalue(L, idx);
-  lua_insert(L, -2);
-  lua_setfield(L, -2, k);
-  lua_pop(L, 1);
-}
 
 static char *dup_or_raise(lua_State *L, const char *s)
 {
@@ -155,7 +141,7 @@ static void finish(lua_State *L, int idx, acr_op *op, int result_idx)
 {
   if (result_idx) {
     lua_pushvalue(L, result_idx);
-    uv_set(L, idx, "result");
+    acr_uv_set(L, idx, "result");
   }
   op->phase = PH_DONE;
   snprintf(op->status, sizeof op->status, "Succeeded");
@@ -165,7 +151,7 @@ static void fail(lua_State *L, int idx, acr_op *op)  /* pops the error */
 {
   lua_pushstring(L, op->request_id);
   lua_setfield(L, -2, "client_request_id");
-  uv_set(L, idx, "error");
+  acr_uv_set(L, idx, "error");
   op->phase = PH_DONE;
   snprintf(op->status, sizeof op->status, "Failed");
 }
@@ -241,7 +227,7 @@ static void schedule_poll(lua_State *L, int idx, acr_op *op, int hdr)
 /* Pushes the client's credential; returns its index. */
 static int push_credential(lua_State *L, int idx)
 {
-  uv_get(L, idx, "client");
+  acr_uv_get(L, idx, "client");
   acr_client_push_field(L, -1, "credential");
   lua_remove(L, -2);
   acr_check_credential(L, -1);
@@ -622,7 +608,7 @@ typedef void (*header_fn)(lua_State *L, const char *name, const char *value, voi
 
 static void each_extra_header(lua_State *L, int idx, header_fn fn, void *ud)
 {
-  uv_get(L, idx, "headers");
+  acr_uv_get(L, idx, "headers");
   if (lua_istable(L, -1)) {
     lua_pushnil(L);
     while (lua_next(L, -2)) {
@@ -767,7 +753,7 @@ static void log_exchange(lua_State *L, int idx, acr_op *op, const char *method,
   char msg[600];
   snprintf(msg, sizeof msg, "%s %.480s -> %ld (%.0f ms, request id %s)", method, url, status,
            ms, op->request_id);
-  uv_get(L, idx, "client");
+  acr_uv_get(L, idx, "client");
   acr_client_log(L, lua_gettop(L), status >= 400 || status == 0 ? "warn" : "debug", msg);
   lua_pop(L, 1);
 }
@@ -867,7 +853,7 @@ void acr_op_start(lua_State *L, int idx)
 
 static int push_result(lua_State *L, int idx, acr_op *op)
 {
-  uv_get(L, idx, "error");
+  acr_uv_get(L, idx, "error");
   if (!lua_isnil(L, -1))
     return acr_error_return(L);
   lua_pop(L, 1);
@@ -875,7 +861,7 @@ static int push_result(lua_State *L, int idx, acr_op *op)
     lua_pushboolean(L, 1);
     return 1;
   }
-  uv_get(L, idx, "result");
+  acr_uv_get(L, idx, "result");
   if (op->shape == ACR_SHAPE_RAW || op->shape == ACR_SHAPE_PAGE)
     return 1;
   if (!lua_istable(L, -1)) {
@@ -884,7 +870,7 @@ static int push_result(lua_State *L, int idx, acr_op *op)
     return acr_error_return(L);
   }
   int doc = lua_gettop(L);
-  uv_get(L, idx, "client");
+  acr_uv_get(L, idx, "client");
   acr_resource_push(L, lua_gettop(L), op->shape, doc);
   return 1;
 }

@@ -7,6 +7,7 @@
 #include "client.h"
 #include "error.h"
 #include "json.h"
+#include "luax.h"
 #include "pager.h"
 #include "resource.h"
 #include "url.h"
@@ -25,21 +26,6 @@ static acr_pager *check_pager(lua_State *L, int idx)
   return (acr_pager *)luaL_checkudata(L, idx, ACR_PAGER_MT);
 }
 
-static void uv_get(lua_State *L, int idx, const char *k)
-{
-  acr_getuservalue(L, idx);
-  lua_getfield(L, -1, k);
-  lua_remove(L, -2);
-}
-
-static void uv_set(lua_State *L, int idx, const char *k)  /* pops the value */
-{
-  idx = lua_absindex(L, idx);
-  acr_getuservalue(L, idx);
-  lua_insert(L, -2);
-  lua_setfield(L, -2, k);
-  lua_pop(L, 1);
-}
 
 void acr_pager_push(lua_State *L, int cidx, const char *url, acr_shape item_shape,
                     const char *items_key, const char *next_key, const char *api_version)
@@ -70,7 +56,7 @@ void acr_pager_push(lua_State *L, int cidx, const char *url, acr_shape item_shap
 static int pager_next_operation(lua_State *L)
 {
   acr_pager *p = check_pager(L, 1);
-  uv_get(L, 1, "next");
+  acr_uv_get(L, 1, "next");
   if (p->done || lua_isnil(L, -1)) {
     lua_pushnil(L);
     return 1;
@@ -80,7 +66,7 @@ static int pager_next_operation(lua_State *L)
   s.method = "GET";
   s.url = lua_tostring(L, -1);
   s.shape = ACR_SHAPE_PAGE;
-  uv_get(L, 1, "client");
+  acr_uv_get(L, 1, "client");
   acr_op_push(L, -1, &s);
   return 1;
 }
@@ -89,22 +75,22 @@ static int pager_next_operation(lua_State *L)
  * api-version set (replacing any), on the endpoint's origin only. */
 static int set_next(lua_State *L, int idx, int doc)
 {
-  uv_get(L, idx, "next_key");
+  acr_uv_get(L, idx, "next_key");
   lua_gettable(L, doc);
   if (lua_type(L, -1) != LUA_TSTRING || lua_rawlen(L, -1) == 0) {
     lua_pop(L, 1);
     lua_pushnil(L);
-    uv_set(L, idx, "next");
+    acr_uv_set(L, idx, "next");
     return 1;
   }
-  uv_get(L, idx, "client");
+  acr_uv_get(L, idx, "client");
   acr_client *c = acr_check_client(L, -1);
   lua_pop(L, 1);
   acr_buf url = ACR_BUF_INIT;
   acr_origin o;
   int rc = acr_url_resolve(c->endpoint, lua_tostring(L, -1), &url);
   lua_pop(L, 1);
-  uv_get(L, idx, "api_version");
+  acr_uv_get(L, idx, "api_version");
   if (rc == 0 && lua_isstring(L, -1))
     rc = acr_url_set_param(&url, "api-version", lua_tostring(L, -1));
   lua_pop(L, 1);
@@ -118,7 +104,7 @@ static int set_next(lua_State *L, int idx, int doc)
                            : "the nextLink is not a URL", 0);
     return 0;
   }
-  uv_set(L, idx, "next");
+  acr_uv_set(L, idx, "next");
   return 1;
 }
 
@@ -130,7 +116,7 @@ static int take_page(lua_State *L, int idx, acr_pager *p, int doc)
     acr_error_push(L, "InvalidResponse", "a list page is not a JSON object", 0);
     return 0;
   }
-  uv_get(L, idx, "items");
+  acr_uv_get(L, idx, "items");
   lua_gettable(L, doc);
   if (lua_isnil(L, -1) || acr_json_isnull(L, -1)) {
     lua_pop(L, 1);
@@ -141,7 +127,7 @@ static int take_page(lua_State *L, int idx, acr_pager *p, int doc)
   }
   if (!set_next(L, idx, doc))
     return 0;
-  uv_get(L, idx, "next");
+  acr_uv_get(L, idx, "next");
   p->done = lua_isnil(L, -1);
   lua_pop(L, 1);
   p->pages++;
@@ -172,7 +158,7 @@ static void convert_items(lua_State *L, int idx, acr_pager *p, int items)
 {
   if (p->shape != ACR_SHAPE_SCOPEMAP && p->shape != ACR_SHAPE_TOKEN)
     return;
-  uv_get(L, idx, "client");
+  acr_uv_get(L, idx, "client");
   int c = lua_gettop(L);
   int n = (int)lua_rawlen(L, items);
   for (int i = 1; i <= n; i++) {
@@ -213,7 +199,7 @@ static int pager_next_page(lua_State *L)
 {
   acr_pager *p = check_pager(L, 1);
   lua_pushnil(L);
-  uv_set(L, 1, "page");
+  acr_uv_set(L, 1, "page");
   p->pos = p->count = 0;
   return fetch_page(L, 1, p);
 }
@@ -224,7 +210,7 @@ static int pager_call(lua_State *L)
   acr_pager *p = check_pager(L, 1);
   for (;;) {
     if (p->pos < p->count) {
-      uv_get(L, 1, "page");
+      acr_uv_get(L, 1, "page");
       int page = lua_gettop(L);
       lua_rawgeti(L, page, ++p->pos);
       lua_pushnil(L);
@@ -233,7 +219,7 @@ static int pager_call(lua_State *L)
     }
     if (p->done) {
       lua_pushnil(L);
-      uv_set(L, 1, "page");
+      acr_uv_set(L, 1, "page");
       lua_pushnil(L);
       return 1;
     }
@@ -246,7 +232,7 @@ static int pager_call(lua_State *L)
     }
     p->count = (int)lua_rawlen(L, -1);
     p->pos = 0;
-    uv_set(L, 1, "page");
+    acr_uv_set(L, 1, "page");
   }
 }
 

@@ -8,6 +8,7 @@
 #include "error.h"
 #include "json.h"
 #include "lro.h"
+#include "luax.h"
 #include "operation.h"
 #include "pager.h"
 #include "url.h"
@@ -25,16 +26,9 @@ static void opt_type(lua_State *L, int o, const char *k, int type)
 
 static void check_options(lua_State *L, int o, const char *const *allowed)
 {
-  lua_pushnil(L);
-  while (lua_next(L, o)) {
-    lua_pop(L, 1);
-    const char *k = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "?";
-    int i = 0;
-    while (allowed[i] && strcmp(allowed[i], k))
-      i++;
-    if (!allowed[i])
-      luaL_error(L, "unknown option '%s'", k);
-  }
+  const char *k = acr_unknown_key(L, o, allowed);
+  if (k)
+    luaL_error(L, "unknown option '%s'", k);
 }
 
 /* A header table maps names to one-line string values. */

@@ -8,6 +8,7 @@
 #include "client.h"
 #include "error.h"
 #include "json.h"
+#include "luax.h"
 #include "resource.h"
 
 typedef struct acr_resource {
@@ -28,17 +29,11 @@ static acr_resource *test_resource(lua_State *L, int idx)
 }
 
 /* uservalue = {client = <acr.Client>, doc = <ARM document>} */
-static void push_uv(lua_State *L, int idx, const char *k)
-{
-  acr_getuservalue(L, idx);
-  lua_getfield(L, -1, k);
-  lua_remove(L, -2);
-}
 
 /* Pushes doc.path[1].path[2]… or nil; "properties.x" style paths. */
 static void push_path(lua_State *L, int idx, const char *a, const char *b)
 {
-  push_uv(L, idx, "doc");
+  acr_uv_get(L, idx, "doc");
   lua_getfield(L, -1, a);
   lua_remove(L, -2);
   if (b) {
@@ -265,7 +260,7 @@ static const char *self_name(lua_State *L, acr_kind kind)
 /* The client comes back as a stack index; used by every method. */
 static int self_client(lua_State *L)
 {
-  push_uv(L, 1, "client");
+  acr_uv_get(L, 1, "client");
   return lua_gettop(L);
 }
 
@@ -273,7 +268,7 @@ static int self_client(lua_State *L)
 static int adopt(lua_State *L, int nres)
 {
   if (nres == 1 && test_resource(L, -1)) {
-    push_uv(L, -1, "doc");
+    acr_uv_get(L, -1, "doc");
     acr_getuservalue(L, 1);
     lua_insert(L, -2);
     lua_setfield(L, -2, "doc");
@@ -291,6 +286,17 @@ static int kind_of(lua_State *L)
   return (int)r->kind;
 }
 
+/* Runs the operation on top: blocking (self takes a returned resource's state), or
+ * started and returned (the begin_* twins). */
+static int run(lua_State *L, int wait)
+{
+  if (!wait) {
+    acr_op_start(L, -1);
+    return 1;
+  }
+  return adopt(L, acr_op_wait(L, -1));
+}
+
 /* syntax: obj, err = obj:refresh() */
 static int m_refresh(lua_State *L)
 {
@@ -298,52 +304,35 @@ static int m_refresh(lua_State *L)
   const char *name = self_name(L, k);
   int c = self_client(L);
   acr_api_push_get(L, c, k, name);
-  return adopt(L, acr_op_wait(L, -1));
+  return run(L, 1);
 }
 
-/* syntax: obj, err = obj:update{…} */
-static int m_update(lua_State *L)
+static int update(lua_State *L, int wait)
 {
   acr_kind k = (acr_kind)kind_of(L);
   luaL_checktype(L, 2, LUA_TTABLE);
   const char *name = self_name(L, k);
   int c = self_client(L);
   acr_api_push_update(L, c, k, name, 2, 2);
-  return adopt(L, acr_op_wait(L, -1));
+  return run(L, wait);
 }
 
-/* syntax: op = obj:begin_update{…} */
-static int m_begin_update(lua_State *L)
-{
-  acr_kind k = (acr_kind)kind_of(L);
-  luaL_checktype(L, 2, LUA_TTABLE);
-  const char *name = self_name(L, k);
-  int c = self_client(L);
-  acr_api_push_update(L, c, k, name, 2, 2);
-  acr_op_start(L, -1);
-  return 1;
-}
+/* syntax: obj, err = obj:update{…}; op = obj:begin_update{…} */
+static int m_update(lua_State *L) { return update(L, 1); }
+static int m_begin_update(lua_State *L) { return update(L, 0); }
 
-/* syntax: ok, err = obj:delete() */
-static int m_delete(lua_State *L)
+static int delete(lua_State *L, int wait)
 {
   acr_kind k = (acr_kind)kind_of(L);
   const char *name = self_name(L, k);
   int c = self_client(L);
   acr_api_push_delete(L, c, k, name);
-  return acr_op_wait(L, -1);
+  return run(L, wait);
 }
 
-/* syntax: op = obj:begin_delete() */
-static int m_begin_delete(lua_State *L)
-{
-  acr_kind k = (acr_kind)kind_of(L);
-  const char *name = self_name(L, k);
-  int c = self_client(L);
-  acr_api_push_delete(L, c, k, name);
-  acr_op_start(L, -1);
-  return 1;
-}
+/* syntax: ok, err = obj:delete(); op = obj:begin_delete() */
+static int m_delete(lua_State *L) { return delete(L, 1); }
+static int m_begin_delete(lua_State *L) { return delete(L, 0); }
 
 static int set_status(lua_State *L, const char *status, int wait)
 {
@@ -353,11 +342,7 @@ static int set_status(lua_State *L, const char *status, int wait)
   lua_pushstring(L, status);
   lua_setfield(L, -2, "status");
   acr_api_push_update(L, c, ACR_KIND_TOKEN, name, -1, 1);
-  if (!wait) {
-    acr_op_start(L, -1);
-    return 1;
-  }
-  return adopt(L, acr_op_wait(L, -1));
+  return run(L, wait);
 }
 
 /* syntax: tok, err = tok:enable() / tok:disable(); op = tok:begin_enable() / begin_disable() */
@@ -366,8 +351,7 @@ static int m_disable(lua_State *L) { return set_status(L, "disabled", 1); }
 static int m_begin_enable(lua_State *L) { return set_status(L, "enabled", 0); }
 static int m_begin_disable(lua_State *L) { return set_status(L, "disabled", 0); }
 
-/* syntax: creds, err = tok:generate_credentials{name=?, expiry=?} */
-static int m_generate(lua_State *L)
+static int generate(lua_State *L, int wait)
 {
   check_resource(L, 1, ACR_KIND_TOKEN);
   if (lua_isnoneornil(L, 2)) {
@@ -376,22 +360,13 @@ static int m_generate(lua_State *L)
   }
   int c = self_client(L);
   acr_api_push_generate(L, c, 2, 1, 2);
-  return acr_op_wait(L, -1);
+  return run(L, wait);
 }
 
-/* syntax: op = tok:begin_generate_credentials{name=?, expiry=?} */
-static int m_begin_generate(lua_State *L)
-{
-  check_resource(L, 1, ACR_KIND_TOKEN);
-  if (lua_isnoneornil(L, 2)) {
-    lua_settop(L, 1);
-    lua_newtable(L);
-  }
-  int c = self_client(L);
-  acr_api_push_generate(L, c, 2, 1, 2);
-  acr_op_start(L, -1);
-  return 1;
-}
+/* syntax: creds, err = tok:generate_credentials{name=?, expiry=?};
+ * op = tok:begin_generate_credentials{…} */
+static int m_generate(lua_State *L) { return generate(L, 1); }
+static int m_begin_generate(lua_State *L) { return generate(L, 0); }
 
 /* syntax: sm, err = tok:scope_map()  -- fetches the ScopeMap the token is bound to */
 static int m_scope_map(lua_State *L)
@@ -415,7 +390,7 @@ static int m_to_table(lua_State *L)
 {
   if (!test_resource(L, 1))
     return luaL_argerror(L, 1, "acr.ScopeMap or acr.Token expected");
-  push_uv(L, 1, "doc");
+  acr_uv_get(L, 1, "doc");
   push_copy(L, -1);
   return 1;
 }
