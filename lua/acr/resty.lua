@@ -1,0 +1,586 @@
+-- acr.resty: runs acr's operations inside nginx without blocking the worker.
+--
+-- The C core decides everything (retries, tokens, LRO polling, paging) and never
+-- does I/O here: each acr.Operation says which request to send next
+-- (op:next_request()) and how long to wait first (op:delay()); this module sends it
+-- over a cosocket (acr.resty.http), waits with ngx.sleep, and feeds the answer back
+-- (op:feed()). Every wait yields to nginx's event loop, so a worker serves other
+-- requests while an operation polls. Credential token requests come out of the same
+-- op:next_request() (with auth = true) and take the same path.
+--
+--   local r = require "acr.resty"
+--   local tok, err = r.run(client:prepare("create_token", "ci", { scope_map = "ci-pull" }))
+--   local rc = r.wrap(client)                      -- the client's methods, over cosockets
+--   for t in rc:tokens() do ngx.say(t.name) end
+--
+-- See docs/RESTY.md.
+
+local acr = require "acr"
+local http = require "acr.resty.http"
+
+local ngx = ngx
+local sleep, now, update_time, get_phase = ngx.sleep, ngx.now, ngx.update_time, ngx.get_phase
+local type, pairs, ipairs, select, error, tostring, setmetatable, getmetatable, rawget, rawset =
+  type, pairs, ipairs, select, error, tostring, setmetatable, getmetatable, rawget, rawset
+local unpack = table.unpack or unpack
+
+local ok_sema, semaphore = pcall(require, "ngx.semaphore")
+if not ok_sema then semaphore = nil end
+
+local _M = { _VERSION = "0.1.0", http = http }
+
+-- acr.Error is the C core's error type; errors made here (a wait that runs out)
+-- carry the same metatable so acr.is_error() and tostring() treat them alike.
+local ERROR_MT = debug.getregistry()["acr.Error"]
+
+local function new_error(code, message)
+  return setmetatable({ code = code, message = message, retryable = false }, ERROR_MT)
+end
+
+local function type_name(v)
+  local mt = getmetatable(v)
+  return type(mt) == "table" and rawget(mt, "__name") or nil
+end
+
+---------------------------------------------------------------------------
+-- options
+---------------------------------------------------------------------------
+
+local OPTIONS = {
+  timeout = "number", connect_timeout = "number", max_body = "number",
+  max_headers = "number", max_header_bytes = "number", keepalive_timeout = "number",
+  pool_size = "number", pool = "string", hosts = "table", logger = "function",
+}
+
+local function merge(base, opts, level)
+  if opts == nil then return base end
+  if type(opts) ~= "table" then error("bad options (table expected, got " .. type(opts) .. ")", level + 1) end
+  local o = {}
+  for k, v in pairs(base) do o[k] = v end
+  for k, v in pairs(opts) do
+    local want = OPTIONS[k]
+    if not want then error('unknown option "' .. tostring(k) .. '"', level + 1) end
+    if type(v) ~= want then
+      error('bad option "' .. k .. '" (' .. want .. " expected, got " .. type(v) .. ")", level + 1)
+    end
+    if want == "number" and v <= 0 then error('bad option "' .. k .. '" (must be positive)', level + 1) end
+    o[k] = v
+  end
+  o._merged = true
+  return o
+end
+
+local DEFAULTS = http.options()
+DEFAULTS._merged = true
+
+---------------------------------------------------------------------------
+-- the driver
+---------------------------------------------------------------------------
+
+-- The phases where cosockets and ngx.sleep work.
+local YIELDING = { rewrite = true, access = true, content = true, timer = true,
+                   ssl_cert = true, ssl_session_fetch = true, ssl_client_hello = true }
+
+local function check_phase(level)
+  local phase = get_phase()
+  if not YIELDING[phase] then
+    error("acr.resty: cosockets cannot be used in the " .. phase .. " phase (use the blocking"
+          .. " client there, or ngx.timer.at(0, …); see docs/RESTY.md)", level + 1)
+  end
+end
+
+local counters = { operations = 0, exchanges = 0, auth_requests = 0, coalesced_auth = 0, sleeps = 0 }
+
+-- Token requests in flight, by request: concurrent operations of one credential
+-- that all need a token wait for the first one's answer and are fed that same
+-- answer, so a cold worker makes one token request, not one per operation.
+local inflight = {}
+
+local function auth_key(req)
+  return req.method .. " " .. req.url .. "\n" .. (req.body or "")
+end
+
+local function fetch(req, o)
+  if not (req.auth and semaphore) then return http.request(req, o) end
+  local key = auth_key(req)
+  local f = inflight[key]
+  if f then
+    f.waiters = f.waiters + 1
+    counters.coalesced_auth = counters.coalesced_auth + 1
+    local ok = f.sema:wait(((req.timeout or o.timeout) or 60) + 1)
+    if ok and f.result then return unpack(f.result, 1, 3) end
+    return http.request(req, o)
+  end
+  f = { sema = semaphore.new(), waiters = 0 }
+  inflight[key] = f
+  local res, code, msg = http.request(req, o)
+  inflight[key] = nil
+  f.result = { res, code, msg }
+  if f.waiters > 0 then f.sema:post(f.waiters) end
+  return res, code, msg
+end
+
+-- One exchange: send req, feed the answer (or the transport failure) to op.
+local function exchange(op, req, o)
+  counters.exchanges = counters.exchanges + 1
+  if req.auth then counters.auth_requests = counters.auth_requests + 1 end
+  local t0 = o.logger and (update_time() or now())
+  local res, code, msg = fetch(req, o)
+  if o.logger then
+    update_time()
+    -- method, URL, status, time: never a header or a body
+    o.logger(res and res.status < 400 and "debug" or "warn",
+      ("%s %s -> %s (%.0f ms, request id %s%s)"):format(req.method, req.url,
+        res and res.status or code, (now() - t0) * 1000, op:request_id(),
+        req.auth and ", token request" or ""))
+  end
+  if res then
+    local body = res.body
+    return op:feed(res.status, res.headers, body ~= "" and body or nil)
+  end
+  return op:feed(nil, nil, nil, code, msg)
+end
+
+-- Waits op:delay(), then makes one exchange. Returns false when nothing was sent
+-- (the operation is done), "auth" after a token request, true otherwise. With a
+-- deadline, returns "late" instead when the next request is due after it (having
+-- waited until the deadline).
+local function step(op, o, deadline)
+  local d = op:delay()
+  if deadline then
+    update_time()
+    local left = deadline - now()
+    if d > left then
+      if left > 0 then sleep(left) end
+      return "late"
+    end
+  end
+  if d > 0 then
+    counters.sleeps = counters.sleeps + 1
+    sleep(d)
+  end
+  local req = op:next_request()
+  if not req then return false end
+  exchange(op, req, o)
+  return req.auth and "auth" or true
+end
+
+local function check_op(op, level)
+  if type_name(op) ~= "acr.Operation" then
+    error("bad argument #1 (acr.Operation expected, got " .. (type_name(op) or type(op)) .. ")", level + 1)
+  end
+end
+
+-- Drives op to its end (or the deadline); returns true when done.
+local function drive(op, o, deadline)
+  counters.operations = counters.operations + 1
+  while not op:done() do
+    local s = step(op, o, deadline)
+    if s == "late" then return false end
+    if not s then break end
+  end
+  return op:done()
+end
+
+-- The value of a finished operation. (op:result() on a running one would run the
+-- blocking driver: never here.)
+local function result(op)
+  if not op:done() then return nil, new_error("Timeout", "the operation is still running") end
+  return op:result()
+end
+
+-- syntax: value, err = r.run(op, opts?)
+function _M.run(op, opts)
+  check_op(op, 2)
+  check_phase(2)
+  local o = merge(DEFAULTS, opts, 2)
+  drive(op, o)
+  return result(op)
+end
+_M.result = _M.run
+
+-- syntax: value, err = r.wait(op, max_seconds?, opts?)
+function _M.wait(op, max, opts)
+  check_op(op, 2)
+  check_phase(2)
+  if max ~= nil and (type(max) ~= "number" or max < 0) then
+    error("bad argument #2 (non-negative number expected)", 2)
+  end
+  local o = merge(DEFAULTS, opts, 2)
+  update_time()
+  drive(op, o, max and now() + max)
+  return result(op)
+end
+
+-- syntax: status = r.poll(op, opts?)
+function _M.poll(op, opts)
+  check_op(op, 2)
+  check_phase(2)
+  local o = merge(DEFAULTS, opts, 2)
+  if not op:done() and op:delay() <= 0 then step(op, o) end
+  return op:status()
+end
+
+-- Sends the call's own request (after a token request when one is needed) and
+-- returns once it is answered: what the blocking begin_* methods do with libcurl.
+local function start(op, o)
+  while not op:done() do
+    local s = step(op, o)
+    if s ~= "auth" then break end
+  end
+  return op
+end
+
+-- syntax: op = r.start(op, opts?)
+function _M.start(op, opts)
+  check_op(op, 2)
+  check_phase(2)
+  return start(op, merge(DEFAULTS, opts, 2))
+end
+
+local function next_page(pager, o)
+  local op = pager:next_operation()
+  if not op then return nil end
+  drive(op, o)
+  if not op:done() then return nil, new_error("Timeout", "the page request did not finish") end
+  return pager:take(op)
+end
+
+local function check_pager(pager, level)
+  if type_name(pager) ~= "acr.Pager" then
+    error("bad argument #1 (acr.Pager expected, got " .. (type_name(pager) or type(pager)) .. ")", level + 1)
+  end
+end
+
+-- syntax: items, err = r.next_page(pager, opts?)
+function _M.next_page(pager, opts)
+  check_pager(pager, 2)
+  check_phase(2)
+  return next_page(pager, merge(DEFAULTS, opts, 2))
+end
+
+-- An iterator over a pager's items, one page in memory at a time; a failure
+-- raises the acr.Error, as the C pager's iterator does.
+local function iterator(pager, o, convert)
+  local page, pos, count, done = nil, 0, 0, false
+  return function()
+    while true do
+      if pos < count then
+        pos = pos + 1
+        local item = page[pos]
+        page[pos] = nil
+        return convert and convert(item) or item
+      end
+      if done then return nil end
+      local items, err = next_page(pager, o)
+      if not items then
+        done, page = true, nil
+        if err then error(err, 0) end
+        return nil
+      end
+      page, pos, count = items, 0, #items
+    end
+  end
+end
+
+-- syntax: for item in r.each(pager, opts?) do … end
+function _M.each(pager, opts)
+  check_pager(pager, 2)
+  check_phase(2)
+  return iterator(pager, merge(DEFAULTS, opts, 2))
+end
+
+-- syntax: t = r.stats()
+function _M.stats()
+  local t = {}
+  for k, v in pairs(http.stats) do t[k] = v end
+  for k, v in pairs(counters) do t[k] = v end
+  return t
+end
+
+---------------------------------------------------------------------------
+-- wrappers: the client's face over cosockets
+---------------------------------------------------------------------------
+
+local Client, Operation, Pager, Resource = {}, {}, {}, {}
+Client.__index = Client
+Operation.__index = Operation
+
+local wrap_resource
+
+local function is_wrapper(v)
+  local mt = getmetatable(v)
+  return mt == Client or mt == Resource or mt == Operation or mt == Pager
+end
+
+-- The C core takes its own objects: unwrap wrappers in arguments (one level deep
+-- in option tables: scope_map=, token=).
+local function raw(v)
+  if type(v) ~= "table" then return v end
+  local mt = getmetatable(v)
+  if mt == Resource then return rawget(v, "obj") end
+  if mt == Client then return rawget(v, "client") end
+  if mt == nil then
+    local copy
+    for k, x in pairs(v) do
+      if getmetatable(x) == Resource then
+        copy = copy or {}
+        copy[k] = rawget(x, "obj")
+      end
+    end
+    if copy then
+      for k, x in pairs(v) do if copy[k] == nil then copy[k] = x end end
+      return copy
+    end
+  end
+  return v
+end
+
+local function raw_args(...)
+  local n = select("#", ...)
+  local t = { ... }
+  for i = 1, n do t[i] = raw(t[i]) end
+  return unpack(t, 1, n)
+end
+
+local function wrap_value(rc, v, ...)
+  local tn = type_name(v)
+  if tn == "acr.Token" or tn == "acr.ScopeMap" then return wrap_resource(v, rc), ... end
+  return v, ...
+end
+
+local function new_operation(op, rc, o)
+  return setmetatable({ op = op, rc = rc, opts = o }, Operation)
+end
+
+-- client:request's per-call timeout is the exchange timeout here too.
+local function call_opts(rc, name, ...)
+  if name == "request" then
+    local ropts = select(3, ...)
+    if type(ropts) == "table" and type(ropts.timeout) == "number" and ropts.timeout > 0 then
+      local o = {}
+      for k, v in pairs(rc.opts) do o[k] = v end
+      o.timeout = ropts.timeout
+      return o
+    end
+  end
+  return rc.opts
+end
+
+local function run_call(rc, name, ...)
+  check_phase(3)
+  local op = rc.client:prepare(name, raw_args(...))
+  local o = call_opts(rc, name, ...)
+  drive(op, o)
+  return wrap_value(rc, result(op))
+end
+
+local function begin_call(rc, name, ...)
+  check_phase(3)
+  local op = rc.client:prepare(name, raw_args(...))
+  local o = call_opts(rc, name, ...)
+  return new_operation(start(op, o), rc, o)
+end
+
+-- syntax: rc = r.wrap(client, opts?) | rop = r.wrap(op, opts?) | rpager = r.wrap(pager, opts?)
+--         | robj = r.wrap(obj, client_or_rc)
+function _M.wrap(x, arg)
+  local tn = type_name(x)
+  if tn == "acr.Client" then
+    return setmetatable({ client = x, opts = merge(DEFAULTS, arg, 2) }, Client)
+  elseif tn == "acr.Operation" then
+    return new_operation(x, nil, merge(DEFAULTS, arg, 2))
+  elseif tn == "acr.Pager" then
+    return setmetatable({ pager = x, opts = merge(DEFAULTS, arg, 2), pos = 0, count = 0 }, Pager)
+  elseif tn == "acr.Token" or tn == "acr.ScopeMap" then
+    local rc = arg
+    if type_name(rc) == "acr.Client" then rc = _M.wrap(rc) end
+    if getmetatable(rc) ~= Client then
+      error("bad argument #2 (the object's acr.Client or its r.wrap() expected)", 2)
+    end
+    return wrap_resource(x, rc)
+  elseif is_wrapper(x) then
+    return x
+  end
+  error("bad argument #1 (acr.Client, acr.Operation, acr.Pager, acr.Token or acr.ScopeMap expected, got "
+        .. (tn or type(x)) .. ")", 2)
+end
+
+-- The client's calls, each with its begin_* twin where the client has one.
+local CALLS = {
+  get_scope_map = false, create_scope_map = true, update_scope_map = true,
+  delete_scope_map = true, get_token = false, create_token = true, update_token = true,
+  delete_token = true, enable_token = true, disable_token = true,
+  generate_credentials = true, request = true,
+}
+
+for name, has_begin in pairs(CALLS) do
+  Client[name] = function(self, ...) return run_call(self, name, ...) end
+  if has_begin then
+    Client["begin_" .. name] = function(self, ...) return begin_call(self, name, ...) end
+  end
+end
+
+-- syntax: rop = rc:prepare(name, ...)  -- unsent
+function Client:prepare(name, ...)
+  return new_operation(self.client:prepare(name, raw_args(...)), self, call_opts(self, name, ...))
+end
+
+local function new_pager(rc, pager, resources)
+  return setmetatable({ pager = pager, rc = resources and rc or nil, opts = rc.opts,
+                        pos = 0, count = 0 }, Pager)
+end
+
+function Client:tokens() return new_pager(self, self.client:tokens(), true) end
+function Client:scope_maps() return new_pager(self, self.client:scope_maps(), true) end
+function Client:pages(...) return new_pager(self, self.client:pages(...), false) end
+function Client:connections() return self.client:connections() end
+function Client:endpoint() return self.client:endpoint() end
+function Client:registry_id() return self.client:registry_id() end
+function Client:close() return self.client:close() end
+function Client:unwrap() return self.client end
+Client.__tostring = function(self) return "acr.resty(" .. tostring(self.client) .. ")" end
+
+-- Operation wrapper: the acr.Operation's methods, the waiting ones over cosockets.
+function Operation:result()
+  check_phase(2)
+  drive(self.op, self.opts)
+  return wrap_value(self.rc, result(self.op))
+end
+
+function Operation:wait(max)
+  check_phase(2)
+  if max ~= nil and (type(max) ~= "number" or max < 0) then
+    error("bad argument #1 (non-negative number expected)", 2)
+  end
+  update_time()
+  drive(self.op, self.opts, max and now() + max)
+  return wrap_value(self.rc, result(self.op))
+end
+
+function Operation:poll()
+  check_phase(2)
+  if not self.op:done() and self.op:delay() <= 0 then step(self.op, self.opts) end
+  return self.op:status()
+end
+
+function Operation:done() return self.op:done() end
+function Operation:status() return self.op:status() end
+function Operation:request_id() return self.op:request_id() end
+function Operation:delay() return self.op:delay() end
+function Operation:unwrap() return self.op end
+Operation.__tostring = function(self) return tostring(self.op) end
+
+-- Pager wrapper: callable in a generic for; next_page() a page at a time.
+function Pager:next_page()
+  check_phase(2)
+  self.page, self.pos, self.count = nil, 0, 0
+  local items, err = next_page(self.pager, self.opts)
+  if items and self.rc then
+    for i = 1, #items do items[i] = wrap_resource(items[i], self.rc) end
+  end
+  return items, err
+end
+
+function Pager:unwrap() return self.pager end
+
+Pager.__index = Pager
+Pager.__call = function(self)
+  check_phase(2)
+  while true do
+    if self.pos < self.count then
+      local page = self.page
+      self.pos = self.pos + 1
+      local item = page[self.pos]
+      page[self.pos] = nil
+      if self.rc then return wrap_resource(item, self.rc) end
+      return item
+    end
+    if self.finished then return nil end
+    local items, err = next_page(self.pager, self.opts)
+    if not items then
+      self.finished, self.page = true, nil
+      if err then error(err, 0) end
+      return nil
+    end
+    self.page, self.pos, self.count = items, 0, #items
+  end
+end
+Pager.__tostring = function(self) return tostring(self.pager) end
+
+-- Resource wrapper (Token, ScopeMap): fields read through, methods over cosockets.
+local TOKEN_METHODS, SCOPE_MAP_METHODS = {}, {}
+
+function wrap_resource(obj, rc)
+  local kind = type_name(obj) == "acr.Token" and "token" or "scope_map"
+  return setmetatable({ obj = obj, rc = rc, kind = kind }, Resource)
+end
+
+Resource.__index = function(self, k)
+  local methods = rawget(self, "kind") == "token" and TOKEN_METHODS or SCOPE_MAP_METHODS
+  local m = methods[k]
+  if m then return m end
+  local v = rawget(self, "obj")[k]
+  -- fields only: the object's own methods would block
+  if type(v) == "function" then return nil end
+  return v
+end
+Resource.__tostring = function(self) return tostring(rawget(self, "obj")) end
+Resource.__eq = function(a, b) return rawget(a, "obj") == rawget(b, "obj") end
+
+-- After a successful refresh or update the wrapper holds the new state.
+local function adopt(self, new, err)
+  if new == nil then return nil, err end
+  rawset(self, "obj", rawget(new, "obj"))
+  return self
+end
+
+for _, methods in ipairs { TOKEN_METHODS, SCOPE_MAP_METHODS } do
+  local kind = methods == TOKEN_METHODS and "token" or "scope_map"
+  methods.refresh = function(self)
+    return adopt(self, run_call(self.rc, "get_" .. kind, self.obj.name))
+  end
+  methods.update = function(self, props)
+    if type(props) ~= "table" then error("bad argument #1 (table expected)", 2) end
+    return adopt(self, run_call(self.rc, "update_" .. kind, self.obj.name, props))
+  end
+  methods.begin_update = function(self, props)
+    if type(props) ~= "table" then error("bad argument #1 (table expected)", 2) end
+    return begin_call(self.rc, "update_" .. kind, self.obj.name, props)
+  end
+  methods.delete = function(self) return run_call(self.rc, "delete_" .. kind, self.obj.name) end
+  methods.begin_delete = function(self) return begin_call(self.rc, "delete_" .. kind, self.obj.name) end
+  methods.to_table = function(self) return self.obj:to_table() end
+  methods.unwrap = function(self) return self.obj end
+end
+
+function TOKEN_METHODS.enable(self) return adopt(self, run_call(self.rc, "enable_token", self.obj.name)) end
+function TOKEN_METHODS.disable(self) return adopt(self, run_call(self.rc, "disable_token", self.obj.name)) end
+function TOKEN_METHODS.begin_enable(self) return begin_call(self.rc, "enable_token", self.obj.name) end
+function TOKEN_METHODS.begin_disable(self) return begin_call(self.rc, "disable_token", self.obj.name) end
+
+local function credential_args(self, args)
+  if args ~= nil and type(args) ~= "table" then error("bad argument #1 (table expected)", 3) end
+  local t = { token = self.obj }
+  for k, v in pairs(args or {}) do
+    if k == "token" then error('bad argument #1 (field "token" is the token itself)', 3) end
+    t[k] = v
+  end
+  return t
+end
+
+function TOKEN_METHODS.generate_credentials(self, args)
+  return run_call(self.rc, "generate_credentials", credential_args(self, args))
+end
+
+function TOKEN_METHODS.begin_generate_credentials(self, args)
+  return begin_call(self.rc, "generate_credentials", credential_args(self, args))
+end
+
+function TOKEN_METHODS.scope_map(self)
+  local id = self.obj.scope_map_id
+  if not id then return nil, new_error("NoScopeMap", "the token names no scope map") end
+  return run_call(self.rc, "get_scope_map", id:match("([^/]+)$"))
+end
+
+return _M
