@@ -21,6 +21,6 @@ build = {
     ACR_TESTS = "OFF",
     CMAKE_BUILD_TYPE = "Release",
   },
-  install = { bin = { ["acr-emulator"] = "bin/acr-emulator" } },
+  install = { bin = { ["acr-emulator"] = "bin/acr-emulator", acr = "bin/acr" } },
 }
 test = { type = "busted" }
