@@ -1,0 +1,541 @@
+-- acr.resty inside a real nginx: the HTTP/1.1 client's parsing (raw answers from a
+-- location that writes bytes straight to the socket), the driver over the emulator
+-- (retries, waits, paging, wrappers, token requests), and the blocking mode of the
+-- LuaJIT build in init_worker and in a timer.
+local helpers = require "helpers"
+local cjson = require "cjson.safe"
+local q = helpers.quote
+
+local function skip_reason()
+  if os.getenv("ACR_FLAVOUR") ~= "luajit" then
+    return "acr.resty runs in nginx, whose Lua is LuaJIT: this needs the LuaJIT build (ACR_FLAVOUR="
+      .. tostring(os.getenv("ACR_FLAVOUR")) .. ")"
+  end
+  if os.getenv("ACR_LUA_LAUNCH") then
+    return "a sanitizer build of acr.so cannot be loaded by nginx (no ASan runtime there)"
+  end
+end
+
+if skip_reason() then
+  describe("acr.resty HTTP client and driver #nginx", function() pending(skip_reason()) end)
+  return
+end
+
+local SUB, RG, REG = "00000000-0000-0000-0000-000000000001", "rg-resty", "restyregistry"
+local TENANT, CLIENT_ID = "00000000-0000-0000-0000-0000000000e1", "00000000-0000-0000-0000-0000000000c1"
+
+-- Raw answers, written byte for byte by /raw/NAME (a number is a pause in seconds).
+local RAW = [=[
+return {
+  cl = { "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-Mixed-Case: A\r\nX-Dup: 1\r\nx-dup: 2\r\n\r\nhello" },
+  chunked = { "HTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\n\r\n5;ext=1\r\nhello\r\n",
+              0.05, "7\r\n, wo", 0.05, "rld\r\n0\r\nX-Trailer: t\r\n\r\n" },
+  truncated_cl = { "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nshort" },
+  truncated_chunked = { "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\na\r\nabc" },
+  bad_chunk = { "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n" },
+  long_chunk = { "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nabcdef\r\n0\r\n\r\n" },
+  oversized_cl = { "HTTP/1.1 200 OK\r\nContent-Length: 2000\r\n\r\n" .. ("x"):rep(2000) },
+  oversized_chunked = { "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                        .. ("1f4\r\n" .. ("y"):rep(500) .. "\r\n"):rep(3) .. "0\r\n\r\n" },
+  many_headers = { "HTTP/1.1 200 OK\r\n" .. ("X-H: v\r\n"):rep(50) .. "Content-Length: 0\r\n\r\n" },
+  until_close = { "HTTP/1.0 200 OK\r\n\r\nall of ", 0.05, "it" },
+  bad_status = { "HTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n" },
+  bad_length = { "HTTP/1.1 200 OK\r\nContent-Length: 5, 6\r\n\r\nhello" },
+  interim = { "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok" },
+  slow = { 3, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n" },
+  empty = { },
+}
+]=]
+
+-- The runner: POST /run with a Lua chunk; it runs in a content handler (cosockets
+-- allowed) with T = the test context, and its return value comes back as JSON.
+local CONF = [=[
+load_module {{MODULES}}/ndk_http_module.so;
+load_module {{MODULES}}/ngx_http_lua_module.so;
+{{USER}}
+worker_processes 1;
+daemon on;
+pid {{PREFIX}}/nginx.pid;
+error_log {{PREFIX}}/logs/error.log info;
+events { worker_connections 256; }
+http {
+  access_log {{PREFIX}}/logs/access.log;
+  client_body_temp_path {{PREFIX}}/tmp/body;
+  proxy_temp_path {{PREFIX}}/tmp/proxy;
+  fastcgi_temp_path {{PREFIX}}/tmp/fastcgi;
+  uwsgi_temp_path {{PREFIX}}/tmp/uwsgi;
+  scgi_temp_path {{PREFIX}}/tmp/scgi;
+  client_body_buffer_size 1m;
+  lua_package_path "{{PREFIX}}/lua/?.lua;{{ROOT}}/lua/?.lua;;";
+  lua_package_cpath "{{CPATH}};;";
+  lua_ssl_trusted_certificate {{CA_FILE}};
+  init_worker_by_lua_block { require("t_blocking").init_worker() }
+  server {
+    listen 127.0.0.1:{{PORT}};
+    location ~ ^/raw/(\w+)$ {
+      content_by_lua_block {
+        local parts = require("t_raw")[ngx.var[1]]
+        local sock = assert(ngx.req.socket(true))
+        for _, p in ipairs(parts) do
+          if type(p) == "number" then ngx.sleep(p) else sock:send(p) end
+        end
+      }
+    }
+    location = /ka { content_by_lua_block { ngx.header["Content-Length"] = 2; ngx.print("ka") } }
+    location = /close {
+      keepalive_timeout 0;
+      content_by_lua_block { ngx.header["Content-Length"] = 5; ngx.print("close") }
+    }
+    location = /run {
+      content_by_lua_block {
+        ngx.req.read_body()
+        local chunk = assert(loadstring(ngx.req.get_body_data(), "=test"))
+        local ok, res = pcall(chunk, require("t_ctx"))
+        if not ok then res = { lua_error = tostring(res) } end
+        ngx.header["Content-Type"] = "application/json"
+        ngx.print(require("cjson.safe").encode(res) or '{"lua_error":"result not encodable"}')
+      }
+    }
+    location = /blocking {
+      content_by_lua_block {
+        ngx.print(require("cjson.safe").encode(require("t_blocking").results))
+      }
+    }
+  }
+}
+]=]
+
+-- Blocking mode: the libcurl driver in init_worker (before the worker serves) and
+-- in a timer; and acr.resty refusing init_worker, where cosockets cannot run.
+local BLOCKING = [=[
+local _M = { results = {} }
+function _M.init_worker()
+  local ctx = require "t_ctx"
+  local acr = require "acr"
+  local r = require "acr.resty"
+  local function client()
+    return acr.client{ subscription_id = ctx.sub, resource_group = ctx.rg, registry = ctx.reg,
+      credential = acr.credential.client_secret{ tenant_id = ctx.tenant, client_id = ctx.client_id,
+        client_secret = ctx.secret, authority_host = ctx.em_ip_url },
+      endpoint = ctx.em_ip_url, ca_file = ctx.ca_file, poll_interval = 0 }
+  end
+  local c = client()
+  local sm, err = c:create_scope_map("init-worker-map", { actions = { "repositories/a/content/read" } })
+  _M.results.init_worker = { ok = sm ~= nil, name = sm and sm.name, err = err and tostring(err),
+                             connections = c:connections(), phase = ngx.get_phase() }
+  c:close()
+  local ok, perr = pcall(r.run, client():prepare("get_scope_map", "init-worker-map"))
+  _M.results.resty_in_init_worker = { ok = ok, err = tostring(perr) }
+  ngx.timer.at(0, function()
+    local tc = client()
+    local n = 0
+    for _ in tc:scope_maps() do n = n + 1 end
+    _M.results.timer = { count = n, connections = tc:connections(), phase = ngx.get_phase() }
+    tc:close()
+  end)
+end
+return _M
+]=]
+
+local nginx_bin = "nginx"
+local MODULES = os.getenv("ACR_EMULATOR_MODULES") or "/usr/share/nginx/modules"
+
+local function cpath()
+  return (os.getenv("ACR_CPATH") or (helpers.root .. "/build/luajit/?.so"))
+end
+
+local function start_nginx(dir, conf_text, vars, on_port)
+  for _, d in ipairs { "logs", "tmp", "lua" } do helpers.sh("mkdir -p " .. q(dir .. "/" .. d)) end
+  for _ = 1, 12 do
+    local port = math.random(20000, 59999)
+    local v = { PREFIX = dir, MODULES = MODULES, ROOT = helpers.root, CPATH = cpath(), PORT = port,
+                USER = helpers.sh("test $(id -u) = 0") and "user root;" or "" }
+    for k, x in pairs(vars) do v[k] = x end
+    local text = conf_text:gsub("{{([%u_]+)}}", function(k) return tostring(assert(v[k], k)) end)
+    helpers.write_file(dir .. "/nginx.conf", text)
+    if on_port then on_port(port) end
+    local ok, out = helpers.sh(nginx_bin .. " -p " .. q(dir) .. " -c " .. q(dir .. "/nginx.conf")
+                               .. " -e " .. q(dir .. "/logs/error.log"))
+    if ok then
+      for _ = 1, 100 do
+        if helpers.http("GET", "http://127.0.0.1:" .. port .. "/ka", { timeout = 2 }) then
+          return port
+        end
+        helpers.sh("sleep 0.05")
+      end
+      error("nginx did not answer; error log: " .. (helpers.read_file(dir .. "/logs/error.log") or ""))
+    elseif not out:find("in use", 1, true) then
+      error("nginx failed to start: " .. out)
+    end
+  end
+  error("no free port for nginx")
+end
+
+local function stop_nginx(dir)
+  local pid = helpers.read_file(dir .. "/nginx.pid")
+  if pid then
+    pid = pid:match("%d+")
+    helpers.sh("kill " .. pid .. "; for i in $(seq 100); do kill -0 " .. pid
+               .. " 2>/dev/null || break; sleep 0.02; done")
+  end
+end
+
+describe("acr.resty HTTP client and driver #nginx", function()
+  local em, dir, port, em_port, base
+
+  -- syntax: res = run(lua_source)  -- the chunk's return value, decoded
+  local function run(src, timeout)
+    local status, _, body = helpers.http("POST", base .. "/run", { body = src, timeout = timeout or 30 })
+    assert.are.equal(200, status, body)
+    local res = assert(cjson.decode(body), body)
+    if type(res) == "table" and res.lua_error then error("in nginx: " .. res.lua_error, 2) end
+    return res
+  end
+
+  local function request(case, extra)
+    return run(([[
+      local T = ...
+      local http = require "acr.resty.http"
+      local res, code, msg = http.request({ method = "GET", url = T.raw .. %q, timeout = %s }, %s)
+      if not res then return { code = code, msg = msg } end
+      return { status = res.status, headers = res.headers, body = res.body, reused = res.reused }
+    ]]):format(case, extra and extra.timeout or 5, extra and extra.opts or "nil"))
+  end
+
+  setup(function()
+    em = helpers.start_emulator{ tls = true, polls = 0, retry_after = 0 }
+    em_port = em.url:match(":(%d+)$")
+    dir = helpers.tmpdir("acr-resty-http")
+    helpers.sh("mkdir -p " .. q(dir .. "/lua"))
+    helpers.write_file(dir .. "/lua/t_raw.lua", RAW)
+    helpers.write_file(dir .. "/lua/t_blocking.lua", BLOCKING)
+    port = start_nginx(dir, CONF, { CA_FILE = em.ca_file }, function(p)
+      helpers.write_file(dir .. "/lua/t_ctx.lua", ([[
+        return { sub = %q, rg = %q, reg = %q, tenant = %q, client_id = %q, secret = %q,
+                 em_url = "https://localhost:%s", em_ip_url = %q, ca_file = %q,
+                 hosts = { localhost = "127.0.0.1", ["wrong.example"] = "127.0.0.1" },
+                 raw = "http://127.0.0.1:%d/raw/" }
+      ]]):format(SUB, RG, REG, TENANT, CLIENT_ID, em.client_secret, em_port, em.url, em.ca_file, p))
+    end)
+    base = "http://127.0.0.1:" .. port
+  end)
+
+  teardown(function()
+    if dir then stop_nginx(dir) end
+    if em then em:stop() end
+    helpers.rmdir(dir)
+  end)
+
+  describe("HTTP/1.1 parsing", function()
+    it("reads a Content-Length body and lower-cases header names, joining repeats", function()
+      local res = request("cl")
+      assert.are.equal(200, res.status)
+      assert.are.equal("hello", res.body)
+      assert.are.equal("A", res.headers["x-mixed-case"])
+      assert.is_nil(res.headers["X-Mixed-Case"])
+      assert.are.equal("1, 2", res.headers["x-dup"])
+    end)
+
+    it("reads a chunked body sent in pieces, with extensions and trailers", function()
+      local res = request("chunked")
+      assert.are.equal(201, res.status)
+      assert.are.equal("hello, world", res.body)
+    end)
+
+    it("reads to the end of the connection when there is no length", function()
+      local res = request("until_close")
+      assert.are.equal("all of it", res.body)
+    end)
+
+    it("skips a 100 Continue before the answer", function()
+      local res = request("interim")
+      assert.are.equal(200, res.status)
+      assert.are.equal("ok", res.body)
+    end)
+
+    it("reports a body cut short as ConnectionFailed (Content-Length and chunked)", function()
+      local res = request("truncated_cl")
+      assert.are.equal("ConnectionFailed", res.code)
+      assert.matches("cut short", res.msg)
+      assert.matches("5 of 100", res.msg)
+      res = request("truncated_chunked")
+      assert.are.equal("ConnectionFailed", res.code)
+      assert.matches("cut short", res.msg)
+    end)
+
+    it("refuses malformed framing as TransportError", function()
+      for _, case in ipairs { "bad_chunk", "long_chunk", "bad_status", "bad_length" } do
+        local res = request(case)
+        assert.are.equal("TransportError", res.code, case)
+        assert.is_nil(res.status, case)
+      end
+    end)
+
+    it("caps the response size (Content-Length, chunked, headers)", function()
+      local res = request("oversized_cl", { opts = "{ max_body = 1000 }" })
+      assert.are.equal("ResponseTooLarge", res.code)
+      res = request("oversized_chunked", { opts = "{ max_body = 1000 }" })
+      assert.are.equal("ResponseTooLarge", res.code)
+      res = request("many_headers", { opts = "{ max_headers = 20 }" })
+      assert.are.equal("ResponseTooLarge", res.code)
+      -- the same answers pass under the default cap
+      assert.are.equal(2000, #request("oversized_cl").body)
+      assert.are.equal(1500, #request("oversized_chunked").body)
+    end)
+
+    it("maps a read timeout to Timeout, a refused connection and an empty answer to ConnectionFailed", function()
+      local res = request("slow", { timeout = 0.3 })
+      assert.are.equal("Timeout", res.code)
+      res = request("empty")
+      assert.are.equal("ConnectionFailed", res.code)
+      res = run([[
+        local http = require "acr.resty.http"
+        local res, code = http.request{ method = "GET", url = "http://127.0.0.1:1/x", timeout = 2 }
+        return { code = code }
+      ]])
+      assert.are.equal("ConnectionFailed", res.code)
+    end)
+
+    it("maps TLS failures to TlsError: a plain-http peer, a name the certificate lacks", function()
+      local res = run([[
+        local T = ...
+        local http = require "acr.resty.http"
+        local _, c1, m1 = http.request{ method = "GET", url = "https://127.0.0.1:" .. ngx.var.server_port .. "/ka" }
+        local _, c2, m2 = http.request({ method = "GET", url = "https://wrong.example:" .. T.em_url:match("%d+$") .. "/__admin/ping" },
+                                       { hosts = T.hosts })
+        local ok = http.request({ method = "GET", url = T.em_url .. "/__admin/ping" }, { hosts = T.hosts })
+        return { c1 = c1, c2 = c2, m2 = m2, ok_status = ok and ok.status }
+      ]])
+      assert.are.equal("TlsError", res.c1)
+      assert.are.equal("TlsError", res.c2)
+      assert.matches("wrong.example", res.m2)
+      assert.are.equal(200, res.ok_status)   -- the right name, the emulator's CA: verified
+    end)
+
+    it("keeps connections alive per scheme/host/port, and closes on Connection: close", function()
+      local res = run([[
+        local http = require "acr.resty.http"
+        local url = "http://127.0.0.1:" .. ngx.var.server_port
+        local a = http.request{ method = "GET", url = url .. "/ka" }
+        local b = http.request{ method = "GET", url = url .. "/ka" }
+        local c = http.request({ method = "GET", url = url .. "/close" }, { pool = "close-test" })
+        local d = http.request({ method = "GET", url = url .. "/close" }, { pool = "close-test" })
+        return { a = a.reused, b = b.reused, c = c.reused, d = d.reused,
+                 close_header = c.headers.connection, body = d.body }
+      ]])
+      assert.are.equal(0, res.a)
+      assert.is_true(res.b >= 1)
+      assert.are.equal("close", res.close_header)
+      assert.are.equal(0, res.c)
+      assert.are.equal(0, res.d)   -- not reused: the first was closed, not pooled
+      assert.are.equal("close", res.body)
+    end)
+  end)
+
+  describe("the driver", function()
+    local PRELUDE = [[
+      local T = ...
+      local acr = require "acr"
+      local r = require "acr.resty"
+      local function client(cred, extra)
+        local o = { subscription_id = T.sub, resource_group = T.rg, registry = T.reg,
+          credential = cred or acr.credential.client_secret{ tenant_id = T.tenant,
+            client_id = T.client_id, client_secret = T.secret, authority_host = T.em_url },
+          endpoint = T.em_url, poll_interval = 0,
+          retry = { max_retries = 3, base_delay = 0.01, max_delay = 60 } }
+        for k, v in pairs(extra or {}) do o[k] = v end
+        return acr.client(o)
+      end
+    ]]
+
+    it("runs the lifecycle through wrappers, with the token fetched over a cosocket", function()
+      em:settings{ lro_style = "async", polls = 1, retry_after = 0 }
+      local res = run(PRELUDE .. [[
+        local c = client()
+        local rc = r.wrap(c, { hosts = T.hosts })
+        local out = {}
+        local sm = assert(rc:create_scope_map("life-map", { actions = { "repositories/a/content/read" } }))
+        local tok = assert(rc:create_token("life-token", { scope_map = sm }))
+        out.created = tostring(tok)
+        local creds = assert(tok:generate_credentials{ name = "password1", expiry = "2031-01-01T00:00:00Z" })
+        out.password_len = #creds.passwords[1].value
+        out.disable = assert(tok:disable()) == tok and tok.status
+        out.remote = assert(rc:get_token("life-token")).status
+        assert(tok:enable())
+        out.enabled = tok.status
+        out.bound = assert(tok:scope_map()).name
+        assert(sm:update{ description = "pulls" })
+        out.description = sm.description
+        out.names = {}
+        for t in rc:tokens() do out.names[#out.names + 1] = t.name end
+        local raw = assert(rc:request("GET", c:registry_id() .. "/tokens/life-token"))
+        out.raw_status, out.raw_name = raw.status, raw.body.name
+        out.pages = 0
+        for item in rc:pages(c:registry_id() .. "/scopeMaps") do
+          if item.name == "life-map" then out.pages = out.pages + 1 end
+        end
+        local op = rc:begin_delete_token("life-token")
+        out.begun = op:status()
+        out.deleted = assert(op:result())
+        out.sm_deleted = assert(sm:delete())
+        out.gone = select(2, rc:get_token("life-token")).code
+        out.own_methods = type(tok:unwrap()) == "userdata" and tok.delete ~= tok:unwrap().delete
+        out.libcurl_connections = c:connections()
+        out.stats = r.stats()
+        return out
+      ]])
+      assert.are.equal("acr.Token(life-token, enabled)", res.created)
+      assert.is_true(res.password_len > 10)
+      assert.are.equal("disabled", res.disable)
+      assert.are.equal("disabled", res.remote)
+      assert.are.equal("enabled", res.enabled)
+      assert.are.equal("life-map", res.bound)
+      assert.are.equal("pulls", res.description)
+      assert.are.same({ "life-token" }, res.names)
+      assert.are.equal(200, res.raw_status)
+      assert.are.equal("life-token", res.raw_name)
+      assert.are.equal(1, res.pages)
+      assert.are_not.equal("NotStarted", res.begun)
+      assert.is_true(res.deleted)
+      assert.is_true(res.sm_deleted)
+      assert.are.equal("ResourceNotFound", res.gone)
+      assert.is_true(res.own_methods)
+      assert.are.equal(0, res.libcurl_connections)    -- libcurl never ran
+      assert.is_true(res.stats.auth_requests >= 1)
+      -- the emulator saw the token request and the ARM calls on one connection
+      local log = em:log()
+      local oauth_conn, arm_conns = nil, {}
+      for _, e in ipairs(log) do
+        if e.kind == "POST oauth2" then oauth_conn = e.connection
+        elseif e.kind:find("token") or e.kind:find("scopeMap") then arm_conns[e.connection] = true end
+      end
+      assert.is_number(oauth_conn)
+      assert.is_true(arm_conns[oauth_conn])
+    end)
+
+    it("retries a truncated answer, then reports ConnectionFailed", function()
+      em:settings{ lro_style = "realistic", polls = 0, retry_after = 0 }
+      em:admin("POST", "inject", { path = "/tokens/trunc-token", method = "GET", status = 200,
+        body = '{"name":', content_length = 400, times = 4 })
+      local before = #em:log()
+      local res = run(PRELUDE .. [[
+        local tok, err = r.run(client():prepare("get_token", "trunc-token"), { hosts = T.hosts })
+        return { tok = tok ~= nil, code = err and err.code, is_error = acr.is_error(err) }
+      ]])
+      assert.is_false(res.tok)
+      assert.are.equal("ConnectionFailed", res.code)
+      assert.is_true(res.is_error)
+      local injected = 0
+      for i = before + 1, #em:log() do
+        if em:log()[i].kind == "GET injected" then injected = injected + 1 end
+      end
+      assert.are.equal(4, injected)   -- the first try and 3 retries
+    end)
+
+    it("raises ResponseTooLarge from an iterator when a page exceeds max_body", function()
+      em:settings{ seed_data = 30 }
+      local res = run(PRELUDE .. [[
+        local c = client(nil, { registry = "seededregistry" })
+        local n, err = 0
+        local ok, e = pcall(function() for _ in r.each(c:tokens(), { hosts = T.hosts, max_body = 2000 }) do n = n + 1 end end)
+        local all = 0
+        for _ in r.each(c:tokens(), { hosts = T.hosts }) do all = all + 1 end
+        return { ok = ok, code = e and e.code, n = n, all = all }
+      ]])
+      em:settings{ seed_data = 0 }
+      assert.is_false(res.ok)
+      assert.are.equal("ResponseTooLarge", res.code)
+      assert.are.equal(0, res.n)
+      assert.are.equal(30, res.all)
+    end)
+
+    it("r.wait(op, max) returns Timeout while the LRO runs, then r.run finishes it", function()
+      em:settings{ lro_style = "async", polls = 3, retry_after = 1 }
+      local res = run(PRELUDE .. [[
+        local c = client()
+        local rc = r.wrap(c, { hosts = T.hosts })
+        assert(rc:create_scope_map("wait-map", { actions = { "repositories/a/content/read" } }))
+        local op = c:prepare("create_token", "wait-token", { scope_map = "wait-map" })
+        local t0 = ngx.now()
+        local v, err = r.wait(op, 0.5, { hosts = T.hosts })
+        ngx.update_time()
+        local waited = ngx.now() - t0
+        local running = not op:done()
+        local tok = assert(r.run(op, { hosts = T.hosts }))
+        return { v = v ~= nil, code = err and err.code, waited = waited, running = running,
+                 status = op:status(), tok = tostring(tok) }
+      ]])
+      em:settings{ polls = 0, retry_after = 0 }
+      assert.is_false(res.v)
+      assert.are.equal("Timeout", res.code)
+      assert.is_true(res.running)
+      assert.is_true(res.waited >= 0.4)
+      assert.are.equal("Succeeded", res.status)
+      assert.are.equal("acr.Token(wait-token, enabled)", res.tok)
+    end)
+
+    it("makes one token request for many operations started together", function()
+      em:settings{ lro_style = "realistic", polls = 0, retry_after = 0 }
+      local before = #em:log()
+      local res = run(PRELUDE .. [[
+        local rc = r.wrap(client(), { hosts = T.hosts })
+        local s0 = r.stats()
+        local threads = {}
+        for i = 1, 6 do
+          threads[i] = ngx.thread.spawn(function() return rc:get_scope_map("wait-map") end)
+        end
+        local got = 0
+        for i = 1, 6 do
+          local ok, sm = ngx.thread.wait(threads[i])
+          if ok and sm and sm.name == "wait-map" then got = got + 1 end
+        end
+        local s1 = r.stats()
+        return { got = got, coalesced = s1.coalesced_auth - s0.coalesced_auth }
+      ]])
+      assert.are.equal(6, res.got)
+      assert.are.equal(5, res.coalesced)
+      local oauth = 0
+      local log = em:log()
+      for i = before + 1, #log do
+        if log[i].kind == "POST oauth2" then oauth = oauth + 1 end
+      end
+      assert.are.equal(1, oauth)
+    end)
+
+    it("refuses misuse at once: bad options, wrong types", function()
+      local res = run(PRELUDE .. [[
+        local c = client()
+        local e1 = select(2, pcall(r.run, c:prepare("get_token", "abcde"), { bogus = 1 }))
+        local e2 = select(2, pcall(r.run, "not an op"))
+        local e3 = select(2, pcall(r.wrap, 42))
+        local e4 = select(2, pcall(r.run, c:prepare("get_token", "abcde"), { timeout = "1" }))
+        return { e1 = tostring(e1), e2 = tostring(e2), e3 = tostring(e3), e4 = tostring(e4) }
+      ]])
+      assert.matches('unknown option "bogus"', res.e1)
+      assert.matches("acr.Operation expected", res.e2)
+      assert.matches("acr.Client", res.e3)
+      assert.matches('bad option "timeout"', res.e4)
+    end)
+  end)
+
+  describe("blocking mode (the libcurl driver)", function()
+    it("works in init_worker and in a timer; acr.resty refuses init_worker", function()
+      local results
+      for _ = 1, 100 do
+        local _, _, body = helpers.http("GET", base .. "/blocking")
+        results = cjson.decode(body or "")
+        if results and results.timer then break end
+        helpers.sh("sleep 0.05")
+      end
+      assert.is_true(results.init_worker.ok, results.init_worker.err)
+      assert.are.equal("init-worker-map", results.init_worker.name)
+      assert.are.equal("init_worker", results.init_worker.phase)
+      assert.are.equal(1, results.init_worker.connections)   -- libcurl made the calls
+      assert.is_false(results.resty_in_init_worker.ok)
+      assert.matches("cannot be used in the init_worker phase", results.resty_in_init_worker.err)
+      assert.are.equal("timer", results.timer.phase)
+      assert.is_true(results.timer.count >= 1)
+      assert.are.equal(1, results.timer.connections)
+    end)
+  end)
+end)
