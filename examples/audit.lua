@@ -12,7 +12,8 @@
 --
 -- Exit status: 0 success, 1 a failed call (the acr.Error is printed), 2 usage.
 
-local acr = require "acr"
+package.path = (arg[0]:match("^(.*)/[^/]*$") or ".") .. "/?.lua;" .. package.path
+local runbook = require "runbook"
 
 local PROG = "audit"
 local USAGE = [[
@@ -33,74 +34,15 @@ The bearer token comes from the environment variable ACR_ACCESS_TOKEN.]]
 -- command line
 ---------------------------------------------------------------------------
 
-local function usage_error(msg)
-  io.stderr:write(PROG, ": ", msg, "\n\n", USAGE, "\n")
-  os.exit(2)
-end
-
-local VALUE_OPTS = {
-  endpoint = "ACR_ENDPOINT", subscription = "AZURE_SUBSCRIPTION_ID",
-  ["resource-group"] = "ACR_RESOURCE_GROUP", registry = "ACR_REGISTRY",
-  ["ca-file"] = "ACR_CA_FILE", ["warn-days"] = false,
-}
-local FLAG_OPTS = { json = true, help = true }
-local SECRET_OPTS = { ["access-token"] = true, token = true, password = true, secret = true,
-                      ["client-secret"] = true }
-
-local function parse_args(argv)
-  local o = {}
-  local i = 1
-  while i <= #argv do
-    local a = argv[i]
-    local name, inline = a:match("^%-%-([%w-]+)=(.*)$")
-    name = name or a:match("^%-%-([%w-]+)$")
-    if not name then usage_error("unexpected argument '" .. a .. "'") end
-    if SECRET_OPTS[name] then
-      usage_error("--" .. name .. ": secrets are not taken as arguments; "
-        .. "put the bearer token in ACR_ACCESS_TOKEN")
-    elseif FLAG_OPTS[name] then
-      if inline then usage_error("--" .. name .. " takes no value") end
-      o[name] = true
-    elseif VALUE_OPTS[name] ~= nil then
-      local v = inline
-      if not v then
-        i = i + 1
-        v = argv[i]
-        if not v then usage_error("--" .. name .. " needs a value") end
-      end
-      if v == "" then usage_error("--" .. name .. " must not be empty") end
-      o[name] = v
-    else
-      usage_error("unknown option --" .. name)
-    end
-    i = i + 1
-  end
-  if o.help then
-    print(USAGE)
-    os.exit(0)
-  end
-  for name, env in pairs(VALUE_OPTS) do
-    if o[name] == nil and env then
-      local v = os.getenv(env)
-      if v and v ~= "" then o[name] = v end
-    end
-  end
-  for _, name in ipairs { "subscription", "resource-group", "registry" } do
-    if not o[name] then
-      usage_error("--" .. name .. " is required (or set " .. VALUE_OPTS[name] .. ")")
-    end
-  end
-  local days = tonumber(o["warn-days"] or "30")
-  if not days or days < 0 then usage_error("--warn-days must be a number of days >= 0") end
-  o["warn-days"] = days
-  o.token = os.getenv("ACR_ACCESS_TOKEN")
-  if not o.token or o.token == "" then
-    usage_error("ACR_ACCESS_TOKEN is not set (a bearer token for Azure Resource Manager)")
-  end
-  return o
-end
-
-local opts = parse_args(arg)
+local opts = runbook.parse_args(arg, {
+  prog = PROG, usage = USAGE,
+  values = { ["warn-days"] = false }, flags = { "json" },
+  check = function(o)
+    local days = tonumber(o["warn-days"] or "30")
+    if not days or days < 0 then runbook.usage_error("--warn-days must be a number of days >= 0") end
+    o["warn-days"] = days
+  end,
+})
 
 ---------------------------------------------------------------------------
 -- helpers
@@ -177,16 +119,7 @@ local function array(t) return setmetatable(t, { __metatable = "array" }) end
 -- the audit
 ---------------------------------------------------------------------------
 
-local ok, client = pcall(acr.client, {
-  subscription_id = opts.subscription,
-  resource_group = opts["resource-group"],
-  registry = opts.registry,
-  credential = acr.credential.static(opts.token),
-  endpoint = opts.endpoint,
-  ca_file = opts["ca-file"],
-})
-opts.token = nil
-if not ok then usage_error(tostring(client)) end
+local client = runbook.client(opts)
 
 local now = os.time()
 local warn_after = now + opts["warn-days"] * 86400
@@ -250,11 +183,8 @@ local ran, failure = pcall(function()
     }
   end
 end)
+if not ran then runbook.fail(failure, client) end
 client:close()
-if not ran then
-  io.stderr:write(PROG, ": ", tostring(failure), "\n")
-  os.exit(1)
-end
 
 if opts.json then
   io.stdout:write(table.concat(json {

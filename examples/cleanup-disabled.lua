@@ -13,7 +13,8 @@
 -- Exit status: 0 success (also when there was nothing to delete), 1 a failed call
 -- or a delete that failed, 2 usage.
 
-local acr = require "acr"
+package.path = (arg[0]:match("^(.*)/[^/]*$") or ".") .. "/?.lua;" .. package.path
+local runbook = require "runbook"
 
 local PROG = "cleanup-disabled"
 local USAGE = [[
@@ -34,75 +35,16 @@ The bearer token comes from the environment variable ACR_ACCESS_TOKEN.]]
 -- command line
 ---------------------------------------------------------------------------
 
-local function usage_error(msg)
-  io.stderr:write(PROG, ": ", msg, "\n\n", USAGE, "\n")
-  os.exit(2)
-end
-
-local VALUE_OPTS = {
-  endpoint = "ACR_ENDPOINT", subscription = "AZURE_SUBSCRIPTION_ID",
-  ["resource-group"] = "ACR_RESOURCE_GROUP", registry = "ACR_REGISTRY",
-  ["ca-file"] = "ACR_CA_FILE",
-}
-local FLAG_OPTS = { ["dry-run"] = true, yes = true, help = true }
-local SECRET_OPTS = { ["access-token"] = true, token = true, password = true, secret = true,
-                      ["client-secret"] = true }
-
-local function parse_args(argv)
-  local o = {}
-  local i = 1
-  while i <= #argv do
-    local a = argv[i]
-    local name, inline = a:match("^%-%-([%w-]+)=(.*)$")
-    name = name or a:match("^%-%-([%w-]+)$")
-    if not name then usage_error("unexpected argument '" .. a .. "'") end
-    if SECRET_OPTS[name] then
-      usage_error("--" .. name .. ": secrets are not taken as arguments; "
-        .. "put the bearer token in ACR_ACCESS_TOKEN")
-    elseif FLAG_OPTS[name] then
-      if inline then usage_error("--" .. name .. " takes no value") end
-      o[name] = true
-    elseif VALUE_OPTS[name] ~= nil then
-      local v = inline
-      if not v then
-        i = i + 1
-        v = argv[i]
-        if not v then usage_error("--" .. name .. " needs a value") end
-      end
-      if v == "" then usage_error("--" .. name .. " must not be empty") end
-      o[name] = v
-    else
-      usage_error("unknown option --" .. name)
+local opts = runbook.parse_args(arg, {
+  prog = PROG, usage = USAGE,
+  flags = { "dry-run", "yes" },
+  check = function(o)
+    if o["dry-run"] and o.yes then runbook.usage_error("--dry-run and --yes exclude each other") end
+    if not o["dry-run"] and not o.yes then
+      runbook.usage_error("say --dry-run to list the disabled tokens, or --yes to delete them")
     end
-    i = i + 1
-  end
-  if o.help then
-    print(USAGE)
-    os.exit(0)
-  end
-  for name, env in pairs(VALUE_OPTS) do
-    if o[name] == nil then
-      local v = os.getenv(env)
-      if v and v ~= "" then o[name] = v end
-    end
-  end
-  for _, name in ipairs { "subscription", "resource-group", "registry" } do
-    if not o[name] then
-      usage_error("--" .. name .. " is required (or set " .. VALUE_OPTS[name] .. ")")
-    end
-  end
-  if o["dry-run"] and o.yes then usage_error("--dry-run and --yes exclude each other") end
-  if not o["dry-run"] and not o.yes then
-    usage_error("say --dry-run to list the disabled tokens, or --yes to delete them")
-  end
-  o.token = os.getenv("ACR_ACCESS_TOKEN")
-  if not o.token or o.token == "" then
-    usage_error("ACR_ACCESS_TOKEN is not set (a bearer token for Azure Resource Manager)")
-  end
-  return o
-end
-
-local opts = parse_args(arg)
+  end,
+})
 
 -- Wall-clock seconds with sub-second precision where luasystem is there.
 local has_system, system = pcall(require, "system")
@@ -115,22 +57,7 @@ end
 -- the cleanup
 ---------------------------------------------------------------------------
 
-local ok, client = pcall(acr.client, {
-  subscription_id = opts.subscription,
-  resource_group = opts["resource-group"],
-  registry = opts.registry,
-  credential = acr.credential.static(opts.token),
-  endpoint = opts.endpoint,
-  ca_file = opts["ca-file"],
-})
-opts.token = nil
-if not ok then usage_error(tostring(client)) end
-
-local function fail(err)
-  io.stderr:write(PROG, ": ", tostring(err), "\n")
-  client:close()
-  os.exit(1)
-end
+local client = runbook.client(opts)
 
 -- First the whole list (names only), then the deletes: deleting while the pager
 -- is still walking would shift the service's pages under it.
@@ -141,7 +68,7 @@ local listed, err = pcall(function()
     if tok.status == "disabled" then disabled[#disabled + 1] = tok.name end
   end
 end)
-if not listed then fail(err) end
+if not listed then runbook.fail(err, client) end
 print(("%s: registry %s has %d tokens, %d of them disabled"):format(PROG, opts.registry, total,
   #disabled))
 for _, name in ipairs(disabled) do print("  " .. name) end

@@ -17,7 +17,8 @@
 --
 -- Exit status: 0 success, 1 a failed step (the acr.Error is printed), 2 usage.
 
-local acr = require "acr"
+package.path = (arg[0]:match("^(.*)/[^/]*$") or ".") .. "/?.lua;" .. package.path
+local runbook = require "runbook"
 
 local PROG = "rotate-token"
 local USAGE = [[
@@ -39,79 +40,19 @@ The bearer token comes from the environment variable ACR_ACCESS_TOKEN.]]
 -- command line
 ---------------------------------------------------------------------------
 
-local function usage_error(msg)
-  io.stderr:write(PROG, ": ", msg, "\n\n", USAGE, "\n")
-  os.exit(2)
-end
-
--- Options that take a value, with the environment variable each falls back on.
-local VALUE_OPTS = {
-  endpoint = "ACR_ENDPOINT", subscription = "AZURE_SUBSCRIPTION_ID",
-  ["resource-group"] = "ACR_RESOURCE_GROUP", registry = "ACR_REGISTRY",
-  ["ca-file"] = "ACR_CA_FILE", repository = false,
-}
-local FLAG_OPTS = { ["show-secrets"] = true, verbose = true, help = true }
-local SECRET_OPTS = { ["access-token"] = true, token = true, password = true, secret = true,
-                      ["client-secret"] = true }
-
-local function parse_args(argv)
-  local o = {}
-  local i = 1
-  while i <= #argv do
-    local a = argv[i]
-    local name, inline = a:match("^%-%-([%w-]+)=(.*)$")
-    name = name or a:match("^%-%-([%w-]+)$")
-    if not name then usage_error("unexpected argument '" .. a .. "'") end
-    if SECRET_OPTS[name] then
-      usage_error("--" .. name .. ": secrets are not taken as arguments; "
-        .. "put the bearer token in ACR_ACCESS_TOKEN")
-    elseif FLAG_OPTS[name] then
-      if inline then usage_error("--" .. name .. " takes no value") end
-      o[name] = true
-    elseif VALUE_OPTS[name] ~= nil then
-      local v = inline
-      if not v then
-        i = i + 1
-        v = argv[i]
-        if not v then usage_error("--" .. name .. " needs a value") end
-      end
-      if v == "" then usage_error("--" .. name .. " must not be empty") end
-      o[name] = v
-    else
-      usage_error("unknown option --" .. name)
+local opts = runbook.parse_args(arg, {
+  prog = PROG, usage = USAGE,
+  values = { repository = false }, flags = { "show-secrets", "verbose" },
+  check = function(o)
+    o.repository = o.repository or "hello-world"
+    -- Repository names as the registry accepts them: lower-case path components.
+    if #o.repository > 256 or not o.repository:match("^[a-z0-9]+[a-z0-9._/-]*$")
+      or o.repository:find("[._/-][._/-]") or o.repository:find("[._/-]$") then
+      runbook.usage_error("--repository '" .. o.repository .. "' is not a repository name "
+        .. "(lower-case letters and digits, separated by '.', '_', '-' or '/')")
     end
-    i = i + 1
-  end
-  if o.help then
-    print(USAGE)
-    os.exit(0)
-  end
-  for name, env in pairs(VALUE_OPTS) do
-    if o[name] == nil and env then
-      local v = os.getenv(env)
-      if v and v ~= "" then o[name] = v end
-    end
-  end
-  for _, name in ipairs { "subscription", "resource-group", "registry" } do
-    if not o[name] then
-      usage_error("--" .. name .. " is required (or set " .. VALUE_OPTS[name] .. ")")
-    end
-  end
-  o.repository = o.repository or "hello-world"
-  -- Repository names as the registry accepts them: lower-case path components.
-  if #o.repository > 256 or not o.repository:match("^[a-z0-9]+[a-z0-9._/-]*$")
-    or o.repository:find("[._/-][._/-]") or o.repository:find("[._/-]$") then
-    usage_error("--repository '" .. o.repository .. "' is not a repository name "
-      .. "(lower-case letters and digits, separated by '.', '_', '-' or '/')")
-  end
-  o.token = os.getenv("ACR_ACCESS_TOKEN")
-  if not o.token or o.token == "" then
-    usage_error("ACR_ACCESS_TOKEN is not set (a bearer token for Azure Resource Manager)")
-  end
-  return o
-end
-
-local opts = parse_args(arg)
+  end,
+})
 
 ---------------------------------------------------------------------------
 -- helpers
@@ -152,22 +93,12 @@ end
 ---------------------------------------------------------------------------
 
 local exchanges = 0   -- HTTP exchanges since the last step began
-local client_opts = {
-  subscription_id = opts.subscription,
-  resource_group = opts["resource-group"],
-  registry = opts.registry,
-  credential = acr.credential.static(opts.token),
-  endpoint = opts.endpoint,
-  ca_file = opts["ca-file"],
+local client = runbook.client(opts, {
   logger = function(level, msg)
     exchanges = exchanges + 1
     if opts.verbose then io.stdout:write("        ", level, ": ", msg, "\n") end
   end,
-}
-opts.token = nil
-local ok, client = pcall(acr.client, client_opts)
-client_opts = nil
-if not ok then usage_error(tostring(client)) end
+})
 
 local step_no, STEPS = 0, 7
 local function step(fmt, ...)
