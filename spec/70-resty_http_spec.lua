@@ -16,6 +16,55 @@ local function skip_reason()
   end
 end
 
+-- Needs no nginx: docs/RESTY.md has a syntax line for every public function.
+describe("acr.resty reference #docs", function()
+  it("documents every function of acr.resty and its wrappers", function()
+    local src = assert(helpers.read_file(helpers.root .. "/lua/acr/resty.lua"))
+    local doc = assert(helpers.read_file(helpers.root .. "/docs/RESTY.md"))
+    local syntax = {}
+    for line in doc:gmatch("[^\n]+") do
+      if line:match("^syntax:") then syntax[#syntax + 1] = line end
+    end
+    local names = {}
+    for prefix, name in src:gmatch("\nfunction ([%w_]+)[.:]([%w_]+)%(") do
+      if prefix ~= "local" then names[#names + 1] = name end
+    end
+    for name, has_begin in src:match("local CALLS = (%b{})"):gmatch("([%w_]+) = (%a+)") do
+      names[#names + 1] = name
+      if has_begin == "true" then names[#names + 1] = "begin_" .. name end
+    end
+    for name in src:gmatch("\n  methods%.([%w_]+) = function") do names[#names + 1] = name end
+    assert.is_true(#names > 40)
+    local missing = {}
+    for _, name in ipairs(names) do
+      local found = false
+      for _, l in ipairs(syntax) do
+        if l:find("[.:]" .. name .. "[({]") then found = true break end
+      end
+      if not found then missing[#missing + 1] = name end
+    end
+    assert.are.same({}, missing)
+    -- and each entry says where it may run
+    local sections, without, current = 0, {}, nil
+    local function close()
+      if current and current.syntax then
+        sections = sections + 1
+        if not current.context then without[#without + 1] = current.title end
+      end
+    end
+    for line in doc:gmatch("[^\n]*") do
+      if line:match("^##") then
+        close()
+        current = { title = line }
+      elseif current and line:match("^syntax: ") then current.syntax = true
+      elseif current and line:match("^context: ") then current.context = true end
+    end
+    close()
+    assert.is_true(sections >= 10)
+    assert.are.same({}, without)
+  end)
+end)
+
 if skip_reason() then
   describe("acr.resty HTTP client and driver #nginx", function() pending(skip_reason()) end)
   return

@@ -275,6 +275,9 @@ local function connect(u, o, deadline)
       ms = remaining(deadline)
       if ms <= 0 then return fail(sock, "Timeout", "TLS handshake: timeout") end
       sock:settimeout(max(1, ms))
+      -- SNI and the name checked = the URL's host; verification on. No session object is
+      -- asked for (false): Debian's lua-resty-core 0.1.25 asserts instead of returning
+      -- the error when it must hand one back after a failed verification.
       local sess, herr = sock:sslhandshake(false, u.host, true)
       if not sess then
         if herr == "timeout" then return fail(sock, "Timeout", "TLS handshake: timeout") end
