@@ -10,8 +10,8 @@ local ngx = ngx
 local tcp = ngx.socket.tcp
 local now, update_time = ngx.now, ngx.update_time
 local concat, tonumber, tostring = table.concat, tonumber, tostring
-local type, pairs, ipairs = type, pairs, ipairs
-local find, lower, sub, match, byte = string.find, string.lower, string.sub, string.match, string.byte
+local type, pairs = type, pairs
+local find, lower, match, byte = string.find, string.lower, string.match, string.byte
 local max = math.max
 
 local _M = { _VERSION = "0.1.0" }
