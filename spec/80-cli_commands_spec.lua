@@ -391,17 +391,16 @@ describe("acr command line #emulator #cli", function()
       assert.are.equal("tok-del", r.json.name)
       local _, _, _, after = em:arm("GET", path(em, "tokens", "tok-del"))
       local now = pw_by_name(after)
-      -- password2 was sent to be kept (ARM keeps it; the emulator re-stamps it);
-      -- password1 was not sent (ARM drops it; the emulator, which merges, leaves it as it was)
+      -- password2 was sent to be kept and kept as it was; password1 was left out and is gone
+      assert.is_nil(now.password1)
       assert.truthy(now.password2)
-      if now.password1 then
-        assert.are.equal(old.password1.creationTime, now.password1.creationTime)
-        assert.are_not.equal(old.password2.creationTime, now.password2.creationTime)
-      end
-      -- both: the list sent is empty, an array ARM accepts
-      r = acr { "token", "credential", "delete", "-n", "tok-del", "--password1", "--password2", "--yes" }
+      assert.are.equal(old.password2.creationTime, now.password2.creationTime)
+      -- the last one: the list sent is empty, an array ARM accepts
+      r = acr { "token", "credential", "delete", "-n", "tok-del", "--password2", "--yes" }
       assert.are.equal(0, r.code, r.err)
       assert.are.equal(patches + 2, requests(em, "PATCH token"))
+      local _, _, _, last = em:arm("GET", path(em, "tokens", "tok-del"))
+      assert.is_nil(next(pw_by_name(last)))
     end)
 
     it("credential delete of a password the token lacks: exit 1, nothing PATCHed", function()

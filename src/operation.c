@@ -32,6 +32,7 @@ typedef struct acr_op {
   acr_final_via final_via;
   int lro, idempotent, attempt, auth_retried, polls, sent;
   int awaiting_auth;      /* the request out is the credential's token request */
+  int answered;           /* ARM has answered at least once (not only the token endpoint) */
   int stale_ok;           /* a token refresh failed: use the cached token while valid */
   double timeout;         /* per request, seconds */
   double not_before;      /* monotonic time before which nothing is sent */
@@ -525,6 +526,7 @@ static void feed(lua_State *L, int idx, acr_op *op, int a)
     lua_settop(L, top);
     return;
   }
+  op->answered = 1;
   if (!lua_isnoneornil(L, a + 3)) {
     on_transport_error(L, idx, op, luaL_checkstring(L, a + 3), luaL_optstring(L, a + 4, NULL));
     lua_settop(L, top);
@@ -844,11 +846,14 @@ static void drive_once(lua_State *L, int idx, acr_op *op)
   lua_settop(L, base);
 }
 
+/* begin_*: send the call itself, after a token fetch if one is needed first, so the
+ * operation the caller gets has been accepted (or refused) by ARM. */
 void acr_op_start(lua_State *L, int idx)
 {
+  idx = lua_absindex(L, idx);
   acr_op *op = check_op(L, idx);
-  if (op->phase == PH_INITIAL && !op->sent)
-    drive_once(L, lua_absindex(L, idx), op);
+  while (op->phase != PH_DONE && !op->answered)
+    drive_once(L, idx, op);
 }
 
 static int push_result(lua_State *L, int idx, acr_op *op)

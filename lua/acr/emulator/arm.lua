@@ -367,10 +367,11 @@ local function check_credentials(props)
   local creds = get(props, "credentials")
   if creds == nil then return nil end
   if type(creds) ~= "table" or not json.is_object(creds) then bad_content("properties.credentials", "an object") end
-  local out = { passwords = {}, certificates = {} }
+  local out = { passwords = {}, certificates = {}, given = {} }
   local function list(key, names, fields)
     local items = get(creds, key)
     if items == nil then return end
+    out.given[key] = true
     local path = "properties.credentials." .. key
     if type(items) ~= "table" or not json.is_array(items) then bad_content(path, "an array") end
     for i, item in ipairs(items) do
@@ -637,9 +638,20 @@ local function item(ctx, reg)
       target.status = v.status or (not is_patch and "enabled") or target.status
       if v.object_id or not is_patch then target.object_id = v.object_id end
       if v.credentials then
+        -- A list that is given replaces the token's: what it names stays (keeping its
+        -- creation time, and its expiry unless a new one is given), the rest is removed.
         for _, kind in ipairs { "passwords", "certificates" } do
-          for n, c in pairs(v.credentials[kind]) do
-            target[kind][n] = { creation_time = now, expiry = c.expiry, thumbprint = c.thumbprint }
+          if v.credentials.given[kind] then
+            local kept = {}
+            for n, c in pairs(v.credentials[kind]) do
+              local old = target[kind][n]
+              kept[n] = {
+                creation_time = old and old.creation_time or now,
+                expiry = c.expiry or (old and old.expiry),
+                thumbprint = c.thumbprint or (old and old.thumbprint),
+              }
+            end
+            target[kind] = kept
           end
         end
       end
