@@ -28,6 +28,16 @@ static int is_error(lua_State *L)
   return 1;
 }
 
+/* syntax: err = acr.error(code, message [, status]) -- a new acr.Error, for other drivers */
+static int new_error(lua_State *L)
+{
+  const char *code = luaL_checkstring(L, 1);
+  const char *msg = luaL_optstring(L, 2, code);
+  lua_Integer status = luaL_optinteger(L, 3, 0);
+  acr_error_push(L, code, msg, (long)status);
+  return 1;
+}
+
 int luaopen_acr(lua_State *L)
 {
   if (acr_http_global_init() != 0)
@@ -38,6 +48,8 @@ int luaopen_acr(lua_State *L)
   lua_setfield(L, -2, "_VERSION");
   lua_pushcfunction(L, is_error);
   lua_setfield(L, -2, "is_error");
+  lua_pushcfunction(L, new_error);
+  lua_setfield(L, -2, "error");
   acr_error_open(L);
   acr_operation_open(L);
   acr_resource_open(L);

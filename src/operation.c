@@ -670,6 +670,8 @@ static int op_next_request(lua_State *L)
     lua_pushlstring(L, op->body.data, op->body.len);
     lua_setfield(L, -2, "body");
   }
+  lua_pushnumber(L, op->timeout);
+  lua_setfield(L, -2, "timeout");
   return 1;
 }
 
