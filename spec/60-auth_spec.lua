@@ -116,28 +116,41 @@ describe("credentials #emulator #auth", function()
     assert.matches("'tenant_id' is not a tenant id", err)
   end)
 
-  it("refreshes a token 5 minutes before it expires, counting token requests", function()
-    em:settings{ token_lifetime = 302 }   -- fresh for 2 s, then inside the refresh window
+  it("refreshes a token before it expires (5 minutes, or half a short life), counting token requests", function()
+    em:settings{ token_lifetime = 4 }   -- fresh for 2 s, then refreshed while still valid
     local c = ch.client(em, { credential = secret_cred() })
     c:get_token("nosuch-token"); c:get_token("nosuch-token")
     assert.are.equal(1, ch.count_requests(em, "POST oauth2"))
-    helpers.sh("sleep 3")
+    helpers.sh("sleep 2.5")
     local _, err = c:get_token("nosuch-token")
     assert.are.equal(404, err.status)
     assert.are.equal(2, ch.count_requests(em, "POST oauth2"))
+    c:get_token("nosuch-token")
+    assert.are.equal(2, ch.count_requests(em, "POST oauth2"))   -- the new one is used, not refetched
+  end)
+
+  it("uses a token with less than 5 minutes to live instead of fetching again and again", function()
+    em:settings{ token_lifetime = 120 }
+    local c = ch.client(em, { credential = secret_cred() })
+    for _ = 1, 3 do
+      local _, err = c:get_token("nosuch-token")
+      assert.are.equal(404, err.status)
+    end
+    assert.are.equal(1, ch.count_requests(em, "POST oauth2"))
   end)
 
   it("keeps using a still-valid token when a refresh fails", function()
-    em:settings{ token_lifetime = 302 }
+    em:settings{ token_lifetime = 6 }
     local cred = secret_cred()
     local c = ch.client(em, { credential = cred })
     c:get_token("nosuch-token")
-    helpers.sh("sleep 3")
+    helpers.sh("sleep 3.5")
     em:admin("POST", "inject", { path = "/oauth2/v2.0/token", status = 500, times = 5,
       body = '{"error":"temporarily_unavailable","error_description":"AADSTS50000: busy"}' })
     local _, err = c:get_token("nosuch-token")
     assert.are.equal(404, err.status)      -- the old token still worked
-    assert.is_true(cred:expires_in() > 200)
+    assert.are.equal(1, ch.count_requests(em, "POST injected"))
+    assert.is_true(cred:expires_in() > 0)
   end)
 
   it("recovers from a 401 by dropping the token and asking once more", function()

@@ -10,9 +10,6 @@
 #include "jwt.h"
 #include "luax.h"
 
-/* Refresh this long before expiry, as azure-identity does. */
-#define ACR_REFRESH_WINDOW 300.0
-
 acr_credential *acr_check_credential(lua_State *L, int idx)
 {
   return (acr_credential *)luaL_checkudata(L, idx, ACR_CREDENTIAL_MT);
@@ -58,7 +55,9 @@ static acr_credential *resolve(lua_State *L, int idx)
   return acr_check_credential(L, -1);
 }
 
-static const char *cached(acr_credential *c, const char *scope, double margin)
+/* The cached token if it is for scope and now is before `until` (refresh_on or
+ * expires_on). */
+static const char *cached(acr_credential *c, const char *scope, int fresh)
 {
   if (c->closed || !c->token.len)
     return NULL;
@@ -66,7 +65,8 @@ static const char *cached(acr_credential *c, const char *scope, double margin)
     return c->token.data;
   if (!c->scope || !scope || strcmp(c->scope, scope))
     return NULL;
-  if (c->expires_on > 0 && (double)time(NULL) > c->expires_on - margin)
+  double until = fresh ? c->refresh_on : c->expires_on;
+  if ((double)time(NULL) >= until)
     return NULL;
   return c->token.data;
 }
@@ -74,7 +74,7 @@ static const char *cached(acr_credential *c, const char *scope, double margin)
 const char *acr_credential_token(lua_State *L, int idx, const char *scope)
 {
   acr_credential *c = resolve(L, idx);
-  const char *t = cached(c, scope, ACR_REFRESH_WINDOW);
+  const char *t = cached(c, scope, 1);
   lua_pop(L, 1);  /* the credential stays referenced by the chain or the caller */
   return t;
 }

@@ -28,6 +28,7 @@ typedef struct acr_credential {
   /* the cache: one token, for one scope */
   acr_buf token;            /* wiped when replaced or collected */
   double expires_on;        /* epoch seconds; 0 = unknown (static) */
+  double refresh_on;        /* when to fetch a new one (before expires_on) */
   char *scope;              /* what the cached token is for */
   /* identity */
   char *tenant_id, *client_id, *authority_host;

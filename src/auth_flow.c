@@ -213,9 +213,14 @@ static double num_field(lua_State *L, int t, const char *k)
   return v;
 }
 
+/* The token is used until refresh_on: 5 minutes before expiry, or half-way through a
+ * shorter life (as azure-identity's refresh_on), so a short-lived token fetched just now
+ * is used rather than fetched again and again. */
 static int cache_token(acr_credential *c, const char *scope, const char *tok, size_t len,
                        double expires_on)
 {
+  double life = expires_on - (double)time(NULL);
+  double margin = life / 2 < 300 ? life / 2 : 300;
   char *sc = strdup(scope);
   if (!sc)
     return -1;
@@ -227,6 +232,7 @@ static int cache_token(acr_credential *c, const char *scope, const char *tok, si
   free(c->scope);
   c->scope = sc;
   c->expires_on = expires_on;
+  c->refresh_on = expires_on - (margin > 0 ? margin : 0);
   return 0;
 }
 
@@ -485,6 +491,10 @@ acr_auth_step acr_credential_request(lua_State *L, int idx, const acr_token_targ
 {
   idx = lua_absindex(L, idx);
   acr_credential *c = acr_check_credential(L, idx);
+  if (c->closed) {
+    acr_error_push(L, "CredentialClosed", "the credential was closed", 0);
+    return ACR_AUTH_FAILED;
+  }
   switch (c->kind) {
   case ACR_CRED_STATIC:
     if (c->token.len)
@@ -529,6 +539,10 @@ acr_auth_outcome acr_credential_feed(lua_State *L, int idx, const acr_token_targ
   body = body ? lua_absindex(L, body) : 0;
   *delay = 0;
   acr_credential *c = acr_check_credential(L, idx);
+  if (c->closed) {
+    acr_error_push(L, "CredentialClosed", "the credential was closed", 0);
+    return ACR_AUTH_ERROR;
+  }
   if (c->kind != ACR_CRED_CHAIN)
     return feed_one(L, c, t, status, hdr, body, terr, tmsg, delay);
   int i = c->chain_chosen ? c->chain_chosen : c->chain_pos;

@@ -59,8 +59,19 @@ static void client_free(acr_client *c)
   c->closed = 1;
 }
 
-/* syntax: client:close()  -- idempotent; also __gc and __close */
+/* syntax: client:close()  -- idempotent; also __close. It ends the connection; the
+ * configuration stays until the client is collected, since operations it started may
+ * still read it while they fail with ClientClosed. */
 static int client_close(lua_State *L)
+{
+  acr_client *c = (acr_client *)luaL_checkudata(L, 1, ACR_CLIENT_MT);
+  acr_http_free(c->http);
+  c->http = NULL;
+  c->closed = 1;
+  return 0;
+}
+
+static int client_gc(lua_State *L)
 {
   client_free((acr_client *)luaL_checkudata(L, 1, ACR_CLIENT_MT));
   return 0;
@@ -95,6 +106,10 @@ static const char *opt_string(lua_State *L, int t, const char *k, int required)
   return s;
 }
 
+/* Every duration and count has an upper bound too: a week of seconds is plenty, and
+ * keeps the millisecond conversions for libcurl in range. */
+#define ACR_MAX_SECONDS 604800.0
+
 static double opt_number(lua_State *L, int t, const char *k, double dflt, double min)
 {
   lua_getfield(L, t, k);
@@ -105,8 +120,9 @@ static double opt_number(lua_State *L, int t, const char *k, double dflt, double
     return dflt;
   if (ty != LUA_TNUMBER)
     luaL_error(L, "acr.client: option '%s' must be a number, got %s", k, lua_typename(L, ty));
-  if (!(v >= min))
-    luaL_error(L, "acr.client: option '%s' must be %s", k, min > 0 ? "> 0" : ">= 0");
+  if (!(v >= min) || !(v <= ACR_MAX_SECONDS))
+    luaL_error(L, "acr.client: option '%s' must be %s and at most %d", k,
+               min > 0 ? "> 0" : ">= 0", (int)ACR_MAX_SECONDS);
   return v;
 }
 
@@ -126,7 +142,10 @@ static void check_retry(lua_State *L, int t, acr_retry_policy *p)
     const char *k = acr_unknown_key(L, r, fields);
     if (k)
       luaL_error(L, "acr.client: unknown field '%s' in option 'retry'", k);
-    p->max_retries = (int)opt_number(L, r, "max_retries", p->max_retries, 0);
+    double n = opt_number(L, r, "max_retries", p->max_retries, 0);
+    if (n > 20 || n != (double)(int)n)
+      luaL_error(L, "acr.client: field 'max_retries' of option 'retry' must be a whole number from 0 to 20");
+    p->max_retries = (int)n;
     p->base_delay = opt_number(L, r, "base_delay", p->base_delay, 0);
     p->max_delay = opt_number(L, r, "max_delay", p->max_delay, 0);
   } else if (!lua_isnil(L, r)) {
@@ -401,7 +420,7 @@ int acr_client_open(lua_State *L)
     {"endpoint", client_endpoint}, {"registry_id", client_registry_id}, {NULL, NULL}
   };
   acr_newmetatable(L, ACR_CLIENT_MT);
-  lua_pushcfunction(L, client_close);
+  lua_pushcfunction(L, client_gc);
   lua_setfield(L, -2, "__gc");
   lua_pushcfunction(L, client_close);
   lua_setfield(L, -2, "__close");

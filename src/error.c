@@ -1,5 +1,6 @@
 /* acr.Error objects are plain tables with a metatable, so scripts read err.code
  * and err.status directly and print them with tostring(). */
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -8,29 +9,31 @@
 
 static int error_tostring(lua_State *L)
 {
-  luaL_Buffer b;
-  luaL_buffinit(L, &b);
   lua_getfield(L, 1, "code");
   lua_getfield(L, 1, "message");
   lua_getfield(L, 1, "status");
   lua_getfield(L, 1, "request_id");
-  luaL_addstring(&b, "acr.Error: ");
-  luaL_addstring(&b, lua_isstring(L, -4) ? lua_tostring(L, -4) : "Error");
-  if (lua_isstring(L, -3)) {
-    luaL_addstring(&b, ": ");
-    luaL_addstring(&b, lua_tostring(L, -3));
+  int top = lua_gettop(L);
+  lua_pushliteral(L, "acr.Error: ");
+  lua_pushstring(L, lua_isstring(L, top - 3) ? lua_tostring(L, top - 3) : "Error");
+  int n = 2;
+  if (lua_isstring(L, top - 2)) {
+    lua_pushliteral(L, ": ");
+    lua_pushvalue(L, top - 2);
+    n += 2;
   }
-  if (lua_isnumber(L, -2)) {
-    char s[48];
-    snprintf(s, sizeof s, " (HTTP %ld", (long)lua_tointeger(L, -2));
-    luaL_addstring(&b, s);
-    if (lua_isstring(L, -1)) {
-      luaL_addstring(&b, ", request id ");
-      luaL_addstring(&b, lua_tostring(L, -1));
+  if (lua_isnumber(L, top - 1)) {
+    lua_pushfstring(L, " (HTTP %d", (int)lua_tointeger(L, top - 1));
+    n++;
+    if (lua_isstring(L, top)) {
+      lua_pushliteral(L, ", request id ");
+      lua_pushvalue(L, top);
+      n += 2;
     }
-    luaL_addchar(&b, ')');
+    lua_pushliteral(L, ")");
+    n++;
   }
-  luaL_pushresult(&b);
+  lua_concat(L, n);
   return 1;
 }
 
@@ -93,9 +96,11 @@ static const char *field_text(lua_State *L, int t, const char *k)
   lua_getfield(L, t, k);
   if (lua_type(L, -1) == LUA_TNUMBER) {
     lua_Number n = lua_tonumber(L, -1);
-    if (n == (lua_Number)(long long)n) {
+    if (fabs(n) < 9007199254740992.0 && n == floor(n)) {
+      char buf[32];
+      snprintf(buf, sizeof buf, "%.0f", (double)n);
       lua_pop(L, 1);
-      lua_pushfstring(L, "%d", (int)n);
+      lua_pushstring(L, buf);
     }
   }
   if (lua_type(L, -1) == LUA_TSTRING || lua_type(L, -1) == LUA_TNUMBER)

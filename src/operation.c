@@ -19,6 +19,8 @@
 
 typedef enum { PH_INITIAL, PH_POLL, PH_FINAL, PH_DONE } acr_phase;
 
+#define ACR_MAX_POLL_WAIT 3600.0
+
 typedef struct acr_op {
   acr_client *client;     /* kept alive by the client userdata in our uservalue */
   char method[8];
@@ -51,8 +53,10 @@ static double now_mono(void)
 static void sleep_until(double t)
 {
   double d = t - now_mono();
-  if (d <= 0)
+  if (!(d > 0))
     return;
+  if (d > 86400)
+    d = 86400;
   struct timespec ts;
   ts.tv_sec = (time_t)d;
   ts.tv_nsec = (long)((d - (double)ts.tv_sec) * 1e9);
@@ -116,7 +120,18 @@ void acr_op_push(lua_State *L, int cidx, const acr_op_spec *spec)
   lua_pushvalue(L, cidx);
   lua_setfield(L, -2, "client");
   if (spec->headers_idx) {
-    lua_pushvalue(L, spec->headers_idx);
+    /* A private copy of the (checked) string pairs: the caller's table may change. */
+    lua_newtable(L);
+    lua_pushnil(L);
+    while (lua_next(L, spec->headers_idx)) {
+      if (lua_type(L, -2) == LUA_TSTRING && lua_type(L, -1) == LUA_TSTRING) {
+        lua_pushvalue(L, -2);
+        lua_insert(L, -2);
+        lua_rawset(L, -4);
+      } else {
+        lua_pop(L, 1);
+      }
+    }
     lua_setfield(L, -2, "headers");
   }
   acr_setuservalue(L, -2);
@@ -195,9 +210,10 @@ static const char *header(lua_State *L, int hdr, const char *name)
 {
   if (!hdr)
     return NULL;
-  lua_getfield(L, hdr, name);
+  lua_pushstring(L, name);
+  lua_rawget(L, hdr);  /* raw: no __index may hand back a string only it holds */
   const char *v = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
-  lua_pop(L, 1);  /* the string stays alive in the headers table */
+  lua_pop(L, 1);  /* the string stays alive in the headers table, which feed() keeps */
   return v;
 }
 
@@ -213,6 +229,8 @@ static void schedule_poll(lua_State *L, int idx, acr_op *op, int hdr)
 {
   double ra = retry_after(L, hdr);
   double wait = ra >= 0 ? ra : op->client->poll_interval;
+  if (wait > ACR_MAX_POLL_WAIT)
+    wait = ACR_MAX_POLL_WAIT;  /* a Retry-After of years is a broken server, not a plan */
   double t = now_mono() + wait;
   if (op->deadline > 0 && t > op->deadline) {
     char msg[128];
@@ -396,7 +414,7 @@ static void lro_begin(lua_State *L, int idx, acr_op *op, long status, int hdr, i
 
 static void poll_async(lua_State *L, int idx, acr_op *op, int hdr, int doc, int res)
 {
-  const char *st_text = acr_json_getstring(L, doc, "status");
+  const char *st_text = doc ? acr_json_getstring(L, doc, "status") : NULL;
   if (!st_text) {
     fail_with(L, idx, op, "InvalidLroResponse",
               "the operation status resource has no \"status\" field");
@@ -521,6 +539,11 @@ static void feed(lua_State *L, int idx, acr_op *op, int a)
   if (op->phase == PH_DONE)
     luaL_error(L, "acr.Operation: feed() on a finished operation");
   op->sent++;
+  if (op->client->closed) {
+    fail_with(L, idx, op, "ClientClosed", "the client was closed before the operation ended");
+    lua_settop(L, top);
+    return;
+  }
   if (op->awaiting_auth) {
     feed_auth(L, idx, op, a);
     lua_settop(L, top);
@@ -896,6 +919,7 @@ static int op_wait(lua_State *L)
 {
   acr_op *op = check_op(L, 1);
   double max = luaL_optnumber(L, 2, -1);
+  luaL_argcheck(L, max == max && max < 1e9, 2, "a number of seconds expected");
   if (max < 0)
     return acr_op_wait(L, 1);
   double end = now_mono() + max;

@@ -208,7 +208,9 @@ static int pager_next_page(lua_State *L)
 static int pager_call(lua_State *L)
 {
   acr_pager *p = check_pager(L, 1);
+  int base = lua_gettop(L);
   for (;;) {
+    lua_settop(L, base);  /* nothing piles up across empty pages */
     if (p->pos < p->count) {
       acr_uv_get(L, 1, "page");
       int page = lua_gettop(L);

@@ -52,6 +52,7 @@ static void push_path(lua_State *L, int idx, const char *a, const char *b)
 /* A copy, so that a caller changing what it got cannot change the object. */
 static void push_copy(lua_State *L, int src)
 {
+  luaL_checkstack(L, 8, "ARM document nested too deeply");
   src = lua_absindex(L, src);
   if (!lua_istable(L, src)) {
     lua_pushvalue(L, src);
@@ -70,6 +71,7 @@ static void push_copy(lua_State *L, int src)
 /* camelCase ARM names -> snake_case, recursively, for credentials. */
 static void push_snake(lua_State *L, int src)
 {
+  luaL_checkstack(L, 8, "ARM document nested too deeply");
   src = lua_absindex(L, src);
   if (!lua_istable(L, src)) {
     lua_pushvalue(L, src);
@@ -176,8 +178,10 @@ static int resource_eq(lua_State *L)
 static int resource_tostring(lua_State *L)
 {
   acr_resource *r = test_resource(L, 1);
+  if (!r)
+    return luaL_argerror(L, 1, "acr.ScopeMap or acr.Token expected");
   push_path(L, 1, "name", NULL);
-  if (r && r->kind == ACR_KIND_TOKEN) {
+  if (r->kind == ACR_KIND_TOKEN) {
     push_path(L, 1, "properties", "status");
     lua_pushfstring(L, "acr.Token(%s, %s)", luaL_optstring(L, -2, "?"),
                     luaL_optstring(L, -1, "?"));

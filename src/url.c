@@ -1,5 +1,6 @@
 /* URL handling. Origins are parsed by libcurl's URL API, the same parser that will
  * send the request, so the host we check is the host we connect to. */
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,10 +63,14 @@ int acr_origin_equal(const acr_origin *a, const acr_origin *b)
   return !strcmp(a->scheme, b->scheme) && !strcmp(a->host, b->host) && a->port == b->port;
 }
 
+/* Only addresses that cannot leave the machine: "127.0.0.0/8" as a literal IPv4
+ * address (not a name that merely starts with "127."), "::1", "localhost". */
 int acr_origin_is_loopback(const acr_origin *o)
 {
-  return !strcmp(o->host, "localhost") || !strcmp(o->host, "::1") ||
-         !strncmp(o->host, "127.", 4);
+  struct in_addr a4;
+  if (inet_pton(AF_INET, o->host, &a4) == 1)
+    return (ntohl(a4.s_addr) >> 24) == 127;
+  return !strcmp(o->host, "localhost") || !strcmp(o->host, "::1");
 }
 
 int acr_url_resolve(const char *endpoint, const char *url, acr_buf *out)
