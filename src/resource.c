@@ -49,27 +49,26 @@ static void push_path(lua_State *L, int idx, const char *a, const char *b)
   }
 }
 
-/* A copy, so that a caller changing what it got cannot change the object. */
-static void push_copy(lua_State *L, int src)
+/* Pushes key k (at idx) as snake_case: camelCase ARM names for the Lua face. */
+static void push_snake_key(lua_State *L, int idx)
 {
-  luaL_checkstack(L, 8, "ARM document nested too deeply");
-  src = lua_absindex(L, src);
-  if (!lua_istable(L, src)) {
-    lua_pushvalue(L, src);
-    return;
+  const char *k = lua_tostring(L, idx);
+  luaL_Buffer b;
+  luaL_buffinit(L, &b);
+  for (; *k; k++) {
+    if (*k >= 'A' && *k <= 'Z') {
+      luaL_addchar(&b, '_');
+      luaL_addchar(&b, (char)(*k - 'A' + 'a'));
+    } else {
+      luaL_addchar(&b, *k);
+    }
   }
-  lua_newtable(L);
-  lua_pushnil(L);
-  while (lua_next(L, src)) {
-    lua_pushvalue(L, -2);
-    push_copy(L, -2);
-    lua_settable(L, -5);
-    lua_pop(L, 1);
-  }
+  luaL_pushresult(&b);
 }
 
-/* camelCase ARM names -> snake_case, recursively, for credentials. */
-static void push_snake(lua_State *L, int src)
+/* A deep copy, so that a caller changing what it got cannot change the object; with
+ * snake set, string keys are renamed to snake_case on the way. */
+static void push_tree(lua_State *L, int src, int snake)
 {
   luaL_checkstack(L, 8, "ARM document nested too deeply");
   src = lua_absindex(L, src);
@@ -80,23 +79,11 @@ static void push_snake(lua_State *L, int src)
   lua_newtable(L);
   lua_pushnil(L);
   while (lua_next(L, src)) {
-    if (lua_type(L, -2) == LUA_TSTRING) {
-      const char *k = lua_tostring(L, -2);
-      luaL_Buffer b;
-      luaL_buffinit(L, &b);
-      for (; *k; k++) {
-        if (*k >= 'A' && *k <= 'Z') {
-          luaL_addchar(&b, '_');
-          luaL_addchar(&b, (char)(*k - 'A' + 'a'));
-        } else {
-          luaL_addchar(&b, *k);
-        }
-      }
-      luaL_pushresult(&b);
-    } else {
+    if (snake && lua_type(L, -2) == LUA_TSTRING)
+      push_snake_key(L, -2);
+    else
       lua_pushvalue(L, -2);
-    }
-    push_snake(L, -2);
+    push_tree(L, -2, snake);
     lua_settable(L, -5);
     lua_pop(L, 1);
   }
@@ -147,9 +134,9 @@ static int resource_index(lua_State *L)
       continue;
     push_path(L, 1, f->a, f->b);
     if (f->deep == 1)
-      push_copy(L, -1);
+      push_tree(L, -1, 0);
     else if (f->deep == 2)
-      push_snake(L, -1);
+      push_tree(L, -1, 1);
     return 1;
   }
   lua_pushnil(L);
@@ -198,7 +185,7 @@ void acr_resource_push(lua_State *L, int cidx, acr_shape shape, int doc_idx)
   cidx = lua_absindex(L, cidx);
   doc_idx = lua_absindex(L, doc_idx);
   if (shape == ACR_SHAPE_CREDENTIALS) {
-    push_snake(L, doc_idx);
+    push_tree(L, doc_idx, 1);
     luaL_setmetatable(L, ACR_CREDENTIALS_MT);
     return;
   }
@@ -395,7 +382,7 @@ static int m_to_table(lua_State *L)
   if (!test_resource(L, 1))
     return luaL_argerror(L, 1, "acr.ScopeMap or acr.Token expected");
   acr_uv_get(L, 1, "doc");
-  push_copy(L, -1);
+  push_tree(L, -1, 0);
   return 1;
 }
 
