@@ -394,6 +394,26 @@ JSON
       assert.are.equal(1, ch.count_requests(em, "GET imds"))
     end)
 
+    it("default(): exclude_* leaves members out; may_block says whether az can run", function()
+      local ok, out = run_lua(base_env, [[
+        local acr = require "acr"
+        print(acr.credential.default():may_block(), acr.credential.default{ exclude_azure_cli = true }:may_block(),
+              acr.credential.azure_cli():may_block(), acr.credential.static("t"):may_block())
+        print(pcall(acr.credential.default, { exclude_cli = true }))
+        print(pcall(acr.credential.default, { exclude_azure_cli = "yes" }))
+      ]])
+      assert.is_true(ok, out)
+      assert.matches("true\tfalse\ttrue\tfalse", out)
+      assert.matches("unknown field 'exclude_cli'", out)
+      assert.matches("'exclude_azure_cli' must be a boolean", out)
+      local ok2, out2 = run_lua(base_env, probe(em, "acr.credential.default{ exclude_azure_cli = true, exclude_managed_identity = true }"))
+      assert.is_true(ok2, out2)
+      assert.matches("no credential worked", out2)
+      assert.is_nil(out2:find("Azure CLI", 1, true))
+      assert.is_nil(out2:find("managed identity", 1, true))
+      assert.are.equal(0, ch.count_requests(em, "GET imds"))
+    end)
+
     it("default(): lists each credential and why it did not work, in order", function()
       local ok, out = run_lua(base_env, probe(em, "acr.credential.default()"))
       assert.is_true(ok, out)

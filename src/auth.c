@@ -412,20 +412,46 @@ static void chain_try(lua_State *L, int m, int l, int r, lua_CFunction fn, const
   lua_pop(L, 2);
 }
 
-/* syntax: cred = acr.credential.default() -- environment, workload identity, managed identity, Azure CLI */
+/* Which members default() may use: exclude_* options leave one out, as azure-identity's
+ * DefaultAzureCredential does. */
+static int default_excludes(lua_State *L, int which[4])
+{
+  static const char *const f[] = {"exclude_environment", "exclude_workload_identity",
+                                  "exclude_managed_identity", "exclude_azure_cli", NULL};
+  int t = opts_arg(L, 0);
+  check_fields(L, t, "default", f);
+  for (int i = 0; i < 4; i++) {
+    which[i] = 1;
+    if (!t)
+      continue;
+    lua_getfield(L, t, f[i]);
+    if (!lua_isnil(L, -1) && !lua_isboolean(L, -1))
+      luaL_error(L, "acr.credential.default: field '%s' must be a boolean", f[i]);
+    which[i] = !lua_toboolean(L, -1);
+    lua_pop(L, 1);
+  }
+  return 0;
+}
+
+/* syntax: cred = acr.credential.default{exclude_environment=?, exclude_workload_identity=?, exclude_managed_identity=?, exclude_azure_cli=?} -- environment, workload identity, managed identity, Azure CLI */
 static int credential_default(lua_State *L)
 {
-  if (!lua_isnoneornil(L, 1))
-    luaL_argerror(L, 1, "default() takes no options: configure it with environment variables");
+  static const struct { lua_CFunction make; const char *label; } members[] = {
+    {credential_environment, "environment"},
+    {credential_workload_identity, "workload identity"},
+    {credential_managed_identity, "managed identity"},
+    {credential_azure_cli, "Azure CLI"},
+  };
+  int use[4];
+  default_excludes(L, use);
   lua_settop(L, 0);
   acr_credential *c = new_cred(L, ACR_CRED_CHAIN);  /* 1 */
   lua_newtable(L);                                   /* 2: members */
   lua_newtable(L);                                   /* 3: their labels */
   lua_newtable(L);                                   /* 4: why others are absent */
-  chain_try(L, 2, 3, 4, credential_environment, "environment");
-  chain_try(L, 2, 3, 4, credential_workload_identity, "workload identity");
-  chain_try(L, 2, 3, 4, credential_managed_identity, "managed identity");
-  chain_try(L, 2, 3, 4, credential_azure_cli, "Azure CLI");
+  for (int i = 0; i < 4; i++)
+    if (use[i])
+      chain_try(L, 2, 3, 4, members[i].make, members[i].label);
   /* uservalue: members 1..n, `labels`, `unavailable` (why the others were left out)
    * and `errors` (why members failed, filled while fetching). */
   acr_getuservalue(L, 1);
@@ -486,6 +512,25 @@ static int cred_expires_in(lua_State *L)
   return 1;
 }
 
+/* syntax: bool = cred:may_block() -- whether getting a token can run a program (the Azure
+ * CLI) and so block the calling thread; an nginx worker must not use such a credential */
+static int cred_may_block(lua_State *L)
+{
+  acr_credential *c = acr_check_credential(L, 1);
+  int r = c->kind == ACR_CRED_AZURE_CLI;
+  if (c->kind == ACR_CRED_CHAIN) {
+    acr_getuservalue(L, 1);
+    for (int i = 1; i <= c->chain_len && !r; i++) {
+      lua_rawgeti(L, -1, i);
+      r = acr_check_credential(L, -1)->kind == ACR_CRED_AZURE_CLI;
+      lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+  }
+  lua_pushboolean(L, r);
+  return 1;
+}
+
 /* syntax: cred:close() -- wipes whatever secret the credential holds */
 static int cred_close(lua_State *L)
 {
@@ -496,7 +541,8 @@ static int cred_close(lua_State *L)
 int acr_auth_open(lua_State *L)
 {
   static const luaL_Reg methods[] = {
-    {"kind", cred_kind}, {"expires_in", cred_expires_in}, {"close", cred_close}, {NULL, NULL}
+    {"kind", cred_kind}, {"expires_in", cred_expires_in}, {"may_block", cred_may_block},
+    {"close", cred_close}, {NULL, NULL}
   };
   static const luaL_Reg fns[] = {
     {"static", credential_static},

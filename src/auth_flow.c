@@ -448,17 +448,10 @@ static acr_credential *member(lua_State *L, int idx, int i)
   return acr_check_credential(L, -1);
 }
 
-/* Records why member pos failed (the error on top, popped) and moves on; pushes the
- * combined error when none is left. Returns 1 when another member can be tried. */
-static int chain_next(lua_State *L, int idx, acr_credential *c)
+/* Pushes the error of a chain none of whose members worked: each absent member's reason,
+ * then each tried member's error, in order. */
+static void push_chain_failure(lua_State *L, int idx)
 {
-  acr_getuservalue(L, idx);
-  lua_getfield(L, -1, "errors");
-  lua_getfield(L, -3, "message");
-  lua_rawseti(L, -2, (int)lua_rawlen(L, -2) + 1);
-  lua_pop(L, 3);
-  if (++c->chain_pos <= c->chain_len)
-    return 1;
   acr_getuservalue(L, idx);
   int uv = lua_gettop(L);
   lua_pushliteral(L, "default(): no credential worked");
@@ -479,6 +472,20 @@ static int chain_next(lua_State *L, int idx, acr_credential *c)
   acr_error_push(L, "AuthenticationFailed", lua_tostring(L, msg), 0);
   lua_replace(L, uv);
   lua_settop(L, uv);
+}
+
+/* Records why member pos failed (the error on top, popped) and moves on; pushes the
+ * combined error when none is left. Returns 1 when another member can be tried. */
+static int chain_next(lua_State *L, int idx, acr_credential *c)
+{
+  acr_getuservalue(L, idx);
+  lua_getfield(L, -1, "errors");
+  lua_getfield(L, -3, "message");
+  lua_rawseti(L, -2, (int)lua_rawlen(L, -2) + 1);
+  lua_pop(L, 3);
+  if (++c->chain_pos <= c->chain_len)
+    return 1;
+  push_chain_failure(L, idx);
   c->chain_pos = 1;   /* the next call starts over: an identity may appear later */
   acr_getuservalue(L, idx);
   lua_newtable(L);
@@ -515,7 +522,7 @@ acr_auth_step acr_credential_request(lua_State *L, int idx, const acr_token_targ
   for (;;) {
     int i = c->chain_chosen ? c->chain_chosen : c->chain_pos;
     if (i < 1 || i > c->chain_len) {
-      fail(L, "default()", "no credential is available (set AZURE_* variables, or run az login)");
+      push_chain_failure(L, idx);
       return ACR_AUTH_FAILED;
     }
     member(L, idx, i);
