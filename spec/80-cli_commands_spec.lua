@@ -215,6 +215,19 @@ describe("acr command line #emulator #cli", function()
       assert.are.equal(404, (em:arm("GET", path(em, "scopeMaps", "map-ci"))))
     end)
 
+    it("update removing every action: exit 2, said plainly, nothing changed", function()
+      make_map("map-all", "content/read", "metadata/read")
+      local r = acr { "scope-map", "update", "-n", "map-all", "--remove-repository", "app", "content/read",
+                      "metadata/read" }
+      assert.are.equal(2, r.code, r.err)
+      assert.matches("this would remove every action of scope map 'map%-all'; a scope map needs at least one",
+        r.err)
+      assert.are.equal(1, requests(em, "GET scopeMap"))
+      assert.are.equal(0, requests(em, "PATCH scopeMap"))
+      local _, _, _, doc = em:arm("GET", path(em, "scopeMaps", "map-all"))
+      assert.are.equal(2, #doc.properties.actions)
+    end)
+
     it("-o table and -o tsv", function()
       make_map("map-tab", "content/read", "--description", "tab\there")
       local r = acr { "scope-map", "list", "-o", "table" }
@@ -401,6 +414,17 @@ describe("acr command line #emulator #cli", function()
       assert.are.equal(patches + 2, requests(em, "PATCH token"))
       local _, _, _, last = em:arm("GET", path(em, "tokens", "tok-del"))
       assert.is_nil(next(pw_by_name(last)))
+    end)
+
+    it("credential delete without --yes and no terminal: refused before the token is read", function()
+      make_map("map-ask", "content/read")
+      assert.are.equal(0, acr({ "token", "create", "-n", "tok-ask", "--scope-map", "map-ask", "-o", "none" }).code)
+      local before, reads = (em:stats() or {}).total or 0, requests(em, "GET token")
+      local r = acr { "token", "credential", "delete", "-n", "tok-ask", "--password1" }
+      assert.are.equal(2, r.code, r.err)
+      assert.matches("refusing to delete password1 of token 'tok%-ask' without %-%-yes", r.err)
+      assert.are.equal(before, (em:stats() or {}).total or 0)
+      assert.are.equal(reads, requests(em, "GET token"))
     end)
 
     it("credential delete of a password the token lacks: exit 1, nothing PATCHed", function()

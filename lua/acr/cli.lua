@@ -584,13 +584,20 @@ local function fail_on(v, e)
   return v
 end
 
--- Asks on a terminal; refuses (usage) with none.
-local function confirm(ctx, what)
+-- Refuses (usage) to go on without --yes when there is no terminal to ask on: called
+-- before any request.
+local function can_confirm(ctx, what)
   if ctx.o.yes then return end
   if not isatty(0) then
     usage_error("refusing to " .. what .. " without --yes: stdin is not a terminal to ask on",
       ctx.cmd)
   end
+end
+
+-- Asks on a terminal; refuses (usage) with none.
+local function confirm(ctx, what)
+  if ctx.o.yes then return end
+  can_confirm(ctx, what)
   io.stderr:write(what:sub(1, 1):upper(), what:sub(2), ".\n")
   while true do
     io.stderr:write("Are you sure? (y/n): ")
@@ -675,6 +682,10 @@ command("scope-map update", {
       end
       for _, a in ipairs(add) do
         if not have[a] then actions[#actions + 1] = a; have[a] = true end
+      end
+      if #actions == 0 then
+        usage_error("this would remove every action of scope map '" .. o.name .. "'; a scope map "
+          .. "needs at least one (delete it with acr scope-map delete, or give --add-*)", cmd)
       end
       params.actions = actions
     end
@@ -891,6 +902,9 @@ As az does: the token is read, then PATCHed with the passwords it keeps.]],
     if not o.password1 and not o.password2 then
       usage_error("give --password1, --password2 or both", ctx.cmd)
     end
+    local what = "delete " .. ((o.password1 and o.password2) and "password1 and password2"
+      or (o.password1 and "password1" or "password2")) .. " of token '" .. o.name .. "'"
+    can_confirm(ctx, what) -- before the token is read
     local tok = fail_on(guarded(ctx.client.get_token, ctx.client, o.name))
     local have = {}
     for _, p in ipairs((tok.credentials or {}).passwords or {}) do have[p.name] = true end
@@ -902,8 +916,7 @@ As az does: the token is read, then PATCHed with the passwords it keeps.]],
     for _, n in ipairs { "password1", "password2" } do
       if have[n] and not drop[n] then keep[#keep + 1] = '{"name":"' .. n .. '"}' end
     end
-    confirm(ctx, "delete " .. ((o.password1 and o.password2) and "password1 and password2"
-      or (o.password1 and "password1" or "password2")) .. " of token '" .. o.name .. "'")
+    confirm(ctx, what)
     -- a string body: an empty Lua table would be encoded as {} where ARM wants []
     local body = '{"properties":{"credentials":{"passwords":[' .. table.concat(keep, ",") .. "]}}}"
     local res = run(ctx, "delete credentials of " .. o.name, ctx.client.begin_request, ctx.client,
