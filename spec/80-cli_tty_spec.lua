@@ -136,6 +136,22 @@ describe("acr command line on a terminal #emulator #cli", function()
       assert.matches('"status": "disabled"', r.out)
     end)
 
+    it("writes no control character of the service's status to the terminal", function()
+      if not have_script then pending("no script(1)") return end
+      em:settings{ polls = 2, retry_after = 1 }
+      em:admin("POST", "inject", { path = "/operationStatuses/", method = "GET", times = 1,
+        status = 200, body = '{"status":"In\\u001b[2JProg\\u0007ress\\u009b"}',
+        headers = { ["Content-Type"] = "application/json", ["Retry-After"] = "1" } })
+      local r = cli(em, { "token", "update", "-n", "tok-tty", "--status", "disabled" }, { tty = true })
+      assert.are.equal(0, r.code, r.out)
+      assert.are.equal(1, ((em:stats() or {}).requests or {})["GET injected"] or 0)
+      assert.matches("Running update token tok%-tty: In %[2JProg ress", r.out)
+      assert.is_nil(r.out:find("\27[2J", 1, true))
+      assert.is_nil(r.out:find("\7", 1, true))
+      assert.is_nil(r.out:find("\194\155", 1, true))
+      assert.matches('"status": "disabled"', r.out)
+    end)
+
     it("is not drawn when stderr is not a terminal", function()
       em:settings{ polls = 1, retry_after = 1 }
       local r = cli(em, { "token", "update", "-n", "tok-tty", "--status", "disabled" })

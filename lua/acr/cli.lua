@@ -426,9 +426,15 @@ end
 
 local function out(s) io.stdout:write(s) end
 
+-- A value from the service or a user, for a terminal: control characters (C0, DEL,
+-- and C1 as UTF-8) become spaces, so that no escape sequence reaches the terminal.
+local function printable(s)
+  return (tostring(s):gsub("%c", " "):gsub("\194[\128-\159]", " "))
+end
+
 local function cell(v)
   if v == nil then return "" end
-  return (tostring(v):gsub("[\t\r\n]", " "))
+  return printable(v)
 end
 
 local function print_rows(o, headers, rows)
@@ -542,7 +548,9 @@ local function drive(ctx, op, label)
     local n, err = 0, io.stderr
     while not op:done() do
       n = n + 1
-      err:write(("\r%s Running %s: %s "):format(FRAMES[n % #FRAMES + 1], label, op:status()))
+      -- the status is the service's word: no control character of it reaches the terminal
+      err:write(("\r%s Running %s: %s "):format(FRAMES[n % #FRAMES + 1], printable(label),
+        printable(op:status())))
       err:flush()
       op:wait(0.1)
     end
