@@ -87,8 +87,54 @@ describe("acr command line #emulator #cli", function()
       assert.are.equal("", r.out)
       r = acr({ "token", "frobnicate" }, { bare = true })
       assert.are.equal(2, r.code)
-      assert.matches("'token frobnicate' is not a command", r.err)
+      assert.matches("unknown command %(argument #2 after 'token'%)", r.err)
+      assert.matches("usage: acr token COMMAND", r.err)
+      assert.is_nil(r.err:find("frobnicate", 1, true))
       assert.are.equal(0, (em:stats() or {}).total or 0)
+    end)
+
+    it("never repeats a word that is not a command's", function()
+      for _, case in ipairs {
+        { { "hunter2-word", "list" }, "unknown command %(argument #1%)" },
+        { { "token", "hunter2-word" }, "unknown command %(argument #2 after 'token'%)" },
+        { { "-o", "json", "token", "credential", "hunter2-word" },
+          "unknown command %(argument #5 after 'token credential'%)" },
+        -- an unknown option's next argument may be its value: not a command word
+        { { "--colour", "hunter2-word", "token", "list" }, "unknown option %-%-colour" },
+        { { "token", "--colour", "hunter2-word", "list" }, "unknown option %-%-colour" },
+        { { "-x", "hunter2-word", "token" }, "unknown option %-x" },
+        { { "--colour", "token", "list" }, "unknown option %-%-colour" },
+        { { "token", "list", "hunter2-word" }, "unexpected argument #3\n" },
+        { { "token", "show", "-n", "tok-abc", "--description", "hunter2-word", "extra" },
+          "unknown option %-%-description" },
+        { { "token", "list", "-o", "hunter2-word", "more" }, "unexpected argument #5\n" },
+      } do
+        local r = acr(case[1])
+        assert.are.equal(2, r.code, r.err)
+        assert.matches(case[2], r.err:match("^[^\n]*\n"))
+        assert.is_nil(r.err:find("hunter2", 1, true), r.err)
+        assert.are.equal("", r.out)
+      end
+      assert.are.equal(0, (em:stats() or {}).total or 0)
+    end)
+
+    it("takes options before and between the command words", function()
+      make_map("map-before", "content/read")
+      local r = acr { "-n", "map-before", "scope-map", "show" }
+      assert.are.equal(0, r.code, r.err)
+      assert.are.equal("map-before", r.json.name)
+      r = acr { "--output", "tsv", "scope-map", "-n", "map-before", "show" }
+      assert.are.equal(0, r.code, r.err)
+      assert.matches("^map%-before\tUserDefined\t", r.out)
+      r = acr { "--name=map-befor2", "--repository", "lib", "content/read", "metadata/read", "scope-map",
+                "create", "--description", "made before" }
+      assert.are.equal(0, r.code, r.err)
+      assert.are.same({ "repositories/lib/content/read", "repositories/lib/metadata/read" },
+        r.json.properties.actions)
+      assert.are.equal("made before", r.json.properties.description)
+      r = acr { "-y", "-n", "map-befor2", "scope-map", "delete" }
+      assert.are.equal(0, r.code, r.err)
+      assert.are.equal(404, (em:arm("GET", path(em, "scopeMaps", "map-befor2"))))
     end)
 
     it("-h prints a command's help on stdout, exit 0", function()
@@ -165,6 +211,29 @@ describe("acr command line #emulator #cli", function()
       end
       local r = acr({ "token", "list", "--password", "hunter2-secret" })
       assert.matches("secrets are not taken as arguments", r.err)
+      assert.are.equal(0, (em:stats() or {}).total or 0)
+    end)
+
+    it("refuses a secret option wherever it stands, before, between or after the command words", function()
+      for _, case in ipairs {
+        { { "--password", "hunter2-secret", "token", "list" }, "%-%-password" },
+        { { "-p", "hunter2-secret", "token", "list" }, "%-p" },
+        { { "token", "--password", "hunter2-secret", "list" }, "%-%-password" },
+        { { "token", "-p", "hunter2-secret", "list" }, "%-p" },
+        { { "--client-secret=hunter2-secret", "token", "list" }, "%-%-client%-secret" },
+        { { "--access-token", "hunter2-secret", "scope-map", "list" }, "%-%-access%-token" },
+        { { "-n", "tok-abc", "token", "--certificate-password", "hunter2-secret", "show" },
+          "%-%-certificate%-password" },
+        -- after an unknown option, or on a line with other mistakes: still the secret's refusal
+        { { "token", "list", "--colour", "red", "--password", "hunter2-secret" }, "%-%-password" },
+        { { "hunter2-word", "--secret", "hunter2-secret" }, "%-%-secret" },
+      } do
+        local r = acr(case[1])
+        assert.are.equal(2, r.code, r.err)
+        assert.matches("^acr[^\n]*: error: " .. case[2] .. ": secrets are not taken as arguments", r.err)
+        assert.is_nil(r.err:find("hunter2", 1, true), r.err)
+        assert.is_nil(r.out:find("hunter2", 1, true), r.out)
+      end
       assert.are.equal(0, (em:stats() or {}).total or 0)
     end)
   end)

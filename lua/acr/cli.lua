@@ -247,7 +247,8 @@ local function short_of(cmd, letter)
   for name, o in pairs(cmd.opts or {}) do if o.short == letter then return name end end
 end
 
-local function parse(cmd, argv)
+-- pos[i]: the position in the command line of argv[i] (error messages count there).
+local function parse(cmd, argv, pos)
   local o = { _multi = {} }
   local i = 1
   while i <= #argv do
@@ -266,9 +267,12 @@ local function parse(cmd, argv)
         usage_error("unknown option " .. a, cmd)
       end
     else
-      -- never echoed: it may be a value meant for an option that takes none
-      usage_error(("unexpected argument #%d%s"):format(i,
-        i > 1 and (" after " .. argv[i - 1]:gsub("=.*", "")) or ""), cmd)
+      -- never echoed: it may be a value meant for an option that takes none; nor is
+      -- the argument before it unless it is an option
+      local prev = argv[i - 1]
+      usage_error(("unexpected argument #%d%s"):format(pos and pos[i] or i,
+        prev and prev:match("^%-%-?[%a][%w-]*") and (" after " .. prev:match("^%-%-?[%a][%w-]*"))
+        or ""), cmd)
     end
     local spec = spec_of(cmd, name)
     if not spec then
@@ -957,38 +961,6 @@ local function make_client(o)
   })
 end
 
--- The command's words may come after common options (acr -o table token list):
--- returns the command, and the other arguments in their order.
-local function resolve(argv)
-  local words, rest = {}, {}
-  local i = 1
-  while argv[i] do
-    local a = argv[i]
-    if a:sub(1, 1) == "-" and #a > 1 then
-      rest[#rest + 1] = a
-      local name = a:match("^%-%-([^=]+)$") or (a:match("^%-(%a)$") and short_of({}, a:sub(2)))
-      if name and COMMON[name] and COMMON[name].kind == "value" and argv[i + 1] then
-        i = i + 1
-        rest[#rest + 1] = argv[i]
-      end
-    else
-      words[#words + 1] = a
-      local path = table.concat(words, " ")
-      if COMMANDS[path] then
-        for k = i + 1, #argv do rest[#rest + 1] = argv[k] end
-        return COMMANDS[path], rest
-      end
-      if not (COMMANDS[path] or next(COMMANDS) and (function()
-        for p in pairs(COMMANDS) do if p:sub(1, #path + 1) == path .. " " then return true end end
-      end)()) then
-        return nil, rest, path
-      end
-    end
-    i = i + 1
-  end
-  return nil, rest, table.concat(words, " ")
-end
-
 local function is_group(prefix)
   if prefix == "" then return false end
   for _, path in ipairs(ORDER) do
@@ -997,31 +969,148 @@ local function is_group(prefix)
   return false
 end
 
+local function is_dash(a) return a:sub(1, 1) == "-" and #a > 1 end
+
+-- Every option of any command: name -> spec, letter -> name.
+local function all_options()
+  local long, short = { version = FLAG }, {}
+  local function add(name, spec)
+    long[name] = long[name] or spec
+    if spec.short then short[spec.short] = short[spec.short] or name end
+  end
+  for name, spec in pairs(COMMON) do add(name, spec) end
+  for _, path in ipairs(ORDER) do
+    for name, spec in pairs(COMMANDS[path].opts or {}) do add(name, spec) end
+  end
+  return long, short
+end
+
+-- The option a dash-argument names (-r: registry), and its inline value.
+local function option_of(a, short)
+  if a:sub(1, 2) == "--" and #a > 2 then
+    local name, inline = a:match("^%-%-([^=]+)=(.*)$")
+    return name or a:sub(3), inline
+  end
+  local letter = a:match("^%-(%a)$")
+  if letter then return short[letter] or letter end
+  return a:sub(2)
+end
+
+-- Whether word w, after the command words so far, still names a command or group.
+local function continues(words, w)
+  local path = #words > 0 and (table.concat(words, " ") .. " " .. w) or w
+  return COMMANDS[path] ~= nil or is_group(path)
+end
+
+local SECRET_MESSAGE = ": secrets are not taken as arguments (they show in ps and in shell "
+  .. "history); credentials come from the environment"
+
+-- The command's words may come before, between or after options (acr -o table token
+-- list): returns the command, the other arguments in their order and, for each, its
+-- position in argv. Without a command: nil, then a table saying why, {secret=,
+-- unknown=, bad=, prefix=}; nothing in it repeats a word that is not a command's or
+-- an option's name.
+local function resolve(argv)
+  local long, short = all_options()
+  -- a secret option is refused wherever it stands (its value is never looked at)
+  for _, a in ipairs(argv) do
+    if is_dash(a) then
+      local name = option_of(a, short)
+      if not long[name] and secret_option(name) then
+        return nil, { secret = a:gsub("=.*", "") }
+      end
+    end
+  end
+  local words, rest, pos = {}, {}, {}
+  local unknown
+  local function keep(k)
+    rest[#rest + 1] = argv[k]
+    pos[#rest] = k
+  end
+  local i = 1
+  while argv[i] do
+    local a = argv[i]
+    if is_dash(a) then
+      keep(i)
+      local name, inline = option_of(a, short)
+      local spec = long[name]
+      local nxt = argv[i + 1]
+      if not spec then
+        -- its next argument may be its value: never taken for a command word
+        if not unknown then
+          unknown = a:match("^%-%-[%w][%w-]*") or a:match("^%-%a$")
+            or ("(argument #" .. i .. ")")
+        end
+        if not inline and nxt and not is_dash(nxt) then i = i + 1; keep(i) end
+      elseif spec.kind == "value" then
+        if not inline and nxt and (not is_dash(nxt) or nxt:match("^%-%d")) then
+          i = i + 1; keep(i)
+        end
+      elseif spec.kind == "multi" then
+        -- a name, then actions (which hold a '/', as no command word does)
+        local first = not inline
+        while argv[i + 1] and not is_dash(argv[i + 1])
+            and (first or argv[i + 1]:find("/", 1, true) or not continues(words, argv[i + 1])) do
+          i = i + 1; keep(i)
+          first = false
+        end
+      end
+    else
+      local prefix = table.concat(words, " ")
+      words[#words + 1] = a
+      local path = table.concat(words, " ")
+      if COMMANDS[path] then
+        for k = i + 1, #argv do keep(k) end
+        return COMMANDS[path], rest, pos
+      end
+      if not is_group(path) then
+        return nil, { unknown = unknown, bad = i, prefix = prefix, rest = rest }
+      end
+    end
+    i = i + 1
+  end
+  return nil, { unknown = unknown, prefix = table.concat(words, " "), rest = rest }
+end
+
+local function help_of(prefix)
+  return is_group(prefix) and group_help(prefix) or top_help()
+end
+
 local function main(argv)
   argv = argv or {}
-  local cmd, rest, prefix = resolve(argv)
+  local cmd, rest, pos = resolve(argv)
   if not cmd then
-    local wants_help = false
-    for _, a in ipairs(rest) do wants_help = wants_help or a == "-h" or a == "--help" end
-    if prefix == "" and argv[1] == "--version" then
-      out(PROG .. " " .. tostring(acr._VERSION) .. "\n")
-      return EXIT_OK
+    local why = rest
+    local prefix = why.prefix or ""
+    local help = help_of(prefix)
+    local msg
+    if why.secret then
+      msg = why.secret .. SECRET_MESSAGE
+    else
+      local wants_help = false
+      for _, a in ipairs(why.rest) do wants_help = wants_help or a == "-h" or a == "--help" end
+      if prefix == "" and not why.bad and argv[1] == "--version" then
+        out(PROG .. " " .. tostring(acr._VERSION) .. "\n")
+        return EXIT_OK
+      end
+      if wants_help and not why.bad and not why.unknown then
+        out(help)
+        return EXIT_OK
+      end
+      -- a word that is not a command's is never repeated: it may be a misplaced value
+      msg = why.unknown and ("unknown option " .. why.unknown)
+        or why.bad and ("unknown command (argument #%d%s)"):format(why.bad,
+          prefix ~= "" and (" after '" .. prefix .. "'") or "")
+        or prefix == "" and "a command is required"
+        or ("'" .. prefix .. "' needs a command")
     end
-    local help = is_group(prefix) and group_help(prefix) or top_help()
-    if wants_help and (prefix == "" or is_group(prefix)) then
-      out(help)
-      return EXIT_OK
-    end
-    local msg = prefix == "" and "a command is required"
-      or (is_group(prefix) and ("'" .. prefix .. "' needs a command")
-          or ("'" .. prefix .. "' is not a command"))
     io.stderr:write(PROG, ": error: ", msg, "\n\n", help)
     return EXIT_USAGE
   end
 
   local ctx = { cmd = cmd }
   local ok, e = pcall(function()
-    local o = parse(cmd, rest)
+    local o = parse(cmd, rest, pos)
     if o.help then
       out(command_help(cmd))
       return
