@@ -17,6 +17,7 @@ local SCRUB = { "AZURE_TENANT_ID", "AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET", "AZ
 -- syntax: r = cli(em, args, opts?)  -- r.code, r.out, r.err, r.json
 --   opts.env: extra variables (false unsets one of the defaults)
 --   opts.bare: no --endpoint/--ca-file/-g/-r added
+--   opts.stdout: a redirection of stdout (">/dev/full", ">&-"); r.out is then ""
 local function cli(em, args, opts)
   opts = opts or {}
   local env = {
@@ -39,7 +40,8 @@ local function cli(em, args, opts)
     end
   end
   local errfile = os.tmpname()
-  local _, out, code = helpers.sh(table.concat(parts, " ") .. " 2>" .. q(errfile) .. " </dev/null")
+  local _, out, code = helpers.sh(table.concat(parts, " ") .. " 2>" .. q(errfile) .. " </dev/null"
+    .. (opts.stdout and (" " .. opts.stdout) or ""))
   local err = helpers.read_file(errfile) or ""
   os.remove(errfile)
   return { code = code, out = out, err = err, json = cjson.decode(out) }
@@ -514,6 +516,52 @@ describe("acr command line #emulator #cli", function()
       assert.matches("ERROR: %(QuotaExceeded%) Token quota reached%.", r.err)
       assert.are.equal("", r.out)
       assert.are.equal(0, requests(em, "POST generateCredentials"))
+    end)
+  end)
+
+  describe("lost output", function()
+    it("a full disk: exit 1, and generated passwords are said to be lost", function()
+      make_map("map-full", "content/read")
+      assert.are.equal(0, acr({ "token", "create", "-n", "tok-full", "--scope-map", "map-full",
+                                "--no-passwords" }).code)
+      local r = acr({ "token", "credential", "generate", "-n", "tok-full", "--password1" },
+                    { stdout = ">/dev/full" })
+      assert.are.equal(1, r.code, r.err)
+      assert.matches("^acr: cannot write the output: %S", r.err)
+      assert.matches("acr: the new passwords of token 'tok%-full' were generated but not delivered: "
+        .. "generate them again", r.err)
+      assert.are.equal(1, requests(em, "POST generateCredentials"))
+      r = acr({ "token", "create", "-n", "tok-full2", "--scope-map", "map-full" }, { stdout = ">/dev/full" })
+      assert.are.equal(1, r.code, r.err)
+      assert.matches("passwords of token 'tok%-full2' were generated but not delivered", r.err)
+      -- output without a secret: only the failure
+      r = acr({ "token", "list" }, { stdout = ">/dev/full" })
+      assert.are.equal(1, r.code, r.err)
+      assert.matches("^acr: cannot write the output: %S[^\n]*\n$", r.err)
+      r = acr({ "token", "create", "-h" }, { bare = true, stdout = ">/dev/full" })
+      assert.are.equal(1, r.code, r.err)
+      assert.matches("^acr: cannot write the output:", r.err)
+      -- nothing to write: nothing lost
+      r = acr({ "token", "credential", "generate", "-n", "tok-full", "-o", "none" }, { stdout = ">/dev/full" })
+      assert.are.equal(0, r.code, r.err)
+    end)
+
+    it("a closed stdout: exit 1 before anything is sent", function()
+      make_map("map-shut", "content/read")
+      assert.are.equal(0, acr({ "token", "create", "-n", "tok-shut", "--scope-map", "map-shut",
+                                "--no-passwords" }).code)
+      local before = (em:stats() or {}).total or 0
+      local r = acr({ "token", "credential", "generate", "-n", "tok-shut", "--password1" }, { stdout = ">&-" })
+      assert.are.equal(1, r.code, r.err)
+      assert.matches("^acr: cannot write the output: %S", r.err)
+      assert.are.equal(before, (em:stats() or {}).total or 0)
+      r = acr({ "--version" }, { bare = true, stdout = ">&-" })
+      assert.are.equal(1, r.code, r.err)
+      -- -o none writes nothing, so it still runs
+      r = acr({ "token", "credential", "generate", "-n", "tok-shut", "--password1", "-o", "none" },
+              { stdout = ">&-" })
+      assert.are.equal(0, r.code, r.err)
+      assert.are.equal(1, requests(em, "POST generateCredentials"))
     end)
   end)
 

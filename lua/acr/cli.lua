@@ -428,7 +428,24 @@ end
 -- output
 ---------------------------------------------------------------------------
 
-local function out(s) io.stdout:write(s) end
+-- What became of the output: closed (stdout was closed at the start: its reason), err
+-- (the first write that failed: its reason), secrets (the token whose generated
+-- passwords the output holds). Set anew by main().
+local output = {}
+
+local function out(s)
+  if output.err then return end
+  if output.closed then output.err = output.closed; return end
+  local ok, err = io.stdout:write(s)
+  if not ok then output.err = err end
+end
+
+-- The reason stdout cannot be written to, when its descriptor is closed (acr >&-):
+-- nothing may be written then, as the descriptor may come to be a socket's.
+local function stdout_closed()
+  local pos, err, code = io.stdout:seek("cur")
+  if pos == nil and code == 9 then return err or "Bad file descriptor" end -- EBADF
+end
 
 -- A value from the service or a user, for a terminal: control characters (C0, DEL,
 -- and C1 as UTF-8) become spaces, so that no escape sequence reaches the terminal.
@@ -512,6 +529,11 @@ end
 
 local function emit(o, kind, value)
   if o.output == "none" then return end
+  local creds = kind == "credentials" and value
+    or kind == "token_created" and (value.properties or {}).credentials
+  for _, p in ipairs(creds and creds.passwords or {}) do
+    if p.value then output.secrets = o.name end
+  end
   if o.output == "json" then
     out(json_encode(value, "", kind == "scope_maps" or kind == "tokens") .. "\n")
     return
@@ -1076,8 +1098,7 @@ local function help_of(prefix)
   return is_group(prefix) and group_help(prefix) or top_help()
 end
 
-local function main(argv)
-  argv = argv or {}
+local function run_main(argv)
   local cmd, rest, pos = resolve(argv)
   if not cmd then
     local why = rest
@@ -1116,14 +1137,19 @@ local function main(argv)
       return
     end
     ctx.o = o
+    -- nothing is asked of the service when its answer could not be delivered
+    if output.closed and o.output ~= "none" then
+      output.err = output.closed
+      error(setmetatable({ lost = true }, UsageError), 0)
+    end
     ctx.client = make_client(o)
     ctx.spinner = isatty(2)
     cmd.run(ctx, o)
   end)
-  io.stdout:flush()
   if ctx.client then pcall(ctx.client.close, ctx.client) end
   if ok then return EXIT_OK end
   if getmetatable(e) == UsageError then
+    if e.lost then return EXIT_SERVICE end
     if e.cli then
       io.stderr:write("ERROR: ", e.message, "\n")
       return EXIT_SERVICE
@@ -1134,6 +1160,28 @@ local function main(argv)
   if acr.is_error(e) then return report_error(e) end
   io.stderr:write(PROG, ": internal error: ", tostring(e), "\n")
   return EXIT_SERVICE
+end
+
+-- Runs the command line, then makes sure its output was delivered: a write or flush
+-- that failed (a full disk, a closed stdout) is exit 1, said on stderr. (A closed
+-- pipe still ends the process with SIGPIPE, as for any other program.)
+local function main(argv)
+  output = { closed = stdout_closed() }
+  local code = run_main(argv or {})
+  if not output.err and not output.closed then
+    local ok, err = io.stdout:flush()
+    if not ok then output.err = err end
+  end
+  if output.err then
+    io.stderr:write(PROG, ": cannot write the output: ", tostring(output.err), "\n")
+    if output.secrets then
+      io.stderr:write(PROG, ": the new passwords of token '", output.secrets, "' were generated but "
+        .. "not delivered: generate them again (acr token credential generate -n ", output.secrets,
+        ")\n")
+    end
+    if code == EXIT_OK then code = EXIT_SERVICE end
+  end
+  return code
 end
 
 -- syntax: code = cli.main(argv)
