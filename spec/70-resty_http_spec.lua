@@ -93,7 +93,40 @@ return {
   interim = { "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok" },
   slow = { 3, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n" },
   empty = { },
+  -- framing that must not pass
+  chunk_garbage = { "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5zz\r\nhello\r\n0\r\n\r\n" },
+  te_gzip = { "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n" },
+  -- (held open a moment, so that a client could pool the connection)
+  te_and_cl = { "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n"
+                .. "5\r\nhello\r\n0\r\n\r\n", 0.3 },
+  extra_bytes = { "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokHTTP/1.1 200 OK\r\n\r\n", 0.3 },
+  cl_held = { "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", 0.3 },
+  -- unbounded loops and lines
+  many_trailers = { "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n"
+                    .. ("X-T: v\r\n"):rep(50) .. "\r\n" },
+  many_interim = { ("HTTP/1.1 100 Continue\r\n\r\n"):rep(20)
+                   .. "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok" },
+  huge_header = { "HTTP/1.1 200 OK\r\nX-Big: " .. ("a"):rep(3 * 1024 * 1024), 5,
+                  "\r\nContent-Length: 0\r\n\r\n" },
+  -- a byte every 0.4 s: each read makes progress, the exchange must still end on time
+  trickle_body = (function()
+    local t = { "HTTP/1.1 200 OK\r\nContent-Length: 20\r\n\r\n" }
+    for _ = 1, 20 do t[#t + 1] = 0.4 t[#t + 1] = "x" end
+    return t
+  end)(),
+  trickle_header = (function()
+    local t = { "HTTP/1.1 200 OK\r\nX-Slow: " }
+    for _ = 1, 20 do t[#t + 1] = 0.4 t[#t + 1] = "s" end
+    t[#t + 1] = "\r\nContent-Length: 0\r\n\r\n"
+    return t
+  end)(),
 }
+]=]
+
+-- What the servers of this nginx saw: Authorization headers (the URIs they came
+-- with) and token requests to the slow token endpoint.
+local SEEN = [=[
+return { auth = {}, token = 0 }
 ]=]
 
 -- The runner: POST /run with a Lua chunk; it runs in a content handler (cosockets
@@ -126,11 +159,29 @@ http {
         local parts = require("t_raw")[ngx.var[1]]
         local sock = assert(ngx.req.socket(true))
         for _, p in ipairs(parts) do
-          if type(p) == "number" then ngx.sleep(p) else sock:send(p) end
+          if type(p) == "number" then ngx.sleep(p) elseif not sock:send(p) then break end
         end
       }
     }
     location = /ka { content_by_lua_block { ngx.header["Content-Length"] = 2; ngx.print("ka") } }
+    location / {
+      content_by_lua_block {
+        if ngx.var.http_authorization then
+          local seen = require("t_seen").auth
+          seen[#seen + 1] = ngx.var.uri
+        end
+        ngx.exit(404)
+      }
+    }
+    # the emulator's token endpoint, counted and slowed down
+    location ~ ^/[^/]+/oauth2/v2\.0/token$ {
+      access_by_lua_block {
+        local seen = require "t_seen"
+        seen.token = seen.token + 1
+        ngx.sleep(0.6)
+      }
+      proxy_pass https://127.0.0.1:{{EM_PORT}};
+    }
     location = /close {
       keepalive_timeout 0;
       content_by_lua_block { ngx.header["Content-Length"] = 5; ngx.print("close") }
@@ -245,9 +296,14 @@ describe("acr.resty HTTP client and driver #nginx", function()
     return run(([[
       local T = ...
       local http = require "acr.resty.http"
+      ngx.update_time()
+      local t0, k0 = ngx.now(), http.stats.kept_alive
       local res, code, msg = http.request({ method = "GET", url = T.raw .. %q, timeout = %s }, %s)
-      if not res then return { code = code, msg = msg } end
-      return { status = res.status, headers = res.headers, body = res.body, reused = res.reused }
+      ngx.update_time()
+      local elapsed, kept = ngx.now() - t0, http.stats.kept_alive - k0
+      if not res then return { code = code, msg = msg, elapsed = elapsed } end
+      return { status = res.status, headers = res.headers, body = res.body, reused = res.reused,
+               elapsed = elapsed, kept = kept }
     ]]):format(case, extra and extra.timeout or 5, extra and extra.opts or "nil"))
   end
 
@@ -258,13 +314,14 @@ describe("acr.resty HTTP client and driver #nginx", function()
     helpers.sh("mkdir -p " .. q(dir .. "/lua"))
     helpers.write_file(dir .. "/lua/t_raw.lua", RAW)
     helpers.write_file(dir .. "/lua/t_blocking.lua", BLOCKING)
-    port = start_nginx(dir, CONF, { CA_FILE = em.ca_file }, function(p)
+    helpers.write_file(dir .. "/lua/t_seen.lua", SEEN)
+    port = start_nginx(dir, CONF, { CA_FILE = em.ca_file, EM_PORT = em_port }, function(p)
       helpers.write_file(dir .. "/lua/t_ctx.lua", ([[
         return { sub = %q, rg = %q, reg = %q, tenant = %q, client_id = %q, secret = %q,
                  em_url = "https://localhost:%s", em_ip_url = %q, ca_file = %q,
                  hosts = { localhost = "127.0.0.1", ["wrong.example"] = "127.0.0.1" },
-                 raw = "http://127.0.0.1:%d/raw/" }
-      ]]):format(SUB, RG, REG, TENANT, CLIENT_ID, em.client_secret, em_port, em.url, em.ca_file, p))
+                 raw = "http://127.0.0.1:%d/raw/", slow_authority = "http://127.0.0.1:%d" }
+      ]]):format(SUB, RG, REG, TENANT, CLIENT_ID, em.client_secret, em_port, em.url, em.ca_file, p, p))
     end)
     base = "http://127.0.0.1:" .. port
   end)
@@ -313,11 +370,125 @@ describe("acr.resty HTTP client and driver #nginx", function()
     end)
 
     it("refuses malformed framing as TransportError", function()
-      for _, case in ipairs { "bad_chunk", "long_chunk", "bad_status", "bad_length" } do
+      for _, case in ipairs { "bad_chunk", "long_chunk", "bad_status", "bad_length",
+                              "chunk_garbage", "te_gzip" } do
         local res = request(case)
         assert.are.equal("TransportError", res.code, case)
         assert.is_nil(res.status, case)
       end
+    end)
+
+    it("does not pool a connection after ambiguous framing or bytes past the answer", function()
+      local res = request("te_and_cl")
+      assert.are.equal("hello", res.body)   -- read as chunked ...
+      assert.are.equal(0, res.kept)         -- ... and the connection closed
+      res = request("extra_bytes")
+      assert.are.equal("ok", res.body)
+      assert.are.equal(0, res.kept)
+      res = request("cl_held")              -- a clean answer is pooled
+      assert.are.equal(1, res.kept)
+    end)
+
+    it("bounds trailers and interim answers", function()
+      local res = request("many_trailers", { opts = "{ max_headers = 20 }" })
+      assert.are.equal("ResponseTooLarge", res.code)
+      assert.matches("trailer", res.msg)
+      res = request("many_interim")
+      assert.are.equal("TransportError", res.code)
+      assert.matches("interim", res.msg)
+    end)
+
+    it("refuses a header line over max_header_bytes before its end arrives", function()
+      -- 3 MiB without a line end, then a 5 s pause: reading the whole line first
+      -- would run into the 2 s timeout instead
+      local res = request("huge_header", { timeout = 2 })
+      assert.are.equal("ResponseTooLarge", res.code)
+      assert.is_true(res.elapsed < 1.5, res.elapsed)
+    end)
+
+    it("ends an exchange at its timeout however slowly the bytes come", function()
+      for _, case in ipairs { "trickle_body", "trickle_header" } do
+        local res = request(case, { timeout = 1 })
+        assert.are.equal("Timeout", res.code, case)
+        assert.is_true(res.elapsed < 2, case .. ": " .. res.elapsed)   -- the answer takes 8 s
+      end
+    end)
+
+    it("refuses URLs, methods and headers that could split the request", function()
+      local res = run([[
+        local http = require "acr.resty.http"
+        local out = { urls = {} }
+        for _, u in ipairs { "http://exa mple.com/", "http://\1example.com/", "http://example.com/a\tb",
+                             "http://example.com\r\nX-Injected: 1/", "http://example.com/\127" } do
+          out.urls[#out.urls + 1] = http.parse_url(u) == nil
+        end
+        local function try(req)
+          req.url, req.timeout = "http://127.0.0.1:1/x", 1
+          local _, code = http.request(req)
+          return code
+        end
+        out.lower = try{ method = "get" }
+        out.split = try{ method = "GET /evil HTTP/1.1\r\nX:" }
+        out.nul = try{ headers = { ["X-A"] = "a\0b" } }
+        out.ctl = try{ headers = { ["X-A"] = "a\1b" } }
+        out.del = try{ headers = { ["X-A"] = "a\127b" } }
+        out.name = try{ headers = { ["X(A)"] = "a" } }
+        out.tab = try{ headers = { ["X-A"] = "a\tb" } }   -- allowed: refused by the port only
+        return out
+      ]])
+      assert.are.same({ true, true, true, true, true }, res.urls)
+      for _, k in ipairs { "lower", "split", "nul", "ctl", "del", "name" } do
+        assert.are.equal("TransportError", res[k], k)
+      end
+      assert.are.equal("ConnectionFailed", res.tab)
+    end)
+
+    it("keys a named pool by scheme, host and port: no plain connection carries a token", function()
+      local res = run([[
+        local T = ...
+        local http = require "acr.resty.http"
+        local seen = require "t_seen"
+        seen.auth = {}
+        local c0 = http.stats.connections
+        local plain = assert(http.request({ method = "GET", url = "http://127.0.0.1:" .. ngx.var.server_port .. "/ka" },
+                                          { pool = "shared" }))
+        local tls, code = http.request({ method = "GET", url = T.em_url .. "/__admin/ping",
+                                         headers = { Authorization = "Bearer for-the-emulator-only" } },
+                                       { pool = "shared", hosts = T.hosts })
+        return { plain_reused = plain.reused, status = tls and tls.status, code = code,
+                 reused = tls and tls.reused, opened = http.stats.connections - c0, seen = seen.auth }
+      ]])
+      assert.are.equal(0, res.plain_reused)
+      assert.are.same({}, res.seen)   -- the plain server never saw the token
+      assert.are.equal(200, res.status, res.code)
+      assert.are.equal(0, res.reused)
+      assert.are.equal(2, res.opened)
+    end)
+
+    it("does not send on a pooled connection it did not file under that pool", function()
+      local res = run([[
+        local T = ...
+        local http = require "acr.resty.http"
+        local seen = require "t_seen"
+        seen.auth = {}
+        local out = {}
+        -- a plain connection to this nginx filed under the emulator's pool name
+        local opts = { pool = "guard", hosts = T.hosts }
+        local key = http.pool_key(http.parse_url(T.em_url), opts)
+        local foreign = ngx.socket.tcp()
+        assert(foreign:connect("127.0.0.1", ngx.var.server_port, { pool = key }))
+        assert(foreign:setkeepalive())
+        local r0 = http.stats.refused_reuse
+        local g, gcode = http.request({ method = "GET", url = T.em_url .. "/__admin/ping",
+                                        headers = { Authorization = "Bearer for-the-emulator-only" } }, opts)
+        out.guard_status, out.guard_code = g and g.status, gcode
+        out.refused = http.stats.refused_reuse - r0
+        out.seen = seen.auth
+        return out
+      ]])
+      assert.are.equal(200, res.guard_status, res.guard_code)
+      assert.are.equal(1, res.refused)
+      assert.are.same({}, res.seen)   -- the plain server never saw the token
     end)
 
     it("caps the response size (Content-Length, chunked, headers)", function()
@@ -353,9 +524,9 @@ describe("acr.resty HTTP client and driver #nginx", function()
         local _, c2, m2 = http.request({ method = "GET", url = "https://wrong.example:" .. T.em_url:match("%d+$") .. "/__admin/ping" },
                                        { hosts = T.hosts })
         local ok = http.request({ method = "GET", url = T.em_url .. "/__admin/ping" }, { hosts = T.hosts })
-        return { c1 = c1, c2 = c2, m2 = m2, ok_status = ok and ok.status }
+        return { c1 = c1, m1 = m1, c2 = c2, m2 = m2, ok_status = ok and ok.status }
       ]])
-      assert.are.equal("TlsError", res.c1)
+      assert.are.equal("TlsError", res.c1, res.m1)
       assert.are.equal("TlsError", res.c2)
       assert.matches("wrong.example", res.m2)
       assert.are.equal(200, res.ok_status)   -- the right name, the emulator's CA: verified
