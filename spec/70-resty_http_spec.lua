@@ -722,6 +722,79 @@ describe("acr.resty HTTP client and driver #nginx", function()
       assert.are.equal(1, oauth)
     end)
 
+    it("a token request whose first asker was killed still answers the next one", function()
+      em:settings{ lro_style = "realistic", polls = 0, retry_after = 0 }
+      local res = run(PRELUDE .. [[
+        local seen = require "t_seen"
+        -- the token endpoint answers after 0.6 s; an exchange may take 3 s
+        local cred = acr.credential.client_secret{ tenant_id = T.tenant, client_id = T.client_id,
+          client_secret = T.secret, authority_host = T.slow_authority }
+        local rc = r.wrap(client(cred), { hosts = T.hosts, timeout = 3 })
+        local s0, t0 = r.stats(), seen.token
+        local first = ngx.thread.spawn(function() return rc:get_scope_map("killed-map") end)
+        ngx.sleep(0.2)                        -- its token request is on the way
+        local killed = ngx.thread.kill(first)
+        ngx.update_time()
+        local start = ngx.now()
+        local _, err = rc:get_scope_map("after-kill-map")
+        ngx.update_time()
+        local s1 = r.stats()
+        return { killed = killed, code = err and err.code, elapsed = ngx.now() - start,
+                 token_requests = seen.token - t0, coalesced = s1.coalesced_auth - s0.coalesced_auth }
+      ]])
+      assert.are.equal(1, res.killed)
+      assert.are.equal("ResourceNotFound", res.code)   -- ARM answered: the token was good
+      assert.are.equal(1, res.token_requests)          -- the killed thread's request served both
+      assert.are.equal(1, res.coalesced)
+      assert.is_true(res.elapsed < 2, res.elapsed)     -- not the 4 s of a wait for a dead leader
+    end)
+
+    it("r.wait(op, max) lets an exchange sent before the deadline finish (documented)", function()
+      em:settings{ lro_style = "realistic", polls = 0, retry_after = 0, latency_ms = 600 }
+      local res = run(PRELUDE .. [[
+        local c = client()
+        local rc = r.wrap(c, { hosts = T.hosts })
+        rc:get_scope_map("warm-up")           -- the token is cached now
+        local op = c:prepare("get_scope_map", "late-map")
+        ngx.update_time()
+        local t0 = ngx.now()
+        local _, err = r.wait(op, 0.1, { hosts = T.hosts })
+        ngx.update_time()
+        return { code = err and err.code, waited = ngx.now() - t0, done = op:done() }
+      ]])
+      em:settings{ latency_ms = 0 }
+      assert.is_true(res.done)
+      assert.are.equal("ResourceNotFound", res.code)   -- the answer, not a Timeout cut
+      assert.is_true(res.waited >= 0.5, res.waited)
+    end)
+
+    it("refuses a credential that may run the Azure CLI unless told it may block", function()
+      local res = run(PRELUDE .. [[
+        local cli = acr.credential.azure_cli()
+        local idx = getmetatable(cli).__index
+        if type(idx) ~= "table" or type(idx.may_block) ~= "function" then return { pending = true } end
+        local out = {}
+        local c = client(cli)
+        out.wrap = select(2, pcall(r.wrap, c))
+        out.run = select(2, pcall(r.run, c:prepare("get_token", "abcde")))
+        out.each = select(2, pcall(r.each, c:tokens()))
+        out.chain = select(2, pcall(r.wrap, client(acr.credential.default())))
+        out.allowed = pcall(r.wrap, c, { allow_blocking_credential = true })
+        out.without_cli = pcall(r.wrap, client(acr.credential.default{ exclude_azure_cli = true }))
+        out.secret = pcall(r.wrap, client())
+        for k, v in pairs(out) do if type(v) ~= "boolean" then out[k] = tostring(v) end end
+        return out
+      ]])
+      if res.pending then pending("this acr.so has no cred:may_block()") return end
+      for _, k in ipairs { "wrap", "run", "each", "chain" } do
+        assert.matches("may run the Azure CLI", res[k], 1, true)
+        assert.matches("allow_blocking_credential", res[k], 1, true)
+      end
+      assert.is_true(res.allowed)
+      assert.is_true(res.without_cli)
+      assert.is_true(res.secret)
+    end)
+
     it("refuses misuse at once: bad options, wrong types", function()
       local res = run(PRELUDE .. [[
         local c = client()

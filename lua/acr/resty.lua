@@ -20,8 +20,8 @@ local http = require "acr.resty.http"
 
 local ngx = ngx
 local sleep, now, update_time, get_phase = ngx.sleep, ngx.now, ngx.update_time, ngx.get_phase
-local type, pairs, ipairs, select, error, tostring, setmetatable, getmetatable, rawget, rawset =
-  type, pairs, ipairs, select, error, tostring, setmetatable, getmetatable, rawget, rawset
+local type, pairs, ipairs, select, error, tostring, tonumber, setmetatable, getmetatable, rawget, rawset =
+  type, pairs, ipairs, select, error, tostring, tonumber, setmetatable, getmetatable, rawget, rawset
 local unpack = table.unpack or unpack
 
 local ok_sema, semaphore = pcall(require, "ngx.semaphore")
@@ -50,6 +50,7 @@ local OPTIONS = {
   timeout = "number", connect_timeout = "number", max_body = "number",
   max_headers = "number", max_header_bytes = "number", keepalive_timeout = "number",
   pool_size = "number", pool = "string", hosts = "table", logger = "function",
+  allow_blocking_credential = "boolean",
 }
 
 local function merge(base, opts, level)
@@ -74,6 +75,48 @@ local DEFAULTS = http.options()
 DEFAULTS._merged = true
 
 ---------------------------------------------------------------------------
+-- credentials that block
+---------------------------------------------------------------------------
+
+-- The C objects keep the Lua values they hold (an operation's or pager's client, a
+-- client's credential) in their uservalue.
+local get_uservalue = debug.getfenv or debug.getuservalue
+
+local function uv_field(obj, k)
+  local ok, t = pcall(get_uservalue, obj)
+  if ok and type(t) == "table" then return rawget(t, k) end
+end
+
+local may_block_cache = setmetatable({}, { __mode = "k" })
+
+-- Whether getting a token may run a program (the Azure CLI, alone or as a member of
+-- a default() chain): the C core says so through cred:may_block() where it has it.
+local function may_block(cred)
+  local known = may_block_cache[cred]
+  if known ~= nil then return known end
+  local mt = getmetatable(cred)
+  local index = type(mt) == "table" and rawget(mt, "__index")
+  local f = type(index) == "table" and index.may_block
+  local r = false
+  if type(f) == "function" then r = f(cred) and true or false end
+  may_block_cache[cred] = r
+  return r
+end
+
+-- x: an acr.Client, acr.Operation or acr.Pager
+local function check_credential(x, o, level)
+  if o.allow_blocking_credential then return end
+  local client = type_name(x) == "acr.Client" and x or uv_field(x, "client")
+  local cred = client and uv_field(client, "credential")
+  if cred and may_block(cred) then
+    error("acr.resty: the client's credential (" .. tostring(cred) .. ") may run the Azure"
+          .. " CLI, which blocks the whole nginx worker while it runs; use another credential"
+          .. " (e.g. acr.credential.default{exclude_azure_cli = true}), or pass the driver"
+          .. " option allow_blocking_credential = true (see docs/RESTY.md)", level + 1)
+  end
+end
+
+---------------------------------------------------------------------------
 -- the driver
 ---------------------------------------------------------------------------
 
@@ -92,32 +135,66 @@ end
 local counters = { operations = 0, exchanges = 0, auth_requests = 0, coalesced_auth = 0, sleeps = 0 }
 
 -- Token requests in flight, by request: concurrent operations of one credential
--- that all need a token wait for the first one's answer and are fed that same
--- answer, so a cold worker makes one token request, not one per operation.
+-- that all need a token wait for one request's answer and are all fed it, so a cold
+-- worker makes one token request, not one per operation. The request runs in a timer
+-- (its own context), so it finishes and wakes the others whatever becomes of the
+-- thread that asked first (ngx.thread.kill, a client abort). Should that go wrong
+-- anyway, an entry older than its timeout is dead and a waiter that gives up takes over.
 local inflight = {}
 
 local function auth_key(req)
   return req.method .. " " .. req.url .. "\n" .. (req.body or "")
 end
 
+local function guarded_request(req, o)
+  local ok, res, code, msg = pcall(http.request, req, o)
+  if not ok then return nil, "TransportError", "the token request raised: " .. tostring(res) end
+  return res, code, msg
+end
+
+local function settle(key, f, res, code, msg)
+  f.result = { res, code, msg }
+  if inflight[key] == f then inflight[key] = nil end
+  if f.waiters > 0 then f.sema:post(f.waiters) end
+end
+
+local function lead(key, req, o, limit)
+  update_time()
+  local f = { sema = semaphore.new(), waiters = 1, started = now() }
+  inflight[key] = f
+  local ok = ngx.timer.at(0, function()
+    settle(key, f, guarded_request(req, o))
+  end)
+  if not ok then
+    -- no timer to be had: ask from this thread
+    f.waiters = 0
+    local res, code, msg = guarded_request(req, o)
+    settle(key, f, res, code, msg)
+    return res, code, msg
+  end
+  if f.sema:wait(limit + 1) and f.result then return unpack(f.result, 1, 3) end
+  if inflight[key] == f then inflight[key] = nil end
+  return nil, "Timeout", "the token request did not finish"
+end
+
 local function fetch(req, o)
   if not (req.auth and semaphore) then return http.request(req, o) end
   local key = auth_key(req)
+  local limit = tonumber(req.timeout) or o.timeout
   local f = inflight[key]
-  if f then
-    f.waiters = f.waiters + 1
-    counters.coalesced_auth = counters.coalesced_auth + 1
-    local ok = f.sema:wait(((req.timeout or o.timeout) or 60) + 1)
-    if ok and f.result then return unpack(f.result, 1, 3) end
-    return http.request(req, o)
+  update_time()
+  if f and now() - f.started > limit + 1 then
+    inflight[key], f = nil, nil   -- dead: its answer is long overdue
   end
-  f = { sema = semaphore.new(), waiters = 0 }
-  inflight[key] = f
-  local res, code, msg = http.request(req, o)
-  inflight[key] = nil
-  f.result = { res, code, msg }
-  if f.waiters > 0 then f.sema:post(f.waiters) end
-  return res, code, msg
+  if not f then return lead(key, req, o, limit) end
+  f.waiters = f.waiters + 1
+  counters.coalesced_auth = counters.coalesced_auth + 1
+  local left = f.started + limit + 1 - now()
+  if left > 0 and f.sema:wait(left) and f.result then return unpack(f.result, 1, 3) end
+  if f.result then return unpack(f.result, 1, 3) end
+  -- the request we waited for never answered: drop it and ask ourselves
+  if inflight[key] == f then inflight[key] = nil end
+  return lead(key, req, o, limit)
 end
 
 -- One exchange: send req, feed the answer (or the transport failure) to op.
@@ -194,6 +271,7 @@ function _M.run(op, opts)
   check_op(op, 2)
   check_phase(2)
   local o = merge(DEFAULTS, opts, 2)
+  check_credential(op, o, 2)
   drive(op, o)
   return result(op)
 end
@@ -207,6 +285,7 @@ function _M.wait(op, max, opts)
     error("bad argument #2 (non-negative number expected)", 2)
   end
   local o = merge(DEFAULTS, opts, 2)
+  check_credential(op, o, 2)
   update_time()
   drive(op, o, max and now() + max)
   return result(op)
@@ -217,6 +296,7 @@ function _M.poll(op, opts)
   check_op(op, 2)
   check_phase(2)
   local o = merge(DEFAULTS, opts, 2)
+  check_credential(op, o, 2)
   if not op:done() and op:delay() <= 0 then step(op, o) end
   return op:status()
 end
@@ -235,7 +315,9 @@ end
 function _M.start(op, opts)
   check_op(op, 2)
   check_phase(2)
-  return start(op, merge(DEFAULTS, opts, 2))
+  local o = merge(DEFAULTS, opts, 2)
+  check_credential(op, o, 2)
+  return start(op, o)
 end
 
 local function next_page(pager, o)
@@ -256,7 +338,9 @@ end
 function _M.next_page(pager, opts)
   check_pager(pager, 2)
   check_phase(2)
-  return next_page(pager, merge(DEFAULTS, opts, 2))
+  local o = merge(DEFAULTS, opts, 2)
+  check_credential(pager, o, 2)
+  return next_page(pager, o)
 end
 
 -- An iterator over a pager's items, one page in memory at a time; a failure
@@ -287,7 +371,9 @@ end
 function _M.each(pager, opts)
   check_pager(pager, 2)
   check_phase(2)
-  return iterator(pager, merge(DEFAULTS, opts, 2))
+  local o = merge(DEFAULTS, opts, 2)
+  check_credential(pager, o, 2)
+  return iterator(pager, o)
 end
 
 -- syntax: t = r.stats()
@@ -386,12 +472,12 @@ end
 --         | robj = r.wrap(obj, client_or_rc)
 function _M.wrap(x, arg)
   local tn = type_name(x)
-  if tn == "acr.Client" then
-    return setmetatable({ client = x, opts = merge(DEFAULTS, arg, 2) }, Client)
-  elseif tn == "acr.Operation" then
-    return new_operation(x, nil, merge(DEFAULTS, arg, 2))
-  elseif tn == "acr.Pager" then
-    return setmetatable({ pager = x, opts = merge(DEFAULTS, arg, 2), pos = 0, count = 0 }, Pager)
+  if tn == "acr.Client" or tn == "acr.Operation" or tn == "acr.Pager" then
+    local o = merge(DEFAULTS, arg, 2)
+    check_credential(x, o, 2)
+    if tn == "acr.Client" then return setmetatable({ client = x, opts = o }, Client) end
+    if tn == "acr.Operation" then return new_operation(x, nil, o) end
+    return setmetatable({ pager = x, opts = o, pos = 0, count = 0 }, Pager)
   elseif tn == "acr.Token" or tn == "acr.ScopeMap" then
     local rc = arg
     if type_name(rc) == "acr.Client" then rc = _M.wrap(rc) end
