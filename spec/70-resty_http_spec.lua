@@ -526,10 +526,28 @@ describe("acr.resty HTTP client and driver #nginx", function()
         local ok = http.request({ method = "GET", url = T.em_url .. "/__admin/ping" }, { hosts = T.hosts })
         return { c1 = c1, m1 = m1, c2 = c2, m2 = m2, ok_status = ok and ok.status }
       ]])
-      assert.are.equal("TlsError", res.c1, res.m1)
-      assert.are.equal("TlsError", res.c2)
+      assert.are.equal("TlsError", res.c1, "plain-http peer: " .. tostring(res.m1))
+      assert.are.equal("TlsError", res.c2, "wrong name: " .. tostring(res.m2))
       assert.matches("wrong.example", res.m2)
       assert.are.equal(200, res.ok_status)   -- the right name, the emulator's CA: verified
+    end)
+
+    it("never lets a certificate for another name through, however the handshake ends", function()
+      -- A handshake that completes at once and fails verification used to be reported
+      -- as a success now and then: repeat it enough to see such a run.
+      local res = run([[
+        local T = ...
+        local http = require "acr.resty.http"
+        local url = "https://wrong.example:" .. T.em_url:match("%d+$") .. "/__admin/ping"
+        local codes = {}
+        for _ = 1, 300 do
+          local ok, code = http.request({ method = "GET", url = url }, { hosts = T.hosts })
+          local k = ok and ("status " .. tostring(ok.status)) or code
+          codes[k] = (codes[k] or 0) + 1
+        end
+        return { codes = codes }
+      ]])
+      assert.are.same({ TlsError = 300 }, res.codes)
     end)
 
     it("keeps connections alive per scheme/host/port, and closes on Connection: close", function()

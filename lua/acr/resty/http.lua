@@ -418,11 +418,19 @@ local function connect(u, o, deadline, key, addr)
     ms = remaining(deadline)
     if ms <= 0 then return fail(sock, "Timeout", "TLS handshake: timeout") end
     sock:settimeout(max(1, ms))
-    -- SNI and the name checked = the URL's host; verification on. No session object is
-    -- asked for (false): Debian's lua-resty-core 0.1.25 asserts instead of returning
-    -- the error when it must hand one back after a failed verification.
-    local sess, herr = sock:sslhandshake(false, u.host, true)
-    if not sess then
+    -- SNI and the name checked = the URL's host; verification on. A session is asked
+    -- for (nil, not false) on purpose: when the handshake completes at once but fails
+    -- verification, lua-nginx-module 0.10.23 closes the socket yet answers "OK", and
+    -- lua-resty-core 0.1.25 returns true for `false` without asking what happened, so
+    -- the failure would surface later as a dropped connection (and be retried) instead
+    -- of a TLS error. With nil it asks, and its assert() raises instead: that raise is a
+    -- failed verification, and is caught as one.
+    local called, sess, herr = pcall(sock.sslhandshake, sock, nil, u.host, true)
+    if not called then
+      return fail(sock, "TlsError", ("TLS handshake with %s:%d: certificate verification failed")
+        :format(u.host, u.port))
+    end
+    if not sess and herr then
       if herr == "timeout" then return fail(sock, "Timeout", "TLS handshake: timeout") end
       return fail(sock, "TlsError", ("TLS handshake with %s:%d: %s"):format(u.host, u.port, herr))
     end
