@@ -242,11 +242,16 @@ local function step(op, o, deadline)
   return req.auth and "auth" or true
 end
 
-local function check_op(op, level)
-  if type_name(op) ~= "acr.Operation" then
-    error("bad argument #1 (acr.Operation expected, got " .. (type_name(op) or type(op)) .. ")", level + 1)
+-- A check of an entry point's first argument: check(x, level).
+local function checker(want)
+  return function(x, level)
+    if type_name(x) ~= want then
+      error("bad argument #1 (" .. want .. " expected, got " .. (type_name(x) or type(x)) .. ")", level + 1)
+    end
   end
 end
+
+local check_op = checker("acr.Operation")
 
 -- Drives op to its end (or the deadline); returns true when done.
 local function drive(op, o, deadline)
@@ -266,39 +271,52 @@ local function result(op)
   return op:result()
 end
 
+local function check_max(max, argn, level)
+  if max ~= nil and (type(max) ~= "number" or max < 0) then
+    error("bad argument #" .. argn .. " (non-negative number expected)", level + 1)
+  end
+end
+
+-- What every r.* entry point checks, in this order: its first argument (check is
+-- check_op or check_pager), the phase, r.wait's max_seconds (when timed), the
+-- options and the client's credential. Returns the merged options.
+local function enter(check, x, opts, timed, max)
+  check(x, 3)
+  check_phase(3)
+  if timed then check_max(max, 2, 3) end
+  local o = merge(DEFAULTS, opts, 3)
+  check_credential(x, o, 3)
+  return o
+end
+
+-- Drives op until it ends or max seconds from now (no limit when max is nil).
+local function drive_for(op, o, max)
+  update_time()
+  drive(op, o, max and now() + max)
+end
+
+-- Sends one request when one is due.
+local function poll(op, o)
+  if not op:done() and op:delay() <= 0 then step(op, o) end
+  return op:status()
+end
+
 -- syntax: value, err = r.run(op, opts?)
 function _M.run(op, opts)
-  check_op(op, 2)
-  check_phase(2)
-  local o = merge(DEFAULTS, opts, 2)
-  check_credential(op, o, 2)
-  drive(op, o)
+  drive(op, enter(check_op, op, opts))
   return result(op)
 end
 _M.result = _M.run
 
 -- syntax: value, err = r.wait(op, max_seconds?, opts?)
 function _M.wait(op, max, opts)
-  check_op(op, 2)
-  check_phase(2)
-  if max ~= nil and (type(max) ~= "number" or max < 0) then
-    error("bad argument #2 (non-negative number expected)", 2)
-  end
-  local o = merge(DEFAULTS, opts, 2)
-  check_credential(op, o, 2)
-  update_time()
-  drive(op, o, max and now() + max)
+  drive_for(op, enter(check_op, op, opts, true, max), max)
   return result(op)
 end
 
 -- syntax: status = r.poll(op, opts?)
 function _M.poll(op, opts)
-  check_op(op, 2)
-  check_phase(2)
-  local o = merge(DEFAULTS, opts, 2)
-  check_credential(op, o, 2)
-  if not op:done() and op:delay() <= 0 then step(op, o) end
-  return op:status()
+  return poll(op, enter(check_op, op, opts))
 end
 
 -- Sends the call's own request (after a token request when one is needed) and
@@ -313,11 +331,7 @@ end
 
 -- syntax: op = r.start(op, opts?)
 function _M.start(op, opts)
-  check_op(op, 2)
-  check_phase(2)
-  local o = merge(DEFAULTS, opts, 2)
-  check_credential(op, o, 2)
-  return start(op, o)
+  return start(op, enter(check_op, op, opts))
 end
 
 local function next_page(pager, o)
@@ -328,52 +342,44 @@ local function next_page(pager, o)
   return pager:take(op)
 end
 
-local function check_pager(pager, level)
-  if type_name(pager) ~= "acr.Pager" then
-    error("bad argument #1 (acr.Pager expected, got " .. (type_name(pager) or type(pager)) .. ")", level + 1)
-  end
-end
+local check_pager = checker("acr.Pager")
 
 -- syntax: items, err = r.next_page(pager, opts?)
 function _M.next_page(pager, opts)
-  check_pager(pager, 2)
-  check_phase(2)
-  local o = merge(DEFAULTS, opts, 2)
-  check_credential(pager, o, 2)
-  return next_page(pager, o)
+  return next_page(pager, enter(check_pager, pager, opts))
 end
 
--- An iterator over a pager's items, one page in memory at a time; a failure
--- raises the acr.Error, as the C pager's iterator does.
-local function iterator(pager, o, convert)
-  local page, pos, count, done = nil, 0, 0, false
-  return function()
-    while true do
-      if pos < count then
-        pos = pos + 1
-        local item = page[pos]
-        page[pos] = nil
-        return convert and convert(item) or item
-      end
-      if done then return nil end
-      local items, err = next_page(pager, o)
-      if not items then
-        done, page = true, nil
-        if err then error(err, 0) end
-        return nil
-      end
-      page, pos, count = items, 0, #items
+-- The next of a pager's items, one page in memory at a time (s holds the page,
+-- pos, count and finished); a failure raises the acr.Error, as the C pager's
+-- iterator does. With rc, items come wrapped (tokens, scope maps).
+local wrap_resource
+
+local function next_item(s, pager, o, rc)
+  while true do
+    if s.pos < s.count then
+      local page = s.page
+      s.pos = s.pos + 1
+      local item = page[s.pos]
+      page[s.pos] = nil
+      if rc then return wrap_resource(item, rc) end
+      return item
     end
+    if s.finished then return nil end
+    local items, err = next_page(pager, o)
+    if not items then
+      s.finished, s.page = true, nil
+      if err then error(err, 0) end
+      return nil
+    end
+    s.page, s.pos, s.count = items, 0, #items
   end
 end
 
 -- syntax: for item in r.each(pager, opts?) do … end
 function _M.each(pager, opts)
-  check_pager(pager, 2)
-  check_phase(2)
-  local o = merge(DEFAULTS, opts, 2)
-  check_credential(pager, o, 2)
-  return iterator(pager, o)
+  local o = enter(check_pager, pager, opts)
+  local s = { pos = 0, count = 0 }
+  return function() return next_item(s, pager, o) end
 end
 
 -- syntax: t = r.stats()
@@ -391,8 +397,6 @@ end
 local Client, Operation, Pager, Resource = {}, {}, {}, {}
 Client.__index = Client
 Operation.__index = Operation
-
-local wrap_resource
 
 local function is_wrapper(v)
   local mt = getmetatable(v)
@@ -453,18 +457,20 @@ local function call_opts(rc, name, ...)
   return rc.opts
 end
 
+-- The operation of a wrapper method's call, and its options.
+local function prepare_call(rc, name, ...)
+  check_phase(4)
+  return rc.client:prepare(name, raw_args(...)), call_opts(rc, name, ...)
+end
+
 local function run_call(rc, name, ...)
-  check_phase(3)
-  local op = rc.client:prepare(name, raw_args(...))
-  local o = call_opts(rc, name, ...)
+  local op, o = prepare_call(rc, name, ...)
   drive(op, o)
   return wrap_value(rc, result(op))
 end
 
 local function begin_call(rc, name, ...)
-  check_phase(3)
-  local op = rc.client:prepare(name, raw_args(...))
-  local o = call_opts(rc, name, ...)
+  local op, o = prepare_call(rc, name, ...)
   return new_operation(start(op, o), rc, o)
 end
 
@@ -536,18 +542,14 @@ end
 
 function Operation:wait(max)
   check_phase(2)
-  if max ~= nil and (type(max) ~= "number" or max < 0) then
-    error("bad argument #1 (non-negative number expected)", 2)
-  end
-  update_time()
-  drive(self.op, self.opts, max and now() + max)
+  check_max(max, 1, 2)
+  drive_for(self.op, self.opts, max)
   return wrap_value(self.rc, result(self.op))
 end
 
 function Operation:poll()
   check_phase(2)
-  if not self.op:done() and self.op:delay() <= 0 then step(self.op, self.opts) end
-  return self.op:status()
+  return poll(self.op, self.opts)
 end
 
 function Operation:done() return self.op:done() end
@@ -573,24 +575,7 @@ function Pager:unwrap() return self.pager end
 Pager.__index = Pager
 Pager.__call = function(self)
   check_phase(2)
-  while true do
-    if self.pos < self.count then
-      local page = self.page
-      self.pos = self.pos + 1
-      local item = page[self.pos]
-      page[self.pos] = nil
-      if self.rc then return wrap_resource(item, self.rc) end
-      return item
-    end
-    if self.finished then return nil end
-    local items, err = next_page(self.pager, self.opts)
-    if not items then
-      self.finished, self.page = true, nil
-      if err then error(err, 0) end
-      return nil
-    end
-    self.page, self.pos, self.count = items, 0, #items
-  end
+  return next_item(self, self.pager, self.opts, self.rc)
 end
 Pager.__tostring = function(self) return tostring(self.pager) end
 
@@ -621,29 +606,16 @@ local function adopt(self, new, err)
   return self
 end
 
-for _, methods in ipairs { TOKEN_METHODS, SCOPE_MAP_METHODS } do
-  local kind = methods == TOKEN_METHODS and "token" or "scope_map"
-  methods.refresh = function(self)
-    return adopt(self, run_call(self.rc, "get_" .. kind, self.obj.name))
-  end
-  methods.update = function(self, props)
-    if type(props) ~= "table" then error("bad argument #1 (table expected)", 2) end
-    return adopt(self, run_call(self.rc, "update_" .. kind, self.obj.name, props))
-  end
-  methods.begin_update = function(self, props)
-    if type(props) ~= "table" then error("bad argument #1 (table expected)", 2) end
-    return begin_call(self.rc, "update_" .. kind, self.obj.name, props)
-  end
-  methods.delete = function(self) return run_call(self.rc, "delete_" .. kind, self.obj.name) end
-  methods.begin_delete = function(self) return begin_call(self.rc, "delete_" .. kind, self.obj.name) end
-  methods.to_table = function(self) return self.obj:to_table() end
-  methods.unwrap = function(self) return self.obj end
+-- A resource method's call arguments, made from the method's own. Each is called
+-- by the method itself, so its errors (level 3) name the method's caller.
+local function name_arg(self)
+  return self.obj.name
 end
 
-function TOKEN_METHODS.enable(self) return adopt(self, run_call(self.rc, "enable_token", self.obj.name)) end
-function TOKEN_METHODS.disable(self) return adopt(self, run_call(self.rc, "disable_token", self.obj.name)) end
-function TOKEN_METHODS.begin_enable(self) return begin_call(self.rc, "enable_token", self.obj.name) end
-function TOKEN_METHODS.begin_disable(self) return begin_call(self.rc, "disable_token", self.obj.name) end
+local function update_args(self, props)
+  if type(props) ~= "table" then error("bad argument #1 (table expected)", 3) end
+  return self.obj.name, props
+end
 
 local function credential_args(self, args)
   if args ~= nil and type(args) ~= "table" then error("bad argument #1 (table expected)", 3) end
@@ -655,12 +627,41 @@ local function credential_args(self, args)
   return t
 end
 
-function TOKEN_METHODS.generate_credentials(self, args)
-  return run_call(self.rc, "generate_credentials", credential_args(self, args))
+-- The resources' calls: method = { the client's call (a trailing "_" takes the
+-- kind: get_token, get_scope_map), its arguments, whether the wrapper adopts the
+-- answer, whether there is a begin_* twin }.
+local RESOURCE_CALLS = {
+  shared = {   -- tokens and scope maps
+    refresh = { "get_", name_arg, true, false },
+    update = { "update_", update_args, true, true },
+    delete = { "delete_", name_arg, false, true },
+  },
+  token = {
+    enable = { "enable_token", name_arg, true, true },
+    disable = { "disable_token", name_arg, true, true },
+    generate_credentials = { "generate_credentials", credential_args, false, true },
+  },
+}
+
+local function add_call(methods, kind, method, call, args, adopts, has_begin)
+  if call:sub(-1) == "_" then call = call .. kind end
+  if adopts then
+    methods[method] = function(self, a) return adopt(self, run_call(self.rc, call, args(self, a))) end
+  else
+    methods[method] = function(self, a) return run_call(self.rc, call, args(self, a)) end
+  end
+  if has_begin then
+    methods["begin_" .. method] = function(self, a) return begin_call(self.rc, call, args(self, a)) end
+  end
 end
 
-function TOKEN_METHODS.begin_generate_credentials(self, args)
-  return begin_call(self.rc, "generate_credentials", credential_args(self, args))
+for _, methods in ipairs { TOKEN_METHODS, SCOPE_MAP_METHODS } do
+  local kind = methods == TOKEN_METHODS and "token" or "scope_map"
+  for _, set in ipairs { RESOURCE_CALLS.shared, RESOURCE_CALLS[kind] or {} } do
+    for method, c in pairs(set) do add_call(methods, kind, method, unpack(c, 1, 4)) end
+  end
+  methods.to_table = function(self) return self.obj:to_table() end
+  methods.unwrap = function(self) return self.obj end
 end
 
 function TOKEN_METHODS.scope_map(self)
