@@ -656,6 +656,58 @@ local MULTI = { kind = "multi" }
 local VALUE = { kind = "value" }
 local FLAG = { kind = "flag" }
 
+local function list_all(ctx, pager_fn)
+  local items = {}
+  local pager = guarded(pager_fn, ctx.client)
+  local ok, e = pcall(function()
+    for item in pager do items[#items + 1] = item:to_table() end
+  end)
+  if not ok then error(e, 0) end
+  return items
+end
+
+-- Defines GROUP delete, GROUP show and GROUP list for one kind of resource. k: noun
+-- ("scope map"), plural ("scope maps"), one and many (what emit is told the output is
+-- of), get, begin_delete and pager (the names of the client's methods), delete_note
+-- (added to the question delete asks) and show_note (added to show's summary), both
+-- optional.
+local function kind_commands(group, k)
+  command(group .. " delete", {
+    summary = "Delete a " .. k.noun .. ".",
+    usage = "-n NAME [--yes] [--no-wait]",
+    help = [[
+  -n, --name NAME
+  -y, --yes          do not ask (without it: asks on a terminal, refuses with none)
+      --no-wait]],
+    opts = { name = NAME_OPT, yes = YES, ["no-wait"] = NO_WAIT },
+    run = function(ctx, o)
+      confirm(ctx, "delete " .. k.noun .. " '" .. o.name .. "'" .. (k.delete_note or ""))
+      run(ctx, "delete " .. k.noun .. " " .. o.name, ctx.client[k.begin_delete], ctx.client,
+        o.name)
+    end,
+  })
+
+  command(group .. " show", {
+    summary = "Show a " .. k.noun .. (k.show_note or "") .. ".",
+    usage = "-n NAME",
+    help = "  -n, --name NAME",
+    opts = { name = NAME_OPT },
+    run = function(ctx, o)
+      local v = fail_on(guarded(ctx.client[k.get], ctx.client, o.name))
+      emit(o, k.one, v:to_table())
+    end,
+  })
+
+  command(group .. " list", {
+    summary = "List the registry's " .. k.plural .. ".",
+    usage = "",
+    needs_name = false,
+    run = function(ctx, o)
+      emit(o, k.many, list_all(ctx, ctx.client[k.pager]))
+    end,
+  })
+end
+
 command("scope-map create", {
   summary = "Create a scope map.",
   usage = "-n NAME (--repository REPO ACTION… | --gateway GATEWAY ACTION…)… [--description TEXT] [--no-wait]",
@@ -729,48 +781,10 @@ command("scope-map update", {
   end,
 })
 
-command("scope-map delete", {
-  summary = "Delete a scope map.",
-  usage = "-n NAME [--yes] [--no-wait]",
-  help = [[
-  -n, --name NAME
-  -y, --yes          do not ask (without it: asks on a terminal, refuses with none)
-      --no-wait]],
-  opts = { name = NAME_OPT, yes = YES, ["no-wait"] = NO_WAIT },
-  run = function(ctx, o)
-    confirm(ctx, "delete scope map '" .. o.name .. "' (tokens bound to it lose its permissions)")
-    run(ctx, "delete scope map " .. o.name, ctx.client.begin_delete_scope_map, ctx.client, o.name)
-  end,
-})
-
-command("scope-map show", {
-  summary = "Show a scope map.",
-  usage = "-n NAME",
-  help = "  -n, --name NAME",
-  opts = { name = NAME_OPT },
-  run = function(ctx, o)
-    local sm = fail_on(guarded(ctx.client.get_scope_map, ctx.client, o.name))
-    emit(o, "scope_map", sm:to_table())
-  end,
-})
-
-local function list_all(ctx, pager_fn)
-  local items = {}
-  local pager = guarded(pager_fn, ctx.client)
-  local ok, e = pcall(function()
-    for item in pager do items[#items + 1] = item:to_table() end
-  end)
-  if not ok then error(e, 0) end
-  return items
-end
-
-command("scope-map list", {
-  summary = "List the registry's scope maps.",
-  usage = "",
-  needs_name = false,
-  run = function(ctx, o)
-    emit(o, "scope_maps", list_all(ctx, ctx.client.scope_maps))
-  end,
+kind_commands("scope-map", {
+  noun = "scope map", plural = "scope maps", one = "scope_map", many = "scope_maps",
+  get = "get_scope_map", begin_delete = "begin_delete_scope_map", pager = "scope_maps",
+  delete_note = " (tokens bound to it lose its permissions)",
 })
 
 -- Generates the passwords (name nil: both) of a token; returns ARM's shape.
@@ -866,38 +880,10 @@ command("token update", {
   end,
 })
 
-command("token delete", {
-  summary = "Delete a token.",
-  usage = "-n NAME [--yes] [--no-wait]",
-  help = [[
-  -n, --name NAME
-  -y, --yes          do not ask (without it: asks on a terminal, refuses with none)
-      --no-wait]],
-  opts = { name = NAME_OPT, yes = YES, ["no-wait"] = NO_WAIT },
-  run = function(ctx, o)
-    confirm(ctx, "delete token '" .. o.name .. "'")
-    run(ctx, "delete token " .. o.name, ctx.client.begin_delete_token, ctx.client, o.name)
-  end,
-})
-
-command("token show", {
-  summary = "Show a token (its passwords' names and expiries, never values).",
-  usage = "-n NAME",
-  help = "  -n, --name NAME",
-  opts = { name = NAME_OPT },
-  run = function(ctx, o)
-    local tok = fail_on(guarded(ctx.client.get_token, ctx.client, o.name))
-    emit(o, "token", tok:to_table())
-  end,
-})
-
-command("token list", {
-  summary = "List the registry's tokens.",
-  usage = "",
-  needs_name = false,
-  run = function(ctx, o)
-    emit(o, "tokens", list_all(ctx, ctx.client.tokens))
-  end,
+kind_commands("token", {
+  noun = "token", plural = "tokens", one = "token", many = "tokens",
+  get = "get_token", begin_delete = "begin_delete_token", pager = "tokens",
+  show_note = " (its passwords' names and expiries, never values)",
 })
 
 command("token credential generate", {
