@@ -624,6 +624,16 @@ describe("acr command line #emulator #cli", function()
       assert.matches("Code: AuthorizationFailed", r.err)
     end)
 
+    it("a service error with control characters: shown without them", function()
+      em:admin("POST", "inject", { path = "/tokens", method = "GET", status = 409,
+        body = '{"error":{"code":"Con\\u001b[2Jflict","message":"bad\\u001b]0;owned\\u0007 thing\\nsecond line"}}' })
+      local r = acr { "token", "list" }
+      assert.are.equal(1, r.code, r.err)
+      assert.is_nil(r.err:find("\27", 1, true))
+      assert.is_nil(r.err:find("\7", 1, true))
+      assert.matches("ERROR: %(Con %[2Jflict%) bad %]0;owned  thing second line", r.err)
+    end)
+
     it("managed identity through the default chain; a refused one: exit 3", function()
       em:admin("POST", "identity", { header = "cli-header" })
       local msi = { AZURE_CLIENT_SECRET = false, AZURE_TENANT_ID = false,

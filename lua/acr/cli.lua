@@ -120,15 +120,21 @@ local function is_auth_error(err)
   return err.code == "AuthenticationFailed" or err.status == 401 or err.status == 403
 end
 
+-- The service's words reach a terminal: control characters (C0, DEL, C1 as UTF-8)
+-- become spaces, so no escape sequence in a message can act on the terminal.
+local function printable(s)
+  return (tostring(s):gsub("%c", " "):gsub("\194[\128-\159]", " "))
+end
+
 local function report_error(err)
-  local lines = { ("ERROR: (%s) %s"):format(tostring(err.code), tostring(err.message)) }
-  lines[#lines + 1] = "Code: " .. tostring(err.code)
-  if err.status then lines[#lines + 1] = "Status: " .. tostring(err.status) end
-  if err.target then lines[#lines + 1] = "Target: " .. tostring(err.target) end
-  if err.request_id then lines[#lines + 1] = "Request id: " .. tostring(err.request_id) end
-  if err.correlation_id then lines[#lines + 1] = "Correlation id: " .. tostring(err.correlation_id) end
+  local lines = { ("ERROR: (%s) %s"):format(printable(err.code), printable(err.message)) }
+  lines[#lines + 1] = "Code: " .. printable(err.code)
+  if err.status then lines[#lines + 1] = "Status: " .. printable(err.status) end
+  if err.target then lines[#lines + 1] = "Target: " .. printable(err.target) end
+  if err.request_id then lines[#lines + 1] = "Request id: " .. printable(err.request_id) end
+  if err.correlation_id then lines[#lines + 1] = "Correlation id: " .. printable(err.correlation_id) end
   if err.client_request_id then
-    lines[#lines + 1] = "Client request id: " .. tostring(err.client_request_id)
+    lines[#lines + 1] = "Client request id: " .. printable(err.client_request_id)
   end
   io.stderr:write(table.concat(lines, "\n"), "\n")
   return is_auth_error(err) and EXIT_AUTH or EXIT_SERVICE
@@ -449,10 +455,6 @@ end
 
 -- A value from the service or a user, for a terminal: control characters (C0, DEL,
 -- and C1 as UTF-8) become spaces, so that no escape sequence reaches the terminal.
-local function printable(s)
-  return (tostring(s):gsub("%c", " "):gsub("\194[\128-\159]", " "))
-end
-
 local function cell(v)
   if v == nil then return "" end
   return printable(v)
