@@ -6,15 +6,7 @@ local helpers = ch.helpers
 local cjson = require "cjson.safe"
 local q = helpers.quote
 
-local function skip_reason()
-  if os.getenv("ACR_FLAVOUR") ~= "luajit" then
-    return "acr.resty runs in nginx, whose Lua is LuaJIT: this needs the LuaJIT build (ACR_FLAVOUR="
-      .. tostring(os.getenv("ACR_FLAVOUR")) .. ")"
-  end
-  if os.getenv("ACR_LUA_LAUNCH") then
-    return "a sanitizer build of acr.so cannot be loaded by nginx (no ASan runtime there)"
-  end
-end
+local skip_reason = helpers.nginx_skip_reason
 
 if skip_reason() then
   describe("examples/nginx acr-admin #nginx", function() pending(skip_reason()) end)

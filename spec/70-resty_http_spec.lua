@@ -6,15 +6,7 @@ local helpers = require "helpers"
 local cjson = require "cjson.safe"
 local q = helpers.quote
 
-local function skip_reason()
-  if os.getenv("ACR_FLAVOUR") ~= "luajit" then
-    return "acr.resty runs in nginx, whose Lua is LuaJIT: this needs the LuaJIT build (ACR_FLAVOUR="
-      .. tostring(os.getenv("ACR_FLAVOUR")) .. ")"
-  end
-  if os.getenv("ACR_LUA_LAUNCH") then
-    return "a sanitizer build of acr.so cannot be loaded by nginx (no ASan runtime there)"
-  end
-end
+local skip_reason = helpers.nginx_skip_reason
 
 -- Needs no nginx: docs/RESTY.md has a syntax line for every public function.
 describe("acr.resty reference #docs", function()
@@ -34,6 +26,15 @@ describe("acr.resty reference #docs", function()
       if has_begin == "true" then names[#names + 1] = "begin_" .. name end
     end
     for name in src:gmatch("\n  methods%.([%w_]+) = function") do names[#names + 1] = name end
+    -- the Token/ScopeMap wrapper methods made from RESOURCE_CALLS, and their begin_* twins
+    local resource_calls = assert(src:match("local RESOURCE_CALLS = (%b{})"))
+    local resource_methods = 0
+    for name, has_begin in resource_calls:gmatch("([%w_]+) = { \"[%w_]*\", [%w_]+, %a+, (%a+) }") do
+      names[#names + 1] = name
+      if has_begin == "true" then names[#names + 1] = "begin_" .. name end
+      resource_methods = resource_methods + 1
+    end
+    assert.are.equal(6, resource_methods)   -- refresh update delete enable disable generate_credentials
     assert.is_true(#names > 40)
     local missing = {}
     for _, name in ipairs(names) do

@@ -317,4 +317,16 @@ function Emulator:arm(method, path, opts)
   return status, headers, body, status and helpers.json_decode(body) or nil
 end
 
+-- syntax: reason = helpers.nginx_skip_reason()  -- why acr.resty specs cannot run here, or nil
+-- acr.resty runs in nginx, whose Lua is LuaJIT; a sanitizer build cannot be loaded there.
+function helpers.nginx_skip_reason()
+  if os.getenv("ACR_FLAVOUR") ~= "luajit" then
+    return "acr.resty runs in nginx, whose Lua is LuaJIT: this needs the LuaJIT build (ACR_FLAVOUR="
+      .. tostring(os.getenv("ACR_FLAVOUR")) .. ")"
+  end
+  if os.getenv("ACR_LUA_LAUNCH") then
+    return "a sanitizer build of acr.so cannot be loaded by nginx (no ASan runtime there)"
+  end
+end
+
 return helpers
