@@ -14,7 +14,6 @@
 #include "version.h"
 
 ACR_EXPORT int luaopen_acr(lua_State *L);
-int acr_request_open(lua_State *L);
 
 /* syntax: bool = acr.is_error(v) */
 static int is_error(lua_State *L)

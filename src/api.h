@@ -21,7 +21,8 @@ void acr_api_push_generate(lua_State *L, int cidx, int aidx, int token_idx, int 
 int acr_api_open(lua_State *L);
 
 /* client:request's builder (request.c): args (client, method, url, opts) at 1..4. */
-void acr_request_build(lua_State *L);  /* adds the client methods */
+void acr_request_build(lua_State *L);
+int acr_request_open(lua_State *L);  /* adds client:request, begin_request, pages */  /* adds the client methods */
 
 /* Adds functions to the __index table of the metatable named tname. */
 void acr_add_methods(lua_State *L, const char *tname, const luaL_Reg *l);

@@ -31,6 +31,19 @@ static void check_options(lua_State *L, int o, const char *const *allowed)
     luaL_error(L, "unknown option '%s'", k);
 }
 
+/* The options table at idx (absent: an empty one), with nothing above it on the stack
+ * and no key outside allowed. */
+static void options_at(lua_State *L, int idx, const char *const *allowed)
+{
+  if (lua_isnoneornil(L, idx)) {
+    lua_settop(L, idx - 1);
+    lua_newtable(L);
+  }
+  luaL_checktype(L, idx, LUA_TTABLE);
+  lua_settop(L, idx);
+  check_options(L, idx, allowed);
+}
+
 /* A header table maps names to one-line string values. */
 static void check_headers(lua_State *L, int o)
 {
@@ -106,13 +119,7 @@ void acr_request_build(lua_State *L)
                                         "api_version", "timeout", NULL};
   acr_client *c = acr_check_client(L, 1);
   int m = luaL_checkoption(L, 2, NULL, methods);
-  if (lua_isnoneornil(L, 4)) {
-    lua_settop(L, 3);
-    lua_newtable(L);
-  }
-  luaL_checktype(L, 4, LUA_TTABLE);
-  lua_settop(L, 4);
-  check_options(L, 4, allowed);
+  options_at(L, 4, allowed);
   opt_type(L, 4, "lro", LUA_TBOOLEAN);
   opt_type(L, 4, "final_state_via", LUA_TSTRING);
   opt_type(L, 4, "timeout", LUA_TNUMBER);
@@ -163,13 +170,7 @@ static int client_pages(lua_State *L)
 {
   static const char *const allowed[] = {"items", "next_link", "api_version", "query", NULL};
   acr_client *c = acr_check_client(L, 1);
-  if (lua_isnoneornil(L, 3)) {
-    lua_settop(L, 2);
-    lua_newtable(L);
-  }
-  luaL_checktype(L, 3, LUA_TTABLE);
-  lua_settop(L, 3);
-  check_options(L, 3, allowed);
+  options_at(L, 3, allowed);
   opt_type(L, 3, "items", LUA_TSTRING);
   opt_type(L, 3, "next_link", LUA_TSTRING);
   opt_type(L, 3, "query", LUA_TTABLE);
@@ -183,8 +184,6 @@ static int client_pages(lua_State *L)
                  luaL_optstring(L, 6, "nextLink"), apiv);
   return 1;
 }
-
-int acr_request_open(lua_State *L);
 
 int acr_request_open(lua_State *L)
 {
