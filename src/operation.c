@@ -777,11 +777,16 @@ static void push_headers(lua_State *L, const acr_http_response *res)
 static void log_exchange(lua_State *L, int idx, acr_op *op, const char *method,
                          const char *url, long status, double ms)
 {
-  char msg[600];
-  snprintf(msg, sizeof msg, "%s %.480s -> %ld (%.0f ms, request id %s)", method, url, status,
-           ms, op->request_id);
   acr_uv_get(L, idx, "client");
-  acr_client_log(L, lua_gettop(L), status >= 400 || status == 0 ? "warn" : "debug", msg);
+  acr_client_push_field(L, -1, "logger");
+  int logging = lua_isfunction(L, -1);
+  lua_pop(L, 1);
+  if (logging) {  /* the line is only formatted for a client that logs */
+    char msg[600];
+    snprintf(msg, sizeof msg, "%s %.480s -> %ld (%.0f ms, request id %s)", method, url, status,
+             ms, op->request_id);
+    acr_client_log(L, lua_gettop(L), status >= 400 || status == 0 ? "warn" : "debug", msg);
+  }
   lua_pop(L, 1);
 }
 
