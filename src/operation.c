@@ -32,7 +32,7 @@ typedef struct acr_op {
   acr_poll_via via;
   acr_shape shape;
   acr_final_via final_via;
-  int lro, idempotent, attempt, auth_retried, polls, sent;
+  int lro, idempotent, attempt, auth_retried;
   int awaiting_auth;      /* the request out is the credential's token request */
   int answered;           /* ARM has answered at least once (not only the token endpoint) */
   int stale_ok;           /* a token refresh failed: use the cached token while valid */
@@ -240,7 +240,6 @@ static void schedule_poll(lua_State *L, int idx, acr_op *op, int hdr)
     return;
   }
   op->not_before = t;
-  op->polls++;
 }
 
 /* Pushes the client's credential; returns its index. */
@@ -538,7 +537,6 @@ static void feed(lua_State *L, int idx, acr_op *op, int a)
   int top = lua_gettop(L);
   if (op->phase == PH_DONE)
     luaL_error(L, "acr.Operation: feed() on a finished operation");
-  op->sent++;
   if (op->client->closed) {
     fail_with(L, idx, op, "ClientClosed", "the client was closed before the operation ended");
     lua_settop(L, top);
