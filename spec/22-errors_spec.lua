@@ -128,7 +128,7 @@ describe("errors #emulator", function()
   it("ends an operation that outlives lro_timeout", function()
     local c = ch.client(em, { lro_timeout = 0.3, poll_interval = 0.05 })
     local sm = assert(c:create_scope_map(ch.unique("slow"), { actions = { "a/b" } }))
-    em:settings{ lro_style = "async", polls = 1000, retry_after = 0 }
+    em:settings{ lro_style = "async", polls = 1000000, retry_after = 0 }
     local _, err = c:update_scope_map(sm.name, { description = "never" })
     assert.are.equal("Timeout", err.code)
     assert.matches("did not finish within", err.message)

@@ -16,8 +16,6 @@ local function run_lua(env, code)
   local interp = os.getenv("ACR_LUA") or "lua5.4"
   local cpath = (os.getenv("ACR_CPATH") or (helpers.root .. "/build/lua5.4/?.so")) .. ";;"
   parts[#parts + 1] = q("LUA_CPATH=" .. cpath)
-  -- the sanitizer build preloads ASan into every interpreter that loads the module
-  for word in (os.getenv("ACR_LUA_LAUNCH") or ""):gmatch("%S+") do parts[#parts + 1] = q(word) end
   parts[#parts + 1] = q(interp)
   parts[#parts + 1] = "-e"
   parts[#parts + 1] = q(code)

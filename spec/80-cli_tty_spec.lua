@@ -28,7 +28,6 @@ local function cli(em, args, opts)
   } do
     parts[#parts + 1] = q(k .. "=" .. v)
   end
-  for word in (os.getenv("ACR_LUA_LAUNCH") or ""):gmatch("%S+") do parts[#parts + 1] = q(word) end
   parts[#parts + 1] = q(os.getenv("ACR_LUA") or "lua5.4")
   parts[#parts + 1] = q(helpers.root .. "/bin/acr")
   for _, a in ipairs(args) do parts[#parts + 1] = q(a) end

@@ -46,8 +46,6 @@ describe("examples #emulator #examples", function()
       or (helpers.root .. "/build/lua5.4/?.so")) .. ";;")
     parts[#parts + 1] = q("LUA_PATH=" .. helpers.root .. "/lua/?.lua;" .. helpers.root
       .. "/lua/?/init.lua;;")
-    -- the sanitizer build preloads ASan into every interpreter that loads the module
-    for word in (os.getenv("ACR_LUA_LAUNCH") or ""):gmatch("%S+") do parts[#parts + 1] = q(word) end
     parts[#parts + 1] = q(os.getenv("ACR_LUA") or "lua5.4")
     parts[#parts + 1] = q(EXAMPLES .. script)
     for _, a in ipairs(args or {}) do parts[#parts + 1] = q(a) end

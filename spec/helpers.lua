@@ -324,9 +324,6 @@ function helpers.nginx_skip_reason()
     return "acr.resty runs in nginx, whose Lua is LuaJIT: this needs the LuaJIT build (ACR_FLAVOUR="
       .. tostring(os.getenv("ACR_FLAVOUR")) .. ")"
   end
-  if os.getenv("ACR_LUA_LAUNCH") then
-    return "a sanitizer build of acr.so cannot be loaded by nginx (no ASan runtime there)"
-  end
 end
 
 return helpers
