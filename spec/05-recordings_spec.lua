@@ -1,4 +1,4 @@
--- spec/recordings.lua against the real recordings in shared/recordings/ (facts from INDEX.md).
+-- spec/recordings.lua against the real recordings in spec/fixtures/recordings/ (facts from INDEX.md).
 local R = require "recordings"
 
 local PY = "test_cli_mgmt_containerregistry_registry.test_scope_maps_and_tokens.yaml"
@@ -53,22 +53,22 @@ describe("recordings.dir", function()
   end
   after_each(function() os.getenv = real_getenv end)
 
-  it("is <repo root>/../shared/recordings, found from the loader's own path", function()
+  it("is <repo root>/spec/fixtures/recordings, found from the loader's own path", function()
     without_env()
     local root = R.root()
     assert.truthy(io.open(root .. "/spec/recordings.lua"), "root " .. root .. " has no spec/recordings.lua")
     assert.is_nil(R.dir():find("/%.%./"))
+    assert.equal(root .. "/spec/fixtures/recordings", R.dir())
     assert.truthy(io.open(R.dir() .. "/INDEX.md"), R.dir())
-    assert.equal(read(root .. "/../shared/recordings/INDEX.md"), read(R.dir() .. "/INDEX.md"))
   end)
 
-  it("follows a clone placed elsewhere (as CI does), not a fixed folder", function()
+  it("follows a clone placed elsewhere (as CI does), with nothing beside it", function()
     without_env()
     local tmp = tmpdir()
-    os.execute(("mkdir -p '%s/clone/spec' '%s/shared/recordings'"):format(tmp, tmp))
+    os.execute(("mkdir -p '%s/clone/spec/fixtures/recordings'"):format(tmp))
     write(tmp .. "/clone/spec/recordings.lua", read(R.root() .. "/spec/recordings.lua"))
     local copy = dofile(tmp .. "/clone/spec/recordings.lua")
-    assert.equal(tmp .. "/shared/recordings", copy.dir())
+    assert.equal(tmp .. "/clone/spec/fixtures/recordings", copy.dir())
     assert.equal(tmp .. "/clone", copy.root())
     os.execute(("rm -rf '%s'"):format(tmp))
   end)

@@ -1,4 +1,5 @@
--- Loader for the recorded Azure traffic in shared/recordings/ (see its INDEX.md).
+-- Loader for the recorded Azure traffic in spec/fixtures/recordings/ (see its INDEX.md,
+-- and spec/fixtures/README.md for where the copy came from).
 --
 -- Three recorder formats are turned into one shape, an ordered list of interactions:
 --   { method, url, request_headers, request_body, status, headers, body }
@@ -59,7 +60,7 @@ end
 function M.dir()
   local env = os.getenv("ACR_RECORDINGS")
   if env and env ~= "" then return (env:gsub("(.)/+$", "%1")) end
-  return normalize(M.root() .. "/../shared/recordings")
+  return normalize(M.root() .. "/spec/fixtures/recordings")
 end
 
 local function shquote(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
