@@ -13,7 +13,8 @@ local q = helpers.quote
 local function run_lua(env, code)
   local parts = { "env" }
   for k, v in pairs(env) do parts[#parts + 1] = q(k .. "=" .. v) end
-  local interp = os.getenv("ACR_LUA") or "lua5.4"
+  -- (a full path: the child's PATH may be a folder of the spec's own)
+  local interp = os.getenv("ACR_LUA") or select(2, helpers.sh("command -v lua5.4")):gsub("%s+$", "")
   local cpath = (os.getenv("ACR_CPATH") or (helpers.root .. "/build/lua5.4/?.so")) .. ";;"
   parts[#parts + 1] = q("LUA_CPATH=" .. cpath)
   parts[#parts + 1] = q(interp)
@@ -355,9 +356,14 @@ JSON
   end)
 
   describe("environment and default()", function()
-    local base_env
+    -- PATH is a folder of the spec's own, so that whether the machine has an `az` (Debian's
+    -- azure-cli, logged in or not) changes nothing; a case below puts a fake one there.
+    local base_env, path_dir
     before_each(function()
-      base_env = { PATH = "/usr/bin:/bin", ACR_IMDS_ENDPOINT = "http://127.0.0.1:1", AZURE_AUTHORITY_HOST = em.url }
+      path_dir = tmp .. "/path"
+      helpers.rmdir(path_dir)
+      assert(helpers.sh("mkdir -p " .. q(path_dir)))
+      base_env = { PATH = path_dir, ACR_IMDS_ENDPOINT = "http://127.0.0.1:1", AZURE_AUTHORITY_HOST = em.url }
     end)
 
     it("environment(): a client secret from AZURE_* variables", function()
@@ -385,7 +391,7 @@ JSON
     end)
 
     it("default(): falls through to managed identity", function()
-      local env = { ACR_IMDS_ENDPOINT = em.url, PATH = "/usr/bin:/bin" }
+      local env = { ACR_IMDS_ENDPOINT = em.url, PATH = path_dir }
       local ok, out = run_lua(env, probe(em, "acr.credential.default()"))
       assert.is_true(ok, out)
       assert.matches("ResourceNotFound 404", out)
@@ -427,6 +433,18 @@ JSON
         order[#order + 1] = at
       end
       for i = 2, #order do assert.is_true(order[i] > order[i - 1]) end
+    end)
+
+    it("default(): an az on PATH that is not logged in says so, last", function()
+      helpers.write_file(path_dir .. "/az",
+        "#!/bin/sh\necho \"ERROR: Please run 'az login' to setup account.\" >&2\nexit 1\n")
+      assert(helpers.sh("chmod +x " .. q(path_dir .. "/az")))
+      local ok, out = run_lua(base_env, probe(em, "acr.credential.default()"))
+      assert.is_true(ok, out)
+      assert.matches("no credential worked", out)
+      assert.matches("managed identity: the token endpoint did not answer.*Azure CLI: az exited with 1: "
+        .. "ERROR: Please run 'az login'", out)
+      assert.is_nil(out:find("was not found", 1, true))
     end)
   end)
 end)
