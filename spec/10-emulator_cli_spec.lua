@@ -47,6 +47,37 @@ describe("acr-emulator CLI #emulator", function()
     assert.is_true((helpers.sh(q(BIN) .. " stop --dir " .. q(d)))) -- stopping twice is fine
   end)
 
+  it("takes its port from ACR_TEST_PORT_BASE/ACR_TEST_PORT_COUNT when they are set", function()
+    -- a range of 3, one of them taken by another emulator: both land inside it
+    local base = math.random(40000, 49000)
+    local env = ("ACR_TEST_PORT_BASE=%d ACR_TEST_PORT_COUNT=3 "):format(base)
+    local ports = {}
+    for i = 1, 2 do
+      local ok, out = helpers.sh(env .. q(BIN) .. " start --dir " .. q(dir()) .. " 2>&1")
+      assert(ok, out)
+      ports[i] = port_of(out:match("^(%S+)"))
+      assert.is_true(ports[i] >= base and ports[i] <= base + 2, out)
+    end
+    assert.are_not.equal(ports[1], ports[2])
+    -- helpers.candidate_ports walks the same range, whole, once
+    local seen, n = {}, 0
+    local real_getenv = os.getenv
+    os.getenv = function(k)
+      if k == "ACR_TEST_PORT_BASE" then return tostring(base) end
+      if k == "ACR_TEST_PORT_COUNT" then return "3" end
+      return real_getenv(k)
+    end
+    for p in helpers.candidate_ports() do seen[p] = true; n = n + 1 end
+    os.getenv = real_getenv
+    assert.are.equal(3, n)
+    assert.are.same({ [base] = true, [base + 1] = true, [base + 2] = true }, seen)
+    for _, bad in ipairs { "ACR_TEST_PORT_BASE=x", "ACR_TEST_PORT_BASE=65535 ACR_TEST_PORT_COUNT=2" } do
+      local ok, out = helpers.sh(bad .. " " .. q(BIN) .. " start --dir " .. q(dir()) .. " 2>&1")
+      assert.is_false(ok)
+      assert.matches("ACR_TEST_PORT_BASE/ACR_TEST_PORT_COUNT must give a range", out)
+    end
+  end)
+
   it("works through a symlink and uses ${TMPDIR}/acr-emulator by default", function()
     local tmp = dir()
     assert(helpers.sh("ln -s " .. q(BIN) .. " " .. q(tmp .. "/emu")))

@@ -22,7 +22,7 @@ local function rfc3339(t) return os.date("!%Y-%m-%dT%H:%M:%SZ", t) end
 local function start_example(dir, em)
   local em_port = em.url:match(":(%d+)$")
   local em_url = "https://localhost:" .. em_port   -- nginx checks certificates by name
-  for _, d in ipairs { "logs", "tmp" } do helpers.sh("mkdir -p " .. q(dir .. "/" .. d)) end
+  helpers.sh("mkdir -p " .. q(dir))
   helpers.write_file(dir .. "/client-secret", em.client_secret .. "\n")
   helpers.sh("chmod 600 " .. q(dir .. "/client-secret"))
   helpers.write_file(dir .. "/config.json", cjson.encode {
@@ -31,41 +31,17 @@ local function start_example(dir, em)
     tenant_id = TENANT, client_id = CLIENT_ID, client_secret_file = dir .. "/client-secret",
     expiry_check_interval = 1, rotate_days = 30, timeout = 20,
   })
-  local template = assert(helpers.read_file(EXAMPLE .. "/nginx.conf.in"))
-  for _ = 1, 12 do
-    local port = math.random(20000, 59999)
-    local v = {
-      PREFIX = dir, MODULES = os.getenv("ACR_EMULATOR_MODULES") or "/usr/share/nginx/modules",
-      USER = helpers.sh("test $(id -u) = 0") and "user root;" or "", PORT = port,
+  -- no AZURE_CLIENT_SECRET in the environment: the secret file is the one used
+  local port = helpers.start_nginx {
+    dir = dir, conf = assert(helpers.read_file(EXAMPLE .. "/nginx.conf.in")), probe = "/health",
+    env = "env -u AZURE_CLIENT_SECRET",
+    vars = {
       LUA_PATH = EXAMPLE .. "/lua/?.lua;" .. helpers.root .. "/lua/?.lua",
       LUA_CPATH = os.getenv("ACR_CPATH") or (helpers.root .. "/build/luajit/?.so"),
       CA_FILE = em.ca_file, CONFIG = dir .. "/config.json",
-    }
-    helpers.write_file(dir .. "/nginx.conf",
-      (template:gsub("{{([%u_]+)}}", function(k) return tostring(assert(v[k], k)) end)))
-    -- no AZURE_CLIENT_SECRET in the environment: the secret file is the one used
-    local ok, out = helpers.sh("env -u AZURE_CLIENT_SECRET nginx -p " .. q(dir) .. " -c "
-                               .. q(dir .. "/nginx.conf") .. " -e " .. q(dir .. "/logs/error.log"))
-    if ok then
-      local base = "http://127.0.0.1:" .. port
-      for _ = 1, 100 do
-        if helpers.http("GET", base .. "/health", { timeout = 2 }) == 200 then return base end
-        helpers.sh("sleep 0.05")
-      end
-      error("acr-admin did not answer: " .. (helpers.read_file(dir .. "/logs/error.log") or ""))
-    elseif not out:find("in use", 1, true) then
-      error("nginx failed to start: " .. out)
-    end
-  end
-  error("no free port for nginx")
-end
-
-local function stop_nginx(dir)
-  local pid = (helpers.read_file(dir .. "/nginx.pid") or ""):match("%d+")
-  if pid then
-    helpers.sh("kill " .. pid .. "; for i in $(seq 100); do kill -0 " .. pid
-               .. " 2>/dev/null || break; sleep 0.02; done")
-  end
+    },
+  }
+  return "http://127.0.0.1:" .. port
 end
 
 describe("examples/nginx acr-admin #nginx", function()
@@ -106,7 +82,7 @@ describe("examples/nginx acr-admin #nginx", function()
   end)
 
   teardown(function()
-    if dir then stop_nginx(dir) end
+    if dir then helpers.stop_nginx(dir) end
     if client then client:close() end
     if em then em:stop() end
     helpers.rmdir(dir)

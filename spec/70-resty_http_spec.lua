@@ -238,47 +238,8 @@ end
 return _M
 ]=]
 
-local nginx_bin = "nginx"
-local MODULES = os.getenv("ACR_EMULATOR_MODULES") or "/usr/share/nginx/modules"
-
 local function cpath()
   return (os.getenv("ACR_CPATH") or (helpers.root .. "/build/luajit/?.so"))
-end
-
-local function start_nginx(dir, conf_text, vars, on_port)
-  for _, d in ipairs { "logs", "tmp", "lua" } do helpers.sh("mkdir -p " .. q(dir .. "/" .. d)) end
-  for _ = 1, 12 do
-    local port = math.random(20000, 59999)
-    local v = { PREFIX = dir, MODULES = MODULES, ROOT = helpers.root, CPATH = cpath(), PORT = port,
-                USER = helpers.sh("test $(id -u) = 0") and "user root;" or "" }
-    for k, x in pairs(vars) do v[k] = x end
-    local text = conf_text:gsub("{{([%u_]+)}}", function(k) return tostring(assert(v[k], k)) end)
-    helpers.write_file(dir .. "/nginx.conf", text)
-    if on_port then on_port(port) end
-    local ok, out = helpers.sh(nginx_bin .. " -p " .. q(dir) .. " -c " .. q(dir .. "/nginx.conf")
-                               .. " -e " .. q(dir .. "/logs/error.log"))
-    if ok then
-      for _ = 1, 100 do
-        if helpers.http("GET", "http://127.0.0.1:" .. port .. "/ka", { timeout = 2 }) then
-          return port
-        end
-        helpers.sh("sleep 0.05")
-      end
-      error("nginx did not answer; error log: " .. (helpers.read_file(dir .. "/logs/error.log") or ""))
-    elseif not out:find("in use", 1, true) then
-      error("nginx failed to start: " .. out)
-    end
-  end
-  error("no free port for nginx")
-end
-
-local function stop_nginx(dir)
-  local pid = helpers.read_file(dir .. "/nginx.pid")
-  if pid then
-    pid = pid:match("%d+")
-    helpers.sh("kill " .. pid .. "; for i in $(seq 100); do kill -0 " .. pid
-               .. " 2>/dev/null || break; sleep 0.02; done")
-  end
 end
 
 describe("acr.resty HTTP client and driver #nginx", function()
@@ -316,19 +277,21 @@ describe("acr.resty HTTP client and driver #nginx", function()
     helpers.write_file(dir .. "/lua/t_raw.lua", RAW)
     helpers.write_file(dir .. "/lua/t_blocking.lua", BLOCKING)
     helpers.write_file(dir .. "/lua/t_seen.lua", SEEN)
-    port = start_nginx(dir, CONF, { CA_FILE = em.ca_file, EM_PORT = em_port }, function(p)
+    port = helpers.start_nginx { dir = dir, conf = CONF, probe = "/ka",
+                                 vars = { CA_FILE = em.ca_file, EM_PORT = em_port, CPATH = cpath() },
+                                 on_port = function(p)
       helpers.write_file(dir .. "/lua/t_ctx.lua", ([[
         return { sub = %q, rg = %q, reg = %q, tenant = %q, client_id = %q, secret = %q,
                  em_url = "https://localhost:%s", em_ip_url = %q, ca_file = %q,
                  hosts = { localhost = "127.0.0.1", ["wrong.example"] = "127.0.0.1" },
                  raw = "http://127.0.0.1:%d/raw/", slow_authority = "http://127.0.0.1:%d" }
       ]]):format(SUB, RG, REG, TENANT, CLIENT_ID, em.client_secret, em_port, em.url, em.ca_file, p, p))
-    end)
+    end }
     base = "http://127.0.0.1:" .. port
   end)
 
   teardown(function()
-    if dir then stop_nginx(dir) end
+    if dir then helpers.stop_nginx(dir) end
     if em then em:stop() end
     helpers.rmdir(dir)
   end)

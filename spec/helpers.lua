@@ -317,6 +317,82 @@ function Emulator:arm(method, path, opts)
   return status, headers, body, status and helpers.json_decode(body) or nil
 end
 
+---------------------------------------------------------------------------
+-- ports and nginx servers of a spec's own
+---------------------------------------------------------------------------
+
+-- syntax: for port in helpers.candidate_ports() do ... end
+-- Loopback ports to try for a server, in the range ACR_TEST_PORT_BASE ..
+-- ACR_TEST_PORT_BASE + ACR_TEST_PORT_COUNT - 1 (100) when it is set (machines whose
+-- firewall opens only some ports), else random ones in 20000-59999. The range is
+-- walked once from a random place, so parallel specs rarely collide and a small
+-- range is tried whole; without a range, 12 tries.
+local seeded
+function helpers.candidate_ports()
+  local base = tonumber(os.getenv("ACR_TEST_PORT_BASE") or "")
+  local count = tonumber(os.getenv("ACR_TEST_PORT_COUNT") or "") or 100
+  if jit and not seeded then   -- LuaJIT starts every process with the same sequence
+    seeded = true
+    math.randomseed(os.time() + tonumber(own_pid()))
+  end
+  local i, tries, start = 0, 12, 0
+  if base then
+    tries = count
+    start = math.random(0, count - 1)
+  end
+  return function()
+    if i >= tries then return nil end
+    i = i + 1
+    if base then return base + (start + i - 1) % count end
+    return math.random(20000, 59999)
+  end
+end
+
+-- syntax: port = helpers.start_nginx{ dir =, conf =, vars =, probe =, on_port =, env = }
+-- Starts nginx with `conf`, a template whose {{NAME}}s come from `vars` and from PREFIX
+-- (dir), MODULES, ROOT, PORT and USER ("user root;" when root), on a port from
+-- helpers.candidate_ports(); waits until GET `probe` (a path) answers. on_port(port),
+-- if given, runs before each start, for files that must name the port; env is a
+-- prefix for the command line, e.g. "env -u AZURE_CLIENT_SECRET". Stop it with
+-- helpers.stop_nginx(dir).
+function helpers.start_nginx(o)
+  local dir = assert(o.dir, "start_nginx: dir")
+  for _, d in ipairs { "logs", "tmp" } do helpers.sh("mkdir -p " .. q(dir .. "/" .. d)) end
+  local user = helpers.sh("test $(id -u) = 0") and "user root;" or ""
+  for port in helpers.candidate_ports() do
+    local v = { PREFIX = dir, PORT = port, USER = user, ROOT = helpers.root,
+                MODULES = os.getenv("ACR_EMULATOR_MODULES") or "/usr/share/nginx/modules" }
+    for k, x in pairs(o.vars or {}) do v[k] = x end
+    helpers.write_file(dir .. "/nginx.conf",
+      (o.conf:gsub("{{([%u_]+)}}", function(k) return tostring(assert(v[k], k)) end)))
+    if o.on_port then o.on_port(port) end
+    local ok, out = helpers.sh((o.env and (o.env .. " ") or "") .. "nginx -p " .. q(dir) .. " -c "
+                               .. q(dir .. "/nginx.conf") .. " -e " .. q(dir .. "/logs/error.log"))
+    if ok then
+      for _ = 1, 100 do
+        if helpers.http("GET", "http://127.0.0.1:" .. port .. (o.probe or "/"), { timeout = 2 }) then
+          return port
+        end
+        helpers.sh("sleep 0.05")
+      end
+      helpers.stop_nginx(dir)
+      error("nginx did not answer; error log: " .. (helpers.read_file(dir .. "/logs/error.log") or ""), 2)
+    elseif not out:find("in use", 1, true) then
+      error("nginx failed to start: " .. out, 2)
+    end
+  end
+  error("no free port for nginx", 2)
+end
+
+-- syntax: helpers.stop_nginx(dir)   stops the nginx started in dir and waits for it
+function helpers.stop_nginx(dir)
+  local pid = (helpers.read_file(dir .. "/nginx.pid") or ""):match("%d+")
+  if pid then
+    helpers.sh("kill " .. pid .. "; for i in $(seq 100); do kill -0 " .. pid
+               .. " 2>/dev/null || break; sleep 0.02; done")
+  end
+end
+
 -- syntax: reason = helpers.nginx_skip_reason()  -- why acr.resty specs cannot run here, or nil
 -- acr.resty runs in nginx, whose Lua is LuaJIT; a sanitizer build cannot be loaded there.
 function helpers.nginx_skip_reason()
