@@ -105,6 +105,26 @@ describe("credentials #emulator #auth", function()
     assert.are.equal(0, ch.count_requests(em, "GET token"))
   end)
 
+  it("a token that has expired when it arrives ends the call after one fetch", function()
+    em:admin("POST", "inject", { path = "/oauth2/v2.0/token", status = 200, times = 50,
+      body = '{"token_type":"Bearer","access_token":"eyJ.expired.x","expires_on":1000}' })
+    local c = ch.client(em, { credential = secret_cred() })
+    local tok, err = c:get_token("abcde")
+    assert.is_nil(tok)
+    assert.are.equal("AuthenticationFailed", err.code)
+    assert.matches("had already expired when it arrived", err.message)
+    assert.are.equal(1, ch.count_requests(em, "POST injected"))
+    assert.are.equal(0, ch.count_requests(em, "GET token"))
+    -- a token that expires "now" is no better
+    em:reset()
+    em:admin("POST", "inject", { path = "/oauth2/v2.0/token", status = 200, times = 50,
+      body = ('{"token_type":"Bearer","access_token":"eyJ.expired.x","expires_on":%d}'):format(os.time()) })
+    tok, err = ch.client(em, { credential = secret_cred() }):get_token("abcde")
+    assert.is_nil(tok)
+    assert.matches("had already expired", err.message)
+    assert.are.equal(1, ch.count_requests(em, "POST injected"))
+  end)
+
   it("client_secret: raises on misuse, naming the field", function()
     local ok, err = pcall(acr.credential.client_secret, { tenant_id = TENANT, client_id = "x" })
     assert.is_false(ok)
@@ -328,6 +348,19 @@ JSON
       assert.is_true(cred:expires_in() > 3000)
     end)
 
+    it("runs az once when its token has already expired", function()
+      local az = fake_az(([=[
+echo run >> %s/az-runs
+printf '{"accessToken":"eyJ.cli.x","expiresOn":"2001-01-01 00:00:00.000000","tokenType":"Bearer"}\n'
+]=]):format(tmp))
+      os.remove(tmp .. "/az-runs")
+      local _, err = ch.client(em, { credential = acr.credential.azure_cli{ az = az } }):get_token("abcde")
+      assert.are.equal("AuthenticationFailed", err.code)
+      assert.matches("Azure CLI: the token had already expired when it arrived", err.message)
+      assert.are.equal("run\n", helpers.read_file(tmp .. "/az-runs"))
+      assert.are.equal(0, ch.count_requests(em, "GET token"))
+    end)
+
     it("reports az's own complaint", function()
       local az = fake_az("echo \"ERROR: Please run 'az login' to setup account.\" >&2\nexit 1\n")
       local _, err = ch.client(em, { credential = acr.credential.azure_cli{ az = az } }):get_token("abcde")
@@ -396,6 +429,44 @@ JSON
       assert.is_true(ok, out)
       assert.matches("ResourceNotFound 404", out)
       assert.are.equal(1, ch.count_requests(em, "GET imds"))
+    end)
+
+    it("default(): a configured credential that Entra ID refuses ends the chain", function()
+      -- a wrong secret (AADSTS7000215): managed identity and az are never tried
+      helpers.write_file(path_dir .. "/az", "#!/bin/sh\necho ran > " .. tmp .. "/az-ran\nexit 1\n")
+      assert(helpers.sh("chmod +x " .. q(path_dir .. "/az")))
+      os.remove(tmp .. "/az-ran")
+      local env = { AZURE_TENANT_ID = TENANT, AZURE_CLIENT_ID = em.client_id, AZURE_CLIENT_SECRET = "wrong",
+                    ACR_IMDS_ENDPOINT = em.url, PATH = path_dir, AZURE_AUTHORITY_HOST = em.url }
+      local ok, out = run_lua(env, probe(em, "acr.credential.default()"))
+      assert.is_true(ok, out)
+      assert.matches("AuthenticationFailed", out)
+      assert.matches("AADSTS7000215", out)
+      assert.is_nil(out:find("no credential worked", 1, true))
+      assert.are.equal(1, ch.count_requests(em, "POST oauth2"))
+      assert.are.equal(0, ch.count_requests(em, "GET imds"))
+      assert.is_nil(helpers.read_file(tmp .. "/az-ran"))
+    end)
+
+    it("default(): a managed identity endpoint that refuses ends the chain; IMDS's 400 moves on", function()
+      em:admin("POST", "identity", { header = "right-header" })
+      local env = { IDENTITY_ENDPOINT = em.url .. "/msi/token", IDENTITY_HEADER = "wrong-header",
+                    ACR_IMDS_ENDPOINT = em.url, PATH = path_dir, AZURE_AUTHORITY_HOST = em.url }
+      local ok, out = run_lua(env, probe(em, "acr.credential.default()"))
+      assert.is_true(ok, out)
+      assert.matches("AuthenticationFailed", out)
+      assert.matches("managed identity", out)
+      assert.is_nil(out:find("no credential worked", 1, true))
+      assert.is_nil(out:find("Azure CLI", 1, true))
+      -- IMDS with no such identity (400) is "not here": the chain goes on to az
+      em:reset()
+      em:admin("POST", "inject", { path = "/metadata/identity/oauth2/token", status = 400, times = 5,
+        body = '{"error":"invalid_request","error_description":"Identity not found"}' })
+      ok, out = run_lua({ ACR_IMDS_ENDPOINT = em.url, PATH = path_dir, AZURE_AUTHORITY_HOST = em.url },
+                        probe(em, "acr.credential.default()"))
+      assert.is_true(ok, out)
+      assert.matches("no credential worked", out)
+      assert.matches("managed identity: invalid_request: Identity not found.*Azure CLI: the Azure CLI %(az%) was not found", out)
     end)
 
     it("default(): exclude_* leaves members out; may_block says whether az can run", function()

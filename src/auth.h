@@ -44,6 +44,7 @@ typedef struct acr_credential {
   acr_buf identity_header;           /* IDENTITY_HEADER; wiped */
   char *imds_endpoint;
   int attempt;                       /* IMDS retries of the current fetch */
+  int unavailable;                   /* the last fetch failed as "not configured here" */
   /* Azure CLI */
   char *az_path;
   double cli_timeout;

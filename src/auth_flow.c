@@ -21,6 +21,9 @@
 #define IMDS_MAX_TRIES 5
 #define IMDS_TIMEOUT 3.0          /* a machine with no IMDS should not stall a chain */
 
+#define EXPIRED_ON_ARRIVAL \
+  "the token had already expired when it arrived (its expiry is in the past: is the clock right?)"
+
 static void fail(lua_State *L, const char *kind, const char *msg)
 {
   lua_pushfstring(L, "%s: %s", kind, msg);
@@ -220,6 +223,8 @@ static int cache_token(acr_credential *c, const char *scope, const char *tok, si
                        double expires_on)
 {
   double life = expires_on - (double)time(NULL);
+  if (!(life > 0))
+    return -3;   /* expired on arrival: caching it would only make the caller ask again */
   double margin = life / 2 < 300 ? life / 2 : 300;
   char *sc = strdup(scope);
   if (!sc)
@@ -313,7 +318,10 @@ static acr_auth_outcome feed_one(lua_State *L, acr_credential *c, const acr_toke
 {
   int top = lua_gettop(L);
   const char *kind = kind_label(c);
+  c->unavailable = 0;
   if (terr) {
+    /* No managed identity endpoint here (not an Azure host): default() moves on. */
+    c->unavailable = c->kind == ACR_CRED_MANAGED_IDENTITY;
     char msg[512];
     snprintf(msg, sizeof msg, "the token endpoint did not answer (%s%s%s)", terr,
              tmsg ? ": " : "", tmsg ? tmsg : "");
@@ -335,7 +343,8 @@ static acr_auth_outcome feed_one(lua_State *L, acr_credential *c, const acr_toke
       c->attempt = 0;
       return ACR_AUTH_OK;
     }
-    fail(L, kind, rc == -2 ? "the token response has no usable access_token" : "out of memory");
+    fail(L, kind, rc == -2 ? "the token response has no usable access_token"
+                  : rc == -3 ? EXPIRED_ON_ARRIVAL : "out of memory");
     return ACR_AUTH_ERROR;
   }
   if (c->kind == ACR_CRED_MANAGED_IDENTITY && imds_retryable(status) &&
@@ -352,6 +361,8 @@ static acr_auth_outcome feed_one(lua_State *L, acr_credential *c, const acr_toke
     return ACR_AUTH_AGAIN;
   }
   c->attempt = 0;
+  /* IMDS answers 400 when the machine has no such identity: not configured here. */
+  c->unavailable = c->kind == ACR_CRED_MANAGED_IDENTITY && status == 400 && !c->identity_endpoint;
   push_http_failure(L, kind, status, hdr, doc);
   lua_insert(L, top + 1);
   lua_settop(L, top + 1);
@@ -430,7 +441,7 @@ static acr_auth_step cli_fetch(lua_State *L, acr_credential *c, const acr_token_
              ? cache_token(c, t->scope, tok, len, exp > 0 ? exp : (double)time(NULL) + 300) : -1;
     lua_settop(L, top);
     if (rc != 0)
-      fail(L, "Azure CLI", "az's answer has no usable accessToken");
+      fail(L, "Azure CLI", rc == -3 ? EXPIRED_ON_ARRIVAL : "az's answer has no usable accessToken");
   }
   acr_buf_wipe(&out);
   acr_buf_wipe(&errout);
@@ -558,7 +569,10 @@ acr_auth_outcome acr_credential_feed(lua_State *L, int idx, const acr_token_targ
   lua_remove(L, out == ACR_AUTH_ERROR ? -2 : -1);
   if (out == ACR_AUTH_OK && !c->chain_chosen)
     c->chain_chosen = i;
-  if (out != ACR_AUTH_ERROR || c->chain_chosen)
+  /* A member that is configured and was refused (by Entra ID, App Service, IMDS) ends
+   * the chain with its error, as azure-identity's chains do: only a member that is not
+   * available here lets the next one try. The next call starts with it again. */
+  if (out != ACR_AUTH_ERROR || c->chain_chosen || !m->unavailable)
     return out;
   return chain_next(L, idx, c) ? ACR_AUTH_AGAIN : ACR_AUTH_ERROR;
 }

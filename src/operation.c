@@ -20,6 +20,9 @@
 typedef enum { PH_INITIAL, PH_POLL, PH_FINAL, PH_DONE } acr_phase;
 
 #define ACR_MAX_POLL_WAIT 3600.0
+#define ACR_MAX_FETCHES 8   /* token requests in a row with no ARM request between */
+#define ACR_STR_(x) #x
+#define ACR_STR(x) ACR_STR_(x)
 
 typedef struct acr_op {
   acr_client *client;     /* kept alive by the client userdata in our uservalue */
@@ -36,6 +39,8 @@ typedef struct acr_op {
   int awaiting_auth;      /* the request out is the credential's token request */
   int answered;           /* ARM has answered at least once (not only the token endpoint) */
   int stale_ok;           /* a token refresh failed: use the cached token while valid */
+  int just_fetched;       /* a token just came: the next request uses it while valid */
+  int fetches;            /* token fetches since the last ARM request went out */
   double timeout;         /* per request, seconds */
   double not_before;      /* monotonic time before which nothing is sent */
   double deadline;        /* monotonic; 0 = none */
@@ -522,6 +527,8 @@ static void feed_auth(lua_State *L, int idx, acr_op *op, int a)
       lua_type(L, a + 2) == LUA_TSTRING ? a + 2 : 0, terr, luaL_optstring(L, a + 4, NULL), &delay);
   if (out == ACR_AUTH_AGAIN)
     op->not_before = now_mono() + delay;
+  if (out == ACR_AUTH_OK)
+    op->just_fetched = 1;   /* used while valid, even inside its refresh window */
   if (out != ACR_AUTH_ERROR)
     return;
   if (acr_credential_valid_token(L, cred, t.scope)) {
@@ -605,17 +612,30 @@ static next_kind prepare_next(lua_State *L, int idx, acr_op *op, const char **to
   int cred = push_credential(L, idx);
   acr_token_target t = token_target(op);
   for (;;) {
-    const char *tok = op->stale_ok ? acr_credential_valid_token(L, cred, t.scope)
-                                   : acr_credential_token(L, cred, t.scope);
+    const char *tok = op->stale_ok || op->just_fetched
+                      ? acr_credential_valid_token(L, cred, t.scope)
+                      : acr_credential_token(L, cred, t.scope);
+    op->just_fetched = 0;
     if (tok) {
       lua_pop(L, 1);
       *token = tok;
+      op->fetches = 0;
       return NEXT_ARM;
     }
     op->stale_ok = 0;
+    /* Every way round this loop asks the credential for a token; a credential whose
+     * tokens are never usable must end the call, not spin. */
+    if (++op->fetches > ACR_MAX_FETCHES) {
+      lua_pop(L, 1);
+      fail_with(L, idx, op, "AuthenticationFailed",
+                "no usable token after " ACR_STR(ACR_MAX_FETCHES) " token requests in a row");
+      return NEXT_NONE;
+    }
     acr_auth_step st = acr_credential_request(L, cred, &t);
-    if (st == ACR_AUTH_READY)
+    if (st == ACR_AUTH_READY) {
+      op->just_fetched = 1;   /* used while valid, even inside its refresh window */
       continue;
+    }
     lua_remove(L, cred);
     if (st == ACR_AUTH_REQUEST) {
       op->awaiting_auth = 1;
