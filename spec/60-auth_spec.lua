@@ -469,6 +469,24 @@ printf '{"accessToken":"eyJ.cli.x","expiresOn":"2001-01-01 00:00:00.000000","tok
       assert.matches("managed identity: invalid_request: Identity not found.*Azure CLI: the Azure CLI %(az%) was not found", out)
     end)
 
+    it("the loopback guard refuses, before connecting, an address outside 127.0.0.0/8", function()
+      -- 0.0.0.0 reaches this machine on Linux, so nothing leaves it even if the guard failed
+      local log = tmp .. "/guard.log"
+      os.remove(log)
+      local ok, out = run_lua({ ACR_LOOPBACK_GUARD = log, PATH = path_dir },
+        probe(em, 'acr.credential.managed_identity{ imds_endpoint = "http://0.0.0.0:9" }'))
+      assert.is_true(ok, out)
+      assert.matches("managed identity: the token endpoint did not answer %(ConnectionFailed", out)
+      assert.matches("ACR_LOOPBACK_GUARD refused a connection to 0%.0%.0%.0 port 9", helpers.read_file(log) or "")
+      -- loopback itself is let through: the same call to the emulator's IMDS works
+      os.remove(log)
+      ok, out = run_lua({ ACR_LOOPBACK_GUARD = log, PATH = path_dir },
+        probe(em, ("acr.credential.managed_identity{ imds_endpoint = %q }"):format(em.url)))
+      assert.is_true(ok, out)
+      assert.matches("ResourceNotFound 404", out)
+      assert.is_nil(helpers.read_file(log))
+    end)
+
     it("default(): exclude_* leaves members out; may_block says whether az can run", function()
       local ok, out = run_lua(base_env, [[
         local acr = require "acr"

@@ -11,6 +11,7 @@
 #include <openssl/crypto.h>
 
 #include "http.h"
+#include "netguard.h"
 
 #define DEFAULT_MAX_BODY ((size_t)64 * 1024 * 1024)
 /* A server may send any number of header lines; cap them as we cap the body. */
@@ -359,6 +360,8 @@ acr_http *acr_http_new(const acr_http_options *opt, char *err, size_t errlen)
     return NULL;
   }
   CURLcode rc = set_fixed_options(h, opt);
+  if (rc == CURLE_OK)
+    rc = acr_netguard_install(h->curl);
   if (rc != CURLE_OK) {
     set_err(err, errlen, curl_easy_strerror(rc));
     acr_http_free(h);
