@@ -33,19 +33,35 @@ int acr_retry_transport(const char *method, int idempotent)
   return idempotent || method_is_safe(method);
 }
 
-/* A non-negative decimal number filling the whole string, else -1. */
+/* A non-negative decimal number (digits, an optional fraction) filling the whole string
+ * but for blanks around it, else -1. Not strtod: it also reads signs, exponents, hex
+ * ("0x10"), "inf" and "nan", none of which is a number of seconds. */
 static double parse_number(const char *s)
 {
-  if (!s || !*s)
+  if (!s)
     return -1;
-  char *end = NULL;
-  errno = 0;
-  double v = strtod(s, &end);
-  while (end && (*end == ' ' || *end == '\t'))
-    end++;
-  if (errno || !end || *end || v < 0 || !isfinite(v))
+  while (*s == ' ' || *s == '\t')
+    s++;
+  const char *p = s;
+  while (*p >= '0' && *p <= '9')
+    p++;
+  int digits = p > s;
+  if (*p == '.') {
+    const char *f = ++p;
+    while (*p >= '0' && *p <= '9')
+      p++;
+    digits = digits || p > f;
+  }
+  const char *end = p;
+  while (*p == ' ' || *p == '\t')
+    p++;
+  if (!digits || *p || end - s > 32)
     return -1;
-  return v;
+  char num[40];
+  memcpy(num, s, (size_t)(end - s));
+  num[end - s] = '\0';
+  double v = strtod(num, NULL);   /* only digits and '.' now: a finite value or HUGE_VAL */
+  return isfinite(v) ? v : -1;
 }
 
 double acr_retry_after(const char *retry_after_ms, const char *x_ms_retry_after_ms,

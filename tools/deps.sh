@@ -4,7 +4,7 @@
 # used: they conflict with luajit2, the LuaJIT that libnginx-mod-http-lua needs.
 set -eu
 
-PKGS="gcc make cmake pkg-config curl openssl ca-certificates
+PKGS="gcc make cmake pkg-config curl openssl ca-certificates python3
 lua5.4 liblua5.4-dev luajit2 libluajit2-5.1-dev
 libcurl4-openssl-dev libssl-dev
 lua-cjson lua-busted lua-yaml luarocks

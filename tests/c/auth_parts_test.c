@@ -1,7 +1,8 @@
 /* Tests for src/jwt.c (certificate loading, RS256 client assertions) and src/subprocess.c
- * (running a program without a shell). Not part of the CMake build. Needs the openssl
- * CLI and python3 on PATH; fixtures are generated into a temporary directory that is
- * removed at the end. From the repository root:
+ * (running a program without a shell). Built and run by ctest (c/auth_parts and
+ * c-asan/auth_parts, see CMakeLists.txt). Needs the openssl CLI on PATH and python3
+ * ($ACR_PYTHON3, else the one on PATH); fixtures are generated into a temporary
+ * directory that is removed at the end. By hand, from the repository root:
  *
  *   gcc -std=c99 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Werror -Wshadow \
  *       -Wstrict-prototypes -Wmissing-prototypes -g -O1 \
@@ -432,7 +433,7 @@ static int py_claims_ok(const acr_buf *claims, const char *aud, const char *clie
   int rc = write_file(tmp("claims.json"), claims->data, claims->len) ||
            write_file(tmp("want.json"), w.data, w.len) ||
            write_file(tmp("check.py"), script, sizeof script - 1) ||
-           sh("python3 check.py claims.json want.json %lld", t);
+           sh("\"${ACR_PYTHON3:-python3}\" check.py claims.json want.json %lld", t);
   acr_buf_free(&w);
   return rc;
 }

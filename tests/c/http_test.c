@@ -1,10 +1,11 @@
 /* Tests for src/http.c against a real loopback server (tests/c/http_server.py, which this
- * program starts and stops). Not part of the CMake build. From the repository root:
+ * program starts and stops with $ACR_PYTHON3, else the python3 on PATH). Built and run
+ * by ctest (c/http and c-asan/http, see CMakeLists.txt). By hand, from the repository root:
  *
  *   gcc -std=c99 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Werror -Wshadow \
  *       -Wstrict-prototypes -Wmissing-prototypes -g -O1 \
  *       -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer \
- *       -Isrc tests/c/http_test.c src/http.c src/buf.c -o /tmp/http_test \
+ *       -Isrc tests/c/http_test.c src/http.c src/netguard.c src/buf.c -o /tmp/http_test \
  *       -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc $(pkg-config --libs libcurl libcrypto) \
  *     && /tmp/http_test tests/c/http_server.py
  *
@@ -110,7 +111,10 @@ static int start_server(const char *script)
     dup2(out[1], 1);
     close(in[1]);
     close(out[0]);
-    execlp("python3", "python3", script, tmpdir, (char *)NULL);
+    const char *python = getenv("ACR_PYTHON3");
+    if (!python || !*python)
+      python = "python3";
+    execlp(python, python, script, tmpdir, (char *)NULL);
     _exit(127);
   }
   close(in[0]);
