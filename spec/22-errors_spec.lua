@@ -134,6 +134,15 @@ describe("errors #emulator", function()
     assert.matches("did not finish within", err.message)
   end)
 
+  it("honours a poll's Retry-After only up to the retry policy's max_delay", function()
+    local c = ch.client(em, { retry = { max_delay = 0.5 }, poll_interval = 0.1 })
+    em:settings{ lro_style = "async", polls = 5, retry_after = 3600 }
+    local op = c:begin_create_scope_map(ch.unique("capped"), { actions = { "a/b" } })
+    assert.is_false(op:done())
+    local d = op:delay()
+    assert.is_true(d > 0.3 and d <= 0.5, tostring(d))   -- not an hour
+  end)
+
   it("reports a connection that keeps dropping", function()
     inject{ path = "/tokens/abcde", drop = true, times = 10 }
     local _, err = client:get_token("abcde")

@@ -125,6 +125,16 @@ describe("credentials #emulator #auth", function()
     assert.are.equal(1, ch.count_requests(em, "POST injected"))
   end)
 
+  it("a token endpoint whose certificate fails verification: TlsError, not retryable", function()
+    local other = helpers.start_emulator{ tls = true }   -- its own CA, which the client does not trust
+    local c = ch.client(em, { credential = secret_cred{ authority_host = other.url } })
+    local _, err = c:get_token("abcde")
+    other:stop()
+    assert.are.equal("AuthenticationFailed", err.code)
+    assert.matches("TlsError", err.message)
+    assert.is_false(err.retryable)
+  end)
+
   it("client_secret: raises on misuse, naming the field", function()
     local ok, err = pcall(acr.credential.client_secret, { tenant_id = TENANT, client_id = "x" })
     assert.is_false(ok)

@@ -90,6 +90,8 @@ return {
   many_headers = { "HTTP/1.1 200 OK\r\n" .. ("X-H: v\r\n"):rep(50) .. "Content-Length: 0\r\n\r\n" },
   until_close = { "HTTP/1.0 200 OK\r\n\r\nall of ", 0.05, "it" },
   bad_status = { "HTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n" },
+  long_status = { "HTTP/1.1 2000 OK\r\nContent-Length: 0\r\n\r\n" },
+  bare_status = { "HTTP/1.1 204\r\n\r\n" },
   bad_length = { "HTTP/1.1 200 OK\r\nContent-Length: 5, 6\r\n\r\nhello" },
   interim = { "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok" },
   slow = { 3, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n" },
@@ -334,12 +336,14 @@ describe("acr.resty HTTP client and driver #nginx", function()
     end)
 
     it("refuses malformed framing as TransportError", function()
-      for _, case in ipairs { "bad_chunk", "long_chunk", "bad_status", "bad_length",
+      for _, case in ipairs { "bad_chunk", "long_chunk", "bad_status", "long_status", "bad_length",
                               "chunk_garbage", "te_gzip" } do
         local res = request(case)
         assert.are.equal("TransportError", res.code, case)
         assert.is_nil(res.status, case)
       end
+      -- a status with no reason phrase is still one
+      assert.are.equal(204, request("bare_status").status)
     end)
 
     it("does not pool a connection after ambiguous framing or bytes past the answer", function()

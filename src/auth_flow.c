@@ -326,7 +326,8 @@ static acr_auth_outcome feed_one(lua_State *L, acr_credential *c, const acr_toke
     snprintf(msg, sizeof msg, "the token endpoint did not answer (%s%s%s)", terr,
              tmsg ? ": " : "", tmsg ? tmsg : "");
     fail(L, kind, msg);
-    acr_error_set_retryable(L, -1, 1);
+    /* a refused or dropped connection may work next time; a certificate will not */
+    acr_error_set_retryable(L, -1, !strcmp(terr, "Timeout") || !strcmp(terr, "ConnectionFailed"));
     return ACR_AUTH_ERROR;
   }
   int doc = 0;

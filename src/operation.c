@@ -229,13 +229,20 @@ static double retry_after(lua_State *L, int hdr)
 }
 
 /* Waits for the next poll: the service's Retry-After, else the client's interval,
- * within the operation's overall timeout. */
+ * within the operation's overall timeout. A Retry-After is honoured up to the retry
+ * policy's max_delay (60 s), or the poll interval when that is longer: a status asked
+ * for once a minute costs little, and a server that says "in an hour" is not believed. */
 static void schedule_poll(lua_State *L, int idx, acr_op *op, int hdr)
 {
   double ra = retry_after(L, hdr);
-  double wait = ra >= 0 ? ra : op->client->poll_interval;
+  double cap = op->client->retry.max_delay;
+  if (op->client->poll_interval > cap)
+    cap = op->client->poll_interval;
+  if (cap > ACR_MAX_POLL_WAIT)
+    cap = ACR_MAX_POLL_WAIT;
+  double wait = ra >= 0 ? (ra < cap ? ra : cap) : op->client->poll_interval;
   if (wait > ACR_MAX_POLL_WAIT)
-    wait = ACR_MAX_POLL_WAIT;  /* a Retry-After of years is a broken server, not a plan */
+    wait = ACR_MAX_POLL_WAIT;
   double t = now_mono() + wait;
   if (op->deadline > 0 && t > op->deadline) {
     char msg[128];

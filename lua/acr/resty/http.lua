@@ -263,7 +263,9 @@ local function read_response(rd, o, method)
       local nothing = err ~= "timeout" and rd.got == 0
       return nil, sock_code(err), "reading the status line: " .. err, nothing
     end
-    local minor, status = match(line, "^HTTP/1%.([01]) (%d%d%d)")
+    -- three digits, then a space (and a reason) or the end: "2000" is no status
+    local minor, status = match(line, "^HTTP/1%.([01]) (%d%d%d)$")
+    if not status then minor, status = match(line, "^HTTP/1%.([01]) (%d%d%d) ") end
     if not status then return nil, "TransportError", "malformed status line" end
     status = tonumber(status)
     local headers, code, msg = read_headers(rd, o, "response headers")
