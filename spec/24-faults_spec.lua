@@ -55,3 +55,26 @@ describe("faults #emulator #slow", function()
     assert.is_true(faults >= 5, "only " .. faults .. " faults in " .. #log .. " requests")
   end)
 end)
+
+describe("a dropped connection under a request that must not be repeated #emulator", function()
+  local em
+  setup(function() em = helpers.start_emulator{ retry_after = 0, polls = 0 } end)
+  teardown(function() if em then em:stop() end end)
+
+  it("reaches the server once, and the caller is told", function()
+    local c = ch.client(em, { retry = { max_retries = 3, base_delay = 0.01, max_delay = 1 } })
+    -- a kept-alive connection first, so that libcurl would have one to reuse
+    assert(c:request("GET", c:registry_id() .. "/tokens"))
+    em:admin("POST", "inject", { path = "/generateCredentials", method = "POST", drop = true, times = 1 })
+    local res, err = c:request("POST", c:registry_id() .. "/generateCredentials", { body = {} })
+    assert.is_nil(res)
+    assert.are.equal("ConnectionFailed", err.code)
+    assert.are.equal(1, ch.count_requests(em, "POST injected"))
+    assert.are.equal(0, ch.count_requests(em, "POST generateCredentials"))
+    -- a GET, which may be repeated, still runs on the kept connection and is retried
+    em:admin("POST", "inject", { path = "/tokens", method = "GET", drop = true, times = 1 })
+    assert(c:request("GET", c:registry_id() .. "/tokens"))
+    assert.are.equal(1, ch.count_requests(em, "GET injected"))
+    c:close()
+  end)
+end)

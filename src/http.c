@@ -25,6 +25,7 @@ struct acr_http {
   long timeout_ms;
   size_t max_body;
   long connections;
+  int fresh;                   /* the next request opens a new connection */
   /* State of the transfer in progress, for the callbacks. */
   acr_http_response *res;
   int too_large;               /* 1: the body, 2: the header count */
@@ -494,8 +495,15 @@ static CURLcode set_request(acr_http *h, const char *method, const char *url,
   }
   SET(CURLOPT_TIMEOUT_MS, timeout_ms > 0 ? timeout_ms : h->timeout_ms);
   SET(CURLOPT_HTTPHEADER, hdrs);
+  SET(CURLOPT_FRESH_CONNECT, h->fresh ? 1L : 0L);
 #undef SET
+  h->fresh = 0;   /* one request's choice */
   return rc;
+}
+
+void acr_http_fresh_connect(acr_http *h, int fresh)
+{
+  h->fresh = fresh;
 }
 
 static acr_transport_error classify(CURLcode rc)

@@ -58,6 +58,13 @@ int acr_http_perform(acr_http *h, const char *method, const char *url,
                      const char *const *headers, const char *body, size_t body_len,
                      long timeout_ms, acr_http_response *res);
 
+/* Whether the next acr_http_perform must open a new connection. libcurl re-sends a
+ * request, silently, when a reused connection dies before any answer; for a request
+ * that must not reach the server twice (the caller's retry policy would not repeat
+ * it), a fresh connection leaves nothing for libcurl to re-send, and the failure is
+ * reported instead. */
+void acr_http_fresh_connect(acr_http *h, int fresh);
+
 /* Value of a response header (name compared case-insensitively), or NULL. */
 const char *acr_http_header(const acr_http_response *res, const char *name);
 

@@ -824,6 +824,9 @@ static void exchange(lua_State *L, int idx, acr_op *op, const char *method, cons
   acr_http_response res;
   acr_http_response_init(&res);
   double t0 = now_mono();
+  /* A request retry.c would not repeat after a connection failure must not be
+   * repeated by libcurl either (see acr_http_fresh_connect). */
+  acr_http_fresh_connect(op->client->http, !acr_retry_transport(method, op->idempotent));
   int rc = acr_http_perform(op->client->http, method, url, (const char *const *)h->lines, body,
                             len, (long)(timeout * 1000), &res);
   free_lines(h, secret);
