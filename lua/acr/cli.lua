@@ -11,6 +11,7 @@
 local acr = require "acr"
 
 local _M = { _VERSION = acr._VERSION }
+_M.doc = "docs/CLI.md"   -- named by acr -h; bin/acr sets the installed copy's path
 
 local PROG = "acr"
 local EXIT_OK, EXIT_SERVICE, EXIT_USAGE, EXIT_AUTH = 0, 1, 2, 3
@@ -206,7 +207,7 @@ local function top_help()
   end
   lines[#lines + 1] = ""
   lines[#lines + 1] = "Exit status: 0 success, 1 the service failed, 2 usage, 3 authentication."
-  lines[#lines + 1] = "acr --version prints the version. See docs/CLI.md."
+  lines[#lines + 1] = "acr --version prints the version. See " .. _M.doc .. "."
   return table.concat(lines, "\n") .. "\n"
 end
 
