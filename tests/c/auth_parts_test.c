@@ -828,7 +828,12 @@ static void test_run(void)
     run(&r, 5000, argv);
     sigaction(SIGPIPE, &old, NULL);
     CHECK(r.st == ACR_RUN_OK && r.code == 0);
-    CHECK_STR(str(&r.out), "SigBlk:\t0000000000000000\nSigIgn:\t0000000000000000\n");
+    /* Only what we changed is checked: the test's own parent may ignore other signals
+     * (glibc's real-time ones, say), and those are its business, not ours. */
+    unsigned long long blk = ~0ULL, ign = ~0ULL;
+    CHECK(sscanf(str(&r.out), "SigBlk:\t%llx\nSigIgn:\t%llx", &blk, &ign) == 2);
+    CHECK(blk == 0);
+    CHECK((ign & (1ULL << (SIGPIPE - 1))) == 0);
     run_free(&r);
   }
   {
