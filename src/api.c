@@ -107,6 +107,8 @@ static void copy_string(lua_State *L, int pidx, int arg, const char *from, const
   }
   if (lua_type(L, -1) != LUA_TSTRING)
     props_error(L, arg, from, "must be a string");
+  if (!acr_is_cstring(L, -1))
+    props_error(L, arg, from, "must not contain a NUL byte");
   if (choices) {
     int i = 0;
     while (choices[i] && strcmp(choices[i], lua_tostring(L, -1)))
@@ -244,7 +246,7 @@ static int begin(lua_State *L, build_fn build)
 
 static const char *name_arg(lua_State *L, acr_kind kind)
 {
-  const char *name = luaL_checkstring(L, 2);
+  const char *name = acr_check_cstring(L, 2);
   check_name(L, 2, kind, name);
   return name;
 }
@@ -318,7 +320,7 @@ static int prepare(lua_State *L)
     {NULL, NULL}
   };
   acr_check_client(L, 1);
-  const char *name = luaL_checkstring(L, 2);
+  const char *name = acr_check_cstring(L, 2);
   int i = 0;
   while (ops[i].name && strcmp(ops[i].name, name))
     i++;

@@ -141,6 +141,8 @@ static const char *opt_str(lua_State *L, int t, const char *fn, const char *k)
   }
   if (lua_type(L, -1) != LUA_TSTRING || lua_rawlen(L, -1) == 0)
     luaL_error(L, "acr.credential.%s: field '%s' must be a non-empty string", fn, k);
+  if (!acr_is_cstring(L, -1))
+    luaL_error(L, "acr.credential.%s: field '%s' must not contain a NUL byte", fn, k);
   const char *s = lua_tostring(L, -1);
   lua_pop(L, 1);  /* still held by the options table */
   return s;
@@ -206,6 +208,7 @@ static int credential_static(lua_State *L)
   size_t len;
   const char *tok = luaL_checklstring(L, 1, &len);
   luaL_argcheck(L, len > 0, 1, "token must not be empty");
+  luaL_argcheck(L, strlen(tok) == len, 1, "token must not contain a NUL byte");
   luaL_argcheck(L, strcspn(tok, "\r\n") == len, 1, "token must be one line");
   acr_credential *c = new_cred(L, ACR_CRED_STATIC);
   if (acr_buf_add(&c->token, tok, len) != 0)
@@ -353,8 +356,10 @@ static int credential_azure_cli(lua_State *L)
   double timeout = 10;
   if (t) {
     lua_getfield(L, t, "timeout");
-    if (!lua_isnil(L, -1) && (lua_type(L, -1) != LUA_TNUMBER || lua_tonumber(L, -1) <= 0))
-      luaL_error(L, "acr.credential.%s: field 'timeout' must be a positive number", fn);
+    if (!lua_isnil(L, -1) &&
+        (lua_type(L, -1) != LUA_TNUMBER || !acr_seconds_ok(lua_tonumber(L, -1), 0, 1)))
+      luaL_error(L, "acr.credential.%s: field 'timeout' must be a finite positive number "
+                    "of seconds, at most %d", fn, (int)ACR_MAX_SECONDS);
     if (!lua_isnil(L, -1))
       timeout = lua_tonumber(L, -1);
     lua_pop(L, 1);

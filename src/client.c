@@ -1,5 +1,6 @@
 /* acr.client{…}: configuration checked once, endpoints, URL building and the name
  * rules of the OpenAPI document. Per-request work that can be done once is done here. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -100,16 +101,17 @@ static const char *opt_string(lua_State *L, int t, const char *k, int required)
     luaL_error(L, "acr.client: option '%s' must be a string, got %s", k, lua_typename(L, ty));
   lua_getfield(L, t, k);
   const char *s = lua_tostring(L, -1);
+  int whole = acr_is_cstring(L, -1);
   lua_pop(L, 1);  /* still referenced by the options table */
+  if (!whole)
+    luaL_error(L, "acr.client: option '%s' must not contain a NUL byte", k);
   if (!*s)
     luaL_error(L, "acr.client: option '%s' must not be empty", k);
   return s;
 }
 
-/* Every duration and count has an upper bound too: a week of seconds is plenty, and
- * keeps the millisecond conversions for libcurl in range. */
-#define ACR_MAX_SECONDS 604800.0
-
+/* Every duration and count has an upper bound too (ACR_MAX_SECONDS, a week): NaN,
+ * the infinities and huge values never reach a float-to-integer conversion. */
 static double opt_number(lua_State *L, int t, const char *k, double dflt, double min)
 {
   lua_getfield(L, t, k);
@@ -120,6 +122,8 @@ static double opt_number(lua_State *L, int t, const char *k, double dflt, double
     return dflt;
   if (ty != LUA_TNUMBER)
     luaL_error(L, "acr.client: option '%s' must be a number, got %s", k, lua_typename(L, ty));
+  if (!isfinite(v))
+    luaL_error(L, "acr.client: option '%s' must be a finite number (not NaN or infinite)", k);
   if (!(v >= min) || !(v <= ACR_MAX_SECONDS))
     luaL_error(L, "acr.client: option '%s' must be %s and at most %d", k,
                min > 0 ? "> 0" : ">= 0", (int)ACR_MAX_SECONDS);
@@ -134,7 +138,7 @@ static void check_retry(lua_State *L, int t, acr_retry_policy *p)
   int r = lua_gettop(L);
   if (lua_type(L, r) == LUA_TNUMBER) {
     double n = lua_tonumber(L, r);
-    if (n < 0 || n > 20 || n != (double)(int)n)
+    if (!(n >= 0 && n <= 20) || n != (double)(int)n)
       luaL_error(L, "acr.client: option 'retry' must be a whole number of retries from 0 to 20");
     p->max_retries = (int)n;
   } else if (lua_type(L, r) == LUA_TTABLE) {
@@ -154,14 +158,39 @@ static void check_retry(lua_State *L, int t, acr_retry_policy *p)
   lua_pop(L, 1);
 }
 
+#define ALNUM "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+
+/* registryName: ^[a-zA-Z0-9]*$, 5-50. resourceGroupName: ^[-\w\._\(\)]+$, 1-90, not
+ * ending in '.' (so never "." or ".."); \w is taken as ASCII, as the name is put into
+ * the URL path as it is. */
 static void check_names(lua_State *L, const char *rg, const char *registry)
 {
   size_t n = strlen(registry);
-  if (n < 5 || n > 50 || strspn(registry, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                                          "0123456789") != n)
+  if (n < 5 || n > 50 || strspn(registry, ALNUM) != n)
     luaL_error(L, "acr.client: option 'registry' must be 5 to 50 letters and digits");
-  if (strlen(rg) > 90 || strpbrk(rg, "/?#% \t\r\n"))
-    luaL_error(L, "acr.client: option 'resource_group' is not a valid resource group name");
+  n = strlen(rg);
+  if (n > 90 || strspn(rg, ALNUM "-_.()") != n || rg[n - 1] == '.')
+    luaL_error(L, "acr.client: option 'resource_group' is not a valid resource group name "
+                  "(1 to 90 letters, digits, '-', '_', '.', '(' and ')', not ending in '.')");
+}
+
+/* scheme://host[:port][/] and nothing else: the registry path is appended to it, so a
+ * path, query, fragment or userinfo would build wrong URLs (userinfo is also refused
+ * by acr_url_origin). */
+static int endpoint_is_origin(const char *ep)
+{
+  const char *p = strstr(ep, "://");
+  if (!p)
+    return 0;
+  p += 3;
+  size_t auth = strcspn(p, "/?#\\@");
+  if (auth == 0 || p[auth] == '?' || p[auth] == '#' || p[auth] == '\\' || p[auth] == '@')
+    return 0;
+  for (size_t i = 0; i < auth; i++)
+    if ((unsigned char)p[i] <= ' ' || p[i] == 0x7f || p[i] == '%')
+      return 0;
+  p += auth;
+  return strspn(p, "/") == strlen(p);
 }
 
 /* Picks the ARM endpoint: endpoint= wins, else the cloud's; checks it may carry a token.
@@ -187,6 +216,9 @@ static const char *check_endpoint(lua_State *L, int t, acr_origin *o, const char
   }
   if (acr_url_origin(ep, o) != 0)
     luaL_error(L, "acr.client: option 'endpoint' is not an http(s) URL");
+  if (!endpoint_is_origin(ep))
+    luaL_error(L, "acr.client: option 'endpoint' must be scheme://host[:port] only "
+                  "(no path, query, fragment or userinfo)");
   if (!strcmp(o->scheme, "http") && !acr_origin_is_loopback(o))
     luaL_error(L, "acr.client: option 'endpoint' must be https (http only on loopback)");
   return ep;
@@ -223,9 +255,12 @@ static char *make_user_agent(const char *prefix)
   return strdup(ua);
 }
 
+/* A subscription id is a GUID: letters, digits and '-' (not enforced as 8-4-4-4-12,
+ * for emulators and recordings). */
 static void check_subscription(lua_State *L, const char *sub)
 {
-  if (strlen(sub) > 64 || strpbrk(sub, "/?#% \t\r\n"))
+  size_t n = strlen(sub);
+  if (n > 64 || strspn(sub, ALNUM "-") != n)
     luaL_error(L, "acr.client: option 'subscription_id' is not a valid subscription id");
 }
 
@@ -272,6 +307,12 @@ static void fill_client(lua_State *L, int t, acr_client *c, const char *ep)
   const char *uap = opt_string(L, t, "user_agent", 0);
   check_subscription(L, sub);
   check_names(L, rg, reg);
+  if (apiv && strspn(apiv, ALNUM ".-") != strlen(apiv))
+    luaL_error(L, "acr.client: option 'api_version' may contain only letters, digits, '.' "
+                  "and '-' (e.g. " DEFAULT_API_VERSION ")");
+  if (uap && !acr_is_one_line(uap))
+    luaL_error(L, "acr.client: option 'user_agent' must be one line of text (no CR, LF or "
+                  "other control characters)");
   if (ca && access(ca, R_OK) != 0)
     luaL_error(L, "acr.client: option 'ca_file' is not a readable file: %s", ca);
   c->timeout = opt_number(L, t, "timeout", 60, 0.001);
@@ -361,6 +402,9 @@ void acr_client_log(lua_State *L, int cidx, const char *level, const char *msg)
 static void check_name(lua_State *L, int arg, const char *name, const char *what,
                        const char *allowed, const char *rule)
 {
+  /* arg holds the name itself: C would see it cut at a NUL byte. */
+  if (lua_type(L, arg) == LUA_TSTRING && !acr_is_cstring(L, arg))
+    luaL_argerror(L, arg, lua_pushfstring(L, "%s name must not contain a NUL byte", what));
   size_t n = strlen(name);
   if (n < 5 || n > 50)
     luaL_argerror(L, arg, lua_pushfstring(L, "%s name '%s' must be 5 to 50 characters", what,
@@ -369,8 +413,6 @@ static void check_name(lua_State *L, int arg, const char *name, const char *what
     luaL_argerror(L, arg, lua_pushfstring(L, "%s name '%s' may contain only %s", what, name,
                                           rule));
 }
-
-#define ALNUM "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 
 void acr_check_scope_map_name(lua_State *L, int arg, const char *name)
 {

@@ -15,12 +15,33 @@
 
 static const char *const methods[] = {"GET", "PUT", "PATCH", "POST", "DELETE", "HEAD", NULL};
 
+/* Checks the type of option k; a string must hold no NUL byte (C would see it cut). */
 static void opt_type(lua_State *L, int o, const char *k, int type)
 {
   lua_getfield(L, o, k);
   if (!lua_isnil(L, -1) && lua_type(L, -1) != type)
     luaL_error(L, "bad option '%s' (%s expected, got %s)", k, lua_typename(L, type),
                luaL_typename(L, -1));
+  if (type == LUA_TSTRING && lua_isstring(L, -1) && !acr_is_cstring(L, -1))
+    luaL_error(L, "bad option '%s' (must not contain a NUL byte)", k);
+  lua_pop(L, 1);
+}
+
+/* api_version: a string of [0-9A-Za-z.-] (e.g. 2019-05-01-preview), false for none. */
+static void check_api_version(lua_State *L, int o)
+{
+  lua_getfield(L, o, "api_version");
+  int ty = lua_type(L, -1);
+  if (ty == LUA_TSTRING) {
+    const char *v = lua_tostring(L, -1);
+    if (!acr_is_cstring(L, -1) || !*v ||
+        strspn(v, "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.-") !=
+            strlen(v))
+      luaL_error(L, "bad option 'api_version' (letters, digits, '.' and '-' expected)");
+  } else if (ty != LUA_TNIL && !(ty == LUA_TBOOLEAN && !lua_toboolean(L, -1))) {
+    luaL_error(L, "bad option 'api_version' (string or false expected, got %s)",
+               luaL_typename(L, -1));
+  }
   lua_pop(L, 1);
 }
 
@@ -44,7 +65,18 @@ static void options_at(lua_State *L, int idx, const char *const *allowed)
   check_options(L, idx, allowed);
 }
 
-/* A header table maps names to one-line string values. */
+/* Names a caller may not set: the transport's framing and routing, the credential's
+ * token, and what the core sets once per operation (a second x-ms-client-request-id
+ * or User-Agent would be sent beside the core's). Accept and Content-Type may be set:
+ * they replace the core's. */
+static const char *const reserved[] = {
+  "host", "authorization", "proxy-authorization", "content-length", "transfer-encoding",
+  "connection", "keep-alive", "proxy-connection", "upgrade", "te", "trailer", "expect",
+  "x-ms-client-request-id", "user-agent", NULL
+};
+
+/* A header table maps RFC 9110 token names to one-line string values (no CR, LF, NUL
+ * or other control byte); no reserved name, no name twice (case-insensitively). */
 static void check_headers(lua_State *L, int o)
 {
   lua_getfield(L, o, "headers");
@@ -53,10 +85,29 @@ static void check_headers(lua_State *L, int o)
     lua_pushnil(L);
     while (lua_next(L, h)) {
       if (lua_type(L, -2) != LUA_TSTRING || lua_type(L, -1) != LUA_TSTRING ||
-          strpbrk(lua_tostring(L, -2), "\r\n:") || strpbrk(lua_tostring(L, -1), "\r\n"))
-        luaL_error(L, "bad option 'headers' (one-line string names and values expected)");
-      if (!strcasecmp(lua_tostring(L, -2), "authorization"))
+          !acr_is_cstring(L, -2) || !acr_is_cstring(L, -1) ||
+          !acr_is_token(lua_tostring(L, -2)) || !acr_is_one_line(lua_tostring(L, -1)))
+        luaL_error(L, "bad option 'headers' (header names must be tokens and values one line "
+                      "of text, both strings without NUL, CR or LF)");
+      const char *name = lua_tostring(L, -2);
+      if (!strcasecmp(name, "authorization"))
         luaL_error(L, "bad option 'headers' (Authorization comes from the credential)");
+      if (!strcasecmp(name, "user-agent"))
+        luaL_error(L, "bad option 'headers' (User-Agent comes from the client's user_agent "
+                      "option)");
+      if (!strcasecmp(name, "x-ms-client-request-id"))
+        luaL_error(L, "bad option 'headers' (x-ms-client-request-id is set once per "
+                      "operation; read it with op:request_id())");
+      for (int i = 0; reserved[i]; i++)
+        if (!strcasecmp(name, reserved[i]))
+          luaL_error(L, "bad option 'headers' (%s may not be set by the caller)", name);
+      lua_pushnil(L);  /* the same name twice in other cases would be sent twice */
+      while (lua_next(L, h)) {
+        lua_pop(L, 1);
+        if (lua_type(L, -1) == LUA_TSTRING && strcasecmp(lua_tostring(L, -1), name) == 0 &&
+            !lua_rawequal(L, -1, -3))
+          luaL_error(L, "bad option 'headers' (header '%s' given twice)", name);
+      }
       lua_pop(L, 1);
     }
   }
@@ -68,7 +119,7 @@ static void push_url(lua_State *L, acr_client *c, int arg, int o)
 {
   acr_buf url = ACR_BUF_INIT;
   acr_origin origin;
-  if (acr_url_resolve(c->endpoint, luaL_checkstring(L, arg), &url) != 0)
+  if (acr_url_resolve(c->endpoint, acr_check_cstring(L, arg), &url) != 0)
     luaL_argerror(L, arg, "an absolute https URL or a path starting with '/' expected");
   if (acr_url_origin(url.data, &origin) != 0 || !acr_origin_equal(&origin, &c->origin)) {
     acr_buf_free(&url);
@@ -79,9 +130,11 @@ static void push_url(lua_State *L, acr_client *c, int arg, int o)
   if (lua_istable(L, -1)) {
     lua_pushnil(L);
     while (rc == 0 && lua_next(L, -2)) {
-      if (lua_type(L, -2) != LUA_TSTRING || !lua_isstring(L, -1)) {
+      if (lua_type(L, -2) != LUA_TSTRING || !lua_isstring(L, -1) ||
+          !acr_is_cstring(L, -2) || !acr_is_cstring(L, -1)) {
         acr_buf_free(&url);
-        luaL_error(L, "bad option 'query' (string names and string or number values expected)");
+        luaL_error(L, "bad option 'query' (string names and string or number values without "
+                      "NUL bytes expected)");
       }
       rc = acr_url_set_param(&url, lua_tostring(L, -2), lua_tostring(L, -1));
       lua_pop(L, 1);
@@ -126,6 +179,12 @@ void acr_request_build(lua_State *L)
   opt_type(L, 4, "headers", LUA_TTABLE);
   opt_type(L, 4, "query", LUA_TTABLE);
   check_headers(L, 4);
+  check_api_version(L, 4);
+  lua_getfield(L, 4, "timeout");
+  if (!lua_isnil(L, -1) && !acr_seconds_ok(lua_tonumber(L, -1), 0, 1))
+    luaL_error(L, "bad option 'timeout' (a finite number of seconds > 0 and at most %d "
+                  "expected)", (int)ACR_MAX_SECONDS);
+  lua_pop(L, 1);
   acr_op_spec s;
   memset(&s, 0, sizeof s);
   s.method = methods[m];
@@ -174,6 +233,7 @@ static int client_pages(lua_State *L)
   opt_type(L, 3, "items", LUA_TSTRING);
   opt_type(L, 3, "next_link", LUA_TSTRING);
   opt_type(L, 3, "query", LUA_TTABLE);
+  check_api_version(L, 3);
   push_url(L, c, 2, 3);
   lua_getfield(L, 3, "items");
   lua_getfield(L, 3, "next_link");
