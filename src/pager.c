@@ -108,6 +108,47 @@ static int set_next(lua_State *L, int idx, int doc)
   return 1;
 }
 
+/* Whether the value at idx is a JSON array: a table whose keys are exactly 1..n. */
+static int is_array(lua_State *L, int idx)
+{
+  if (!lua_istable(L, idx))
+    return 0;
+  idx = lua_absindex(L, idx);
+  size_t n = lua_rawlen(L, idx), keys = 0;
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    lua_pop(L, 1);
+    if (lua_type(L, -1) != LUA_TNUMBER) {
+      lua_pop(L, 1);
+      return 0;
+    }
+    keys++;
+  }
+  return keys == n;
+}
+
+/* A ScopeMap or Token list must hold JSON objects only: the first item that is not one
+ * fails the whole page (with InvalidResponse naming its index) before any of its items
+ * is handed out, rather than being skipped where an audit would never see it. */
+static int check_items(lua_State *L, acr_pager *p, int items)
+{
+  if (p->shape != ACR_SHAPE_SCOPEMAP && p->shape != ACR_SHAPE_TOKEN)
+    return 1;
+  int n = (int)lua_rawlen(L, items);
+  for (int i = 1; i <= n; i++) {
+    lua_rawgeti(L, items, i);
+    int ok = lua_istable(L, -1) && lua_rawlen(L, -1) == 0;
+    lua_pop(L, 1);
+    if (!ok) {
+      acr_error_push(L, "InvalidResponse",
+                     lua_pushfstring(L, "item %d of a list page is not a JSON object", i), 0);
+      lua_remove(L, -2);
+      return 0;
+    }
+  }
+  return 1;
+}
+
 /* Takes a fetched page document; pushes its items list or (0) an error. */
 static int take_page(lua_State *L, int idx, acr_pager *p, int doc)
 {
@@ -121,8 +162,10 @@ static int take_page(lua_State *L, int idx, acr_pager *p, int doc)
   if (lua_isnil(L, -1) || acr_json_isnull(L, -1)) {
     lua_pop(L, 1);
     lua_newtable(L);
-  } else if (!lua_istable(L, -1)) {
+  } else if (!is_array(L, -1)) {
     acr_error_push(L, "InvalidResponse", "a list page's items are not a list", 0);
+    return 0;
+  } else if (!check_items(L, p, lua_gettop(L))) {
     return 0;
   }
   if (!set_next(L, idx, doc))

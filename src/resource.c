@@ -9,6 +9,7 @@
 #include "error.h"
 #include "json.h"
 #include "luax.h"
+#include "names.h"
 #include "resource.h"
 
 typedef struct acr_resource {
@@ -34,7 +35,10 @@ static acr_resource *test_resource(lua_State *L, int idx)
 static void push_path(lua_State *L, int idx, const char *a, const char *b)
 {
   acr_uv_get(L, idx, "doc");
-  lua_getfield(L, -1, a);
+  if (lua_istable(L, -1))
+    lua_getfield(L, -1, a);
+  else
+    lua_pushnil(L);
   lua_remove(L, -2);
   if (b) {
     if (lua_istable(L, -1))
@@ -162,6 +166,13 @@ static int resource_eq(lua_State *L)
   return 1;
 }
 
+/* A field of server data for tostring: the string itself, or "?" for anything else
+ * (tostring never raises, whatever the server sent). */
+static const char *shown(lua_State *L, int idx)
+{
+  return lua_type(L, idx) == LUA_TSTRING ? lua_tostring(L, idx) : "?";
+}
+
 static int resource_tostring(lua_State *L)
 {
   acr_resource *r = test_resource(L, 1);
@@ -170,11 +181,10 @@ static int resource_tostring(lua_State *L)
   push_path(L, 1, "name", NULL);
   if (r->kind == ACR_KIND_TOKEN) {
     push_path(L, 1, "properties", "status");
-    lua_pushfstring(L, "acr.Token(%s, %s)", luaL_optstring(L, -2, "?"),
-                    luaL_optstring(L, -1, "?"));
+    lua_pushfstring(L, "acr.Token(%s, %s)", shown(L, -2), shown(L, -1));
   } else {
     push_path(L, 1, "properties", "actions");
-    lua_pushfstring(L, "acr.ScopeMap(%s, %d actions)", luaL_optstring(L, -2, "?"),
+    lua_pushfstring(L, "acr.ScopeMap(%s, %d actions)", shown(L, -2),
                     lua_istable(L, -1) ? (int)lua_rawlen(L, -1) : 0);
   }
   return 1;
@@ -185,7 +195,10 @@ void acr_resource_push(lua_State *L, int cidx, acr_shape shape, int doc_idx)
   cidx = lua_absindex(L, cidx);
   doc_idx = lua_absindex(L, doc_idx);
   if (shape == ACR_SHAPE_CREDENTIALS) {
-    push_tree(L, doc_idx, 1);
+    if (lua_istable(L, doc_idx))
+      push_tree(L, doc_idx, 1);
+    else
+      lua_newtable(L);  /* never a metatable on a string or number type */
     luaL_setmetatable(L, ACR_CREDENTIALS_MT);
     return;
   }
@@ -201,6 +214,19 @@ void acr_resource_push(lua_State *L, int cidx, acr_shape shape, int doc_idx)
   acr_setuservalue(L, -2);
 }
 
+/* Whether the value at idx (server data) is "<this client's registry>/<collection>/<valid
+ * name>"; returns the name's offset + 1, or 0. */
+static size_t valid_id(lua_State *L, int cidx, int idx, int is_token)
+{
+  if (lua_type(L, idx) != LUA_TSTRING)
+    return 0;
+  size_t len;
+  const char *id = lua_tolstring(L, idx, &len);
+  acr_client *c = acr_check_client(L, cidx);
+  size_t off = acr_name_id_of_registry(id, len, c->registry_path, is_token);
+  return off ? off + 1 : 0;
+}
+
 static int is_resource_id(const char *s, const char *collection)
 {
   return !strncasecmp(s, "/subscriptions/", 15) && strstr(s, collection) != NULL;
@@ -214,6 +240,11 @@ void acr_resource_push_id(lua_State *L, int cidx, int arg, int is_token)
     if (r->kind != want)
       luaL_argerror(L, arg, is_token ? "an acr.Token expected" : "an acr.ScopeMap expected");
     push_path(L, arg, "id", NULL);
+    if (!valid_id(L, cidx, -1, is_token))
+      luaL_argerror(L, arg, is_token
+                    ? "the Token's id (from the server) is not a token id of this client's registry"
+                    : "the ScopeMap's id (from the server) is not a scope map id of this "
+                      "client's registry");
     return;
   }
   if (lua_type(L, arg) != LUA_TSTRING)
@@ -238,14 +269,28 @@ void acr_resource_push_id(lua_State *L, int cidx, int arg, int is_token)
 
 /* ---- methods ---- */
 
+/* The object's name, checked against the API's name rules, since it came from the
+ * server and becomes a URL path segment; pushes it escaped (a valid name has nothing
+ * to escape). NULL, with an acr.Error pushed instead, when it is not a valid name:
+ * the method then returns nil, err and sends nothing. */
 static const char *self_name(lua_State *L, acr_kind kind)
 {
   check_resource(L, 1, kind);
   push_path(L, 1, "name", NULL);
-  const char *n = lua_tostring(L, -1);
-  if (!n)
-    luaL_error(L, "%s has no name", mt_names[kind]);
-  return n;  /* left on the stack */
+  size_t len = 0;
+  const char *n = lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, &len) : NULL;
+  if (!n || !acr_name_valid(n, len, kind == ACR_KIND_TOKEN)) {
+    lua_pop(L, 1);
+    acr_error_push(L, "InvalidResponse",
+                   kind == ACR_KIND_TOKEN
+                     ? "the token's field 'name' from the service is not a valid token name"
+                     : "the scope map's field 'name' from the service is not a valid scope "
+                       "map name", 0);
+    return NULL;
+  }
+  acr_name_push_segment(L, n, len);
+  lua_remove(L, -2);
+  return lua_tostring(L, -1);  /* left on the stack */
 }
 
 /* The client comes back as a stack index; used by every method. */
@@ -293,6 +338,8 @@ static int m_refresh(lua_State *L)
 {
   acr_kind k = (acr_kind)kind_of(L);
   const char *name = self_name(L, k);
+  if (!name)
+    return acr_error_return(L);
   int c = self_client(L);
   acr_api_push_get(L, c, k, name);
   return run(L, 1);
@@ -303,6 +350,8 @@ static int update(lua_State *L, int wait)
   acr_kind k = (acr_kind)kind_of(L);
   luaL_checktype(L, 2, LUA_TTABLE);
   const char *name = self_name(L, k);
+  if (!name)
+    return acr_error_return(L);
   int c = self_client(L);
   acr_api_push_update(L, c, k, name, 2, 2);
   return run(L, wait);
@@ -316,6 +365,8 @@ static int delete(lua_State *L, int wait)
 {
   acr_kind k = (acr_kind)kind_of(L);
   const char *name = self_name(L, k);
+  if (!name)
+    return acr_error_return(L);
   int c = self_client(L);
   acr_api_push_delete(L, c, k, name);
   return run(L, wait);
@@ -328,6 +379,8 @@ static int m_begin_delete(lua_State *L) { return delete(L, 0); }
 static int set_status(lua_State *L, const char *status, int wait)
 {
   const char *name = self_name(L, ACR_KIND_TOKEN);
+  if (!name)
+    return acr_error_return(L);
   int c = self_client(L);
   lua_createtable(L, 0, 1);
   lua_pushstring(L, status);
@@ -350,6 +403,14 @@ static int generate(lua_State *L, int wait)
     lua_newtable(L);
   }
   int c = self_client(L);
+  push_path(L, 1, "id", NULL);
+  size_t ok = valid_id(L, c, -1, 1);
+  lua_pop(L, 1);
+  if (!ok) {
+    acr_error_push(L, "InvalidResponse", "the token's field 'id' from the service is not a "
+                   "token id of this client's registry", 0);
+    return acr_error_return(L);
+  }
   acr_api_push_generate(L, c, 2, 1, 2);
   return run(L, wait);
 }
@@ -364,15 +425,24 @@ static int m_scope_map(lua_State *L)
 {
   check_resource(L, 1, ACR_KIND_TOKEN);
   push_path(L, 1, "properties", "scopeMapId");
-  const char *id = lua_tostring(L, -1);
-  if (!id) {
+  if (lua_isnil(L, -1)) {
     acr_error_push(L, "NoScopeMap", "the token names no scope map", 0);
     return acr_error_return(L);
   }
-  const char *slash = strrchr(id, '/');
-  lua_pushstring(L, slash ? slash + 1 : id);
+  int id = lua_gettop(L);
   int c = self_client(L);
-  acr_api_push_get(L, c, ACR_KIND_SCOPEMAP, lua_tostring(L, -2));
+  /* The id must be a scope map of this very registry: its name is the URL's last
+   * segment, and nothing else of it reaches a URL. */
+  size_t off = valid_id(L, c, id, 0);
+  if (!off) {
+    acr_error_push(L, "InvalidResponse", "the token's field 'scope_map_id' from the service "
+                   "is not a scope map id of this client's registry", 0);
+    return acr_error_return(L);
+  }
+  size_t len;
+  const char *s = lua_tolstring(L, id, &len);
+  acr_name_push_segment(L, s + off - 1, len - (off - 1));
+  acr_api_push_get(L, c, ACR_KIND_SCOPEMAP, lua_tostring(L, -1));
   return acr_op_wait(L, -1);
 }
 
@@ -388,10 +458,13 @@ static int m_to_table(lua_State *L)
 
 static int credentials_tostring(lua_State *L)
 {
-  lua_getfield(L, 1, "username");
-  lua_getfield(L, 1, "passwords");
+  luaL_checktype(L, 1, LUA_TTABLE);
+  lua_pushliteral(L, "username");
+  lua_rawget(L, 1);
+  lua_pushliteral(L, "passwords");
+  lua_rawget(L, 1);
   lua_pushfstring(L, "acr.GeneratedCredentials(%s, %d passwords, values hidden)",
-                  luaL_optstring(L, -2, "?"), lua_istable(L, -1) ? (int)lua_rawlen(L, -1) : 0);
+                  shown(L, -2), lua_istable(L, -1) ? (int)lua_rawlen(L, -1) : 0);
   return 1;
 }
 
