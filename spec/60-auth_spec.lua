@@ -458,6 +458,18 @@ printf '{"accessToken":"eyJ.cli.x","expiresOn":"2001-01-01 00:00:00.000000","tok
       assert.is_nil(helpers.read_file(tmp .. "/az-ran"))
     end)
 
+    it("default(): a workload identity whose token file cannot be read ends the chain", function()
+      local env = { AZURE_TENANT_ID = TENANT, AZURE_CLIENT_ID = em.client_id, PATH = path_dir,
+                    AZURE_FEDERATED_TOKEN_FILE = tmp .. "/no-such-token-file",
+                    ACR_IMDS_ENDPOINT = em.url, AZURE_AUTHORITY_HOST = em.url }
+      local ok, out = run_lua(env, probe(em, "acr.credential.default()"))
+      assert.is_true(ok, out)
+      assert.matches("AuthenticationFailed", out)
+      assert.matches("workload identity", out)
+      assert.is_nil(out:find("no credential worked", 1, true))
+      assert.are.equal(0, ch.count_requests(em, "GET imds"))
+    end)
+
     it("default(): a managed identity endpoint that refuses ends the chain; IMDS's 400 moves on", function()
       em:admin("POST", "identity", { header = "right-header" })
       local env = { IDENTITY_ENDPOINT = em.url .. "/msi/token", IDENTITY_HEADER = "wrong-header",

@@ -320,8 +320,9 @@ static acr_auth_outcome feed_one(lua_State *L, acr_credential *c, const acr_toke
   const char *kind = kind_label(c);
   c->unavailable = 0;
   if (terr) {
-    /* No managed identity endpoint here (not an Azure host): default() moves on. */
-    c->unavailable = c->kind == ACR_CRED_MANAGED_IDENTITY;
+    /* No IMDS here (not an Azure host): default() moves on. A configured App Service
+     * endpoint that does not answer is a failure of that identity. */
+    c->unavailable = c->kind == ACR_CRED_MANAGED_IDENTITY && !c->identity_endpoint;
     char msg[512];
     snprintf(msg, sizeof msg, "the token endpoint did not answer (%s%s%s)", terr,
              tmsg ? ": " : "", tmsg ? tmsg : "");
@@ -428,6 +429,7 @@ static acr_auth_step cli_fetch(lua_State *L, acr_credential *c, const acr_token_
                               sizeof err);
   int top = lua_gettop(L);
   if (st != ACR_RUN_OK || code != 0) {
+    c->unavailable = 1;   /* no az here, or one that is not logged in */
     cli_failure(L, st, code, &errout, err, c->cli_timeout);
   } else if (!acr_json_decode(L, out.data ? out.data : "", out.len) || !lua_istable(L, -1)) {
     lua_settop(L, top);
@@ -537,12 +539,16 @@ acr_auth_step acr_credential_request(lua_State *L, int idx, const acr_token_targ
       push_chain_failure(L, idx);
       return ACR_AUTH_FAILED;
     }
-    member(L, idx, i);
+    acr_credential *m = member(L, idx, i);
+    m->unavailable = 0;
     acr_auth_step st = acr_credential_request(L, -1, t);
     lua_remove(L, st == ACR_AUTH_READY ? -1 : -2);
     if (st == ACR_AUTH_READY && !c->chain_chosen)
       c->chain_chosen = i;
-    if (st != ACR_AUTH_FAILED || c->chain_chosen)
+    /* As in acr_credential_feed: a configured member that fails before sending anything
+     * (an unreadable federated token file, a certificate that cannot sign) ends the
+     * chain; only one that is not available here (no az, az not logged in) moves on. */
+    if (st != ACR_AUTH_FAILED || c->chain_chosen || !m->unavailable)
       return st;
     if (!chain_next(L, idx, c))
       return ACR_AUTH_FAILED;

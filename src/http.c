@@ -470,7 +470,7 @@ static struct curl_slist *link_fixed(acr_http *h, struct curl_slist *extra,
 /* Everything a previous request may have left set on the handle is set again here, so
  * a GET after a POST is a plain GET: no body, no custom verb, not HEAD. */
 static CURLcode set_request(acr_http *h, const char *method, const char *url,
-                            const char *body, size_t body_len, long timeout_ms,
+                            const char *body, size_t body_len, long timeout_ms, int fresh,
                             struct curl_slist *hdrs)
 {
   CURL *c = h->curl;
@@ -495,9 +495,8 @@ static CURLcode set_request(acr_http *h, const char *method, const char *url,
   }
   SET(CURLOPT_TIMEOUT_MS, timeout_ms > 0 ? timeout_ms : h->timeout_ms);
   SET(CURLOPT_HTTPHEADER, hdrs);
-  SET(CURLOPT_FRESH_CONNECT, h->fresh ? 1L : 0L);
+  SET(CURLOPT_FRESH_CONNECT, fresh ? 1L : 0L);
 #undef SET
-  h->fresh = 0;   /* one request's choice */
   return rc;
 }
 
@@ -611,6 +610,9 @@ int acr_http_perform(acr_http *h, const char *method, const char *url,
   if (!method)
     method = "GET";
   const char *bad = h ? check_request(method, url, headers, body, body_len) : "no handle";
+  int fresh = h ? h->fresh : 0;
+  if (h)
+    h->fresh = 0;   /* one request's choice, whichever way this one ends */
   if (bad)
     return fail(res, ACR_TE_OTHER, bad);
   if (extra_headers(headers, sends_body(method, body_len), body_len > 0, &extra,
@@ -621,7 +623,7 @@ int acr_http_perform(acr_http *h, const char *method, const char *url,
   h->too_large = h->oom = 0;
   h->errbuf[0] = '\0';
   tail = slist_tail(extra);
-  CURLcode rc = set_request(h, method, url, body, body_len, timeout_ms,
+  CURLcode rc = set_request(h, method, url, body, body_len, timeout_ms, fresh,
                             link_fixed(h, extra, tail, own_accept));
   if (rc == CURLE_OK)
     rc = run(h, res);

@@ -57,11 +57,20 @@ static double parse_number(const char *s)
     p++;
   if (!digits || *p || end - s > 32)
     return -1;
-  char num[40];
-  memcpy(num, s, (size_t)(end - s));
-  num[end - s] = '\0';
-  double v = strtod(num, NULL);   /* only digits and '.' now: a finite value or HUGE_VAL */
-  return isfinite(v) ? v : -1;
+  /* Our own conversion: strtod would follow the host's LC_NUMERIC decimal point. */
+  double v = 0, scale = 1;
+  int frac = 0;
+  for (p = s; p < end; p++) {
+    if (*p == '.') {
+      frac = 1;
+    } else if (frac) {
+      scale /= 10;
+      v += (*p - '0') * scale;
+    } else {
+      v = v * 10 + (*p - '0');
+    }
+  }
+  return v;
 }
 
 double acr_retry_after(const char *retry_after_ms, const char *x_ms_retry_after_ms,

@@ -26,6 +26,8 @@
 
 static int traceback(lua_State *L) {
   const char *msg = lua_tostring(L, 1);
+  if (msg == NULL && luaL_callmeta(L, 1, "__tostring") && lua_type(L, -1) == LUA_TSTRING)
+    return 1;   /* an error object that says what it is (an acr.Error): as it says */
   if (msg == NULL) msg = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
   luaL_traceback(L, L, msg, 1);
   return 1;
@@ -73,6 +75,7 @@ static int run(lua_State *L, int argc, char **argv) {
   make_arg(L, argv, argc, i);
   int st = luaL_loadfile(L, argv[i]);
   if (st == LUA_OK) {
+    luaL_checkstack(L, argc - i + 3, "too many arguments to script");
     for (int k = i + 1; k < argc; k++) lua_pushstring(L, argv[k]);
     st = docall(L, argc - i - 1);
   }
