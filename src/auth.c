@@ -208,7 +208,7 @@ static int credential_static(lua_State *L)
   size_t len;
   const char *tok = luaL_checklstring(L, 1, &len);
   luaL_argcheck(L, len > 0, 1, "token must not be empty");
-  luaL_argcheck(L, strlen(tok) == len, 1, "token must not contain a NUL byte");
+  luaL_argcheck(L, acr_is_cstring(L, 1), 1, "token must not contain a NUL byte");
   luaL_argcheck(L, strcspn(tok, "\r\n") == len, 1, "token must be one line");
   acr_credential *c = new_cred(L, ACR_CRED_STATIC);
   if (acr_buf_add(&c->token, tok, len) != 0)

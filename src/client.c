@@ -11,6 +11,7 @@
 #include "auth.h"
 #include "client.h"
 #include "luax.h"
+#include "names.h"
 #include "version.h"
 #if defined(LUA_JITLIBNAME)
 #include <luajit.h>
@@ -124,7 +125,7 @@ static double opt_number(lua_State *L, int t, const char *k, double dflt, double
     luaL_error(L, "acr.client: option '%s' must be a number, got %s", k, lua_typename(L, ty));
   if (!isfinite(v))
     luaL_error(L, "acr.client: option '%s' must be a finite number (not NaN or infinite)", k);
-  if (!(v >= min) || !(v <= ACR_MAX_SECONDS))
+  if (!acr_seconds_ok(v, min, 0))
     luaL_error(L, "acr.client: option '%s' must be %s and at most %d", k,
                min > 0 ? "> 0" : ">= 0", (int)ACR_MAX_SECONDS);
   return v;
@@ -158,18 +159,16 @@ static void check_retry(lua_State *L, int t, acr_retry_policy *p)
   lua_pop(L, 1);
 }
 
-#define ALNUM "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
-
 /* registryName: ^[a-zA-Z0-9]*$, 5-50. resourceGroupName: ^[-\w\._\(\)]+$, 1-90, not
  * ending in '.' (so never "." or ".."); \w is taken as ASCII, as the name is put into
  * the URL path as it is. */
 static void check_names(lua_State *L, const char *rg, const char *registry)
 {
   size_t n = strlen(registry);
-  if (n < 5 || n > 50 || strspn(registry, ALNUM) != n)
+  if (n < 5 || n > 50 || strspn(registry, ACR_ALNUM) != n)
     luaL_error(L, "acr.client: option 'registry' must be 5 to 50 letters and digits");
   n = strlen(rg);
-  if (n > 90 || strspn(rg, ALNUM "-_.()") != n || rg[n - 1] == '.')
+  if (n > 90 || strspn(rg, ACR_ALNUM "-_.()") != n || rg[n - 1] == '.')
     luaL_error(L, "acr.client: option 'resource_group' is not a valid resource group name "
                   "(1 to 90 letters, digits, '-', '_', '.', '(' and ')', not ending in '.')");
 }
@@ -260,7 +259,7 @@ static char *make_user_agent(const char *prefix)
 static void check_subscription(lua_State *L, const char *sub)
 {
   size_t n = strlen(sub);
-  if (n > 64 || strspn(sub, ALNUM "-") != n)
+  if (n > 64 || strspn(sub, ACR_ALNUM "-") != n)
     luaL_error(L, "acr.client: option 'subscription_id' is not a valid subscription id");
 }
 
@@ -307,7 +306,7 @@ static void fill_client(lua_State *L, int t, acr_client *c, const char *ep)
   const char *uap = opt_string(L, t, "user_agent", 0);
   check_subscription(L, sub);
   check_names(L, rg, reg);
-  if (apiv && strspn(apiv, ALNUM ".-") != strlen(apiv))
+  if (apiv && !acr_api_version_valid(apiv))
     luaL_error(L, "acr.client: option 'api_version' may contain only letters, digits, '.' "
                   "and '-' (e.g. " DEFAULT_API_VERSION ")");
   if (uap && !acr_is_one_line(uap))
@@ -366,8 +365,16 @@ void acr_client_push_url(lua_State *L, acr_client *c, const char *collection, co
   luaL_addchar(&b, '/');
   luaL_addstring(&b, collection);
   if (name) {
+    /* One path segment, escaped here, where every name meets a URL: a checked name has
+     * nothing to escape, and nothing else can add a segment. */
+    acr_buf seg = ACR_BUF_INIT;
+    if (acr_url_escape(&seg, name, strlen(name)) != 0) {
+      acr_buf_free(&seg);
+      luaL_error(L, "out of memory");
+    }
     luaL_addchar(&b, '/');
-    luaL_addstring(&b, name);
+    luaL_addlstring(&b, seg.data, seg.len);
+    acr_buf_free(&seg);
   }
   luaL_addstring(&b, "?api-version=");
   luaL_addstring(&b, c->api_version);
@@ -400,7 +407,7 @@ void acr_client_log(lua_State *L, int cidx, const char *level, const char *msg)
 }
 
 static void check_name(lua_State *L, int arg, const char *name, const char *what,
-                       const char *allowed, const char *rule)
+                       int is_token, const char *rule)
 {
   /* arg holds the name itself: C would see it cut at a NUL byte. */
   if (lua_type(L, arg) == LUA_TSTRING && !acr_is_cstring(L, arg))
@@ -409,19 +416,19 @@ static void check_name(lua_State *L, int arg, const char *name, const char *what
   if (n < 5 || n > 50)
     luaL_argerror(L, arg, lua_pushfstring(L, "%s name '%s' must be 5 to 50 characters", what,
                                           name));
-  if (strspn(name, allowed) != n)
+  if (!acr_name_valid(name, n, is_token))
     luaL_argerror(L, arg, lua_pushfstring(L, "%s name '%s' may contain only %s", what, name,
                                           rule));
 }
 
 void acr_check_scope_map_name(lua_State *L, int arg, const char *name)
 {
-  check_name(L, arg, name, "scope map", ALNUM "-_", "letters, digits, '-' and '_'");
+  check_name(L, arg, name, "scope map", 0, "letters, digits, '-' and '_'");
 }
 
 void acr_check_token_name(lua_State *L, int arg, const char *name)
 {
-  check_name(L, arg, name, "token", ALNUM "-", "letters, digits and '-'");
+  check_name(L, arg, name, "token", 1, "letters, digits and '-'");
 }
 
 static int client_tostring(lua_State *L)

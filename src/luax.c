@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "luax.h"
+#include "names.h"
 
 const char *acr_unknown_key(lua_State *L, int t, const char *const *allowed)
 {
@@ -66,8 +67,7 @@ const char *acr_check_cstring(lua_State *L, int arg)
 
 int acr_is_token(const char *s)
 {
-  static const char tchar[] = "!#$%&'*+-.^_`|~0123456789"
-                              "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
+  static const char tchar[] = "!#$%&'*+-.^_`|~" ACR_ALNUM;
   size_t n = strlen(s);
   return n > 0 && strspn(s, tchar) == n;
 }

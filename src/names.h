@@ -1,12 +1,15 @@
-/* Name rules of the OpenAPI document, as predicates: for names and ids that come
- * from the server's answers, which are checked before they become part of a URL
- * (the raising checks for callers' arguments are in client.c). */
+/* Name rules of the OpenAPI document, as predicates: the one copy of each rule, used by
+ * the raising checks of callers' arguments (client.c, request.c) and for names and ids
+ * that come from the server's answers, which are checked before they become part of a
+ * URL (resource.c). */
 #ifndef ACR_NAMES_H
 #define ACR_NAMES_H
 
 #include <stddef.h>
 
 #include "compat.h"
+
+#define ACR_ALNUM "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 
 /* scopeMapName ^[a-zA-Z0-9-_]*$, tokenName ^[a-zA-Z0-9-]*$, both 5 to 50 characters. */
 int acr_name_valid(const char *name, size_t len, int is_token);
@@ -17,7 +20,7 @@ int acr_name_valid(const char *name, size_t len, int is_token);
 size_t acr_name_id_of_registry(const char *id, size_t len, const char *registry_path,
                                int is_token);
 
-/* Pushes s percent-encoded as one URL path segment (only unreserved bytes kept). */
-void acr_name_push_segment(lua_State *L, const char *s, size_t len);
+/* An api-version: letters, digits, '.' and '-' (2019-05-01-preview), not empty. */
+int acr_api_version_valid(const char *s);
 
 #endif

@@ -238,8 +238,6 @@ static void schedule_poll(lua_State *L, int idx, acr_op *op, int hdr)
   double cap = op->client->retry.max_delay;
   if (op->client->poll_interval > cap)
     cap = op->client->poll_interval;
-  if (cap > ACR_MAX_POLL_WAIT)
-    cap = ACR_MAX_POLL_WAIT;
   double wait = ra >= 0 ? (ra < cap ? ra : cap) : op->client->poll_interval;
   if (wait > ACR_MAX_POLL_WAIT)
     wait = ACR_MAX_POLL_WAIT;

@@ -9,6 +9,7 @@
 #include "json.h"
 #include "lro.h"
 #include "luax.h"
+#include "names.h"
 #include "operation.h"
 #include "pager.h"
 #include "url.h"
@@ -34,9 +35,7 @@ static void check_api_version(lua_State *L, int o)
   int ty = lua_type(L, -1);
   if (ty == LUA_TSTRING) {
     const char *v = lua_tostring(L, -1);
-    if (!acr_is_cstring(L, -1) || !*v ||
-        strspn(v, "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.-") !=
-            strlen(v))
+    if (!acr_is_cstring(L, -1) || !acr_api_version_valid(v))
       luaL_error(L, "bad option 'api_version' (letters, digits, '.' and '-' expected)");
   } else if (ty != LUA_TNIL && !(ty == LUA_TBOOLEAN && !lua_toboolean(L, -1))) {
     luaL_error(L, "bad option 'api_version' (string or false expected, got %s)",
@@ -69,10 +68,15 @@ static void options_at(lua_State *L, int idx, const char *const *allowed)
  * token, and what the core sets once per operation (a second x-ms-client-request-id
  * or User-Agent would be sent beside the core's). Accept and Content-Type may be set:
  * they replace the core's. */
-static const char *const reserved[] = {
-  "host", "authorization", "proxy-authorization", "content-length", "transfer-encoding",
-  "connection", "keep-alive", "proxy-connection", "upgrade", "te", "trailer", "expect",
-  "x-ms-client-request-id", "user-agent", NULL
+static const struct { const char *name, *why; } reserved[] = {
+  {"authorization", "Authorization comes from the credential"},
+  {"user-agent", "User-Agent comes from the client's user_agent option"},
+  {"x-ms-client-request-id", "x-ms-client-request-id is set once per operation; read it "
+                             "with op:request_id()"},
+  {"host", NULL}, {"proxy-authorization", NULL}, {"content-length", NULL},
+  {"transfer-encoding", NULL}, {"connection", NULL}, {"keep-alive", NULL},
+  {"proxy-connection", NULL}, {"upgrade", NULL}, {"te", NULL}, {"trailer", NULL},
+  {"expect", NULL}, {NULL, NULL}
 };
 
 /* A header table maps RFC 9110 token names to one-line string values (no CR, LF, NUL
@@ -90,17 +94,13 @@ static void check_headers(lua_State *L, int o)
         luaL_error(L, "bad option 'headers' (header names must be tokens and values one line "
                       "of text, both strings without NUL, CR or LF)");
       const char *name = lua_tostring(L, -2);
-      if (!strcasecmp(name, "authorization"))
-        luaL_error(L, "bad option 'headers' (Authorization comes from the credential)");
-      if (!strcasecmp(name, "user-agent"))
-        luaL_error(L, "bad option 'headers' (User-Agent comes from the client's user_agent "
-                      "option)");
-      if (!strcasecmp(name, "x-ms-client-request-id"))
-        luaL_error(L, "bad option 'headers' (x-ms-client-request-id is set once per "
-                      "operation; read it with op:request_id())");
-      for (int i = 0; reserved[i]; i++)
-        if (!strcasecmp(name, reserved[i]))
-          luaL_error(L, "bad option 'headers' (%s may not be set by the caller)", name);
+      for (int i = 0; reserved[i].name; i++) {
+        if (strcasecmp(name, reserved[i].name))
+          continue;
+        if (reserved[i].why)
+          luaL_error(L, "bad option 'headers' (%s)", reserved[i].why);
+        luaL_error(L, "bad option 'headers' (%s may not be set by the caller)", name);
+      }
       lua_pushnil(L);  /* the same name twice in other cases would be sent twice */
       while (lua_next(L, h)) {
         lua_pop(L, 1);

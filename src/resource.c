@@ -215,7 +215,7 @@ void acr_resource_push(lua_State *L, int cidx, acr_shape shape, int doc_idx)
 }
 
 /* Whether the value at idx (server data) is "<this client's registry>/<collection>/<valid
- * name>"; returns the name's offset + 1, or 0. */
+ * name>"; returns the name's offset (never 0 for an id), or 0. */
 static size_t valid_id(lua_State *L, int cidx, int idx, int is_token)
 {
   if (lua_type(L, idx) != LUA_TSTRING)
@@ -223,8 +223,7 @@ static size_t valid_id(lua_State *L, int cidx, int idx, int is_token)
   size_t len;
   const char *id = lua_tolstring(L, idx, &len);
   acr_client *c = acr_check_client(L, cidx);
-  size_t off = acr_name_id_of_registry(id, len, c->registry_path, is_token);
-  return off ? off + 1 : 0;
+  return acr_name_id_of_registry(id, len, c->registry_path, is_token);
 }
 
 static int is_resource_id(const char *s, const char *collection)
@@ -270,9 +269,9 @@ void acr_resource_push_id(lua_State *L, int cidx, int arg, int is_token)
 /* ---- methods ---- */
 
 /* The object's name, checked against the API's name rules, since it came from the
- * server and becomes a URL path segment; pushes it escaped (a valid name has nothing
- * to escape). NULL, with an acr.Error pushed instead, when it is not a valid name:
- * the method then returns nil, err and sends nothing. */
+ * server and becomes a URL path segment (escaped by acr_client_push_url). NULL, with an
+ * acr.Error pushed instead, when it is not a valid name: the method then returns nil,
+ * err and sends nothing. */
 static const char *self_name(lua_State *L, acr_kind kind)
 {
   check_resource(L, 1, kind);
@@ -288,9 +287,7 @@ static const char *self_name(lua_State *L, acr_kind kind)
                        "map name", 0);
     return NULL;
   }
-  acr_name_push_segment(L, n, len);
-  lua_remove(L, -2);
-  return lua_tostring(L, -1);  /* left on the stack */
+  return n;  /* left on the stack */
 }
 
 /* The client comes back as a stack index; used by every method. */
@@ -439,10 +436,7 @@ static int m_scope_map(lua_State *L)
                    "is not a scope map id of this client's registry", 0);
     return acr_error_return(L);
   }
-  size_t len;
-  const char *s = lua_tolstring(L, id, &len);
-  acr_name_push_segment(L, s + off - 1, len - (off - 1));
-  acr_api_push_get(L, c, ACR_KIND_SCOPEMAP, lua_tostring(L, -1));
+  acr_api_push_get(L, c, ACR_KIND_SCOPEMAP, lua_tostring(L, id) + off);
   return acr_op_wait(L, -1);
 }
 

@@ -2,7 +2,6 @@
  * transport failures. POST and PATCH only on 429, 500, 503, 504, where the service
  * said it did not act, unless the operation is known to be idempotent in effect. */
 #include <curl/curl.h>
-#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,34 +41,28 @@ static double parse_number(const char *s)
     return -1;
   while (*s == ' ' || *s == '\t')
     s++;
+  /* One pass, our own conversion: strtod would follow the host's LC_NUMERIC decimal
+   * point. */
+  double v = 0, scale = 1;
+  int digits = 0, frac = 0;
   const char *p = s;
-  while (*p >= '0' && *p <= '9')
-    p++;
-  int digits = p > s;
-  if (*p == '.') {
-    const char *f = ++p;
-    while (*p >= '0' && *p <= '9')
-      p++;
-    digits = digits || p > f;
+  for (; (*p >= '0' && *p <= '9') || (*p == '.' && !frac); p++) {
+    if (*p == '.') {
+      frac = 1;
+    } else if (frac) {
+      scale /= 10;
+      v += (*p - '0') * scale;
+      digits = 1;
+    } else {
+      v = v * 10 + (*p - '0');
+      digits = 1;
+    }
   }
   const char *end = p;
   while (*p == ' ' || *p == '\t')
     p++;
   if (!digits || *p || end - s > 32)
     return -1;
-  /* Our own conversion: strtod would follow the host's LC_NUMERIC decimal point. */
-  double v = 0, scale = 1;
-  int frac = 0;
-  for (p = s; p < end; p++) {
-    if (*p == '.') {
-      frac = 1;
-    } else if (frac) {
-      scale /= 10;
-      v += (*p - '0') * scale;
-    } else {
-      v = v * 10 + (*p - '0');
-    }
-  }
   return v;
 }
 

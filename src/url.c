@@ -144,7 +144,9 @@ int acr_url_escape(acr_buf *out, const char *s, size_t len)
     return -1;
   for (size_t i = 0; i < len; i++) {
     unsigned char c = (unsigned char)s[i];
-    if (isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
+    /* RFC 3986 unreserved, by ASCII value: isalnum would follow the host's locale */
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+        c == '-' || c == '.' || c == '_' || c == '~') {
       out->data[out->len++] = (char)c;
     } else {
       out->data[out->len++] = '%';
