@@ -46,12 +46,7 @@ local ROCKSPEC = "rockspec/lua-acr-scm-1.rockspec"
 -- temporary directory, and, when this runs as root, as the user nobody: it then cannot
 -- write anywhere but the temporary directory, which it owns. setpriv is util-linux's,
 -- in every Debian 12.
-local function own_pid()
-  local p = io.popen("echo $PPID")   -- the shell's parent is this interpreter
-  local pid = p:read("*l")
-  p:close()
-  return pid
-end
+local own_pid = helpers.own_pid
 
 describe("the luarocks rock #build", function()
   local tmp, tree, src, work, user

@@ -1,21 +1,9 @@
 -- acr.client{…} checks its options at once and names the one that is wrong;
 -- names are checked against the API's rules before any request.
 local acr = require "acr"
+local ch = require "client_helpers"
 
-local function base(over)
-  local o = { subscription_id = "sub", resource_group = "rg", registry = "myregistry",
-              credential = acr.credential.static("tok"), endpoint = "http://127.0.0.1:9" }
-  for k, v in pairs(over or {}) do
-    if v == false then o[k] = nil else o[k] = v end
-  end
-  return o
-end
-
-local function raises(pattern, f, ...)
-  local ok, err = pcall(f, ...)
-  assert.is_false(ok, "expected an error matching " .. pattern)
-  assert.matches(pattern, tostring(err))
-end
+local base, raises = ch.options, ch.raises
 
 describe("acr.client options #unit", function()
   it("builds a client from valid options, without any request", function()

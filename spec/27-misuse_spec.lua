@@ -7,20 +7,7 @@ local acr = require "acr"
 
 local TENANT = "00000000-0000-0000-0000-0000000000e1"
 
-local function base(over)
-  local o = { subscription_id = "sub", resource_group = "rg", registry = "myregistry",
-              credential = acr.credential.static("tok"), endpoint = "http://127.0.0.1:9" }
-  for k, v in pairs(over or {}) do
-    if v == false then o[k] = nil else o[k] = v end
-  end
-  return o
-end
-
-local function raises(pattern, f, ...)
-  local ok, err = pcall(f, ...)
-  assert.is_false(ok, "expected an error matching " .. pattern)
-  assert.matches(pattern, tostring(err))
-end
+local base, raises = ch.options, ch.raises
 
 describe("misuse #unit", function()
   it("refuses a NUL byte in every string option of acr.client", function()

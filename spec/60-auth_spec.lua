@@ -409,6 +409,24 @@ printf '{"accessToken":"eyJ.cli.x","expiresOn":"2001-01-01 00:00:00.000000","tok
       base_env = { PATH = path_dir, ACR_IMDS_ENDPOINT = "http://127.0.0.1:1", AZURE_AUTHORITY_HOST = em.url }
     end)
 
+    -- syntax: path_az(script)   an executable az on the child's PATH, running script (sh)
+    local function path_az(script)
+      helpers.write_file(path_dir .. "/az", "#!/bin/sh\n" .. script)
+      assert(helpers.sh("chmod +x " .. q(path_dir .. "/az")))
+    end
+
+    -- syntax: out = default_stops(env, pattern)   default() in a child with env ends with
+    -- an AuthenticationFailed that matches pattern, from the member that failed, not
+    -- the chain's "no credential worked" summary
+    local function default_stops(env, pattern)
+      local ok, out = run_lua(env, probe(em, "acr.credential.default()"))
+      assert.is_true(ok, out)
+      assert.matches("AuthenticationFailed", out)
+      assert.matches(pattern, out)
+      assert.is_nil(out:find("no credential worked", 1, true))
+      return out
+    end
+
     it("environment(): a client secret from AZURE_* variables", function()
       local env = { AZURE_TENANT_ID = TENANT, AZURE_CLIENT_ID = em.client_id, AZURE_CLIENT_SECRET = em.client_secret }
       for k, v in pairs(base_env) do env[k] = v end
@@ -443,47 +461,35 @@ printf '{"accessToken":"eyJ.cli.x","expiresOn":"2001-01-01 00:00:00.000000","tok
 
     it("default(): a configured credential that Entra ID refuses ends the chain", function()
       -- a wrong secret (AADSTS7000215): managed identity and az are never tried
-      helpers.write_file(path_dir .. "/az", "#!/bin/sh\necho ran > " .. tmp .. "/az-ran\nexit 1\n")
-      assert(helpers.sh("chmod +x " .. q(path_dir .. "/az")))
+      path_az("echo ran > " .. tmp .. "/az-ran\nexit 1\n")
       os.remove(tmp .. "/az-ran")
-      local env = { AZURE_TENANT_ID = TENANT, AZURE_CLIENT_ID = em.client_id, AZURE_CLIENT_SECRET = "wrong",
-                    ACR_IMDS_ENDPOINT = em.url, PATH = path_dir, AZURE_AUTHORITY_HOST = em.url }
-      local ok, out = run_lua(env, probe(em, "acr.credential.default()"))
-      assert.is_true(ok, out)
-      assert.matches("AuthenticationFailed", out)
-      assert.matches("AADSTS7000215", out)
-      assert.is_nil(out:find("no credential worked", 1, true))
+      default_stops({ AZURE_TENANT_ID = TENANT, AZURE_CLIENT_ID = em.client_id, AZURE_CLIENT_SECRET = "wrong",
+                      ACR_IMDS_ENDPOINT = em.url, PATH = path_dir, AZURE_AUTHORITY_HOST = em.url },
+                    "AADSTS7000215")
       assert.are.equal(1, ch.count_requests(em, "POST oauth2"))
       assert.are.equal(0, ch.count_requests(em, "GET imds"))
       assert.is_nil(helpers.read_file(tmp .. "/az-ran"))
     end)
 
     it("default(): a workload identity whose token file cannot be read ends the chain", function()
-      local env = { AZURE_TENANT_ID = TENANT, AZURE_CLIENT_ID = em.client_id, PATH = path_dir,
-                    AZURE_FEDERATED_TOKEN_FILE = tmp .. "/no-such-token-file",
-                    ACR_IMDS_ENDPOINT = em.url, AZURE_AUTHORITY_HOST = em.url }
-      local ok, out = run_lua(env, probe(em, "acr.credential.default()"))
-      assert.is_true(ok, out)
-      assert.matches("AuthenticationFailed", out)
-      assert.matches("workload identity", out)
-      assert.is_nil(out:find("no credential worked", 1, true))
+      default_stops({ AZURE_TENANT_ID = TENANT, AZURE_CLIENT_ID = em.client_id, PATH = path_dir,
+                      AZURE_FEDERATED_TOKEN_FILE = tmp .. "/no-such-token-file",
+                      ACR_IMDS_ENDPOINT = em.url, AZURE_AUTHORITY_HOST = em.url },
+                    "workload identity")
       assert.are.equal(0, ch.count_requests(em, "GET imds"))
     end)
 
     it("default(): a managed identity endpoint that refuses ends the chain; IMDS's 400 moves on", function()
       em:admin("POST", "identity", { header = "right-header" })
-      local env = { IDENTITY_ENDPOINT = em.url .. "/msi/token", IDENTITY_HEADER = "wrong-header",
-                    ACR_IMDS_ENDPOINT = em.url, PATH = path_dir, AZURE_AUTHORITY_HOST = em.url }
-      local ok, out = run_lua(env, probe(em, "acr.credential.default()"))
-      assert.is_true(ok, out)
-      assert.matches("AuthenticationFailed", out)
-      assert.matches("managed identity", out)
-      assert.is_nil(out:find("no credential worked", 1, true))
+      local out = default_stops({ IDENTITY_ENDPOINT = em.url .. "/msi/token", IDENTITY_HEADER = "wrong-header",
+                                  ACR_IMDS_ENDPOINT = em.url, PATH = path_dir, AZURE_AUTHORITY_HOST = em.url },
+                                "managed identity")
       assert.is_nil(out:find("Azure CLI", 1, true))
       -- IMDS with no such identity (400) is "not here": the chain goes on to az
       em:reset()
       em:admin("POST", "inject", { path = "/metadata/identity/oauth2/token", status = 400, times = 5,
         body = '{"error":"invalid_request","error_description":"Identity not found"}' })
+      local ok
       ok, out = run_lua({ ACR_IMDS_ENDPOINT = em.url, PATH = path_dir, AZURE_AUTHORITY_HOST = em.url },
                         probe(em, "acr.credential.default()"))
       assert.is_true(ok, out)
@@ -547,9 +553,7 @@ printf '{"accessToken":"eyJ.cli.x","expiresOn":"2001-01-01 00:00:00.000000","tok
     end)
 
     it("default(): an az on PATH that is not logged in says so, last", function()
-      helpers.write_file(path_dir .. "/az",
-        "#!/bin/sh\necho \"ERROR: Please run 'az login' to setup account.\" >&2\nexit 1\n")
-      assert(helpers.sh("chmod +x " .. q(path_dir .. "/az")))
+      path_az("echo \"ERROR: Please run 'az login' to setup account.\" >&2\nexit 1\n")
       local ok, out = run_lua(base_env, probe(em, "acr.credential.default()"))
       assert.is_true(ok, out)
       assert.matches("no credential worked", out)

@@ -1,6 +1,7 @@
 -- Helpers for the client specs: a client bound to a running emulator.
 local helpers = require "helpers"
 local acr = require "acr"
+local assert = require "luassert"   -- busted's assert, which a required module does not see
 
 local M = {}
 
@@ -21,6 +22,25 @@ function M.client(em, overrides)
     if v == false then o[k] = nil else o[k] = v end
   end
   return acr.client(o)
+end
+
+-- syntax: opts = M.options(overrides?)
+-- Valid acr.client options for checks that send nothing (a static token, an endpoint
+-- no one listens on); an override of false removes that option.
+function M.options(over)
+  local o = { subscription_id = "sub", resource_group = "rg", registry = "myregistry",
+              credential = acr.credential.static("tok"), endpoint = "http://127.0.0.1:9" }
+  for k, v in pairs(over or {}) do
+    if v == false then o[k] = nil else o[k] = v end
+  end
+  return o
+end
+
+-- syntax: M.raises(pattern, f, ...)   f(...) raises an error whose text matches pattern
+function M.raises(pattern, f, ...)
+  local ok, err = pcall(f, ...)
+  assert.is_false(ok, "expected an error matching " .. pattern)
+  assert.matches(pattern, tostring(err))
 end
 
 -- syntax: name = M.unique(prefix)  -- a fresh valid resource name

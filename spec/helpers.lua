@@ -190,6 +190,7 @@ else
   helpers._sentinel = setmetatable({}, { __gc = stop_all })
 end
 
+-- syntax: pid = helpers.own_pid()   this interpreter's process id, as a string
 local my_pid
 local function own_pid()
   if not my_pid then
@@ -199,6 +200,7 @@ local function own_pid()
   end
   return my_pid
 end
+helpers.own_pid = own_pid
 
 local Emulator = {}
 Emulator.__index = Emulator
