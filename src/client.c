@@ -236,6 +236,18 @@ static char *dup_trimmed(const char *s)
   return d;
 }
 
+/* The endpoint as every URL starts: scheme://host[:port] in url.c's canonical form, so
+ * that what is sent is what the origin check read. */
+static char *origin_string(const acr_origin *o)
+{
+  acr_buf b = ACR_BUF_INIT;
+  if (acr_origin_format(o, &b) != 0) {
+    acr_buf_free(&b);
+    return NULL;
+  }
+  return b.data;
+}
+
 static char *make_registry_path(const char *sub, const char *rg, const char *reg)
 {
   size_t len = strlen(sub) + strlen(rg) + strlen(reg) + 96;
@@ -296,7 +308,7 @@ static void set_audience(lua_State *L, int t, acr_client *c, const char *ep,
   snprintf(c->scope, n, "%s/.default", c->resource);
 }
 
-static void fill_client(lua_State *L, int t, acr_client *c, const char *ep)
+static void fill_client(lua_State *L, int t, acr_client *c)
 {
   const char *sub = opt_string(L, t, "subscription_id", 1);
   const char *rg = opt_string(L, t, "resource_group", 1);
@@ -319,7 +331,7 @@ static void fill_client(lua_State *L, int t, acr_client *c, const char *ep)
   c->poll_interval = opt_number(L, t, "poll_interval", 5, 0);
   c->lro_timeout = opt_number(L, t, "lro_timeout", 0, 0);
   check_retry(L, t, &c->retry);
-  c->endpoint = dup_trimmed(ep);
+  c->endpoint = origin_string(&c->origin);
   c->registry_path = make_registry_path(sub, rg, reg);
   c->api_version = strdup(apiv ? apiv : DEFAULT_API_VERSION);
   c->user_agent = make_user_agent(uap);
@@ -350,7 +362,7 @@ static int client_new(lua_State *L)
   int ud = lua_gettop(L);
   set_uservalue(L, 1, ud);
   c->origin = origin;
-  fill_client(L, 1, c, ep);
+  fill_client(L, 1, c);
   set_audience(L, 1, c, ep, authority);
   c->closed = 0;
   return 1;

@@ -183,29 +183,30 @@ static void fail_with(lua_State *L, int idx, acr_op *op, const char *code, const
   fail(L, idx, op);
 }
 
-/* Bearer tokens go to the configured endpoint's origin only: a nextLink, Location or
- * Azure-AsyncOperation on another host is refused, never followed. */
-static int trusted(lua_State *L, int idx, acr_op *op, const char *url)
+/* Resolves a Location, Azure-AsyncOperation or poll URL against the URL of the request
+ * that returned it (url.c's one reader). Bearer tokens go to the configured endpoint's
+ * origin only: a URL on another origin, or one that cannot be read unambiguously, fails
+ * the operation and is never followed. Returns the canonical URL (malloc'ed) or NULL. */
+static char *follow(lua_State *L, int idx, acr_op *op, const char *ref)
 {
+  acr_buf url = ACR_BUF_INIT;
   acr_origin o;
-  if (acr_url_origin(url, &o) == 0 && acr_origin_equal(&o, &op->client->origin))
-    return 1;
+  int rc = acr_url_resolve(op->target, ref, &url, &o);
+  if (rc == 0 && acr_origin_equal(&o, &op->client->origin))
+    return url.data;
+  acr_buf_free(&url);
   char msg[384];
   snprintf(msg, sizeof msg, "refusing to follow %.200s: it is not on the configured endpoint %.120s",
-           acr_url_origin(url, &o) == 0 ? o.host : "a malformed URL", op->client->endpoint);
+           rc == 0 ? o.host : "a URL that cannot be read unambiguously", op->client->endpoint);
   fail_with(L, idx, op, "UntrustedHost", msg);
-  return 0;
+  return NULL;
 }
 
 static int set_target(lua_State *L, int idx, acr_op *op, const char *url)
 {
-  if (!trusted(L, idx, op, url))
+  char *d = follow(L, idx, op, url);
+  if (!d)
     return 0;
-  char *d = strdup(url);
-  if (!d) {
-    fail_with(L, idx, op, "OutOfMemory", "out of memory");
-    return 0;
-  }
   free(op->target);
   op->target = d;
   return 1;
@@ -384,11 +385,8 @@ static void lro_begin(lua_State *L, int idx, acr_op *op, long status, int hdr, i
 {
   const char *async = header(L, hdr, "azure-asyncoperation");
   const char *loc = header(L, hdr, "location");
-  if (loc && *loc) {
-    if (!trusted(L, idx, op, loc))
-      return;
-    op->location = strdup(loc);
-  }
+  if (loc && *loc && !(op->location = follow(L, idx, op, loc)))
+    return;
   op->via = acr_lro_choose(op->method, async, loc);
   op->deadline = op->client->lro_timeout > 0 ? now_mono() + op->client->lro_timeout : 0;
   if (op->via == ACR_POLL_ASYNC || op->via == ACR_POLL_LOCATION) {

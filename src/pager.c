@@ -1,6 +1,7 @@
 /* acr.Pager: lazy listing. It is callable, so `for tok in client:tokens() do` works
  * on Lua 5.1/LuaJIT and 5.4 alike, and it keeps only the current page, handing its
  * items out one by one and dropping each reference as it goes: memory stays flat. */
+#include <stdio.h>
 #include <string.h>
 
 #include "api.h"
@@ -71,8 +72,9 @@ static int pager_next_operation(lua_State *L)
   return 1;
 }
 
-/* The next page's URL: absolute or resolved against the endpoint, with the
- * api-version set (replacing any), on the endpoint's origin only. */
+/* The next page's URL: resolved against the URL of the page that named it (the "next"
+ * still in the uservalue), with the api-version set (replacing any), on the endpoint's
+ * origin only. */
 static int set_next(lua_State *L, int idx, int doc)
 {
   acr_uv_get(L, idx, "next_key");
@@ -85,23 +87,28 @@ static int set_next(lua_State *L, int idx, int doc)
   }
   acr_uv_get(L, idx, "client");
   acr_client *c = acr_check_client(L, -1);
-  lua_pop(L, 1);
+  acr_uv_get(L, idx, "next");
+  acr_uv_get(L, idx, "api_version");
   acr_buf url = ACR_BUF_INIT;
   acr_origin o;
-  int rc = acr_url_resolve(c->endpoint, lua_tostring(L, -1), &url);
-  lua_pop(L, 1);
-  acr_uv_get(L, idx, "api_version");
-  if (rc == 0 && lua_isstring(L, -1))
-    rc = acr_url_set_param(&url, "api-version", lua_tostring(L, -1));
-  lua_pop(L, 1);
-  int ok = rc == 0 && acr_url_origin(url.data, &o) == 0 && acr_origin_equal(&o, &c->origin);
+  const char *base = lua_isstring(L, -2) ? lua_tostring(L, -2) : c->endpoint;
+  int rc = acr_url_resolve(base, lua_tostring(L, -4), &url, &o);
+  int foreign = rc == 0 && !acr_origin_equal(&o, &c->origin);
+  int ok = rc == 0 && !foreign;
+  if (ok && lua_isstring(L, -1))
+    ok = acr_url_set_param(&url, "api-version", lua_tostring(L, -1)) == 0;
+  lua_pop(L, 4);
   if (ok)
     lua_pushstring(L, url.data);
   acr_buf_free(&url);
   if (!ok) {
-    acr_error_push(L, "UntrustedHost",
-                   rc == 0 ? "refusing to follow a nextLink that is not on the configured endpoint"
-                           : "the nextLink is not a URL", 0);
+    char msg[512];
+    if (foreign)
+      snprintf(msg, sizeof msg, "refusing to follow a nextLink to %.200s: it is not on the "
+                                "configured endpoint %.120s", o.host, c->endpoint);
+    else
+      snprintf(msg, sizeof msg, "the nextLink is not a URL that can be read unambiguously");
+    acr_error_push(L, "UntrustedHost", msg, 0);
     return 0;
   }
   acr_uv_set(L, idx, "next");

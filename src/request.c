@@ -119,9 +119,14 @@ static void push_url(lua_State *L, acr_client *c, int arg, int o)
 {
   acr_buf url = ACR_BUF_INIT;
   acr_origin origin;
-  if (acr_url_resolve(c->endpoint, acr_check_cstring(L, arg), &url) != 0)
-    luaL_argerror(L, arg, "an absolute https URL or a path starting with '/' expected");
-  if (acr_url_origin(url.data, &origin) != 0 || !acr_origin_equal(&origin, &c->origin)) {
+  const char *ref = acr_check_cstring(L, arg);
+  if ((ref[0] != '/' && strncasecmp(ref, "https://", 8) && strncasecmp(ref, "http://", 7)) ||
+      acr_url_resolve(c->endpoint, ref, &url, &origin) != 0) {
+    acr_buf_free(&url);
+    luaL_argerror(L, arg, "an absolute http(s) URL or a path starting with '/' expected, "
+                          "in plain ASCII without user info");
+  }
+  if (!acr_origin_equal(&origin, &c->origin)) {
     acr_buf_free(&url);
     luaL_argerror(L, arg, "the URL is not on the client's endpoint (the token goes nowhere else)");
   }

@@ -5,7 +5,7 @@
  *   gcc -std=c99 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Werror -Wshadow \
  *       -Wstrict-prototypes -Wmissing-prototypes -g -Isrc \
  *       tests/c/url_test.c src/url.c src/buf.c -o /tmp/url_test \
- *       $(pkg-config --libs libcurl libcrypto) && /tmp/url_test */
+ *       $(pkg-config --libs libcrypto) && /tmp/url_test */
 #include <stdio.h>
 #include <string.h>
 
@@ -69,6 +69,14 @@ static void test_origin(void)
     "https://user@management.azure.com/", "https://management.azure.com@evil.example/",
     "https://management.azure.com:443@evil.example/", "https://:@evil.example/",
     "https://management.azure.com:99999/",
+    /* what other readers take for another host, or for the loopback address */
+    "http://127.1/", "http://2130706433/", "http://0x7f000001/", "http://0177.0.0.1/",
+    "http://127.0.0.01/", "http://127%2e0%2e0%2e1/", "http://local%68ost/",
+    "http://127.0.0.1.:8080/", "http://a..b/", "http://.a/", "http://1.2.3/",
+    "http://[::1%25lo]/", "http://[zz::1]/", "http://[::1]x/", "http://[::1/",
+    "http://h:/x", "http://h:0443/", "http://h:+443/", "http://h:0/", "http://:80/",
+    "http://h\\@evil/", "http://h/a\\b", "http://h x/", "http://h/\t", "http://h/\x7f",
+    "http://h\xc3\xa9/", "http://h/\xc3\xa9", "http://h,i/", "http://h;i/",
   };
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
     CHECKF(acr_url_origin(bad[i], &o) == -1, "acr_url_origin(\"%s\") is not -1", bad[i]);
@@ -90,29 +98,96 @@ static void test_loopback(void)
   }
 }
 
+/* acr_url_resolve(base, ref) as a string; "(refused)" if it failed. */
+static const char *resolve(const char *base, const char *ref, acr_origin *o)
+{
+  static char result[512];
+  acr_buf b = ACR_BUF_INIT;
+  int ok = acr_url_resolve(base, ref, &b, o) == 0 && b.len == strlen(b.data) &&
+           b.len < sizeof result;
+  snprintf(result, sizeof result, "%s", ok ? b.data : "(refused)");
+  acr_buf_free(&b);
+  return result;
+}
+
 static void test_resolve(void)
 {
-  acr_buf out = ACR_BUF_INIT;
-  CHECK(acr_buf_adds(&out, "left over") == 0);
-  CHECK_INT(acr_url_resolve(EP, "/subscriptions/s?api-version=1", &out), 0);
-  CHECK_STR(out.data, EP "/subscriptions/s?api-version=1");
-  CHECK_INT(acr_url_resolve(EP, EP "/next?$skiptoken=x", &out), 0);
-  CHECK_STR(out.data, EP "/next?$skiptoken=x");
-  /* an absolute URL is kept as it is: whether it may be followed is the origin check's */
-  CHECK_INT(acr_url_resolve(EP, "HTTP://other.example/x", &out), 0);
-  CHECK_STR(out.data, "HTTP://other.example/x");
-  CHECK_INT(out.len, strlen("HTTP://other.example/x"));
-  /* a scheme-relative link cannot take the token elsewhere */
-  int rc = acr_url_resolve(EP, "//evil.example/x", &out);
-  CHECKF(rc != 0 || same_origin(out.data, EP), "\"//evil.example/x\" resolves to %s",
-         out.data);
-  static const char *const bad[] = {"", "subscriptions/s", "./x", "?a=1",
-                                    "ftp://management.azure.com/x", "javascript:alert(1)",
-                                    "https:/x", "httpx://h/"};
-  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
-    CHECKF(acr_url_resolve(EP, bad[i], &out) == -1, "acr_url_resolve(\"%s\") is not -1",
-           bad[i]);
-  acr_buf_free(&out);
+  /* RFC 3986 §5.4's examples, in canonical form: no fragment, "/" for an empty path */
+  static const struct { const char *ref, *want; } rfc[] = {
+    {"g", "http://a/b/c/g"}, {"./g", "http://a/b/c/g"}, {"g/", "http://a/b/c/g/"},
+    {"/g", "http://a/g"}, {"//g", "http://g/"}, {"?y", "http://a/b/c/d;p?y"},
+    {"g?y", "http://a/b/c/g?y"}, {"#s", "http://a/b/c/d;p?q"}, {"g#s", "http://a/b/c/g"},
+    {"g?y#s", "http://a/b/c/g?y"}, {";x", "http://a/b/c/;x"}, {"g;x", "http://a/b/c/g;x"},
+    {"", "http://a/b/c/d;p?q"}, {".", "http://a/b/c/"}, {"./", "http://a/b/c/"},
+    {"..", "http://a/b/"}, {"../", "http://a/b/"}, {"../g", "http://a/b/g"},
+    {"../..", "http://a/"}, {"../../", "http://a/"}, {"../../g", "http://a/g"},
+    {"../../../g", "http://a/g"}, {"../../../../g", "http://a/g"}, {"/./g", "http://a/g"},
+    {"/../g", "http://a/g"}, {"g.", "http://a/b/c/g."}, {".g", "http://a/b/c/.g"},
+    {"g..", "http://a/b/c/g.."}, {"..g", "http://a/b/c/..g"}, {"./../g", "http://a/b/g"},
+    {"./g/.", "http://a/b/c/g/"}, {"g/./h", "http://a/b/c/g/h"}, {"g/../h", "http://a/b/c/h"},
+    {"g;x=1/./y", "http://a/b/c/g;x=1/y"}, {"g;x=1/../y", "http://a/b/c/y"},
+    {"g?y/./x", "http://a/b/c/g?y/./x"}, {"g?y/../x", "http://a/b/c/g?y/../x"},
+    {"HTTP://A/b/../c", "http://a/c"},
+    /* "http:g" is read two ways (RFC 3986 §5.4.2): refused */
+    {"http:g", NULL}, {"g:h", NULL},
+  };
+  acr_origin o;
+  for (size_t i = 0; i < sizeof rfc / sizeof rfc[0]; i++) {
+    const char *got = resolve("http://a/b/c/d;p?q", rfc[i].ref, &o);
+    const char *want = rfc[i].want ? rfc[i].want : "(refused)";
+    CHECKF(!strcmp(got, want), "resolve(\"%s\"): %s, want %s", rfc[i].ref, got, want);
+  }
+
+  static const struct { const char *base, *ref, *want, *host; } cases[] = {
+    {EP, "/subscriptions/s?api-version=1", EP "/subscriptions/s?api-version=1", NULL},
+    {EP, EP "/next?$skiptoken=x", EP "/next?$skiptoken=x", NULL},
+    {EP, "results/1", EP "/results/1", NULL},
+    {EP, "", EP "/", NULL},
+    {EP "/a/b?x=1", "//management.azure.com:443/c", EP "/c", NULL},
+    {EP, "https://MANAGEMENT.azure.com:443/x#frag", EP "/x", NULL},
+    {"http://[::1]:8080/a/b", "c", "http://[::1]:8080/a/c", "::1"},
+    {"http://127.0.0.1:9/a", "HTTP://LocalHost:80/x", "http://localhost/x", "localhost"},
+    /* another origin resolves; whether it may be followed is the caller's check */
+    {EP, "HTTP://Other.Example/x", "http://other.example/x", "other.example"},
+    {EP, "//evil.example/x", "https://evil.example/x", "evil.example"},
+    {EP, "//evil.example", "https://evil.example/", "evil.example"},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    const char *got = resolve(cases[i].base, cases[i].ref, &o);
+    const char *host = cases[i].host ? cases[i].host : "management.azure.com";
+    CHECKF(!strcmp(got, cases[i].want) && !strcmp(o.host, host), "resolve(%s, %s): %s (%s)",
+           cases[i].base, cases[i].ref, got, o.host);
+  }
+
+  /* refused: what acr_url_origin refuses, in the reference or in the base */
+  static const char *const bad[] = {
+    "https://127.1/x", "//0x7f000001/x", "//2130706433", "//user@management.azure.com/",
+    "//management.azure.com:/x", "/a b", "/a\\b", "\\\\evil/x", "https:/x", "https:x",
+    "ftp://management.azure.com/x", "javascript:alert(1)", "httpx://h/", "/\xc3\xa9",
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    const char *got = resolve(EP, bad[i], &o);
+    CHECKF(!strcmp(got, "(refused)"), "resolve(\"%s\") is %s", bad[i], got);
+  }
+  CHECK_STR(resolve("/relative/base", "/x", &o), "(refused)");
+  CHECK_STR(resolve("http://127.1/", "/x", &o), "(refused)");
+}
+
+static void test_format(void)
+{
+  static const char *const cases[][2] = {
+    {"HTTPS://Management.Azure.com:443/", "https://management.azure.com"},
+    {"http://127.0.0.1:80", "http://127.0.0.1"}, {"http://127.0.0.1:8080/x", "http://127.0.0.1:8080"},
+    {"https://h:80", "https://h:80"}, {"http://[::1]:9/", "http://[::1]:9"},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    acr_origin o;
+    acr_buf b = ACR_BUF_INIT;
+    CHECK_INT(acr_url_origin(cases[i][0], &o), 0);
+    CHECK_INT(acr_origin_format(&o, &b), 0);
+    CHECKF(b.data && !strcmp(b.data, cases[i][1]), "format(%s): %s", cases[i][0], b.data);
+    acr_buf_free(&b);
+  }
 }
 
 /* acr_url_set_param on a copy of url; "(error)" if it failed. */
@@ -197,6 +272,7 @@ int main(void)
   test_origin();
   test_loopback();
   test_resolve();
+  test_format();
   test_set_param();
   test_escape();
   return check_exit();
