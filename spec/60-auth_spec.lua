@@ -385,6 +385,46 @@ printf '{"accessToken":"eyJ.cli.x","expiresOn":"2001-01-01 00:00:00.000000","tok
       assert.matches("did not answer within 0.3", err.message)
     end)
 
+    -- syntax: yes = running_sleep(pid)   pid is a sleep that has not ended (a zombie has)
+    local function running_sleep(pid)
+      local stat = helpers.read_file("/proc/" .. pid .. "/stat") or ""
+      local comm, state = stat:match("^%d+ %((.*)%) (%a)")
+      return comm == "sleep" and state ~= "Z" and state ~= "X"
+    end
+
+    it("returns az's token at once when a background child of az still holds its output", function()
+      -- as az's telemetry uploader does: started last, it inherits stdout and outlives az
+      local pidfile = tmp .. "/az-grandchild"
+      os.remove(pidfile)
+      local az = fake_az(([=[
+cat <<JSON
+{"accessToken": "%s", "expiresOn": "2099-01-01 00:00:00.000000", "expires_on": %d, "tokenType": "Bearer"}
+JSON
+sleep 30 &
+echo $! > %s
+exit 0
+]=]):format(em:token(), os.time() + 3600, pidfile))
+      local pid
+      finally(function()
+        if pid and running_sleep(pid) then helpers.sh("kill -9 " .. pid) end
+      end)
+      local cred = acr.credential.azure_cli{ az = az, timeout = 20 }
+      local t0 = os.time()
+      local _, err = ch.client(em, { credential = cred }):get_token("nosuch-token")
+      local took = os.time() - t0
+      pid = tonumber(helpers.read_file(pidfile) or "")
+      assert.is_number(pid)   -- the background child was started
+      assert.are.equal(404, err.status, tostring(err))   -- authenticated with az's token
+      assert.is_true(took < 5, "took " .. took .. " s of a 20 s timeout")
+      assert.is_true(cred:expires_in() > 3000)
+      -- az's process group went with az: the background child is not left running
+      for _ = 1, 50 do
+        if not running_sleep(pid) then break end
+        helpers.sh("sleep 0.02")
+      end
+      assert.is_false(running_sleep(pid))
+    end)
+
     it("says when az is not installed", function()
       local _, err = ch.client(em, { credential = acr.credential.azure_cli{ az = tmp .. "/no-such-az" } })
         :get_token("abcde")

@@ -2,7 +2,8 @@
  * the parent, before fork, so that between fork and exec the child makes only
  * async-signal-safe calls (the host may have other threads, e.g. an OpenSSL or libcurl
  * resolver thread, holding the malloc lock at the moment of fork). The child runs in its
- * own process group, so a timeout kills whatever it started too. An exec failure comes
+ * own process group, so a timeout, or its exit, ends whatever it started too. The run
+ * ends when the child exits, not at EOF (see collect). An exec failure comes
  * back to the parent as an errno through a close-on-exec pipe: EOF means exec worked. */
 
 /* pipe2 is a GNU extension in glibc (POSIX only gained it in 2024); the rest is POSIX.1-2008. */
@@ -181,50 +182,175 @@ fail:
   _exit(127);
 }
 
-/* Waits for pid (retrying on EINTR). 0 ok, -1 error (errno set). */
-static int reap(pid_t pid, int *st)
+/* Reaps pid, whose status, if wanted, came from exited() (retrying on EINTR). */
+static void reap(pid_t pid)
 {
-  for (;;) {
-    pid_t r = waitpid(pid, st, 0);
-    if (r == pid)
-      return 0;
-    if (r < 0 && errno != EINTR)
-      return -1;
-  }
+  while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+    ;
 }
 
-/* Only ever called before the child is reaped, so pid (and the group of that id) cannot
- * have been reused by an unrelated process. */
+/* Only ever called before the child is reaped (exited() leaves it a zombie), so pid,
+ * and the group of that id, cannot have been reused by an unrelated process. */
 static void kill_group(pid_t pid)
 {
   kill(-pid, SIGKILL);   /* the child and everything it started */
   kill(pid, SIGKILL);    /* in case setpgid did not happen */
 }
 
-/* Reads what is there on *fd into b, keeping at most OUTPUT_CAP of it and discarding
- * the rest (the child must not block on a full pipe). Closes *fd at EOF. */
-static void drain(int *fd, acr_buf *b, size_t *kept, int *oom)
+/* 1 when pid has exited, its status in *si; it is left unreaped (WNOWAIT), so that its
+ * id stays ours for kill_group. 0 while it runs. -1 when its status is gone: the host
+ * ignores SIGCHLD (the kernel reaps) or another thread reaped it. */
+static int exited(pid_t pid, siginfo_t *si)
+{
+  memset(si, 0, sizeof *si);   /* with WNOHANG, si_pid stays 0 while it runs */
+  if (waitid(P_PID, (id_t)pid, si, WEXITED | WNOHANG | WNOWAIT) != 0)
+    return errno == EINTR ? 0 : -1;
+  return si->si_pid == pid;
+}
+
+/* One output pipe of the child; what is kept of it goes to buf (NULL discards). */
+typedef struct sink {
+  int fd;
+  acr_buf *buf;
+  size_t kept;
+} sink;
+
+/* Reads once from s->fd (non-blocking), keeping at most OUTPUT_CAP and discarding the
+ * rest (the child must not block on a full pipe). The bytes read; 0 when there is
+ * nothing right now; -1 at EOF, having closed s->fd (a read error counts as EOF). */
+static ssize_t drain(sink *s, int *oom)
 {
   char chunk[65536];
-  ssize_t n = read(*fd, chunk, sizeof chunk);
-  if (n < 0) {
-    if (errno == EINTR || errno == EAGAIN)
-      return;
-    close_fd(fd);   /* treat a read error as EOF */
-    return;
+  ssize_t n;
+  do
+    n = read(s->fd, chunk, sizeof chunk);
+  while (n < 0 && errno == EINTR);
+  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+    return 0;
+  if (n <= 0) {
+    close_fd(&s->fd);
+    return -1;
   }
-  if (n == 0) {
-    close_fd(fd);
-    return;
-  }
-  if (b && *kept < OUTPUT_CAP) {
+  if (s->buf && s->kept < OUTPUT_CAP) {
     size_t take = (size_t)n;
-    if (take > OUTPUT_CAP - *kept)
-      take = OUTPUT_CAP - *kept;
-    if (acr_buf_add(b, chunk, take) != 0)
+    if (take > OUTPUT_CAP - s->kept)
+      take = OUTPUT_CAP - s->kept;
+    if (acr_buf_add(s->buf, chunk, take) != 0)
       *oom = 1;
-    *kept += take;
+    s->kept += take;
   }
+  return n;
+}
+
+/* After the exit: what the pipe holds now, then it is closed. A pipe holds at most
+ * pipe-max-size (1 MiB unless root raised it); reading more than that means a process
+ * outside the group (one that called setsid) is still writing, and we do not wait for it. */
+static void drain_rest(sink *s, int *oom)
+{
+  size_t got = 0;
+  ssize_t n;
+  while (s->fd >= 0 && got <= OUTPUT_CAP && (n = drain(s, oom)) > 0)
+    got += (size_t)n;
+  close_fd(&s->fd);
+}
+
+/* Waits up to wait_ms for output on the open pipes and reads what came (with both
+ * closed, it only waits). 1 when something came, 0 when not, -1 when poll failed. */
+static int pump(sink s[2], int wait_ms, int *oom)
+{
+  struct pollfd fds[2];
+  sink *of[2];
+  nfds_t nfds = 0, i;
+  int got = 0;
+  for (i = 0; i < 2; i++) {
+    if (s[i].fd < 0)
+      continue;
+    fds[nfds].fd = s[i].fd;
+    fds[nfds].events = POLLIN;
+    fds[nfds].revents = 0;
+    of[nfds++] = &s[i];
+  }
+  if (poll(fds, nfds, wait_ms) < 0)
+    return errno == EINTR ? 0 : -1;
+  for (i = 0; i < nfds; i++)
+    if (fds[i].revents && drain(of[i], oom) != 0)
+      got = 1;
+  return got;
+}
+
+typedef enum run_end { END_EXITED, END_LOST, END_TIMEOUT, END_POLL_FAILED } run_end;
+
+/* The longest one poll waits before looking again whether the child has exited. EOF
+ * cannot tell us: a grandchild that inherited the pipes (a telemetry uploader az
+ * leaves behind) keeps them open long after the child is gone. Nor can
+ * SIGCHLD: the signal dispositions belong to the host (nginx), not to us. So the loop
+ * polls the pipes with a short wait and asks waitid between waits; the wait starts at
+ * 1 ms, as after output the exit usually follows at once, and grows to this. */
+#define TICK_MAX_MS 50
+
+/* Reads the output until the child exits (its status in *si) or the deadline passes.
+ * End of output is not the end: the exit status is part of the answer, and a
+ * grandchild may hold the pipes open. Knowing nothing of what the program prints (a
+ * JSON document, for az), it does not look for the end of a document either. */
+static run_end collect(pid_t pid, sink s[2], long long deadline, siginfo_t *si, int *oom)
+{
+  int tick = 1;
+  for (;;) {
+    long long left = deadline - now_ms();
+    int came, x;
+    if (left <= 0)
+      return END_TIMEOUT;
+    came = pump(s, left < tick ? (int)left : tick, oom);
+    if (came < 0)
+      return END_POLL_FAILED;
+    x = exited(pid, si);
+    if (x != 0)
+      return x > 0 ? END_EXITED : END_LOST;
+    tick = came ? 1 : (tick * 2 > TICK_MAX_MS ? TICK_MAX_MS : tick * 2);
+  }
+}
+
+/* Once the child has exited, the rest of its process group goes too, as on a timeout,
+ * and before the child is reaped (so the group's id is still ours). What is left in
+ * the group is what the program started and did not detach: a helper meant to outlive
+ * it leaves the group (daemon(3) calls setsid) and is not touched. One that stays, such
+ * as a telemetry uploader az leaves behind, costs at most that upload when killed, while
+ * left alive it would linger in the host's process tree after every token fetch,
+ * holding a pipe no one reads. So the rule is one: when acr_run returns, nothing in the
+ * child's group runs.
+ * Killing before reading what is left also bounds that read: no one in the group can
+ * add to it. */
+static void end_group(pid_t pid, sink s[2], int *oom)
+{
+  kill_group(pid);
+  drain_rest(&s[0], oom);
+  drain_rest(&s[1], oom);
+  reap(pid);
+}
+
+/* The status of an exited child, from waitid. */
+static acr_run_status exit_status(const siginfo_t *si, const char *name, int *exit_code,
+                                  char *err, size_t errlen)
+{
+  char what[64];
+  if (si->si_code == CLD_EXITED) {
+    if (exit_code)
+      *exit_code = si->si_status;
+    return ACR_RUN_OK;
+  }
+  if (si->si_code == CLD_KILLED || si->si_code == CLD_DUMPED) {
+    snprintf(what, sizeof what, "run %%s: killed by signal %d", si->si_status);
+    set_err(err, errlen, what, name, 0);
+  } else {
+    set_err(err, errlen, "run %s: ended abnormally", name, 0);
+  }
+  return ACR_RUN_ERROR;
+}
+
+static int nonblocking(int fd)
+{
+  int fl = fcntl(fd, F_GETFL);
+  return fl == -1 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) == -1 ? -1 : 0;
 }
 
 acr_run_status acr_run(const char *const *argv, long timeout_ms, acr_buf *out, acr_buf *errout,
@@ -233,8 +359,9 @@ acr_run_status acr_run(const char *const *argv, long timeout_ms, acr_buf *out, a
   int devnull = -1, po[2] = {-1, -1}, pe[2] = {-1, -1}, ps[2] = {-1, -1};
   char **paths = NULL;
   sigset_t chld, oldmask;
-  int masked = 0, st = 0, e = 0, oom = 0, timed_out = 0;
-  size_t kept_out = 0, kept_err = 0;
+  int masked = 0, e = 0, oom = 0;
+  sink s[2] = {{-1, NULL, 0}, {-1, NULL, 0}};
+  siginfo_t si;
   long long deadline;
   acr_run_status rc = ACR_RUN_ERROR;
   pid_t pid;
@@ -258,8 +385,11 @@ acr_run_status acr_run(const char *const *argv, long timeout_ms, acr_buf *out, a
     set_err(err, errlen, "run %s: out of memory", argv[0], 0);
     return ACR_RUN_ERROR;
   }
+  /* Our read ends are non-blocking, so that after the exit we can take what is there
+   * and stop (see end_group); the child's write ends are other open files, unaffected. */
   devnull = high_fd(open("/dev/null", O_RDONLY | O_CLOEXEC));
-  if (devnull < 0 || cloexec_pipe(po) != 0 || cloexec_pipe(pe) != 0 || cloexec_pipe(ps) != 0) {
+  if (devnull < 0 || cloexec_pipe(po) != 0 || cloexec_pipe(pe) != 0 || cloexec_pipe(ps) != 0 ||
+      nonblocking(po[0]) != 0 || nonblocking(pe[0]) != 0) {
     set_err(err, errlen, "run %s: cannot set up pipes", argv[0], errno);
     goto done;
   }
@@ -290,7 +420,7 @@ acr_run_status acr_run(const char *const *argv, long timeout_ms, acr_buf *out, a
   while (n < 0 && errno == EINTR);
   close_fd(&ps[0]);
   if (n == (ssize_t)sizeof e) {
-    reap(pid, &st);
+    reap(pid);
     if (e == ENOENT || e == ENOTDIR || e == EACCES) {
       set_err(err, errlen, "run %s: not found or not executable", argv[0], e);
       rc = ACR_RUN_NOT_FOUND;
@@ -300,100 +430,38 @@ acr_run_status acr_run(const char *const *argv, long timeout_ms, acr_buf *out, a
     goto done;
   }
 
-  /* Output until both pipes close or time runs out. */
-  while (po[0] >= 0 || pe[0] >= 0) {
-    struct pollfd fds[2];
-    nfds_t nfds = 0;
-    long long left = deadline - now_ms();
-    int r;
-    if (left <= 0) {
-      timed_out = 1;
-      break;
-    }
-    if (po[0] >= 0) {
-      fds[nfds].fd = po[0];
-      fds[nfds].events = POLLIN;
-      fds[nfds++].revents = 0;
-    }
-    if (pe[0] >= 0) {
-      fds[nfds].fd = pe[0];
-      fds[nfds].events = POLLIN;
-      fds[nfds++].revents = 0;
-    }
-    r = poll(fds, nfds, left > 60000 ? 60000 : (int)left);
-    if (r < 0) {
-      if (errno == EINTR)
-        continue;
-      e = errno;
-      kill_group(pid);
-      reap(pid, &st);
-      set_err(err, errlen, "run %s: poll failed", argv[0], e);
-      goto done;
-    }
-    for (nfds_t i = 0; i < nfds; i++) {
-      if (!fds[i].revents)
-        continue;
-      if (fds[i].fd == po[0])
-        drain(&po[0], out, &kept_out, &oom);
-      else
-        drain(&pe[0], errout, &kept_err, &oom);
-    }
-  }
-
-  /* Both pipes closed, but the process may still be running (it can close them). */
-  if (!timed_out) {
-    long sleep_ms = 1;
-    for (;;) {
-      pid_t r = waitpid(pid, &st, WNOHANG);
-      long long left;
-      if (r == pid)
-        break;
-      if (r < 0 && errno == ECHILD) {
-        /* SIGCHLD set to SIG_IGN (children reap themselves), or another thread reaped. */
-        set_err(err, errlen, "run %s: its exit status was lost (SIGCHLD ignored or reaped "
-                "elsewhere)", argv[0], 0);
-        goto done;
-      }
-      if (r < 0 && errno != EINTR) {
-        set_err(err, errlen, "run %s: waitpid failed", argv[0], errno);
-        goto done;
-      }
-      left = deadline - now_ms();
-      if (left <= 0) {
-        timed_out = 1;
-        break;
-      }
-      {
-        struct timespec ts;
-        long ms = sleep_ms < left ? sleep_ms : (long)left;
-        ts.tv_sec = ms / 1000;
-        ts.tv_nsec = (ms % 1000) * 1000000L;
-        nanosleep(&ts, NULL);
-      }
-      if (sleep_ms < 50)
-        sleep_ms *= 2;
-    }
-  }
-  if (timed_out) {
+  s[0].fd = po[0];
+  s[0].buf = out;
+  s[1].fd = pe[0];
+  s[1].buf = errout;
+  po[0] = pe[0] = -1;   /* the sinks own them now */
+  switch (collect(pid, s, deadline, &si, &oom)) {
+  case END_EXITED:
+    end_group(pid, s, &oom);
+    if (oom)
+      set_err(err, errlen, "run %s: out of memory for its output", argv[0], 0);
+    else
+      rc = exit_status(&si, argv[0], exit_code, err, errlen);
+    break;
+  case END_LOST:
+    /* Not reaped by us, so its id may be another's by now: no kill_group. */
+    drain_rest(&s[0], &oom);
+    drain_rest(&s[1], &oom);
+    set_err(err, errlen, "run %s: its exit status was lost (SIGCHLD ignored or reaped "
+            "elsewhere)", argv[0], 0);
+    break;
+  case END_TIMEOUT:
     kill_group(pid);
-    reap(pid, &st);
+    reap(pid);
     set_err(err, errlen, "run %s: timed out", argv[0], 0);
     rc = ACR_RUN_TIMEOUT;
-    goto done;
-  }
-
-  if (oom) {
-    set_err(err, errlen, "run %s: out of memory for its output", argv[0], 0);
-  } else if (WIFEXITED(st)) {
-    if (exit_code)
-      *exit_code = WEXITSTATUS(st);
-    rc = ACR_RUN_OK;
-  } else if (WIFSIGNALED(st)) {
-    char what[64];
-    snprintf(what, sizeof what, "run %%s: killed by signal %d", WTERMSIG(st));
-    set_err(err, errlen, what, argv[0], 0);
-  } else {
-    set_err(err, errlen, "run %s: ended abnormally", argv[0], 0);
+    break;
+  case END_POLL_FAILED:
+    e = errno;
+    kill_group(pid);
+    reap(pid);
+    set_err(err, errlen, "run %s: poll failed", argv[0], e);
+    break;
   }
 
 done:
@@ -404,6 +472,8 @@ done:
   close_fd(&pe[1]);
   close_fd(&ps[0]);
   close_fd(&ps[1]);
+  close_fd(&s[0].fd);
+  close_fd(&s[1].fd);
   if (masked)
     pthread_sigmask(SIG_SETMASK, &oldmask, NULL);
   free(paths);

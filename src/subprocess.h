@@ -14,7 +14,9 @@ typedef enum acr_run_status {
 
 /* Runs argv[0] (searched on PATH when it has no '/') with argv, stdin from /dev/null,
  * stdout into out and stderr into errout (each capped at 1 MiB), waiting at most
- * timeout_ms. exit_code is set when ACR_RUN_OK. */
+ * timeout_ms. It returns once the program has exited and what it wrote is read, even
+ * if something it started still holds the pipes; what is left of its process group is
+ * killed then. exit_code is set when ACR_RUN_OK. */
 acr_run_status acr_run(const char *const *argv, long timeout_ms, acr_buf *out, acr_buf *errout,
                        int *exit_code, char *err, size_t errlen);
 

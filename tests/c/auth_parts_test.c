@@ -600,6 +600,18 @@ static int dead(pid_t pid)
   return p && p[1] == ' ' && (p[2] == 'Z' || p[2] == 'X');
 }
 
+/* True when pid is gone or a zombie within a second (a SIGKILL takes a moment). */
+static int dies(pid_t pid)
+{
+  int i;
+  for (i = 0; i < 100; i++) {
+    if (dead(pid))
+      return 1;
+    nanosleep(&(struct timespec){0, 10000000}, NULL);
+  }
+  return 0;
+}
+
 static volatile sig_atomic_t reaped_by_handler, alarms;
 
 /* Like nginx's: reaps any child. acr_run blocks SIGCHLD so its child is not taken. */
@@ -688,10 +700,7 @@ static void test_run(void)
     CHECK(strstr(r.msg, "timed out") != NULL);
     pid_t grandchild = (pid_t)atol(str(&r.out));
     CHECK(grandchild > 0);
-    int gone = 0, i;
-    for (i = 0; i < 100 && grandchild > 0 && !(gone = dead(grandchild)); i++)
-      nanosleep(&(struct timespec){0, 10000000}, NULL);
-    CHECK(gone);
+    CHECK(grandchild > 0 && dies(grandchild));
     errno = 0;
     CHECK(waitpid(-1, NULL, WNOHANG) == -1 && errno == ECHILD);
     run_free(&r);
@@ -711,6 +720,40 @@ static void test_run(void)
     CHECK(r.st == ACR_RUN_TIMEOUT && r.secs >= 0.29 && r.secs < 1.5);
     errno = 0;
     CHECK(waitpid(-1, NULL, WNOHANG) == -1 && errno == ECHILD);
+    run_free(&r);
+  }
+  {
+    /* A grandchild holding the pipes open (az's telemetry uploader) does not hold up the
+     * result: the exit ends the run, with all the output written before it, and the
+     * rest of the child's group is killed. */
+    const char *argv[] = {"sh", "-c", "head -c 60000 /dev/zero | tr '\\0' x; echo; sleep 5 & "
+                          "echo $!; echo err >&2; exit 3", NULL};
+    run(&r, 5000, argv);
+    CHECK(r.st == ACR_RUN_OK && r.code == 3);
+    CHECK(r.secs < 1.5);
+    CHECK(r.out.len > 60001 && strspn(str(&r.out), "x") == 60000 && str(&r.out)[60000] == '\n');
+    CHECK_STR(str(&r.err), "err\n");
+    pid_t grandchild = r.out.len > 60001 ? (pid_t)atol(str(&r.out) + 60001) : 0;
+    CHECK(grandchild > 0 && dies(grandchild));
+    errno = 0;
+    CHECK(waitpid(-1, NULL, WNOHANG) == -1 && errno == ECHILD);
+    run_free(&r);
+  }
+  {
+    /* One that left the group (setsid, as a daemon does) is not ours to kill, and its
+     * hold on the pipes does not hold up the result either. */
+    char script[1400];
+    const char *mark = tmp("detached");
+    /* The child waits until the other has left the group: then the kill cannot catch it. */
+    snprintf(script, sizeof script, "setsid sh -c 'touch %s; exec sleep 5' & "
+             "while [ ! -e %s ]; do sleep 0.01; done; echo $!", mark, mark);
+    const char *argv[] = {"sh", "-c", script, NULL};
+    run(&r, 5000, argv);
+    CHECK(r.st == ACR_RUN_OK && r.code == 0 && r.secs < 1.5);
+    pid_t detached = (pid_t)atol(str(&r.out));
+    CHECK(detached > 0 && !dead(detached));
+    if (detached > 0)
+      kill(detached, SIGKILL);
     run_free(&r);
   }
   {
