@@ -221,3 +221,87 @@ describe("misuse sends nothing #emulator", function()
     assert.are.equal(before, total())
   end)
 end)
+
+-- pager:take(op) takes the page of the operation the pager handed out as its current
+-- next_operation(), once: an operation of another pager, one taken already or one a later
+-- next_operation() (or next_page()) superseded is misuse, and it leaves the pager as it was.
+describe("pager:take misuse #unit", function()
+  local cjson = require "cjson"
+  local REG = "/subscriptions/sub/resourceGroups/rg/providers/Microsoft.ContainerRegistry/registries/myregistry"
+  local c = acr.client(base{ retry = 0 })
+
+  local function page(names, next_link)
+    local value = {}
+    for i, n in ipairs(names) do
+      value[i] = { id = REG .. "/tokens/" .. n, name = n, properties = { status = "enabled" } }
+    end
+    return cjson.encode{ value = value, nextLink = next_link }
+  end
+  local function answer(op, names, next_link)
+    op:feed(200, { ["content-type"] = "application/json" }, page(names, next_link))
+    assert.is_true(op:done())
+    return op
+  end
+  local function names(items)
+    local t = {}
+    for i, tok in ipairs(items) do t[i] = tok.name end
+    return t
+  end
+  local NOT_CURRENT = "bad argument #2 to '.-' %(not the operation this pager's last next_operation%(%) returned"
+
+  it("refuses another pager's operation, and its own pager still takes it whole", function()
+    local p1, p2 = c:tokens(), c:tokens()
+    local op = answer(p1:next_operation(), { "token-one", "token-two" }, REG .. "/tokens?page=2")
+    raises(NOT_CURRENT, p2.take, p2, op)
+    assert.matches("0 pages read%)", tostring(p2))
+    assert.are.same({ "token-one", "token-two" }, names(assert(p1:take(op))))
+    assert.matches("1 pages read%)", tostring(p1))
+  end)
+
+  it("refuses the same operation twice, handing its items out once", function()
+    local p = c:tokens()
+    local op = answer(p:next_operation(), { "token-one" }, REG .. "/tokens?page=2")
+    assert.are.same({ "token-one" }, names(assert(p:take(op))))
+    raises(NOT_CURRENT, p.take, p, op)
+    assert.matches("1 pages read%)", tostring(p))
+    local nxt = p:next_operation()
+    assert.matches("page=2", nxt:next_request().url)
+    assert.are.same({ "token-two" }, names(assert(p:take(answer(nxt, { "token-two" })))))
+    assert.matches("2 pages read, done", tostring(p))
+  end)
+
+  it("refuses an operation a later next_operation() or next_page() superseded", function()
+    local p = c:tokens()
+    local old = answer(p:next_operation(), { "token-old" })
+    local new = answer(p:next_operation(), { "token-new" })
+    raises(NOT_CURRENT, p.take, p, old)
+    assert.are.same({ "token-new" }, names(assert(p:take(new))))
+    local q = c:tokens()
+    local stale = q:next_operation()
+    local items, err = q:next_page()   -- nothing listens on the endpoint
+    assert.is_nil(items)
+    assert.are.equal("ConnectionFailed", err.code)
+    raises(NOT_CURRENT, q.take, q, answer(stale, { "token-stale" }))
+  end)
+
+  it("refuses an operation that is no pager's and a value that is no operation", function()
+    local p = c:tokens()
+    local pending = p:next_operation()
+    raises(NOT_CURRENT, p.take, p, answer(c:prepare("request", "GET", "/x"), {}))
+    raises("bad argument #2 to '.-' %(acr%.Operation expected", p.take, p, "op")
+    raises("bad argument #2 to '.-' %(acr%.Operation expected", p.take, p)
+    assert.are.same({ "token-one" }, names(assert(p:take(answer(pending, { "token-one" })))))
+  end)
+
+  it("drives its own unfinished operation to the end, as op:result() does", function()
+    local p = c:tokens()
+    local op = p:next_operation()
+    assert.is_false(op:done())
+    local items, err = p:take(op)   -- nothing listens on the endpoint
+    assert.is_nil(items)
+    assert.are.equal("ConnectionFailed", err.code)
+    assert.is_true(op:done())
+    assert.matches("done", tostring(p))
+    raises(NOT_CURRENT, p.take, p, op)
+  end)
+end)

@@ -8,20 +8,7 @@ local cjson = require "cjson"
 local TENANT = "00000000-0000-0000-0000-0000000000e1"
 local q = helpers.quote
 
--- Runs Lua code in a fresh interpreter of this flavour with extra environment
--- variables (Lua cannot set its own); returns ok, output.
-local function run_lua(env, code)
-  local parts = { "env" }
-  for k, v in pairs(env) do parts[#parts + 1] = q(k .. "=" .. v) end
-  -- (a full path: the child's PATH may be a folder of the spec's own)
-  local interp = os.getenv("ACR_LUA") or select(2, helpers.sh("command -v lua5.4")):gsub("%s+$", "")
-  local cpath = (os.getenv("ACR_CPATH") or (helpers.root .. "/build/lua5.4/?.so")) .. ";;"
-  parts[#parts + 1] = q("LUA_CPATH=" .. cpath)
-  parts[#parts + 1] = q(interp)
-  parts[#parts + 1] = "-e"
-  parts[#parts + 1] = q(code)
-  return helpers.sh(table.concat(parts, " "))
-end
+local run_lua = helpers.run_lua
 
 -- Code for run_lua: make a client on the emulator with the credential `expr`, GET a
 -- missing token, print what came back.

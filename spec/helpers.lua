@@ -190,6 +190,24 @@ else
   helpers._sentinel = setmetatable({}, { __gc = stop_all })
 end
 
+-- syntax: ok, output, code = helpers.run_lua(env, code)
+-- Runs Lua code in a fresh interpreter of this flavour (ACR_LUA, with this flavour's
+-- module first on LUA_CPATH) with extra environment variables (Lua cannot set its
+-- own); stdout and stderr together. Under lua5.4-asan the child inherits ASAN_OPTIONS,
+-- so a leak at its exit makes it fail.
+function helpers.run_lua(env, code)
+  local parts = { "env" }
+  for k, v in pairs(env) do parts[#parts + 1] = q(k .. "=" .. v) end
+  -- (a full path: the child's PATH may be a folder of the spec's own)
+  local interp = os.getenv("ACR_LUA") or select(2, helpers.sh("command -v lua5.4")):gsub("%s+$", "")
+  local cpath = (os.getenv("ACR_CPATH") or (helpers.root .. "/build/lua5.4/?.so")) .. ";;"
+  parts[#parts + 1] = q("LUA_CPATH=" .. cpath)
+  parts[#parts + 1] = q(interp)
+  parts[#parts + 1] = "-e"
+  parts[#parts + 1] = q(code)
+  return helpers.sh(table.concat(parts, " "))
+end
+
 -- syntax: pid = helpers.own_pid()   this interpreter's process id, as a string
 local my_pid
 local function own_pid()

@@ -27,10 +27,12 @@ typedef enum { PH_INITIAL, PH_POLL, PH_FINAL, PH_DONE } acr_phase;
 typedef struct acr_op {
   acr_client *client;     /* kept alive by the client userdata in our uservalue */
   char method[8];
-  char *url;              /* the original URL */
-  acr_buf body;
-  char *target;           /* URL of the next request */
-  char *location;         /* Location of the initial response, for a POST's result */
+  /* The strings point into Lua strings the uservalue holds (see keep_string). */
+  const char *url;        /* the original URL */
+  const char *body;       /* the request body, or NULL */
+  size_t body_len;
+  const char *target;     /* URL of the next request */
+  const char *location;   /* Location of the initial response, for a POST's result */
   acr_phase phase;
   acr_poll_via via;
   acr_shape shape;
@@ -87,30 +89,23 @@ static acr_op *check_op(lua_State *L, int idx)
   return (acr_op *)luaL_checkudata(L, idx, ACR_OPERATION_MT);
 }
 
-static void op_free(acr_op *op)
-{
-  free(op->url);
-  free(op->target);
-  free(op->location);
-  acr_buf_free(&op->body);
-  op->url = op->target = op->location = NULL;
-  op->phase = PH_DONE;
-}
+/* uservalue fields: client, result, error, headers (extra request headers), and the
+ * strings url, target, location, body */
 
-static int op_gc(lua_State *L)
+/* Stores s[0..len) as uservalue[k] of the operation at idx; returns the stored copy.
+ * An operation holds no C memory of its own, only Lua strings, so it needs no __gc:
+ * Lua frees it with its userdata even where no finalizer will run. That happens to an
+ * operation made by a finalizer while the state closes: Lua 5.4 then marks no object
+ * for finalization, and LuaJIT finalizes it in a later round, after the module's own
+ * library may have been unloaded. The pointer stays valid while the field holds the
+ * string: neither collector moves objects. */
+static const char *keep_string(lua_State *L, int idx, const char *k, const char *s, size_t len)
 {
-  op_free(check_op(L, 1));
-  return 0;
-}
-
-/* uservalue fields: client, result, error, headers (extra request headers) */
-
-static char *dup_or_raise(lua_State *L, const char *s)
-{
-  char *d = s ? strdup(s) : NULL;
-  if (s && !d)
-    luaL_error(L, "acr: out of memory");
-  return d;
+  idx = lua_absindex(L, idx);
+  lua_pushlstring(L, s, len);
+  const char *copy = lua_tostring(L, -1);
+  acr_uv_set(L, idx, k);
+  return copy;
 }
 
 void acr_op_push(lua_State *L, int cidx, const acr_op_spec *spec)
@@ -119,9 +114,8 @@ void acr_op_push(lua_State *L, int cidx, const acr_op_spec *spec)
   acr_client *c = acr_check_client(L, cidx);
   acr_op *op = (acr_op *)acr_newuserdata(L, sizeof *op);
   memset(op, 0, sizeof *op);
-  op->phase = PH_DONE;  /* inert until filled, so __gc after an error is safe */
   luaL_setmetatable(L, ACR_OPERATION_MT);
-  lua_createtable(L, 0, 4);
+  lua_createtable(L, 0, 8);
   lua_pushvalue(L, cidx);
   lua_setfield(L, -2, "client");
   if (spec->headers_idx) {
@@ -142,10 +136,12 @@ void acr_op_push(lua_State *L, int cidx, const acr_op_spec *spec)
   acr_setuservalue(L, -2);
   op->client = c;
   snprintf(op->method, sizeof op->method, "%s", spec->method);
-  op->url = dup_or_raise(L, spec->url);
-  op->target = dup_or_raise(L, spec->url);
-  if (spec->body && acr_buf_add(&op->body, spec->body, spec->body_len) != 0)
-    luaL_error(L, "acr: out of memory");
+  op->url = keep_string(L, -1, "url", spec->url, strlen(spec->url));
+  op->target = keep_string(L, -1, "target", spec->url, strlen(spec->url));
+  if (spec->body) {
+    op->body = keep_string(L, -1, "body", spec->body, spec->body_len);
+    op->body_len = spec->body_len;
+  }
   op->lro = spec->lro;
   op->shape = spec->shape;
   op->final_via = spec->final_via;
@@ -207,8 +203,8 @@ static int set_target(lua_State *L, int idx, acr_op *op, const char *url)
   char *d = follow(L, idx, op, url);
   if (!d)
     return 0;
-  free(op->target);
-  op->target = d;
+  op->target = keep_string(L, idx, "target", d, strlen(d));
+  free(d);
   return 1;
 }
 
@@ -385,8 +381,13 @@ static void lro_begin(lua_State *L, int idx, acr_op *op, long status, int hdr, i
 {
   const char *async = header(L, hdr, "azure-asyncoperation");
   const char *loc = header(L, hdr, "location");
-  if (loc && *loc && !(op->location = follow(L, idx, op, loc)))
-    return;
+  if (loc && *loc) {
+    char *d = follow(L, idx, op, loc);
+    if (!d)
+      return;
+    op->location = keep_string(L, idx, "location", d, strlen(d));
+    free(d);
+  }
   op->via = acr_lro_choose(op->method, async, loc);
   op->deadline = op->client->lro_timeout > 0 ? now_mono() + op->client->lro_timeout : 0;
   if (op->via == ACR_POLL_ASYNC || op->via == ACR_POLL_LOCATION) {
@@ -598,7 +599,7 @@ static const char *current_method(const acr_op *op)
 
 static int sends_body(const acr_op *op)
 {
-  return op->phase == PH_INITIAL && op->body.len > 0;
+  return op->phase == PH_INITIAL && op->body_len > 0;
 }
 
 typedef enum { NEXT_ARM, NEXT_AUTH, NEXT_NONE } next_kind;
@@ -711,7 +712,7 @@ static int op_next_request(lua_State *L)
   }
   lua_setfield(L, -2, "headers");
   if (sends_body(op)) {
-    lua_pushlstring(L, op->body.data, op->body.len);
+    lua_pushlstring(L, op->body, op->body_len);
     lua_setfield(L, -2, "body");
   }
   lua_pushnumber(L, op->timeout);
@@ -893,7 +894,7 @@ static void drive_once(lua_State *L, int idx, acr_op *op)
     add_line(L, "x-ms-client-request-id", op->request_id, &h);
     each_extra_header(L, idx, add_line, &h);
     exchange(L, idx, op, current_method(op), op->target, &h, secret,
-             sends_body(op) ? op->body.data : NULL, sends_body(op) ? op->body.len : 0,
+             sends_body(op) ? op->body : NULL, sends_body(op) ? op->body_len : 0,
              op->timeout);
   }
   feed(L, idx, op, lua_gettop(L) - 4);
@@ -1015,9 +1016,7 @@ int acr_operation_open(lua_State *L)
     {"result", op_result}, {"wait", op_wait}, {"poll", op_poll}, {"done", op_done},
     {"status", op_status}, {"request_id", op_request_id}, {NULL, NULL}
   };
-  acr_newmetatable(L, ACR_OPERATION_MT);
-  lua_pushcfunction(L, op_gc);
-  lua_setfield(L, -2, "__gc");
+  acr_newmetatable(L, ACR_OPERATION_MT);   /* no __gc: see keep_string */
   lua_pushcfunction(L, op_tostring);
   lua_setfield(L, -2, "__tostring");
   acr_newlib(L, methods);

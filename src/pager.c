@@ -20,7 +20,8 @@ typedef struct acr_pager {
   int pages;
 } acr_pager;
 
-/* uservalue: {client=, next=url|nil, page=items|nil, items=key, next_key=key, api_version=} */
+/* uservalue: {client=, next=url|nil, page=items|nil, items=key, next_key=key, api_version=,
+ * op=the operation the last next_operation() handed out, until it is taken} */
 
 static acr_pager *check_pager(lua_State *L, int idx)
 {
@@ -53,13 +54,16 @@ void acr_pager_push(lua_State *L, int cidx, const char *url, acr_shape item_shap
 }
 
 /* syntax: op = pager:next_operation()  -- the GET of the next page, or nil at the end
- * (for drivers other than the blocking one) */
+ * (for drivers other than the blocking one). The pager remembers it as the one
+ * operation take() accepts: each call supersedes the operation handed out before. */
 static int pager_next_operation(lua_State *L)
 {
   acr_pager *p = check_pager(L, 1);
   acr_uv_get(L, 1, "next");
   if (p->done || lua_isnil(L, -1)) {
     lua_pushnil(L);
+    lua_pushnil(L);
+    acr_uv_set(L, 1, "op");
     return 1;
   }
   acr_op_spec s;
@@ -69,6 +73,8 @@ static int pager_next_operation(lua_State *L)
   s.shape = ACR_SHAPE_PAGE;
   acr_uv_get(L, 1, "client");
   acr_op_push(L, -1, &s);
+  lua_pushvalue(L, -1);
+  acr_uv_set(L, 1, "op");
   return 1;
 }
 
@@ -186,21 +192,40 @@ static int take_page(lua_State *L, int idx, acr_pager *p, int doc)
 
 static void convert_items(lua_State *L, int idx, acr_pager *p, int items);
 
-/* syntax: items = pager:take(op)  -- accepts a finished next_operation() */
-static int pager_take(lua_State *L)
+/* Takes the page of the operation at opidx, the pager's current next_operation(),
+ * driving it to its end first when it is not there yet; pushes its items or nil, err. */
+static int take_op(lua_State *L, int idx, acr_pager *p, int opidx)
 {
-  acr_pager *p = check_pager(L, 1);
-  int n = acr_op_wait(L, 2);
+  /* Forgotten before the wait, not after: a logger called during the wait cannot
+   * take the same page again, and a failure still leaves it taken. */
+  lua_pushnil(L);
+  acr_uv_set(L, idx, "op");
+  int n = acr_op_wait(L, opidx);
   if (n == 2) {
     p->done = 1;
     return 2;
   }
-  if (!take_page(L, 1, p, -1)) {
+  if (!take_page(L, idx, p, -1)) {
     p->done = 1;
     return acr_error_return(L);
   }
-  convert_items(L, 1, p, lua_gettop(L));
+  convert_items(L, idx, p, lua_gettop(L));
   return 1;
+}
+
+/* syntax: items, err = pager:take(op)  -- op: the pager's current next_operation().
+ * Any other operation (another pager's, one already taken, one a later
+ * next_operation() superseded) is misuse: its page is not this pager's next one, and
+ * taking it would hand items out twice or move the pager to the wrong nextLink. */
+static int pager_take(lua_State *L)
+{
+  acr_pager *p = check_pager(L, 1);
+  luaL_checkudata(L, 2, ACR_OPERATION_MT);
+  acr_uv_get(L, 1, "op");
+  luaL_argcheck(L, lua_rawequal(L, -1, 2), 2,
+                "not the operation this pager's last next_operation() returned, or taken already");
+  lua_pop(L, 1);
+  return take_op(L, 1, p, 2);
 }
 
 /* Turns raw items into ScopeMap/Token objects, in place. */
@@ -231,17 +256,7 @@ static int fetch_page(lua_State *L, int idx, acr_pager *p)
   lua_call(L, 1, 1);
   if (lua_isnil(L, -1))
     return 1;
-  int n = acr_op_wait(L, -1);
-  if (n == 2) {
-    p->done = 1;
-    return 2;
-  }
-  if (!take_page(L, idx, p, -1)) {
-    p->done = 1;
-    return acr_error_return(L);
-  }
-  convert_items(L, idx, p, lua_gettop(L));
-  return 1;
+  return take_op(L, idx, p, lua_gettop(L));
 }
 
 /* syntax: items, err = pager:next_page()  -- a list, or nil when there are no more pages */
