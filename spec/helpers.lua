@@ -225,7 +225,8 @@ Emulator.__index = Emulator
 
 -- syntax: em = helpers.start_emulator(opts?)
 --   opts: tls (bool), port, polls, retry_after, lro_style, page_size, latency_ms,
---         token_lifetime, fail_rate, seed, seed_data (as the CLI flags), dir
+--         token_lifetime, fail_rate, seed, seed_data (as the CLI flags), dir,
+--         throttle (true for --throttle alone, or its SPEC string)
 -- em.url, em.ca_file (tls), em.dir, em.client_id, em.client_secret
 -- The emulator also stops by itself when this interpreter exits.
 function helpers.start_emulator(opts)
@@ -237,6 +238,10 @@ function helpers.start_emulator(opts)
       flags[#flags + 1] = tostring(v)
     elseif k == "tls" then
       if v then flags[#flags + 1] = "--tls" end
+    elseif k == "throttle" then
+      -- true: the flag alone (ARM's buckets); a string: its KIND=BUCKET/REFILL,… value
+      if v then flags[#flags + 1] = "--throttle" end
+      if type(v) == "string" then flags[#flags + 1] = v end
     elseif k ~= "dir" then
       error("start_emulator: unknown option '" .. tostring(k) .. "'", 2)
     end

@@ -93,7 +93,7 @@ routes["GET log"] = function()
   for i, e in ipairs(state.log) do
     out[i] = json.object("seq", e.seq, "time", e.time, "method", e.method, "path", e.path,
       "query", e.query, "kind", e.kind, "status", e.status, "connection", e.connection,
-      "client_request_id", e.client_request_id)
+      "client_request_id", e.client_request_id, "throttled", e.throttled)
   end
   return reply(200, out)
 end

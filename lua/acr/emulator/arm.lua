@@ -6,6 +6,7 @@ local state = require "acr.emulator.state"
 local json = require "acr.emulator.json"
 local util = require "acr.emulator.util"
 local auth = require "acr.emulator.auth"
+local throttle = require "acr.emulator.throttle"
 
 local _M = { _VERSION = "0.1.0" }
 
@@ -79,13 +80,7 @@ local function arm_headers(h)
   h["x-ms-correlation-request-id"] = util.single(req["x-ms-correlation-request-id"]) or rid
   h["x-ms-client-request-id"] = util.single(req["x-ms-client-request-id"])
   h["x-ms-routing-request-id"] = REGION .. ":" .. util.routing_time() .. ":" .. rid
-  local method = ngx.req.get_method()
-  local bucket = (method == "GET" or method == "HEAD") and "reads"
-    or method == "DELETE" and "deletes" or "writes"
-  local left = S.remaining[bucket] - 1
-  if left < 1 then left = bucket == "reads" and 11999 or bucket == "writes" and 1199 or 14999 end
-  S.remaining[bucket] = left
-  h["x-ms-ratelimit-remaining-subscription-" .. bucket] = tostring(left)
+  throttle.header(h, ngx.ctx)
   h["Cache-Control"] = "no-cache"
   h["Pragma"] = "no-cache"
   h["Expires"] = "-1"
@@ -807,6 +802,11 @@ local function run(ctx)
     local desc = message:gsub('"', "'")
     return fail(401, code, message, { ["WWW-Authenticate"] = 'Bearer authorization_uri="'
       .. base_url() .. '/", error="invalid_token", error_description="' .. desc .. '"' })
+  end
+  -- ARM throttles who is asking, so only after authentication (claims name the actor)
+  local wait, why = throttle.charge(ctx, route.sub, claims)
+  if wait then
+    return fail(429, "SubscriptionRequestsThrottled", why, { ["Retry-After"] = tostring(wait) })
   end
   if route.type == "unknown" then return unknown_route(route) end
 

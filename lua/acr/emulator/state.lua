@@ -4,6 +4,7 @@
 local json = require "acr.emulator.json"
 local util = require "acr.emulator.util"
 local crypto = require "acr.emulator.crypto"
+local throttle = require "acr.emulator.throttle"
 
 local _M = { _VERSION = "0.1.0" }
 
@@ -47,11 +48,13 @@ local SETTINGS = {
   fail_rate = number_between(0, 1),
   seed = int_at_least(0),
   seed_data = int_at_least(0),
+  throttle = throttle.check,
 }
 
 _M.settings = {
   polls = 1, retry_after = 1, lro_style = "realistic", page_size = 100,
   latency_ms = 0, token_lifetime = 3600, fail_rate = 0, seed = 1, seed_data = 0,
+  throttle = false,
 }
 
 -- syntax: ok, err = state.apply_settings(tbl)
@@ -68,6 +71,8 @@ function _M.apply_settings(t)
   end
   for k, v in pairs(new) do _M.settings[k] = v end
   if new.seed then _M.prng = util.prng(new.seed) end
+  -- new bucket sizes start full, as a reset would leave them
+  if new.throttle ~= nil then throttle.configure(new.throttle) end
   return true
 end
 
@@ -88,7 +93,7 @@ function _M.reset()
   _M.seen_connections = {}
   _M.log = {}
   _M.seq = 0
-  _M.remaining = { reads = 12000, writes = 1200, deletes = 15000 }
+  throttle.reset()
   _M.prng = util.prng(_M.settings.seed)
 end
 
