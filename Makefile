@@ -3,7 +3,7 @@ BUILD   ?= build
 JOBS    ?= 2
 CMAKE_FLAGS ?=
 
-.PHONY: deps build test asan demo bench clean
+.PHONY: deps build test asan demo bench fuzz clean
 
 deps:
 	@sh tools/deps.sh
@@ -24,6 +24,11 @@ demo: build
 
 bench: build
 	sh tools/bench.sh $(BUILD)
+
+# A bounded fuzz pass over op:feed() under ASan+UBSan; not part of make test.
+# FUZZ_SECONDS (60), FUZZ_SEED (1), FUZZ_CASES, FUZZ_CASE: see tools/fuzz.lua.
+fuzz: build
+	sh tools/fuzz.sh $(BUILD)
 
 clean:
 	rm -rf $(BUILD)
