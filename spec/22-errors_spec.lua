@@ -138,9 +138,14 @@ describe("errors #emulator", function()
     local c = ch.client(em, { retry = { max_delay = 0.5 }, poll_interval = 0.1 })
     em:settings{ lro_style = "async", polls = 5, retry_after = 3600 }
     local op = c:begin_create_scope_map(ch.unique("capped"), { actions = { "a/b" } })
+    -- the first request is out (its delay is its timeout) until its answer is in
+    for _ = 1, 500 do
+      if op:delay() < 1 then break end
+      op:wait(0.01)
+    end
     assert.is_false(op:done())
     local d = op:delay()
-    assert.is_true(d > 0.3 and d <= 0.5, tostring(d))   -- not an hour
+    assert.is_true(d > 0 and d <= 0.5, tostring(d))   -- not an hour
   end)
 
   it("reports a connection that keeps dropping", function()

@@ -10,6 +10,8 @@
 
 #include "auth.h"
 #include "client.h"
+#include "driver.h"
+#include "pool.h"
 #include "luax.h"
 #include "names.h"
 #include "version.h"
@@ -34,8 +36,11 @@ static const struct cloud {
 static const char *const options[] = {
   "subscription_id", "resource_group", "registry", "credential", "cloud", "endpoint",
   "authority_host", "api_version", "timeout", "connect_timeout", "retry", "poll_interval",
-  "lro_timeout", "ca_file", "user_agent", "logger", "audience", NULL
+  "lro_timeout", "ca_file", "user_agent", "logger", "audience", "max_connections", NULL
 };
+
+#define DEFAULT_MAX_CONNECTIONS 64
+#define MAX_MAX_CONNECTIONS 1024
 
 acr_client *acr_check_client(lua_State *L, int idx)
 {
@@ -47,7 +52,7 @@ acr_client *acr_check_client(lua_State *L, int idx)
 
 static void client_free(acr_client *c)
 {
-  acr_http_free(c->http);
+  acr_driver_free(c);
   free(c->endpoint);
   free(c->registry_path);
   free(c->api_version);
@@ -55,7 +60,6 @@ static void client_free(acr_client *c)
   free(c->scope);
   free(c->resource);
   free(c->authority);
-  c->http = NULL;
   c->endpoint = c->registry_path = c->api_version = c->user_agent = NULL;
   c->scope = c->resource = c->authority = NULL;
   c->closed = 1;
@@ -67,9 +71,8 @@ static void client_free(acr_client *c)
 static int client_close(lua_State *L)
 {
   acr_client *c = (acr_client *)luaL_checkudata(L, 1, ACR_CLIENT_MT);
-  acr_http_free(c->http);
-  c->http = NULL;
   c->closed = 1;
+  acr_driver_close(L, 1);
   return 0;
 }
 
@@ -129,6 +132,20 @@ static double opt_number(lua_State *L, int t, const char *k, double dflt, double
     luaL_error(L, "acr.client: option '%s' must be %s and at most %d", k,
                min > 0 ? "> 0" : ">= 0", (int)ACR_MAX_SECONDS);
   return v;
+}
+
+/* A whole number in 1..max, or dflt when absent. */
+static long opt_count(lua_State *L, int t, const char *k, long dflt, long max)
+{
+  lua_getfield(L, t, k);
+  int ty = lua_type(L, -1);
+  double v = lua_tonumber(L, -1);
+  lua_pop(L, 1);
+  if (ty == LUA_TNIL)
+    return dflt;
+  if (ty != LUA_TNUMBER || !(v >= 1 && v <= (double)max) || v != floor(v))
+    luaL_error(L, "acr.client: option '%s' must be a whole number from 1 to %d", k, (int)max);
+  return (long)v;
 }
 
 static void check_retry(lua_State *L, int t, acr_retry_policy *p)
@@ -288,6 +305,14 @@ static void set_uservalue(lua_State *L, int t, int ud)
   if (!lua_isnil(L, -1) && !lua_isfunction(L, -1))
     luaL_error(L, "acr.client: option 'logger' must be a function");
   lua_setfield(L, -2, "logger");
+  lua_newtable(L);
+  lua_setfield(L, -2, "inflight");   /* driver.c */
+  lua_newtable(L);
+  lua_createtable(L, 0, 1);
+  lua_pushliteral(L, "k");
+  lua_setfield(L, -2, "__mode");
+  lua_setmetatable(L, -2);
+  lua_setfield(L, -2, "active");
   acr_setuservalue(L, ud);
 }
 
@@ -331,6 +356,8 @@ static void fill_client(lua_State *L, int t, acr_client *c)
   c->poll_interval = opt_number(L, t, "poll_interval", 5, 0);
   c->lro_timeout = opt_number(L, t, "lro_timeout", 0, 0);
   check_retry(L, t, &c->retry);
+  c->max_connections = opt_count(L, t, "max_connections", DEFAULT_MAX_CONNECTIONS,
+                                 MAX_MAX_CONNECTIONS);
   c->endpoint = origin_string(&c->origin);
   c->registry_path = make_registry_path(sub, rg, reg);
   c->api_version = strdup(apiv ? apiv : DEFAULT_API_VERSION);
@@ -340,10 +367,10 @@ static void fill_client(lua_State *L, int t, acr_client *c)
   if (RAND_bytes((unsigned char *)&c->seed, sizeof c->seed) != 1)
     c->seed = (unsigned)time(NULL);
   acr_http_options ho = {(long)(connect_timeout * 1000), (long)(c->timeout * 1000), ca,
-                         c->user_agent, 0};
+                         c->user_agent, 0, NULL};
   char err[256] = "";
-  c->http = acr_http_new(&ho, err, sizeof err);
-  if (!c->http)
+  c->pool = acr_pool_new(&ho, c->max_connections, err, sizeof err);
+  if (!c->pool)
     luaL_error(L, "acr.client: cannot set up HTTP: %s", err);
 }
 
@@ -456,7 +483,7 @@ static int client_tostring(lua_State *L)
 /* syntax: n = client:connections()  -- TCP connections opened so far (reuse check) */
 static int client_connections(lua_State *L)
 {
-  lua_pushinteger(L, acr_http_connections(acr_check_client(L, 1)->http));
+  lua_pushinteger(L, acr_pool_connections(acr_check_client(L, 1)->pool));
   return 1;
 }
 

@@ -10,8 +10,14 @@
 
 #define ACR_CLIENT_MT "acr.Client"
 
+struct acr_pool;
+struct acr_xfer;
+
 typedef struct acr_client {
-  acr_http *http;
+  struct acr_pool *pool;   /* the multi handle and its transfers (pool.c) */
+  struct acr_xfer *xfers;  /* requests out (driver.c) */
+  int token_fetches;       /* token requests out: at most one (single flight) */
+  long max_connections;
   char *endpoint;          /* "https://management.azure.com": no trailing slash */
   acr_origin origin;       /* the only origin that ever sees the bearer token */
   char *registry_path;     /* "/subscriptions/…/registries/{name}" */

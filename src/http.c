@@ -26,8 +26,10 @@ struct acr_http {
   size_t max_body;
   long connections;
   int fresh;                   /* the next request opens a new connection */
-  /* State of the transfer in progress, for the callbacks. */
+  void *user;                  /* the driver's, for a transfer found through a multi handle */
+  /* State of the transfer in progress, for the callbacks and acr_http_end. */
   acr_http_response *res;
+  struct curl_slist *extra, *tail;   /* this request's header lines; tail links the fixed */
   int too_large;               /* 1: the body, 2: the header count */
   int oom;
   char errbuf[CURL_ERROR_SIZE];
@@ -320,6 +322,13 @@ static CURLcode set_fixed_options(acr_http *h, const acr_http_options *opt)
   SET(CURLOPT_HEADERFUNCTION, header_cb);
   SET(CURLOPT_HEADERDATA, h);
   SET(CURLOPT_HTTPHEADER, h->fixed);
+  SET(CURLOPT_PRIVATE, (void *)h);        /* a multi handle's finished transfer -> h */
+  /* HTTP/2 where TLS offers it; a new transfer waits for a multiplexed connection
+   * rather than opening one more */
+  SET(CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+  SET(CURLOPT_PIPEWAIT, 1L);
+  if (opt->share)
+    SET(CURLOPT_SHARE, (CURLSH *)opt->share);  /* TLS sessions, DNS, cookies of the client */
 #undef SET
   return rc;
 }
@@ -339,7 +348,7 @@ static struct curl_slist *fixed_headers(void)
 
 acr_http *acr_http_new(const acr_http_options *opt, char *err, size_t errlen)
 {
-  static const acr_http_options defaults = {0, 0, NULL, NULL, 0};
+  static const acr_http_options defaults = {0, 0, NULL, NULL, 0, NULL};
   if (!opt)
     opt = &defaults;
   if (acr_http_global_init() != 0) {
@@ -371,12 +380,17 @@ acr_http *acr_http_new(const acr_http_options *opt, char *err, size_t errlen)
   return h;
 }
 
+static void slist_wipe(struct curl_slist *l);
+
 void acr_http_free(acr_http *h)
 {
   if (!h)
     return;
   if (h->curl)
     curl_easy_cleanup(h->curl);
+  if (h->tail)
+    h->tail->next = NULL;   /* a request begun and never ended: its lines are ours */
+  slist_wipe(h->extra);
   curl_slist_free_all(h->fixed);
   free(h);
 }
@@ -569,17 +583,6 @@ static int fail_curl(acr_http *h, acr_http_response *res, CURLcode rc)
   return fail(res, classify(rc), msg);
 }
 
-static CURLcode run(acr_http *h, acr_http_response *res)
-{
-  long n = 0;
-  h->res = res;
-  CURLcode rc = curl_easy_perform(h->curl);
-  if (curl_easy_getinfo(h->curl, CURLINFO_NUM_CONNECTS, &n) == CURLE_OK)
-    h->connections += n;
-  h->res = NULL;
-  return rc;
-}
-
 static const char *check_request(const char *method, const char *url,
                                  const char *const *headers, const char *body,
                                  size_t body_len)
@@ -598,11 +601,10 @@ static const char *check_request(const char *method, const char *url,
   return NULL;
 }
 
-int acr_http_perform(acr_http *h, const char *method, const char *url,
-                     const char *const *headers, const char *body, size_t body_len,
-                     long timeout_ms, acr_http_response *res)
+int acr_http_begin(acr_http *h, const char *method, const char *url,
+                   const char *const *headers, const char *body, size_t body_len,
+                   long timeout_ms, acr_http_response *res)
 {
-  struct curl_slist *extra, *tail;
   int own_accept;
   if (!res)
     return -1;
@@ -615,25 +617,63 @@ int acr_http_perform(acr_http *h, const char *method, const char *url,
     h->fresh = 0;   /* one request's choice, whichever way this one ends */
   if (bad)
     return fail(res, ACR_TE_OTHER, bad);
-  if (extra_headers(headers, sends_body(method, body_len), body_len > 0, &extra,
+  if (extra_headers(headers, sends_body(method, body_len), body_len > 0, &h->extra,
                     &own_accept) != 0) {
-    slist_wipe(extra);
+    slist_wipe(h->extra);
+    h->extra = NULL;
     return fail(res, ACR_TE_OTHER, "out of memory");
   }
   h->too_large = h->oom = 0;
   h->errbuf[0] = '\0';
-  tail = slist_tail(extra);
+  h->tail = slist_tail(h->extra);
   CURLcode rc = set_request(h, method, url, body, body_len, timeout_ms, fresh,
-                            link_fixed(h, extra, tail, own_accept));
-  if (rc == CURLE_OK)
-    rc = run(h, res);
+                            link_fixed(h, h->extra, h->tail, own_accept));
+  h->res = res;
+  if (rc != CURLE_OK)
+    return acr_http_end(h, rc) ;
+  return 0;
+}
+
+int acr_http_end(acr_http *h, int curl_code)
+{
+  CURLcode rc = (CURLcode)curl_code;
+  acr_http_response *res = h->res;
+  long n = 0;
+  if (curl_easy_getinfo(h->curl, CURLINFO_NUM_CONNECTS, &n) == CURLE_OK)
+    h->connections += n;
+  h->res = NULL;
   /* The handle must not keep pointing at the list freed below. */
   curl_easy_setopt(h->curl, CURLOPT_HTTPHEADER, h->fixed);
-  if (tail)
-    tail->next = NULL;
-  slist_wipe(extra);
+  if (h->tail)
+    h->tail->next = NULL;
+  slist_wipe(h->extra);
+  h->extra = h->tail = NULL;
   if (rc != CURLE_OK)
     return fail_curl(h, res, rc);
   curl_easy_getinfo(h->curl, CURLINFO_RESPONSE_CODE, &res->status);
   return 0;
+}
+
+int acr_http_perform(acr_http *h, const char *method, const char *url,
+                     const char *const *headers, const char *body, size_t body_len,
+                     long timeout_ms, acr_http_response *res)
+{
+  if (acr_http_begin(h, method, url, headers, body, body_len, timeout_ms, res) != 0)
+    return -1;
+  return acr_http_end(h, curl_easy_perform(h->curl));
+}
+
+void *acr_http_easy(acr_http *h)
+{
+  return h->curl;
+}
+
+void acr_http_set_user(acr_http *h, void *user)
+{
+  h->user = user;
+}
+
+void *acr_http_user(const acr_http *h)
+{
+  return h->user;
 }

@@ -36,6 +36,7 @@ typedef struct acr_http_options {
   const char *ca_file;           /* NULL: the system store. Verification is always on. */
   const char *user_agent;
   size_t max_body;               /* bytes; 0: 64 MiB */
+  void *share;                   /* a CURLSH shared by a client's handles, or NULL */
 } acr_http_options;
 
 typedef struct acr_http acr_http;  /* opaque: owns the CURL easy handle */
@@ -57,6 +58,18 @@ void acr_http_free(acr_http *h);
 int acr_http_perform(acr_http *h, const char *method, const char *url,
                      const char *const *headers, const char *body, size_t body_len,
                      long timeout_ms, acr_http_response *res);
+
+/* The two halves of acr_http_perform, for a driver that runs transfers in a multi
+ * handle: begin sets the request on the handle (0, or -1 with res failed); the caller
+ * runs it (curl_multi_add_handle on acr_http_easy(h)) and hands its CURLcode to end,
+ * which fills res as perform does. res must stay put in between. */
+int acr_http_begin(acr_http *h, const char *method, const char *url,
+                   const char *const *headers, const char *body, size_t body_len,
+                   long timeout_ms, acr_http_response *res);
+int acr_http_end(acr_http *h, int curl_code);
+void *acr_http_easy(acr_http *h);          /* the CURL easy handle; CURLOPT_PRIVATE is h */
+void acr_http_set_user(acr_http *h, void *user);
+void *acr_http_user(const acr_http *h);
 
 /* Whether the next acr_http_perform must open a new connection. libcurl re-sends a
  * request, silently, when a reused connection dies before any answer; for a request

@@ -14,6 +14,8 @@
 #include "json.h"
 #include "luax.h"
 #include "operation.h"
+#include "opstate.h"
+#include "driver.h"
 #include "resource.h"
 #include "retry.h"
 
@@ -46,6 +48,8 @@ typedef struct acr_op {
   double timeout;         /* per request, seconds */
   double not_before;      /* monotonic time before which nothing is sent */
   double deadline;        /* monotonic; 0 = none */
+  void *xfer;             /* the driver's transfer in flight, or NULL (driver.c) */
+  double xfer_deadline;   /* when that transfer times out, monotonic */
   char status[32];
   char request_id[37];
 } acr_op;
@@ -57,18 +61,9 @@ static double now_mono(void)
   return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static void sleep_until(double t)
+double acr_now(void)
 {
-  double d = t - now_mono();
-  if (!(d > 0))
-    return;
-  if (d > 86400)
-    d = 86400;
-  struct timespec ts;
-  ts.tv_sec = (time_t)d;
-  ts.tv_nsec = (long)((d - (double)ts.tv_sec) * 1e9);
-  while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-    ;
+  return now_mono();
 }
 
 /* A version 4 UUID for x-ms-client-request-id: one per operation, kept across polls. */
@@ -609,6 +604,7 @@ typedef enum { NEXT_ARM, NEXT_AUTH, NEXT_NONE } next_kind;
  * operation. The token stays in the credential's memory, never in a Lua string. */
 static next_kind prepare_next(lua_State *L, int idx, acr_op *op, const char **token)
 {
+  op->awaiting_auth = 0;   /* a token request handed out before and not fed is dropped */
   if (op->client->closed) {
     fail_with(L, idx, op, "ClientClosed", "the client was closed before the operation ended");
     return NEXT_NONE;
@@ -651,9 +647,7 @@ static next_kind prepare_next(lua_State *L, int idx, acr_op *op, const char **to
 }
 
 /* Calls fn(name, value) for each extra header given to client:request(). */
-typedef void (*header_fn)(lua_State *L, const char *name, const char *value, void *ud);
-
-static void each_extra_header(lua_State *L, int idx, header_fn fn, void *ud)
+static void each_extra_header(lua_State *L, int idx, acr_header_fn fn, void *ud)
 {
   acr_uv_get(L, idx, "headers");
   if (lua_istable(L, -1)) {
@@ -720,11 +714,13 @@ static int op_next_request(lua_State *L)
   return 1;
 }
 
-/* syntax: seconds = op:delay() */
+/* syntax: seconds = op:delay()  -- until the next request is due; with one in flight
+ * (driver.c), until it would time out: waiting that long never misses its answer */
 static int op_delay(lua_State *L)
 {
   acr_op *op = check_op(L, 1);
-  double d = op->phase == PH_DONE ? 0 : op->not_before - now_mono();
+  double t = op->xfer ? op->xfer_deadline : op->not_before;
+  double d = op->phase == PH_DONE ? 0 : t - now_mono();
   lua_pushnumber(L, d > 0 ? d : 0);
   return 1;
 }
@@ -745,172 +741,6 @@ static int op_feed(lua_State *L)
   return 1;
 }
 
-/* ---- the C driver ---- */
-
-typedef struct header_lines {
-  char *lines[24];
-  int n;
-} header_lines;
-
-static void add_line(lua_State *L, const char *name, const char *value, void *ud)
-{
-  header_lines *h = (header_lines *)ud;
-  if (h->n >= 20)
-    return;
-  size_t len = strlen(name) + strlen(value) + 3;
-  char *s = malloc(len);
-  if (!s)
-    return;
-  snprintf(s, len, "%s: %s", name, value);
-  (void)L;
-  h->lines[h->n++] = s;
-}
-
-static void free_lines(header_lines *h, int secret_lines)
-{
-  for (int i = 0; i < h->n; i++) {
-    if (i < secret_lines)
-      OPENSSL_cleanse(h->lines[i], strlen(h->lines[i]));
-    free(h->lines[i]);
-  }
-  h->n = 0;
-}
-
-static const char *transport_name(acr_transport_error te)
-{
-  switch (te) {
-  case ACR_TE_TIMEOUT: return "Timeout";
-  case ACR_TE_CONNECT: return "ConnectionFailed";
-  case ACR_TE_TLS: return "TlsError";
-  case ACR_TE_TOO_LARGE: return "ResponseTooLarge";
-  default: return "TransportError";
-  }
-}
-
-static void push_headers(lua_State *L, const acr_http_response *res)
-{
-  lua_createtable(L, 0, (int)res->nheaders);
-  for (size_t i = 0; i < res->nheaders; i++) {
-    lua_pushstring(L, res->headers[i].value);
-    lua_setfield(L, -2, res->headers[i].name);
-  }
-}
-
-static void log_exchange(lua_State *L, int idx, acr_op *op, const char *method,
-                         const char *url, long status, double ms)
-{
-  acr_uv_get(L, idx, "client");
-  acr_client_push_field(L, -1, "logger");
-  int logging = lua_isfunction(L, -1);
-  lua_pop(L, 1);
-  if (logging) {  /* the line is only formatted for a client that logs */
-    char msg[600];
-    snprintf(msg, sizeof msg, "%s %.480s -> %ld (%.0f ms, request id %s)", method, url, status,
-             ms, op->request_id);
-    acr_client_log(L, lua_gettop(L), status >= 400 || status == 0 ? "warn" : "debug", msg);
-  }
-  lua_pop(L, 1);
-}
-
-/* Performs one HTTP exchange and pushes what feed() takes: status, headers, body,
- * transport error, message. */
-static void exchange(lua_State *L, int idx, acr_op *op, const char *method, const char *url,
-                     header_lines *h, int secret, const char *body, size_t len, double timeout)
-{
-  h->lines[h->n] = NULL;
-  acr_http_response res;
-  acr_http_response_init(&res);
-  double t0 = now_mono();
-  /* A request retry.c would not repeat after a connection failure must not be
-   * repeated by libcurl either (see acr_http_fresh_connect). */
-  acr_http_fresh_connect(op->client->http, !acr_retry_transport(method, op->idempotent));
-  int rc = acr_http_perform(op->client->http, method, url, (const char *const *)h->lines, body,
-                            len, (long)(timeout * 1000), &res);
-  free_lines(h, secret);
-  long status = rc == 0 ? res.status : 0;
-  if (rc == 0) {
-    lua_pushinteger(L, res.status);
-    push_headers(L, &res);
-    if (res.body.len)
-      lua_pushlstring(L, res.body.data, res.body.len);
-    else
-      lua_pushnil(L);
-    lua_pushnil(L);
-    lua_pushnil(L);
-  } else {
-    lua_pushnil(L);
-    lua_pushnil(L);
-    lua_pushnil(L);
-    lua_pushstring(L, transport_name(res.transport));
-    lua_pushstring(L, res.error);
-  }
-  acr_http_response_free(&res);
-  log_exchange(L, idx, op, method, url, status, (now_mono() - t0) * 1000);
-}
-
-/* The credential's token request (the table at top): every header is treated as
- * secret (X-IDENTITY-HEADER is one). Leaves feed()'s five values on top. */
-static void exchange_table(lua_State *L, int idx, acr_op *op)
-{
-  int req = lua_gettop(L);
-  header_lines h = {{0}, 0};
-  lua_getfield(L, req, "headers");
-  lua_pushnil(L);
-  while (lua_next(L, -2)) {
-    add_line(L, lua_tostring(L, -2), lua_tostring(L, -1), &h);
-    lua_pop(L, 1);
-  }
-  lua_getfield(L, req, "method");
-  lua_getfield(L, req, "url");
-  lua_getfield(L, req, "body");
-  lua_getfield(L, req, "timeout");
-  size_t len = 0;
-  const char *body = lua_tolstring(L, -2, &len);
-  double timeout = lua_isnumber(L, -1) ? lua_tonumber(L, -1) : op->timeout;
-  exchange(L, idx, op, lua_tostring(L, req + 2), lua_tostring(L, req + 3), &h, h.n, body, len,
-           timeout);
-}
-
-/* One exchange: wait for not_before, send the next request, feed the response. */
-static void drive_once(lua_State *L, int idx, acr_op *op)
-{
-  sleep_until(op->not_before);
-  int base = lua_gettop(L);
-  const char *tok = NULL;
-  next_kind k = prepare_next(L, idx, op, &tok);
-  if (k == NEXT_NONE)
-    return;
-  if (k == NEXT_AUTH) {
-    exchange_table(L, idx, op);
-  } else {
-    header_lines h = {{0}, 0};
-    size_t len = strlen(tok) + 24;
-    h.lines[0] = malloc(len);  /* the first line is the secret one: wiped after use */
-    if (h.lines[0]) {
-      snprintf(h.lines[0], len, "Authorization: Bearer %s", tok);
-      h.n = 1;
-    }
-    int secret = h.n;
-    add_line(L, "x-ms-client-request-id", op->request_id, &h);
-    each_extra_header(L, idx, add_line, &h);
-    exchange(L, idx, op, current_method(op), op->target, &h, secret,
-             sends_body(op) ? op->body : NULL, sends_body(op) ? op->body_len : 0,
-             op->timeout);
-  }
-  feed(L, idx, op, lua_gettop(L) - 4);
-  lua_settop(L, base);
-}
-
-/* begin_*: send the call itself, after a token fetch if one is needed first, so the
- * operation the caller gets has been accepted (or refused) by ARM. */
-void acr_op_start(lua_State *L, int idx)
-{
-  idx = lua_absindex(L, idx);
-  acr_op *op = check_op(L, idx);
-  while (op->phase != PH_DONE && !op->answered)
-    drive_once(L, idx, op);
-}
-
 static int push_result(lua_State *L, int idx, acr_op *op)
 {
   acr_uv_get(L, idx, "error");
@@ -922,63 +752,109 @@ static int push_result(lua_State *L, int idx, acr_op *op)
     return 1;
   }
   acr_uv_get(L, idx, "result");
-  if (op->shape == ACR_SHAPE_RAW || op->shape == ACR_SHAPE_PAGE)
+  if (op->shape == ACR_SHAPE_RAW)
     return 1;
   if (!lua_istable(L, -1)) {
     lua_pop(L, 1);
     acr_error_push(L, "InvalidResponse", "the service returned no resource document", 0);
     return acr_error_return(L);
   }
+  if (op->shape == ACR_SHAPE_PAGE)
+    return 1;   /* the page document: pager.c checks its shape */
   int doc = lua_gettop(L);
   acr_uv_get(L, idx, "client");
   acr_resource_push(L, lua_gettop(L), op->shape, doc);
   return 1;
 }
 
-int acr_op_wait(lua_State *L, int idx)
+/* ---- for drivers (opstate.h) ---- */
+
+acr_op *acr_op_check(lua_State *L, int idx)
 {
-  idx = lua_absindex(L, idx);
+  return check_op(L, idx);
+}
+
+acr_client *acr_op_client(const acr_op *op)
+{
+  return op->client;
+}
+
+int acr_op_finished(const acr_op *op)
+{
+  return op->phase == PH_DONE;
+}
+
+int acr_op_answered(const acr_op *op)
+{
+  return op->answered;
+}
+
+double acr_op_due(const acr_op *op)
+{
+  return op->not_before;
+}
+
+const char *acr_op_request_id(const acr_op *op)
+{
+  return op->request_id;
+}
+
+const char *acr_op_status(const acr_op *op)
+{
+  return op->status;
+}
+
+void *acr_op_transfer(const acr_op *op)
+{
+  return op->xfer;
+}
+
+void acr_op_set_transfer(acr_op *op, void *xfer, double deadline)
+{
+  op->xfer = xfer;
+  op->xfer_deadline = deadline;
+}
+
+acr_next_kind acr_op_next(lua_State *L, int idx, acr_op_request *r)
+{
   acr_op *op = check_op(L, idx);
-  while (op->phase != PH_DONE)
-    drive_once(L, idx, op);
-  return push_result(L, idx, op);
+  memset(r, 0, sizeof *r);
+  if (op->phase == PH_DONE)
+    return ACR_NEXT_NONE;
+  next_kind k = prepare_next(L, idx, op, &r->token);
+  if (k == NEXT_NONE)
+    return ACR_NEXT_NONE;
+  r->idempotent = op->idempotent;
+  r->timeout = op->timeout;
+  if (k == NEXT_AUTH)
+    return ACR_NEXT_AUTH;
+  r->method = current_method(op);
+  r->url = op->target;
+  r->body = sends_body(op) ? op->body : NULL;
+  r->body_len = sends_body(op) ? op->body_len : 0;
+  return ACR_NEXT_ARM;
 }
 
-/* syntax: value, err = op:wait([max_seconds]) */
-static int op_wait(lua_State *L)
+void acr_op_each_header(lua_State *L, int idx, acr_header_fn fn, void *ud)
 {
-  acr_op *op = check_op(L, 1);
-  double max = luaL_optnumber(L, 2, -1);
-  luaL_argcheck(L, max == max && max < 1e9, 2, "a number of seconds expected");
-  if (max < 0)
-    return acr_op_wait(L, 1);
-  double end = now_mono() + max;
-  while (op->phase != PH_DONE && op->not_before <= end)
-    drive_once(L, 1, op);
-  if (op->phase != PH_DONE) {
-    /* The next request is due after the deadline: wait out the deadline, so a
-     * `repeat op:wait(t) until op:done()` loop does not spin. */
-    sleep_until(end);
-    acr_error_push(L, "Timeout", "the operation is still running", 0);
-    return acr_error_return(L);
-  }
-  return push_result(L, 1, op);
+  each_extra_header(L, idx, fn, ud);
 }
 
-/* syntax: value, err = op:result()  -- waits (blocking) when not done yet */
-static int op_result(lua_State *L)
+void acr_op_feed(lua_State *L, int idx, int a)
 {
-  return acr_op_wait(L, 1);
+  feed(L, idx, check_op(L, idx), a);
 }
 
-/* syntax: status = op:poll()  -- sends one request if one is due; never sleeps */
-static int op_poll(lua_State *L)
+void acr_op_fail(lua_State *L, int idx, const char *code, const char *msg)
 {
-  acr_op *op = check_op(L, 1);
-  if (op->phase != PH_DONE && now_mono() >= op->not_before)
-    drive_once(L, 1, op);
-  lua_pushstring(L, op->status);
-  return 1;
+  acr_op *op = check_op(L, idx);
+  if (op->phase != PH_DONE)
+    fail_with(L, idx, op, code, msg);
+}
+
+int acr_op_push_result(lua_State *L, int idx)
+{
+  return push_result(L, idx, check_op(L, idx));
 }
 
 /* syntax: bool = op:done() */
@@ -1013,13 +889,14 @@ int acr_operation_open(lua_State *L)
 {
   static const luaL_Reg methods[] = {
     {"next_request", op_next_request}, {"delay", op_delay}, {"feed", op_feed},
-    {"result", op_result}, {"wait", op_wait}, {"poll", op_poll}, {"done", op_done},
+    {"done", op_done},
     {"status", op_status}, {"request_id", op_request_id}, {NULL, NULL}
   };
   acr_newmetatable(L, ACR_OPERATION_MT);   /* no __gc: see keep_string */
   lua_pushcfunction(L, op_tostring);
   lua_setfield(L, -2, "__tostring");
   acr_newlib(L, methods);
+  acr_driver_methods(L);
   lua_setfield(L, -2, "__index");
   lua_pop(L, 1);
   return 0;

@@ -591,13 +591,11 @@ local function drive(ctx, op, label)
   return v
 end
 
--- --no-wait: sends the operation's requests until the service has answered the
--- first one of ARM's (a begin_* may have fetched only an access token so far).
+-- --no-wait: drives the operation until the service has answered its first request
+-- (a begin_* returns once it is sent).
 local function started(ctx, op)
-  while not op:done() and op:status() == "NotStarted" do
-    local d = op:delay()
-    if d > 0 then op:wait(d) else op:poll() end
-  end
+  local _, werr = op:wait_accepted()
+  if werr then error(werr, 0) end
   if op:done() then
     local v, e = op:result()
     if v == nil and e ~= nil then error(e, 0) end

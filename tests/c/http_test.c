@@ -181,7 +181,7 @@ static double now(void)
 static acr_http *new_handle(long timeout_ms, size_t max_body, const char *ca)
 {
   char err[256];
-  acr_http_options o = {2000, timeout_ms, ca, "lua-acr-test/1", max_body};
+  acr_http_options o = {2000, timeout_ms, ca, "lua-acr-test/1", max_body, NULL};
   acr_http *h = acr_http_new(&o, err, sizeof err);
   if (!h)
     fprintf(stderr, "acr_http_new: %s\n", err);

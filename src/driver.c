@@ -1,0 +1,516 @@
+/* The blocking driver: libcurl's multi interface, on the caller's thread, no threads
+ * of our own. Every operation a client has started is driven by any of its waits, so
+ * `begin_*`, `op:poll()` and `op:wait(op:delay())` run many operations at once.
+ *
+ * Lua side, in the client's uservalue: `inflight[transfer] = op` holds each operation
+ * whose request is out (it cannot be collected before its answer is in), and `active`
+ * (weak keys) the started operations, which the driver starts requests for when due.
+ * C side, the client owns its transfers (c->xfers): whatever happens to the Lua
+ * objects, closing or collecting the client frees them. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <openssl/crypto.h>
+
+#include "auth.h"
+#include "client.h"
+#include "driver.h"
+#include "error.h"
+#include "luax.h"
+#include "operation.h"
+#include "opstate.h"
+#include "pool.h"
+#include "retry.h"
+
+#define MAX_LINES 24
+#define MAX_WAIT_MS 1000L   /* a wait is cut into slices: nothing relies on one signal */
+
+struct acr_xfer {
+  struct acr_xfer *next;   /* the client's list */
+  acr_http *http;
+  acr_http_response res;
+  char *lines[MAX_LINES + 1];
+  int nlines, secret;      /* lines[0..secret) carry a token or a secret: wiped */
+  acr_buf body;            /* a token request's body (it may hold a secret): wiped */
+  int auth;                /* the credential's token request */
+  double t0;
+  char method[8];
+  char *url;               /* for the log line */
+};
+
+typedef struct acr_xfer xfer;
+
+/* ---- transfers ---- */
+
+static void add_line(lua_State *L, const char *name, const char *value, void *ud)
+{
+  xfer *x = ud;
+  (void)L;
+  if (x->nlines >= MAX_LINES - 4)
+    return;
+  size_t len = strlen(name) + strlen(value) + 3;
+  char *s = malloc(len);
+  if (s) {
+    snprintf(s, len, "%s: %s", name, value);
+    x->lines[x->nlines++] = s;
+  }
+}
+
+static void xfer_unlink(acr_client *c, xfer *x)
+{
+  for (xfer **p = &c->xfers; *p; p = &(*p)->next) {
+    if (*p == x) {
+      *p = x->next;
+      break;
+    }
+  }
+}
+
+static void xfer_free(acr_client *c, xfer *x)
+{
+  xfer_unlink(c, x);
+  for (int i = 0; i < x->nlines; i++) {
+    if (i < x->secret)
+      OPENSSL_cleanse(x->lines[i], strlen(x->lines[i]));
+    free(x->lines[i]);
+  }
+  acr_buf_wipe(&x->body);
+  acr_http_response_free(&x->res);
+  if (x->http && c->pool)
+    acr_pool_put(c->pool, x->http);
+  free(x->url);
+  free(x);
+}
+
+void acr_driver_free(acr_client *c)
+{
+  while (c->xfers)
+    xfer_free(c, c->xfers);
+  acr_pool_free(c->pool);
+  c->pool = NULL;
+}
+
+static xfer *xfer_new(acr_client *c)
+{
+  xfer *x = calloc(1, sizeof *x);
+  if (!x)
+    return NULL;
+  acr_http_response_init(&x->res);
+  x->next = c->xfers;
+  c->xfers = x;
+  return x;
+}
+
+/* The token request table at top: every header is secret (X-IDENTITY-HEADER is one). */
+static const char *auth_request(lua_State *L, xfer *x, double *timeout)
+{
+  int req = lua_gettop(L);
+  lua_getfield(L, req, "headers");
+  if (lua_istable(L, -1)) {
+    lua_pushnil(L);
+    while (lua_next(L, -2)) {
+      add_line(L, lua_tostring(L, -2), lua_tostring(L, -1), x);
+      lua_pop(L, 1);
+    }
+  }
+  x->secret = x->nlines;
+  lua_getfield(L, req, "body");
+  size_t len = 0;
+  const char *body = lua_tolstring(L, -1, &len);
+  if (body && acr_buf_add(&x->body, body, len) != 0)
+    x->res.transport = ACR_TE_OTHER;
+  lua_getfield(L, req, "timeout");
+  if (lua_isnumber(L, -1))
+    *timeout = lua_tonumber(L, -1);
+  lua_getfield(L, req, "method");
+  snprintf(x->method, sizeof x->method, "%s", lua_isstring(L, -1) ? lua_tostring(L, -1) : "");
+  lua_getfield(L, req, "url");
+  x->url = strdup(lua_isstring(L, -1) ? lua_tostring(L, -1) : "");
+  lua_settop(L, req - 1);
+  return x->method;
+}
+
+static void arm_request(lua_State *L, int idx, xfer *x, const acr_op_request *r,
+                        const acr_op *op)
+{
+  size_t len = strlen(r->token) + 24;
+  x->lines[0] = malloc(len);
+  if (x->lines[0]) {
+    snprintf(x->lines[0], len, "Authorization: Bearer %s", r->token);
+    x->nlines = x->secret = 1;
+  }
+  add_line(L, "x-ms-client-request-id", acr_op_request_id(op), x);
+  acr_op_each_header(L, idx, add_line, x);
+  snprintf(x->method, sizeof x->method, "%s", r->method);
+  x->url = strdup(r->url);
+}
+
+/* ---- the client's tables ---- */
+
+static void push_table(lua_State *L, int cidx, const char *name)
+{
+  acr_client_push_field(L, cidx, name);
+}
+
+/* inflight[x] = op (or nil) */
+static void set_inflight(lua_State *L, int cidx, xfer *x, int opidx)
+{
+  push_table(L, cidx, "inflight");
+  lua_pushlightuserdata(L, x);
+  if (opidx)
+    lua_pushvalue(L, opidx);
+  else
+    lua_pushnil(L);
+  lua_rawset(L, -3);
+  lua_pop(L, 1);
+}
+
+static void set_active(lua_State *L, int cidx, int opidx)
+{
+  push_table(L, cidx, "active");
+  lua_pushvalue(L, opidx);
+  lua_pushboolean(L, 1);
+  lua_rawset(L, -3);
+  lua_pop(L, 1);
+}
+
+/* ---- sending and taking in ---- */
+
+static const char *transport_name(acr_transport_error te)
+{
+  switch (te) {
+  case ACR_TE_TIMEOUT: return "Timeout";
+  case ACR_TE_CONNECT: return "ConnectionFailed";
+  case ACR_TE_TLS: return "TlsError";
+  case ACR_TE_TOO_LARGE: return "ResponseTooLarge";
+  default: return "TransportError";
+  }
+}
+
+static void push_headers(lua_State *L, const acr_http_response *res)
+{
+  lua_createtable(L, 0, (int)res->nheaders);
+  for (size_t i = 0; i < res->nheaders; i++) {
+    lua_pushstring(L, res->headers[i].value);
+    lua_setfield(L, -2, res->headers[i].name);
+  }
+}
+
+/* feed()'s five values for an exchange that ended with rc (0: a status arrived). */
+static void push_answer(lua_State *L, const xfer *x, int rc)
+{
+  if (rc == 0) {
+    lua_pushinteger(L, x->res.status);
+    push_headers(L, &x->res);
+    if (x->res.body.len)
+      lua_pushlstring(L, x->res.body.data, x->res.body.len);
+    else
+      lua_pushnil(L);
+    lua_pushnil(L);
+    lua_pushnil(L);
+  } else {
+    lua_pushnil(L);
+    lua_pushnil(L);
+    lua_pushnil(L);
+    lua_pushstring(L, transport_name(x->res.transport));
+    lua_pushstring(L, x->res.error);
+  }
+}
+
+/* The log line of x, formatted only for a client that logs; "" otherwise. */
+static void format_log(lua_State *L, int cidx, const xfer *x, const char *request_id,
+                       long status, char *msg, size_t n)
+{
+  acr_client_push_field(L, cidx, "logger");
+  int logging = lua_isfunction(L, -1);
+  lua_pop(L, 1);
+  msg[0] = '\0';
+  if (logging)
+    snprintf(msg, n, "%s %.480s -> %ld (%.0f ms, request id %s)", x->method,
+             x->url ? x->url : "?", status, (acr_now() - x->t0) * 1000, request_id);
+}
+
+/* Hands the answer of x to its operation and frees x. x is freed before any Lua code
+ * runs (the logger may close the client, which frees what is still out). */
+static void complete(lua_State *L, int cidx, acr_client *c, xfer *x, int rc)
+{
+  int base = lua_gettop(L);
+  char msg[600] = "";
+  long status = rc == 0 ? x->res.status : 0;
+  push_table(L, cidx, "inflight");
+  lua_pushlightuserdata(L, x);
+  lua_rawget(L, -2);
+  int opidx = lua_gettop(L);
+  acr_op *op = luaL_testudata(L, opidx, ACR_OPERATION_MT);
+  set_inflight(L, cidx, x, 0);
+  if (x->auth)
+    c->token_fetches--;
+  if (op) {
+    acr_op_set_transfer(op, NULL, 0);
+    push_answer(L, x, rc);
+    format_log(L, cidx, x, acr_op_request_id(op), status, msg, sizeof msg);
+  }
+  xfer_free(c, x);
+  if (msg[0])
+    acr_client_log(L, cidx, status >= 400 || status == 0 ? "warn" : "debug", msg);
+  if (op)
+    acr_op_feed(L, opidx, opidx + 1);
+  lua_settop(L, base);
+}
+
+/* Sends op's next request. The token request of a client is single-flight: while one
+ * is out, operations wait for its token rather than each fetching their own. */
+static void start(lua_State *L, int cidx, int opidx)
+{
+  acr_client *c = (acr_client *)lua_touserdata(L, cidx);
+  acr_op *op = acr_op_check(L, opidx);
+  if (acr_op_finished(op) || acr_op_transfer(op) || c->token_fetches > 0 || !c->pool)
+    return;
+  acr_op_request r;
+  acr_next_kind k = acr_op_next(L, opidx, &r);
+  if (k == ACR_NEXT_NONE)
+    return;
+  char err[256] = "out of memory";
+  xfer *x = xfer_new(c);
+  if (x)
+    x->http = acr_pool_get(c->pool, err, sizeof err);
+  if (!x || !x->http) {
+    if (k == ACR_NEXT_AUTH)
+      lua_pop(L, 1);
+    if (x)
+      xfer_free(c, x);
+    acr_op_fail(L, opidx, "TransportError", err);
+    return;
+  }
+  double timeout = r.timeout;
+  const char *url = r.url, *body = r.body;
+  size_t body_len = r.body_len;
+  if (k == ACR_NEXT_AUTH) {
+    x->auth = 1;
+    auth_request(L, x, &timeout);
+    url = x->url;
+    body = x->body.data;
+    body_len = x->body.len;
+  } else {
+    arm_request(L, opidx, x, &r, op);
+  }
+  x->lines[x->nlines] = NULL;
+  x->t0 = acr_now();
+  acr_http_set_user(x->http, x);
+  /* A request retry.c would not repeat after a connection failure must not be
+   * repeated by libcurl either (see acr_http_fresh_connect). */
+  acr_http_fresh_connect(x->http, !acr_retry_transport(x->method, r.idempotent));
+  int rc = acr_http_begin(x->http, x->method, url ? url : "", (const char *const *)x->lines, body,
+                          body_len, (long)(timeout * 1000), &x->res);
+  if (x->auth)
+    c->token_fetches++;
+  acr_op_set_transfer(op, x, x->t0 + timeout);
+  set_inflight(L, cidx, x, opidx);
+  if (rc != 0 || acr_pool_start(c->pool, x->http) != 0) {
+    if (rc == 0)
+      acr_http_end(x->http, 2 /* CURLE_FAILED_INIT */);
+    complete(L, cidx, c, x, -1);
+  }
+}
+
+/* Takes in every finished transfer. */
+static void harvest(lua_State *L, int cidx, acr_client *c)
+{
+  int code;
+  acr_http *h;
+  while (c->pool && (h = acr_pool_done(c->pool, &code))) {
+    xfer *x = acr_http_user(h);
+    if (!x)
+      continue;
+    int rc = acr_http_end(h, code);
+    complete(L, cidx, c, x, rc);
+  }
+}
+
+/* Starts the due requests of every started operation; returns the soonest time one
+ * that is not due yet will be (HUGE_VAL: none). Finished ones leave the set. */
+static double start_due(lua_State *L, int cidx)
+{
+  double soonest = HUGE_VAL, now = acr_now();
+  push_table(L, cidx, "active");
+  int t = lua_gettop(L);
+  lua_pushnil(L);
+  while (lua_next(L, t)) {
+    lua_pop(L, 1);
+    acr_op *op = acr_op_check(L, -1);
+    if (!acr_op_finished(op) && !acr_op_transfer(op)) {
+      if (acr_op_due(op) <= now)
+        start(L, cidx, lua_gettop(L));
+      else if (acr_op_due(op) < soonest)
+        soonest = acr_op_due(op);
+    }
+    if (acr_op_finished(op)) {
+      lua_pushvalue(L, -1);
+      lua_pushnil(L);
+      lua_rawset(L, t);   /* clearing a field during traversal is allowed */
+    }
+  }
+  lua_pop(L, 1);
+  return soonest;
+}
+
+/* What a drive waits for. */
+enum { UNTIL_ONCE, UNTIL_DONE, UNTIL_ANSWERED };
+
+static int reached(const acr_op *op, int until)
+{
+  return acr_op_finished(op) || (until == UNTIL_ANSWERED && acr_op_answered(op));
+}
+
+/* Drives the client's operations until the one at opidx has reached `until` (with
+ * UNTIL_ONCE: one round, no waiting), or until deadline (monotonic; HUGE_VAL: none). */
+static void drive(lua_State *L, int cidx, int opidx, int until, double deadline)
+{
+  acr_client *c = (acr_client *)lua_touserdata(L, cidx);
+  acr_op *op = until != UNTIL_ONCE ? acr_op_check(L, opidx) : NULL;
+  for (;;) {
+    if (op && reached(op, until))
+      return;   /* before starting anything: reaching it must not send more */
+    double soonest = start_due(L, cidx);
+    if (c->pool)
+      acr_pool_run(c->pool, 0);
+    harvest(L, cidx, c);
+    double now = acr_now();
+    if (!op || reached(op, until) || now >= deadline || !c->pool)
+      return;
+    double next = soonest < deadline ? soonest : deadline;
+    long ms = next == HUGE_VAL ? MAX_WAIT_MS : (long)ceil((next - now) * 1000);
+    if (acr_op_due(op) <= now && !acr_op_transfer(op) && c->token_fetches == 0)
+      ms = 0;   /* due and startable: start it right away */
+    acr_pool_run(c->pool, ms < 0 ? 0 : ms > MAX_WAIT_MS ? MAX_WAIT_MS : ms);
+    harvest(L, cidx, c);
+  }
+}
+
+/* Pushes the client of the operation at idx; returns its index. */
+static int push_client(lua_State *L, int idx)
+{
+  acr_uv_get(L, idx, "client");
+  return lua_gettop(L);
+}
+
+static void adopt(lua_State *L, int cidx, int opidx)
+{
+  if (!acr_op_finished(acr_op_check(L, opidx)))
+    set_active(L, cidx, opidx);
+}
+
+/* begin_*: sends the operation's first request and returns without waiting for it. */
+void acr_op_start(lua_State *L, int idx)
+{
+  idx = lua_absindex(L, idx);
+  int cidx = push_client(L, idx);
+  adopt(L, cidx, idx);
+  start(L, cidx, idx);
+  drive(L, cidx, idx, UNTIL_ONCE, 0);
+  lua_settop(L, cidx - 1);
+}
+
+int acr_op_wait(lua_State *L, int idx)
+{
+  idx = lua_absindex(L, idx);
+  int cidx = push_client(L, idx);
+  adopt(L, cidx, idx);
+  drive(L, cidx, idx, UNTIL_DONE, HUGE_VAL);
+  lua_settop(L, cidx - 1);
+  return acr_op_push_result(L, idx);
+}
+
+/* syntax: value, err = op:wait([max_seconds]) */
+static int op_wait(lua_State *L)
+{
+  acr_op *op = acr_op_check(L, 1);
+  double max = luaL_optnumber(L, 2, -1);
+  luaL_argcheck(L, max == max && max < 1e9, 2, "a number of seconds expected");
+  if (max < 0)
+    return acr_op_wait(L, 1);
+  int cidx = push_client(L, 1);
+  adopt(L, cidx, 1);
+  drive(L, cidx, 1, UNTIL_DONE, acr_now() + max);
+  lua_settop(L, 1);
+  if (!acr_op_finished(op)) {
+    acr_error_push(L, "Timeout", "the operation is still running", 0);
+    return acr_error_return(L);
+  }
+  return acr_op_push_result(L, 1);
+}
+
+/* syntax: value, err = op:result()  -- waits (blocking) when not done yet */
+static int op_result(lua_State *L)
+{
+  return acr_op_wait(L, 1);
+}
+
+/* syntax: status = op:poll()  -- starts the request that is due, takes in the answers
+ * that have come for any of the client's operations; never waits */
+static int op_poll(lua_State *L)
+{
+  acr_op *op = acr_op_check(L, 1);
+  int cidx = push_client(L, 1);
+  adopt(L, cidx, 1);
+  if (acr_op_due(op) <= acr_now())
+    start(L, cidx, 1);
+  drive(L, cidx, 1, UNTIL_ONCE, 0);
+  lua_settop(L, 1);
+  lua_pushstring(L, acr_op_status(op));
+  return 1;
+}
+
+/* syntax: status, err = op:wait_accepted([max_seconds])  -- drives until the service has
+ * answered the operation's first request (a begin_* returns once it is sent) */
+static int op_wait_accepted(lua_State *L)
+{
+  acr_op *op = acr_op_check(L, 1);
+  double max = luaL_optnumber(L, 2, -1);
+  luaL_argcheck(L, max == max && max < 1e9, 2, "a number of seconds expected");
+  int cidx = push_client(L, 1);
+  adopt(L, cidx, 1);
+  drive(L, cidx, 1, UNTIL_ANSWERED, max < 0 ? HUGE_VAL : acr_now() + max);
+  lua_settop(L, 1);
+  if (acr_op_finished(op) || acr_op_answered(op)) {
+    lua_pushstring(L, acr_op_status(op));
+    return 1;
+  }
+  acr_error_push(L, "Timeout", "the service has not answered the operation's first request", 0);
+  return acr_error_return(L);
+}
+
+/* client:close(): every operation with a request out ends with ClientClosed. */
+void acr_driver_close(lua_State *L, int cidx)
+{
+  acr_client *c = (acr_client *)lua_touserdata(L, cidx);
+  push_table(L, cidx, "inflight");
+  int t = lua_gettop(L);
+  while (c->xfers) {
+    xfer *x = c->xfers;
+    lua_pushlightuserdata(L, x);
+    lua_rawget(L, t);
+    acr_op *op = luaL_testudata(L, -1, ACR_OPERATION_MT);
+    if (op) {
+      acr_op_set_transfer(op, NULL, 0);
+      acr_op_fail(L, lua_gettop(L), "ClientClosed",
+                  "the client was closed before the operation ended");
+    }
+    lua_pop(L, 1);
+    set_inflight(L, cidx, x, 0);
+    xfer_free(c, x);
+  }
+  c->token_fetches = 0;
+  lua_pop(L, 1);
+  acr_driver_free(c);
+}
+
+void acr_driver_methods(lua_State *L)
+{
+  static const luaL_Reg methods[] = {
+    {"result", op_result}, {"wait", op_wait}, {"poll", op_poll},
+    {"wait_accepted", op_wait_accepted}, {NULL, NULL}
+  };
+  luaL_setfuncs(L, methods, 0);
+}
