@@ -91,7 +91,8 @@ end
 routes["GET log"] = function()
   local out = json.array()
   for i, e in ipairs(state.log) do
-    out[i] = json.object("seq", e.seq, "time", e.time, "method", e.method, "path", e.path,
+    out[i] = json.object("seq", e.seq, "start", e.start, "time", e.time, "method", e.method,
+      "path", e.path,
       "query", e.query, "kind", e.kind, "status", e.status, "connection", e.connection,
       "client_request_id", e.client_request_id, "throttled", e.throttled)
   end

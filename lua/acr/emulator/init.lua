@@ -149,7 +149,8 @@ function _M.log()
     state.log, log = keep, keep
   end
   log[#log + 1] = {
-    seq = state.seq, time = ngx.now(), method = ngx.req.get_method(), path = ngx.var.uri,
+    seq = state.seq, start = ngx.req.start_time(), time = ngx.now(),
+    method = ngx.req.get_method(), path = ngx.var.uri,
     query = ngx.var.args, kind = kind, status = ngx.status, connection = conn,
     client_request_id = ngx.var.http_x_ms_client_request_id,
     throttled = ctx.throttled,   -- a 429 of the buckets, not of --fail-rate

@@ -1,0 +1,221 @@
+-- Many operations at once on one thread: the blocking driver runs every started
+-- operation of a client together (libcurl's multi interface). Ratios, not times: the
+-- machines that run this are shared.
+local ch = require "client_helpers"
+local helpers = ch.helpers
+local acr = require "acr"
+
+local has_system, system = pcall(require, "system")
+local function now()
+  if has_system and system.monotime then return system.monotime() end
+  local f = assert(io.open("/proc/uptime"))
+  local t = tonumber(f:read("*l"):match("^(%S+)"))
+  f:close()
+  return t
+end
+
+-- The most requests the emulator had open at one moment, from its log's start/time.
+local function max_overlap(log)
+  local ev = {}
+  for _, e in ipairs(log) do
+    ev[#ev + 1] = { e.start, 1 }
+    ev[#ev + 1] = { e.time, -1 }
+  end
+  table.sort(ev, function(a, b) return a[1] < b[1] or (a[1] == b[1] and a[2] < b[2]) end)
+  local n, best = 0, 0
+  for _, x in ipairs(ev) do
+    n = n + x[2]
+    if n > best then best = n end
+  end
+  return best
+end
+
+-- The documented pattern: poll each, then wait up to the soonest one's delay.
+local function drive_all(ops)
+  while true do
+    local soonest
+    for _, op in ipairs(ops) do
+      if not op:done() then
+        op:poll()
+        if not op:done() and (not soonest or op:delay() < soonest:delay()) then soonest = op end
+      end
+    end
+    if not soonest then return end
+    soonest:wait(soonest:delay())
+  end
+end
+
+-- A GET of the token, started (a read has no begin_* twin; poll() sends it).
+local function begin_get(c, name)
+  local op = c:prepare("get_token", name)
+  op:poll()
+  return op
+end
+
+describe("concurrency #emulator", function()
+  local em, client
+  local N = 16
+
+  setup(function()
+    em = helpers.start_emulator{ retry_after = 0, polls = 1 }
+    client = ch.client(em, { retry = { max_retries = 5, base_delay = 0.01, max_delay = 0.5 } })
+  end)
+  teardown(function()
+    if client then client:close() end
+    if em then em:stop() end
+  end)
+  before_each(function()
+    em:settings{ lro_style = "realistic", polls = 1, retry_after = 0, latency_ms = 0, fail_rate = 0 }
+    em:reset()
+  end)
+
+  -- The log entries after the last one seen now.
+  local function log_mark()
+    local log = em:log()
+    return log[#log] and log[#log].seq or 0
+  end
+  local function log_since(mark)
+    local out = {}
+    for _, e in ipairs(em:log()) do if e.seq > mark then out[#out + 1] = e end end
+    return out
+  end
+  local function count_since(mark, kind)
+    local n = 0
+    for _, e in ipairs(log_since(mark)) do if e.kind == kind then n = n + 1 end end
+    return n
+  end
+
+  local function seed_tokens(prefix, n)
+    local sm = assert(client:create_scope_map(ch.unique(prefix), { actions = { "repositories/a/content/read" } }))
+    local names = {}
+    for i = 1, n do
+      names[i] = ch.unique(prefix)
+      assert(client:create_token(names[i], { scope_map = sm }))
+    end
+    return names, sm
+  end
+
+  it("overlaps the requests of different operations, and finishes well under N times one", function()
+    local names = seed_tokens("cc", N)
+    em:settings{ latency_ms = 200 }
+    local t0 = now()
+    assert(client:get_token(names[1]))
+    local one = now() - t0
+    local mark = log_mark()
+    t0 = now()
+    local ops = {}
+    for i, name in ipairs(names) do ops[i] = client:prepare("get_token", name) end
+    drive_all(ops)
+    local all = now() - t0
+    for i, op in ipairs(ops) do assert.are.equal(names[i], assert(op:result()).name) end
+    local log = log_since(mark)
+    assert.are.equal(N, #log)
+    assert.is_true(max_overlap(log) >= N, "at most " .. max_overlap(log) .. " at once")
+    assert.is_true(all < one * N / 4, ("%d gets took %.2f s, one %.2f s"):format(N, all, one))
+  end)
+
+  it("gives the results a sequential run gives", function()
+    local names = seed_tokens("same", 8)
+    local seq = {}
+    for i, name in ipairs(names) do
+      local t = assert(client:get_token(name))
+      seq[i] = t.name .. " " .. t.status .. " " .. tostring(t.scope_map_id)
+    end
+    local ops = {}
+    for i, name in ipairs(names) do ops[i] = client:begin_update_token(name, { status = "disabled" }) end
+    drive_all(ops)
+    local par = {}
+    for i, op in ipairs(ops) do
+      local t = assert(op:result())
+      assert.are.equal("disabled", t.status)
+      par[i] = t.name .. " enabled " .. tostring(t.scope_map_id)
+    end
+    assert.are.same(seq, par)
+  end)
+
+  it("loses and duplicates nothing with 30 % faults and dropped connections, 64 in flight", function()
+    local sm = assert(client:create_scope_map(ch.unique("flt"), { actions = { "repositories/a/content/read" } }))
+    em:settings{ fail_rate = 0.3 }
+    local c = ch.client(em, { retry = { max_retries = 10, base_delay = 0.01, max_delay = 0.2 } })
+    local names, ops = {}, {}
+    for i = 1, 64 do
+      names[i] = ch.unique("flt")
+      ops[i] = c:begin_create_token(names[i], { scope_map = sm.name })
+    end
+    drive_all(ops)
+    for i, op in ipairs(ops) do
+      local tok, err = op:result()
+      assert.is_truthy(tok, tostring(err))
+      assert.are.equal(names[i], tok.name)
+    end
+    em:settings{ fail_rate = 0 }
+    local seen = {}
+    for t in client:tokens() do seen[t.name] = (seen[t.name] or 0) + 1 end
+    for _, name in ipairs(names) do assert.are.equal(1, seen[name], name) end
+    c:close()
+  end)
+
+  it("sends one token request for 64 operations that start without a token", function()
+    local names = seed_tokens("tok1", 4)
+    local mark = log_mark()
+    local c = ch.client(em, { credential = acr.credential.client_secret{
+      tenant_id = "t1", client_id = em.client_id, client_secret = em.client_secret,
+      authority_host = em.url } })
+    local ops = {}
+    for i = 1, 64 do ops[i] = begin_get(c, names[(i - 1) % 4 + 1]) end
+    drive_all(ops)
+    for _, op in ipairs(ops) do assert(op:result()) end
+    assert.are.equal(1, count_since(mark, "POST oauth2"))
+    assert.are.equal(64, count_since(mark, "GET token"))
+    c:close()
+  end)
+
+  it("ends every operation in flight with ClientClosed when the client closes", function()
+    local names = seed_tokens("cls", 8)
+    em:settings{ latency_ms = 2000 }
+    local c = ch.client(em)
+    local ops = {}
+    for i, name in ipairs(names) do ops[i] = begin_get(c, name) end
+    c:close()
+    for _, op in ipairs(ops) do
+      assert.is_true(op:done())
+      local r, err = op:result()
+      assert.is_nil(r)
+      assert.are.equal("ClientClosed", err.code)
+    end
+  end)
+
+  it("survives collecting operations whose requests are in flight", function()
+    local names = seed_tokens("gc", 4)
+    em:settings{ latency_ms = 100 }
+    local c = ch.client(em)
+    for _, name in ipairs(names) do begin_get(c, name) end   -- dropped at once
+    collectgarbage("collect")
+    collectgarbage("collect")
+    local tok = assert(c:get_token(names[1]))   -- drives the dropped ones too
+    assert.are.equal(names[1], tok.name)
+    collectgarbage("collect")
+    c:close()
+    collectgarbage("collect")
+  end)
+
+  it("fails only the operation whose answer is bad, mid-batch", function()
+    local names = seed_tokens("bad", 6)
+    em:admin("POST", "inject", { path = "/tokens/" .. names[3], method = "GET", status = 200,
+                                 body = '{"id": 1, "name": {"x": ' })
+    em:admin("POST", "inject", { path = "/tokens/" .. names[5], method = "GET", status = 200,
+                                 body = '<html><body>502</body></html>' })
+    local ops = {}
+    for i, name in ipairs(names) do ops[i] = begin_get(client, name) end
+    drive_all(ops)
+    for i, op in ipairs(ops) do
+      local tok, err = op:result()
+      if i == 3 or i == 5 then
+        assert.is_nil(tok)
+        assert.are.equal("InvalidResponse", err.code)
+      else
+        assert.are.equal(names[i], assert(tok).name)
+      end
+    end
+  end)
+end)
