@@ -5,15 +5,16 @@
 --   ACR_ACCESS_TOKEN=eyJ… lua5.4 examples/audit.lua --subscription SUB \
 --       --resource-group RG --registry NAME [--endpoint URL] [--ca-file F] [--json]
 --
--- Tokens come from the lazy pager (`for tok in client:tokens()`), one page in
--- memory at a time; each scope map is fetched once and kept by id, however many
--- tokens share it. Password values are never listed by the service, only their
--- names and expiries.
+-- Tokens come from the lazy pager (`for tok in client:tokens()`); then the scope
+-- maps they name are fetched once each, 16 at a time, as an acr.batch, however
+-- many tokens share one. Password values are never listed by the service, only
+-- their names and expiries.
 --
 -- Exit status: 0 success, 1 a failed call (the acr.Error is printed), 2 usage.
 
 package.path = (arg[0]:match("^(.*)/[^/]*$") or ".") .. "/?.lua;" .. package.path
 local runbook = require "runbook"
+local batch = require "acr.batch"
 
 local PROG = "audit"
 local USAGE = [[
@@ -124,25 +125,44 @@ local client = runbook.client(opts)
 local now = os.time()
 local warn_after = now + opts["warn-days"] * 86400
 
--- Scope maps by lower-cased id (ARM ids compare case-insensitively). A scope map
--- that is gone is cached too, as false, with the error's code.
+-- Scope maps by lower-cased id (ARM ids compare case-insensitively), fetched once
+-- each, all together as an acr.batch after the listing. A scope map that is gone is
+-- kept as false, with the error's code.
 local scope_maps, fetched, missing_code = {}, 0, {}
+
+local function fetch_scope_maps(toks)
+  local keys, jobs = {}, {}
+  for _, tok in ipairs(toks) do
+    local id = tok.scope_map_id
+    local key = id and id:lower()
+    if key and scope_maps[key] == nil then
+      scope_maps[key] = false
+      local name = id:match("/[sS][cC][oO][pP][eE][mM][aA][pP][sS]/([^/]+)$")
+      keys[#keys + 1] = key
+      -- prepare() checks the name against the API's rules; a bad one fails this job
+      jobs[#jobs + 1] = function() return client:prepare("get_scope_map", name or "") end
+    end
+  end
+  local summary = batch.run(jobs, { width = 16 })
+  fetched = #jobs
+  for i, r in ipairs(summary.results) do
+    local err = r.err
+    if r.value then
+      scope_maps[keys[i]] = r.value
+    elseif type(err) == "table" and err.status == 404 then
+      missing_code[keys[i]] = err.code
+    else
+      error(err, 0)
+    end
+  end
+end
+
 local function scope_map_of(tok)
   local id = tok.scope_map_id
   if not id then return nil, "none" end
   local key = id:lower()
   local sm = scope_maps[key]
-  if sm == nil then
-    local err
-    sm, err = tok:scope_map()
-    fetched = fetched + 1
-    if not sm then
-      if err.status ~= 404 then error(err, 0) end
-      sm, missing_code[key] = false, err.code
-    end
-    scope_maps[key] = sm
-  end
-  if sm == false then return nil, "missing (" .. missing_code[key] .. ")" end
+  if sm == false then return nil, "missing (" .. (missing_code[key] or "?") .. ")" end
   return sm
 end
 
@@ -168,7 +188,10 @@ end
 local tokens = {}
 local counts = { enabled = 0, disabled = 0, expired = 0, soon = 0 }
 local ran, failure = pcall(function()
-  for tok in client:tokens() do
+  local listed = {}
+  for tok in client:tokens() do listed[#listed + 1] = tok end
+  fetch_scope_maps(listed)
+  for _, tok in ipairs(listed) do
     local sm, why = scope_map_of(tok)
     local pw = password_rows(tok)
     for _, p in ipairs(pw) do

@@ -4,10 +4,9 @@
 --   ACR_ACCESS_TOKEN=eyJ… lua5.4 examples/cleanup-disabled.lua --subscription SUB \
 --       --resource-group RG --registry NAME [--endpoint URL] [--ca-file F] (--dry-run | --yes)
 --
--- --dry-run lists what would go; --yes is required to delete. The deletes are
--- started together with client:begin_delete_token() — each returns an
--- acr.Operation as soon as its first request is answered — and then driven
--- together with op:poll(), so N long-running deletes take about as long as one.
+-- --dry-run lists what would go; --yes is required to delete. The deletes run
+-- together as an acr.batch (16 in flight), so N long-running deletes take about as
+-- long as N/16 of them, with a progress line on a terminal.
 -- Scope maps are left alone: other tokens may use them.
 --
 -- Exit status: 0 success (also when there was nothing to delete), 1 a failed call
@@ -15,6 +14,7 @@
 
 package.path = (arg[0]:match("^(.*)/[^/]*$") or ".") .. "/?.lua;" .. package.path
 local runbook = require "runbook"
+local batch = require "acr.batch"
 
 local PROG = "cleanup-disabled"
 local USAGE = [[
@@ -45,6 +45,10 @@ local opts = runbook.parse_args(arg, {
     end
   end,
 })
+
+-- A progress line only on a terminal (luaposix's isatty where it is there).
+local has_unistd, unistd = pcall(require, "posix.unistd")
+local isatty = has_unistd and unistd.isatty and unistd.isatty(2) == 1 or false
 
 -- Wall-clock seconds with sub-second precision where luasystem is there.
 local has_system, system = pcall(require, "system")
@@ -85,45 +89,33 @@ if #disabled == 0 then
   os.exit(0)
 end
 
--- Start every delete: each begin_delete_token sends its DELETE and returns the
--- acr.Operation without waiting for the long-running part.
+-- The deletes run as one batch: at most WIDTH in flight, each started when a slot
+-- frees (a job is a function, so nothing is sent before its turn), every wait driving
+-- all of them. A failed delete is a value in the results, not a raise.
+local WIDTH = 16
 local t0 = now()
-local ops = {}
+local jobs = {}
 for i, name in ipairs(disabled) do
-  ops[i] = client:begin_delete_token(name)
+  jobs[i] = function() return client:begin_delete_token(name) end
 end
-local running = 0
-for _, op in ipairs(ops) do
-  if not op:done() then running = running + 1 end
-end
-print(("%s: started %d deletes in %.2f s (%d still running)"):format(PROG, #ops, now() - t0,
-  running))
-
--- Then drive them all: poll() sends a request for each operation that is due and
--- never sleeps; when none is due, wait up to the soonest one's delay() — wait(s)
--- sleeps until that operation is due, sends its poll and returns. N long-running
--- deletes so take about as long as one.
-while true do
-  local soonest
-  for _, op in ipairs(ops) do
-    if not op:done() then
-      op:poll()
-      if not op:done() and (not soonest or op:delay() < soonest:delay()) then soonest = op end
-    end
+print(("%s: started %d deletes, %d at a time"):format(PROG, #jobs, math.min(WIDTH, #jobs)))
+local summary = batch.run(jobs, { width = WIDTH, on_done = function(_, _, _, b)
+  local p = b:progress()
+  if isatty and p.done < p.total then
+    io.stderr:write(("\r%s: %d/%d done, %d failed, %d running"):format(PROG, p.done, p.total,
+      p.failed, p.running))
   end
-  if not soonest then break end
-  soonest:wait(soonest:delay())
-end
+end })
+if isatty then io.stderr:write("\r\27[K") end
 
 local deleted, failed = 0, 0
-for i, op in ipairs(ops) do
-  local gone, derr = op:result()   -- done: returns at once
-  if gone then
+for i, r in ipairs(summary.results) do
+  if r.value then
     deleted = deleted + 1
-    print(("  deleted %s (%s)"):format(disabled[i], op:status()))
+    print(("  deleted %s (Succeeded)"):format(disabled[i]))
   else
     failed = failed + 1
-    io.stderr:write(("%s: could not delete %s: %s\n"):format(PROG, disabled[i], tostring(derr)))
+    io.stderr:write(("%s: could not delete %s: %s\n"):format(PROG, disabled[i], tostring(r.err)))
   end
 end
 client:close()

@@ -504,7 +504,7 @@ static int client_registry_id(lua_State *L)
 int acr_client_open(lua_State *L)
 {
   static const luaL_Reg methods[] = {
-    {"close", client_close}, {"connections", client_connections},
+    {"close", client_close}, {"connections", client_connections}, {"drive", acr_client_drive},
     {"endpoint", client_endpoint}, {"registry_id", client_registry_id}, {NULL, NULL}
   };
   acr_newmetatable(L, ACR_CLIENT_MT);

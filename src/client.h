@@ -17,6 +17,7 @@ typedef struct acr_client {
   struct acr_pool *pool;   /* the multi handle and its transfers (pool.c) */
   struct acr_xfer *xfers;  /* requests out (driver.c) */
   int token_fetches;       /* token requests out: at most one (single flight) */
+  unsigned long ended;     /* operations ended by the driver, for client:drive() */
   long max_connections;
   char *endpoint;          /* "https://management.azure.com": no trailing slash */
   acr_origin origin;       /* the only origin that ever sees the bearer token */

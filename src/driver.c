@@ -254,8 +254,11 @@ static void complete(lua_State *L, int cidx, acr_client *c, xfer *x, int rc)
   xfer_free(c, x);
   if (msg[0])
     acr_client_log(L, cidx, status >= 400 || status == 0 ? "warn" : "debug", msg);
-  if (op)
+  if (op) {
     acr_op_feed(L, opidx, opidx + 1);
+    if (acr_op_finished(op))
+      c->ended++;
+  }
   lua_settop(L, base);
 }
 
@@ -356,11 +359,23 @@ static double start_due(lua_State *L, int cidx)
 }
 
 /* What a drive waits for. */
-enum { UNTIL_ONCE, UNTIL_DONE, UNTIL_ANSWERED };
+enum { UNTIL_ONCE, UNTIL_DONE, UNTIL_ANSWERED, UNTIL_ANY };
 
 static int reached(const acr_op *op, int until)
 {
   return acr_op_finished(op) || (until == UNTIL_ANSWERED && acr_op_answered(op));
+}
+
+/* Whether an operation ended since `ended` was read, or none is left to wait for. */
+static int any_ended(lua_State *L, int cidx, const acr_client *c, unsigned long ended)
+{
+  if (c->ended != ended || c->xfers)
+    return c->ended != ended;
+  push_table(L, cidx, "active");
+  lua_pushnil(L);
+  int left = lua_next(L, -2);
+  lua_settop(L, lua_gettop(L) - (left ? 3 : 1));
+  return !left;
 }
 
 /* Drives the client's operations until the one at opidx has reached `until` (with
@@ -368,7 +383,8 @@ static int reached(const acr_op *op, int until)
 static void drive(lua_State *L, int cidx, int opidx, int until, double deadline)
 {
   acr_client *c = (acr_client *)lua_touserdata(L, cidx);
-  acr_op *op = until != UNTIL_ONCE ? acr_op_check(L, opidx) : NULL;
+  acr_op *op = until != UNTIL_ONCE && until != UNTIL_ANY ? acr_op_check(L, opidx) : NULL;
+  unsigned long ended = c->ended;
   for (;;) {
     if (op && reached(op, until))
       return;   /* before starting anything: reaching it must not send more */
@@ -377,11 +393,12 @@ static void drive(lua_State *L, int cidx, int opidx, int until, double deadline)
       acr_pool_run(c->pool, 0);
     harvest(L, cidx, c);
     double now = acr_now();
-    if (!op || reached(op, until) || now >= deadline || !c->pool)
+    if (until == UNTIL_ONCE || (op && reached(op, until)) || now >= deadline || !c->pool ||
+        (until == UNTIL_ANY && any_ended(L, cidx, c, ended)))
       return;
     double next = soonest < deadline ? soonest : deadline;
     long ms = next == HUGE_VAL ? MAX_WAIT_MS : (long)ceil((next - now) * 1000);
-    if (acr_op_due(op) <= now && !acr_op_transfer(op) && c->token_fetches == 0)
+    if (op && acr_op_due(op) <= now && !acr_op_transfer(op) && c->token_fetches == 0)
       ms = 0;   /* due and startable: start it right away */
     acr_pool_run(c->pool, ms < 0 ? 0 : ms > MAX_WAIT_MS ? MAX_WAIT_MS : ms);
     harvest(L, cidx, c);
@@ -479,6 +496,19 @@ static int op_wait_accepted(lua_State *L)
   }
   acr_error_push(L, "Timeout", "the service has not answered the operation's first request", 0);
   return acr_error_return(L);
+}
+
+/* syntax: n = client:drive([max_seconds])  -- drives the client's started operations
+ * until one of them ends (or none is left, or max_seconds pass); returns how many ended */
+int acr_client_drive(lua_State *L)
+{
+  acr_client *c = acr_check_client(L, 1);
+  double max = luaL_optnumber(L, 2, -1);
+  luaL_argcheck(L, max == max && max < 1e9, 2, "a number of seconds expected");
+  unsigned long ended = c->ended;
+  drive(L, 1, 0, UNTIL_ANY, max < 0 ? HUGE_VAL : acr_now() + max);
+  lua_pushinteger(L, (lua_Integer)(c->ended - ended));
+  return 1;
 }
 
 /* client:close(): every operation with a request out ends with ClientClosed. */

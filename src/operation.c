@@ -857,6 +857,14 @@ int acr_op_push_result(lua_State *L, int idx)
   return push_result(L, idx, check_op(L, idx));
 }
 
+/* syntax: client = op:client()  -- the acr.Client the operation belongs to */
+static int op_client(lua_State *L)
+{
+  check_op(L, 1);
+  acr_uv_get(L, 1, "client");
+  return 1;
+}
+
 /* syntax: bool = op:done() */
 static int op_done(lua_State *L)
 {
@@ -889,7 +897,7 @@ int acr_operation_open(lua_State *L)
 {
   static const luaL_Reg methods[] = {
     {"next_request", op_next_request}, {"delay", op_delay}, {"feed", op_feed},
-    {"done", op_done},
+    {"done", op_done}, {"client", op_client},
     {"status", op_status}, {"request_id", op_request_id}, {NULL, NULL}
   };
   acr_newmetatable(L, ACR_OPERATION_MT);   /* no __gc: see keep_string */

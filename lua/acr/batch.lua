@@ -1,0 +1,173 @@
+-- acr.batch: run many operations with at most `width` in flight, each result handed
+-- back as it completes, failures as values. Blocking (the libcurl driver): every wait
+-- drives all of a client's started operations, so the batch only keeps the window
+-- full and collects what ended.
+--
+--   local batch = require "acr.batch"
+--   local b = batch.new(jobs, { width = 32 })
+--   for i, value, err in b:results() do ... end        -- in completion order
+--   local summary = batch.run(jobs, { width = 32, on_done = function(i, value, err, b) end })
+--
+-- A job is an acr.Operation (prepared or begun), or a function that returns one (or
+-- value, err): it is called only when a slot is free, so `function() return
+-- client:begin_delete_token(name) end` sends nothing before its turn.
+local _M = { _VERSION = "0.1.0" }
+
+local Batch = {}
+Batch.__index = Batch
+
+local OPERATION = "acr.Operation"
+
+local function is_operation(v)
+  local mt = type(v) == "userdata" and getmetatable(v)
+  return mt and mt.__name == OPERATION or false
+end
+
+local function check_opts(opts)
+  if opts ~= nil and type(opts) ~= "table" then
+    error("bad argument #2 to 'acr.batch' (table of options expected, got " .. type(opts) .. ")", 3)
+  end
+  opts = opts or {}
+  for k in pairs(opts) do
+    if k ~= "width" and k ~= "on_done" then
+      error("bad argument #2 to 'acr.batch' (unknown option '" .. tostring(k) .. "')", 3)
+    end
+  end
+  local w = opts.width == nil and 16 or opts.width
+  if type(w) ~= "number" or w < 1 or w ~= math.floor(w) or w > 100000 then
+    error("bad argument #2 to 'acr.batch' (option 'width' must be a whole number from 1)", 3)
+  end
+  if opts.on_done ~= nil and type(opts.on_done) ~= "function" then
+    error("bad argument #2 to 'acr.batch' (option 'on_done' must be a function)", 3)
+  end
+  return w, opts.on_done
+end
+
+-- syntax: b = batch.new(jobs, {width=16, on_done=?})
+function _M.new(jobs, opts)
+  if type(jobs) ~= "table" then
+    error("bad argument #1 to 'acr.batch' (list of operations or functions expected, got "
+          .. type(jobs) .. ")", 2)
+  end
+  for i = 1, #jobs do
+    local j = jobs[i]
+    if type(j) ~= "function" and not is_operation(j) then
+      error(("bad argument #1 to 'acr.batch' (item %d is a %s, not an acr.Operation or a "
+             .. "function)"):format(i, type(j)), 2)
+    end
+  end
+  local width, on_done = check_opts(opts)
+  return setmetatable({
+    jobs = jobs, total = #jobs, width = width, on_done = on_done,
+    next_job = 1, running = {}, nrunning = 0, ready = {}, ready_pos = 1,
+    done = 0, failed = 0,
+  }, Batch)
+end
+
+-- Records job i's outcome; it is handed out by results() in this order.
+local function finish(self, i, value, err)
+  self.done = self.done + 1
+  if value == nil then self.failed = self.failed + 1 end
+  self.ready[#self.ready + 1] = { i, value, err }
+  if self.on_done then self.on_done(i, value, err, self) end
+end
+
+-- Calls a job function; a raise becomes its failure.
+local function call_job(job)
+  local ok, v, e = pcall(job)
+  if not ok then return nil, v end
+  return v, e
+end
+
+-- Fills the window: starts jobs until `width` run or none is left.
+local function fill(self)
+  while self.nrunning < self.width and self.next_job <= self.total do
+    local i = self.next_job
+    self.next_job = i + 1
+    local job, err = self.jobs[i], nil
+    self.jobs[i] = false                     -- the batch holds no finished job
+    if type(job) == "function" then job, err = call_job(job) end
+    if is_operation(job) then
+      job:poll()                             -- sends its first request, if due
+      self.running[i] = job
+      self.nrunning = self.nrunning + 1
+    elseif job ~= nil then
+      finish(self, i, job, nil)              -- a function that did the work itself
+    else
+      finish(self, i, nil, err or "the job returned neither an operation nor a value")
+    end
+  end
+end
+
+-- Takes in the operations that have ended.
+local function collect(self)
+  for i, op in pairs(self.running) do
+    if op:done() then
+      self.running[i] = nil
+      self.nrunning = self.nrunning - 1
+      finish(self, i, op:result())
+    end
+  end
+end
+
+-- The clients of the running operations, and the one whose next step is soonest.
+local function soonest(self)
+  local best, clients = nil, 0
+  local seen = {}
+  for _, op in pairs(self.running) do
+    if not best or op:delay() < best:delay() then best = op end
+    local c = op:client()
+    if not seen[c] then seen[c], clients = true, clients + 1 end
+  end
+  return best, clients, seen
+end
+
+-- One round: fill the window, wait for something to end, collect.
+local function step(self)
+  fill(self)
+  collect(self)
+  if self.nrunning == 0 then return end
+  local best, clients, seen = soonest(self)
+  if clients == 1 then
+    best:client():drive(best:delay())      -- returns as soon as one of them ends
+  else
+    for c in pairs(seen) do c:drive(0) end -- several clients: no waiting on one of them
+    best:wait(math.min(best:delay(), 0.05))
+  end
+  collect(self)
+end
+
+-- syntax: for i, value, err in b:results() do … end  -- each job once, as it completes
+function Batch:results()
+  return function()
+    while self.ready_pos > #self.ready do
+      if self.done == self.total then return nil end
+      step(self)
+    end
+    local r = self.ready[self.ready_pos]
+    self.ready[self.ready_pos] = false
+    self.ready_pos = self.ready_pos + 1
+    return r[1], r[2], r[3]
+  end
+end
+
+-- syntax: summary = b:run()  -- drives every job to its end; {total=, succeeded=, failed=, results={[i]={value=, err=}}}
+function Batch:run()
+  local results = {}
+  for i, v, e in self:results() do results[i] = { value = v, err = e } end
+  return { total = self.total, succeeded = self.total - self.failed, failed = self.failed,
+           results = results }
+end
+
+-- syntax: p = b:progress()  -- {total=, done=, failed=, running=, pending=}
+function Batch:progress()
+  return { total = self.total, done = self.done, failed = self.failed, running = self.nrunning,
+           pending = self.total - self.done - self.nrunning }
+end
+
+-- syntax: summary = batch.run(jobs, {width=16, on_done=?})
+function _M.run(jobs, opts)
+  return _M.new(jobs, opts):run()
+end
+
+return _M

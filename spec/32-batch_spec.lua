@@ -1,0 +1,121 @@
+-- acr.batch: at most `width` jobs in flight, each result handed back once as it
+-- completes, failures as values, progress counts.
+local ch = require "client_helpers"
+local helpers = ch.helpers
+local batch = require "acr.batch"
+
+-- The most requests the emulator had open at one moment (its log's start/time).
+local function max_overlap(log)
+  local ev = {}
+  for _, e in ipairs(log) do
+    ev[#ev + 1] = { e.start, 1 }
+    ev[#ev + 1] = { e.time, -1 }
+  end
+  table.sort(ev, function(a, b) return a[1] < b[1] or (a[1] == b[1] and a[2] < b[2]) end)
+  local n, best = 0, 0
+  for _, x in ipairs(ev) do
+    n = n + x[2]
+    if n > best then best = n end
+  end
+  return best
+end
+
+describe("acr.batch #emulator", function()
+  local em, client, sm, names
+
+  setup(function()
+    em = helpers.start_emulator{ retry_after = 0, polls = 1 }
+    client = ch.client(em)
+    sm = assert(client:create_scope_map(ch.unique("bt"), { actions = { "repositories/a/content/read" } }))
+    names = {}
+    for i = 1, 24 do
+      names[i] = ch.unique("bt")
+      assert(client:create_token(names[i], { scope_map = sm }))
+    end
+  end)
+  teardown(function()
+    if client then client:close() end
+    if em then em:stop() end
+  end)
+  before_each(function() em:settings{ latency_ms = 0, lro_style = "realistic", polls = 1 } end)
+
+  local function mark()
+    local log = em:log()
+    return log[#log] and log[#log].seq or 0
+  end
+  local function since(m)
+    local out = {}
+    for _, e in ipairs(em:log()) do if e.seq > m then out[#out + 1] = e end end
+    return out
+  end
+
+  it("keeps at most width in flight and hands each result back once", function()
+    em:settings{ latency_ms = 100 }
+    local m = mark()
+    local called, max_started = 0, 0
+    local jobs = {}
+    for i, name in ipairs(names) do
+      jobs[i] = function()
+        called = called + 1
+        return client:prepare("get_token", name)
+      end
+    end
+    local b = batch.new(jobs, { width = 6 })
+    local seen, order = {}, 0
+    for i, tok, err in b:results() do
+      order = order + 1
+      assert.is_nil(seen[i])
+      seen[i] = true
+      assert.are.equal(names[i], assert(tok, tostring(err)).name)
+      local p = b:progress()
+      assert.is_true(p.done >= order)   -- several may end in one wait
+      assert.is_true(p.running <= 6)
+      if called - p.done > max_started then max_started = called - p.done end
+    end
+    assert.are.equal(#names, order)
+    assert.is_true(max_started <= 6, "jobs called ahead of their turn: " .. max_started)
+    local overlap = max_overlap(since(m))
+    assert.is_true(overlap <= 6 and overlap >= 3, "overlap " .. overlap)
+  end)
+
+  it("returns failures as values: a raise, an error answer, a non-operation", function()
+    local done = 0
+    local summary = batch.run({
+      function() error("job exploded") end,
+      function() return client:begin_update_token("no-such-token", { status = "disabled" }) end,
+      function() return nil, "no operation today" end,
+      client:prepare("get_token", names[1]),
+      function() return client:begin_update_token(names[2], { status = "disabled" }) end,
+    }, { width = 2, on_done = function(i, value, err, b)
+      done = done + 1
+      assert.are.equal(done, b:progress().done)
+    end })
+    assert.are.equal(5, done)
+    assert.are.equal(5, summary.total)
+    assert.are.equal(2, summary.succeeded)
+    assert.are.equal(3, summary.failed)
+    assert.matches("job exploded", tostring(summary.results[1].err))
+    assert.are.equal("ResourceNotFound", summary.results[2].err.code)
+    assert.are.equal("no operation today", summary.results[3].err)
+    assert.are.equal(names[1], summary.results[4].value.name)
+    assert.are.equal("disabled", summary.results[5].value.status)
+  end)
+
+  it("reports progress counts for a progress line", function()
+    local b = batch.new({ client:prepare("get_token", names[3]), client:prepare("get_token", names[4]) },
+                        { width = 1 })
+    assert.are.same({ total = 2, done = 0, failed = 0, running = 0, pending = 2 }, b:progress())
+    local summary = b:run()
+    assert.are.equal(2, summary.succeeded)
+    assert.are.same({ total = 2, done = 2, failed = 0, running = 0, pending = 0 }, b:progress())
+  end)
+
+  it("raises on misuse, naming the argument", function()
+    ch.raises("bad argument #1 to 'acr.batch'", batch.new, "jobs")
+    ch.raises("item 2 is a number", batch.new, { function() end, 42 })
+    ch.raises("option 'width'", batch.new, {}, { width = 0 })
+    ch.raises("option 'width'", batch.new, {}, { width = 1.5 })
+    ch.raises("unknown option 'widht'", batch.new, {}, { widht = 3 })
+    ch.raises("option 'on_done'", batch.new, {}, { on_done = 1 })
+  end)
+end)
