@@ -356,6 +356,7 @@ static void fill_client(lua_State *L, int t, acr_client *c)
   c->poll_interval = opt_number(L, t, "poll_interval", 5, 0);
   c->lro_timeout = opt_number(L, t, "lro_timeout", 0, 0);
   check_retry(L, t, &c->retry);
+  acr_pacer_init(&c->pacer);
   c->max_connections = opt_count(L, t, "max_connections", DEFAULT_MAX_CONNECTIONS,
                                  MAX_MAX_CONNECTIONS);
   c->endpoint = origin_string(&c->origin);

@@ -5,6 +5,7 @@
 #include "compat.h"
 #include "buf.h"
 #include "http.h"
+#include "pacer.h"
 #include "retry.h"
 #include "url.h"
 
@@ -18,6 +19,7 @@ typedef struct acr_client {
   struct acr_xfer *xfers;  /* requests out (driver.c) */
   int token_fetches;       /* token requests out: at most one (single flight) */
   unsigned long ended;     /* operations ended by the driver, for client:drive() */
+  acr_pacer pacer;         /* ARM's rate limits, for all of the client's requests */
   long max_connections;
   char *endpoint;          /* "https://management.azure.com": no trailing slash */
   acr_origin origin;       /* the only origin that ever sees the bearer token */

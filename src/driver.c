@@ -20,6 +20,7 @@
 #include "luax.h"
 #include "operation.h"
 #include "opstate.h"
+#include "pacer.h"
 #include "pool.h"
 #include "retry.h"
 
@@ -34,6 +35,7 @@ struct acr_xfer {
   int nlines, secret;      /* lines[0..secret) carry a token or a secret: wiped */
   acr_buf body;            /* a token request's body (it may hold a secret): wiped */
   int auth;                /* the credential's token request */
+  int paced;               /* counted by the client's pacer as sent */
   double t0;
   char method[8];
   char *url;               /* for the log line */
@@ -231,6 +233,45 @@ static void format_log(lua_State *L, int cidx, const xfer *x, const char *reques
              x->url ? x->url : "?", status, (acr_now() - x->t0) * 1000, request_id);
 }
 
+/* The smallest x-ms-ratelimit-remaining-*-<kind> of the answer, or -1. */
+static double remaining_of(const acr_http_response *res, int kind)
+{
+  static const char *const names[ACR_KINDS][3] = {
+    {"x-ms-ratelimit-remaining-subscription-reads", "x-ms-ratelimit-remaining-tenant-reads",
+     "x-ms-ratelimit-remaining-subscription-global-reads"},
+    {"x-ms-ratelimit-remaining-subscription-writes", "x-ms-ratelimit-remaining-tenant-writes",
+     "x-ms-ratelimit-remaining-subscription-global-writes"},
+    {"x-ms-ratelimit-remaining-subscription-deletes", "x-ms-ratelimit-remaining-tenant-deletes",
+     "x-ms-ratelimit-remaining-subscription-global-deletes"}};
+  double best = -1;
+  for (int i = 0; i < 3; i++) {
+    const char *v = acr_http_header(res, names[kind][i]);
+    size_t n = v ? strspn(v, "0123456789") : 0;
+    if (n > 0 && n < 10 && v[n] == '\0') {
+      double d = (double)atol(v);
+      if (best < 0 || d < best)
+        best = d;
+    }
+  }
+  return best;
+}
+
+/* Tells the pacer what the answer to x says of its bucket. */
+static void pace_answer(acr_client *c, const xfer *x, int rc)
+{
+  if (!x->paced)
+    return;
+  long status = rc == 0 ? x->res.status : 0;
+  double remaining = rc == 0 ? remaining_of(&x->res, acr_pacer_kind(x->method)) : -1;
+  double ra = status == 429 ? acr_retry_after(acr_http_header(&x->res, "retry-after-ms"),
+                                              acr_http_header(&x->res, "x-ms-retry-after-ms"),
+                                              acr_http_header(&x->res, "retry-after"))
+                            : -1;
+  if (ra > c->retry.max_delay)
+    ra = c->retry.max_delay;   /* a longer one fails its operation; it must not hold the rest */
+  acr_pacer_answered(&c->pacer, x->method, x->paced, status, remaining, ra, acr_now());
+}
+
 /* Hands the answer of x to its operation and frees x. x is freed before any Lua code
  * runs (the logger may close the client, which frees what is still out). */
 static void complete(lua_State *L, int cidx, acr_client *c, xfer *x, int rc)
@@ -246,6 +287,8 @@ static void complete(lua_State *L, int cidx, acr_client *c, xfer *x, int rc)
   set_inflight(L, cidx, x, 0);
   if (x->auth)
     c->token_fetches--;
+  else
+    pace_answer(c, x, rc);
   if (op) {
     acr_op_set_transfer(op, NULL, 0);
     push_answer(L, x, rc);
@@ -270,6 +313,11 @@ static void start(lua_State *L, int cidx, int opidx)
   acr_op *op = acr_op_check(L, opidx);
   if (acr_op_finished(op) || acr_op_transfer(op) || c->token_fetches > 0 || !c->pool)
     return;
+  double now = acr_now(), wait = acr_pacer_wait(&c->pacer, acr_op_method(op), now);
+  if (wait > 0) {
+    acr_op_defer(op, now + wait);   /* its bucket should have a token by then */
+    return;
+  }
   acr_op_request r;
   acr_next_kind k = acr_op_next(L, opidx, &r);
   if (k == ACR_NEXT_NONE)
@@ -297,6 +345,8 @@ static void start(lua_State *L, int cidx, int opidx)
     body_len = x->body.len;
   } else {
     arm_request(L, opidx, x, &r, op);
+    acr_pacer_sent(&c->pacer, x->method);
+    x->paced = 1;
   }
   x->lines[x->nlines] = NULL;
   x->t0 = acr_now();
@@ -345,7 +395,8 @@ static double start_due(lua_State *L, int cidx)
     if (!acr_op_finished(op) && !acr_op_transfer(op)) {
       if (acr_op_due(op) <= now)
         start(L, cidx, lua_gettop(L));
-      else if (acr_op_due(op) < soonest)
+      /* not due, or held back by start (pacing, a token on its way) */
+      if (!acr_op_finished(op) && !acr_op_transfer(op) && acr_op_due(op) < soonest)
         soonest = acr_op_due(op);
     }
     if (acr_op_finished(op)) {
@@ -511,7 +562,7 @@ int acr_client_drive(lua_State *L)
   return 1;
 }
 
-/* client:close(): every operation with a request out ends with ClientClosed. */
+/* client:close(): every operation started and not ended ends with ClientClosed. */
 void acr_driver_close(lua_State *L, int cidx)
 {
   acr_client *c = (acr_client *)lua_touserdata(L, cidx);
@@ -532,6 +583,15 @@ void acr_driver_close(lua_State *L, int cidx)
     xfer_free(c, x);
   }
   c->token_fetches = 0;
+  lua_pop(L, 1);
+  /* and every started one waiting for its next request */
+  push_table(L, cidx, "active");
+  t = lua_gettop(L);
+  lua_pushnil(L);
+  while (lua_next(L, t)) {
+    lua_pop(L, 1);
+    acr_op_fail(L, lua_gettop(L), "ClientClosed", "the client was closed before the operation ended");
+  }
   lua_pop(L, 1);
   acr_driver_free(c);
 }

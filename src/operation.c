@@ -23,6 +23,9 @@ typedef enum { PH_INITIAL, PH_POLL, PH_FINAL, PH_DONE } acr_phase;
 
 #define ACR_MAX_POLL_WAIT 3600.0
 #define ACR_MAX_FETCHES 8   /* token requests in a row with no ARM request between */
+/* Throttling is not failure: an operation waits out 429s with a Retry-After, without
+ * using up its retries, for this long in all (and within lro_timeout). */
+#define ACR_MAX_THROTTLED 900.0
 #define ACR_STR_(x) #x
 #define ACR_STR(x) ACR_STR_(x)
 
@@ -50,6 +53,7 @@ typedef struct acr_op {
   double deadline;        /* monotonic; 0 = none */
   void *xfer;             /* the driver's transfer in flight, or NULL (driver.c) */
   double xfer_deadline;   /* when that transfer times out, monotonic */
+  double throttled;       /* seconds waited out on 429s */
   char status[32];
   char request_id[37];
 } acr_op;
@@ -290,6 +294,22 @@ static void on_transport_error(lua_State *L, int idx, acr_op *op, const char *te
   fail(L, idx, op);
 }
 
+/* A 429 with a Retry-After the retry policy accepts is waited out without counting as
+ * a retry, up to ACR_MAX_THROTTLED seconds in all and within the operation's deadline:
+ * with ARM's buckets shared by a whole subscription, throttling alone must not fail a
+ * job that is otherwise making progress. */
+static int wait_out_throttling(lua_State *L, acr_op *op, int hdr)
+{
+  double ra = retry_after(L, hdr);
+  double t = now_mono() + ra;
+  if (ra < 0 || ra > op->client->retry.max_delay || op->throttled + ra > ACR_MAX_THROTTLED ||
+      (op->deadline > 0 && t > op->deadline))
+    return 0;
+  op->throttled += ra;
+  op->not_before = t;
+  return 1;
+}
+
 static void on_http_error(lua_State *L, int idx, acr_op *op, long status, int hdr, int doc)
 {
   const char *method = op->phase == PH_INITIAL ? op->method : "GET";
@@ -307,6 +327,8 @@ static void on_http_error(lua_State *L, int idx, acr_op *op, long status, int hd
       return;
     }
   }
+  if (status == 429 && wait_out_throttling(L, op, hdr))
+    return;
   int retryable = acr_retry_status(method, status, op->idempotent);
   acr_error_push_response(L, status, hdr, doc);
   acr_error_set_retryable(L, -1, retryable);
@@ -797,6 +819,17 @@ double acr_op_due(const acr_op *op)
 const char *acr_op_request_id(const acr_op *op)
 {
   return op->request_id;
+}
+
+const char *acr_op_method(const acr_op *op)
+{
+  return current_method(op);
+}
+
+void acr_op_defer(acr_op *op, double t)
+{
+  if (t > op->not_before)
+    op->not_before = t;
 }
 
 const char *acr_op_status(const acr_op *op)

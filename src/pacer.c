@@ -1,0 +1,81 @@
+/* The pacer (see pacer.h). ARM's bucket sizes and refill rates are public (reads
+ * 250 + 25/s, writes and deletes 200 + 10/s per subscription); the headers say where
+ * a bucket stands now, the rates how fast it comes back. Until a header is heard the
+ * bucket is unknown and nothing is held back. */
+#include <string.h>
+
+#include "pacer.h"
+
+/* Keep one token in hand: other clients of the subscription take from it too, and
+ * the estimate is only as fresh as the last answer. */
+#define RESERVE 1.0
+#define SLOW_START 0.02   /* s between looks while the first answer of a kind is awaited */
+
+void acr_pacer_init(acr_pacer *p)
+{
+  static const double cap[ACR_KINDS] = {250, 200, 200}, rate[ACR_KINDS] = {25, 10, 10};
+  memset(p, 0, sizeof *p);
+  for (int k = 0; k < ACR_KINDS; k++) {
+    p->kind[k].capacity = cap[k];
+    p->kind[k].refill = rate[k];
+  }
+}
+
+int acr_pacer_kind(const char *method)
+{
+  if (!strcmp(method, "GET") || !strcmp(method, "HEAD") || !strcmp(method, "OPTIONS"))
+    return ACR_KIND_READS;
+  return !strcmp(method, "DELETE") ? ACR_KIND_DELETES : ACR_KIND_WRITES;
+}
+
+/* Tokens the bucket should hold at now, less those the requests out will take. */
+static double available(const acr_bucket *b, double now)
+{
+  double t = b->tokens + b->refill * (now - b->at);
+  if (t > b->capacity)
+    t = b->capacity;
+  return t - b->out;
+}
+
+double acr_pacer_wait(const acr_pacer *p, const char *method, double now)
+{
+  const acr_bucket *b = &p->kind[acr_pacer_kind(method)];
+  double wait = b->blocked_until > now ? b->blocked_until - now : 0;
+  if (b->at == 0 && b->out > 0 && wait < SLOW_START)
+    wait = SLOW_START;   /* the bucket is unknown: one request first, to hear where it is */
+  if (b->at > 0) {
+    double lack = RESERVE + 1 - available(b, now);
+    if (lack > 0 && lack / b->refill > wait)
+      wait = lack / b->refill;
+  }
+  return wait;
+}
+
+void acr_pacer_sent(acr_pacer *p, const char *method)
+{
+  p->kind[acr_pacer_kind(method)].out++;
+}
+
+void acr_pacer_answered(acr_pacer *p, const char *method, int sent, long status,
+                        double remaining, double retry_after, double now)
+{
+  acr_bucket *b = &p->kind[acr_pacer_kind(method)];
+  if (sent && b->out > 0)
+    b->out--;
+  if (remaining >= 0) {
+    /* the header counts this request already taken */
+    b->tokens = remaining;
+    b->at = now;
+    if (remaining + 1 > b->capacity)
+      b->capacity = remaining + 1;   /* a bigger bucket than ARM's public default */
+  }
+  if (status == 429) {
+    p->throttled++;
+    if (b->at == 0 || remaining < 0) {
+      b->tokens = 0;
+      b->at = now;
+    }
+    if (retry_after >= 0 && now + retry_after > b->blocked_until)
+      b->blocked_until = now + retry_after;
+  }
+}
