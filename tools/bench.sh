@@ -11,8 +11,11 @@
 # the table gives the medians. LROs answer at once (--polls 0 --retry-after 0),
 # so the figures are the client's and the emulator's own costs, not waits.
 #
+# Then the concurrent scenarios of bench/concurrent.lua (see below).
 # env: BENCH_N, BENCH_RUNS, BENCH_SEEDED (5000), BENCH_PAGE (100),
-#      BENCH_TRANSPORTS ("http tls"), BENCH_OUT (keep the raw RESULT lines there)
+#      BENCH_TRANSPORTS ("http tls"), BENCH_OUT (keep the raw RESULT lines there),
+#      BENCH_CONCURRENT (0: skip them), BENCH_CONC_N ("64 256"), BENCH_CONC_WIDTHS
+#      ("1 8 32 128"), BENCH_ALL (1: also the combinations of more than 64 waves)
 set -eu
 
 usage() {
@@ -112,5 +115,44 @@ done
 
 echo
 lua5.4 "$ROOT/bench/report.lua" "$RESULTS"
+
+# Concurrent scenarios (bench/concurrent.lua), one run each, Lua 5.4 and LuaJIT.
+#   latency    50 ms a request, Retry-After 1: N tokens rotated and disabled, WIDTH at once
+#   throttled  ARM's buckets: 200 tokens, 64 at once
+# A combination of more than 64 waves (width 1 with N = 256: about 10 minutes) runs only
+# with BENCH_ALL=1.
+CONC=$DIR/concurrent.txt
+: >"$CONC"
+conc_run() {
+  for flavour in $FLAVOURS; do
+    LUA_PATH="$ROOT/lua/?.lua;;" LUA_CPATH="$BUILD/$flavour/?.so;;" \
+      "$flavour" "$ROOT/bench/concurrent.lua" "$@" >>"$CONC" 2>"$DIR/err" || {
+      cat "$DIR/err" >&2
+      echo "bench: concurrent $* failed ($flavour)" >&2
+      exit 1
+    }
+    printf '.'
+  done
+}
+if [ "${BENCH_CONCURRENT:-1}" = 1 ]; then
+  echo
+  printf 'concurrent '
+  start_emulator lat http --latency-ms 50 --retry-after 1 --polls 1 --seed-data 257
+  run=1
+  for n in ${BENCH_CONC_N:-64 256}; do
+    for w in ${BENCH_CONC_WIDTHS:-1 8 32 128}; do
+      if [ $(( (n + w - 1) / w )) -gt 64 ] && [ "${BENCH_ALL:-0}" != 1 ]; then continue; fi
+      conc_run latency "$URL" "$n" "$w" "$run"
+      run=$((run + 1))
+    done
+  done
+  stop_emulator lat http
+  start_emulator thr http --throttle --retry-after 1 --polls 1 --seed-data 200
+  conc_run throttled "$URL" 200 64 1
+  stop_emulator thr http
+  echo
+  echo
+  lua5.4 "$ROOT/bench/concurrent.lua" report "$CONC"
+fi
 [ -n "${BENCH_OUT:-}" ] && cp "$RESULTS" "$BENCH_OUT"
 echo "total bench time: $(( $(date +%s) - START )) s"

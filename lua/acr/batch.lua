@@ -59,9 +59,32 @@ function _M.new(jobs, opts)
   local width, on_done = check_opts(opts)
   return setmetatable({
     jobs = jobs, total = #jobs, width = width, on_done = on_done,
-    next_job = 1, running = {}, nrunning = 0, ready = {}, ready_pos = 1,
+    next_job = 1, front = {}, running = {}, nrunning = 0, ready = {}, ready_pos = 1,
     done = 0, failed = 0,
   }, Batch)
+end
+
+-- syntax: i = b:add(job, first?)  -- one more job; first: before every job not yet started,
+-- so the next step of a job that ended (added from on_done) takes the slot it freed
+function Batch:add(job, first)
+  if type(job) ~= "function" and not is_operation(job) then
+    error("bad argument #1 to 'add' (an acr.Operation or a function expected, got "
+          .. type(job) .. ")", 2)
+  end
+  self.total = self.total + 1
+  self.jobs[self.total] = job
+  if first then self.front[#self.front + 1] = self.total end
+  return self.total
+end
+
+-- The index of the next job to start, or nil: jobs added first, then in order.
+local function next_index(self)
+  if #self.front > 0 then return table.remove(self.front, 1) end
+  while self.next_job <= self.total do
+    local i = self.next_job
+    self.next_job = i + 1
+    if self.jobs[i] then return i end   -- false: started already (added first)
+  end
 end
 
 -- Records job i's outcome; it is handed out by results() in this order.
@@ -81,9 +104,9 @@ end
 
 -- Fills the window: starts jobs until `width` run or none is left.
 local function fill(self)
-  while self.nrunning < self.width and self.next_job <= self.total do
-    local i = self.next_job
-    self.next_job = i + 1
+  while self.nrunning < self.width do
+    local i = next_index(self)
+    if not i then return end
     local job, err = self.jobs[i], nil
     self.jobs[i] = false                     -- the batch holds no finished job
     if type(job) == "function" then job, err = call_job(job) end

@@ -1,0 +1,157 @@
+-- bench/concurrent.lua SCENARIO URL N WIDTH RUN — one run of a concurrent scenario
+-- (tools/bench.sh runs them; a benchmark, not a test). Each of N seeded tokens gets
+-- password2 rotated (generateCredentials) and is then disabled (PATCH), both
+-- long-running, as an acr.batch with at most WIDTH in flight.
+--   latency    against an emulator with latency and Retry-After: wall time against the
+--              ideal, ceil(N / WIDTH) waves of the time one token takes alone
+--   throttled  against an emulator with ARM's buckets: wall time against the bucket
+--              bound, max over kinds of (requests of the kind - bucket) / refill
+-- Prints one RESULT line.
+-- concurrent.lua report FILE: the table of the RESULT lines in FILE.
+if arg[1] == "report" then
+  print(("%-9s %-6s %4s %5s %9s %9s %6s %8s %7s %6s %5s"):format("scenario", "lua", "N", "width",
+    "wall s", "ideal s", "ratio", "cpu ms/r", "rss MB", "conns", "429s"))
+  for line in io.lines(arg[2]) do
+    local r = {}
+    for k, v in line:gmatch("(%S+)=(%S+)") do r[k] = tonumber(v) or v end
+    if r.scenario then
+      print(("%-9s %-6s %4d %5d %9.2f %9.2f %6.2f %8.3f %7.1f %6d %5s"):format(r.scenario,
+        r.lua:find("LuaJIT", 1, true) and "luajit" or "5.4", r.n, r.width, r.wall, r.ideal,
+        r.wall / r.ideal, r.cpu * 1000 / r.requests, r.rss_kb / 1024, r.connections,
+        r.throttled or "-"))
+    end
+  end
+  os.exit(0)
+end
+
+local acr = require "acr"
+local batch = require "acr.batch"
+
+local scenario, url = arg[1], arg[2]
+local N, WIDTH, RUN = tonumber(arg[3]), tonumber(arg[4]), tonumber(arg[5] or "1")
+if (scenario ~= "latency" and scenario ~= "throttled") or not url or not N or not WIDTH then
+  io.stderr:write("usage: concurrent.lua latency|throttled URL N WIDTH [RUN]\n")
+  os.exit(2)
+end
+
+local has_system, system = pcall(require, "system")
+local function wall()
+  if has_system and system.monotime then return system.monotime() end
+  local f = assert(io.open("/proc/uptime"))
+  local t = tonumber(f:read("*l"):match("^(%S+)"))
+  f:close()
+  return t
+end
+
+local function vm_hwm_kb()
+  local f = io.open("/proc/self/status")
+  if not f then return 0 end
+  local s = f:read("*a")
+  f:close()
+  return tonumber(s:match("VmHWM:%s*(%d+)")) or 0
+end
+
+local SUB = "00000000-0000-0000-0000-0000000000c2"
+local function new_client(credential, registry)
+  return acr.client { subscription_id = SUB, resource_group = "rg-bench", endpoint = url,
+                      registry = registry, credential = credential }
+end
+
+local admin = new_client(acr.credential.static("unused"), "admin")
+local function admin_call(method, path, body)
+  local res = assert(admin:request(method, url .. "/__admin/" .. path,
+                                   { api_version = false, body = body }))
+  local doc = res.body
+  if type(doc) == "string" then doc = require("cjson").decode(doc) end
+  return doc
+end
+local token = admin_call("POST", "token", {}).access_token
+admin_call("POST", "reset", {})
+
+-- The job of token i: rotate password2, then (as another job) disable it.
+local function jobs_for(client, first, last)
+  local names, jobs = {}, {}
+  for i = first, last do
+    local name = ("seed-token-%04d"):format(i)
+    names[#names + 1] = name
+    jobs[#jobs + 1] = function()
+      return client:begin_generate_credentials { token = name, name = "password2" }
+    end
+  end
+  local steps = {}
+  local function on_done(i, value, err, b)
+    if i <= #names and value then
+      steps[b:add(function() return client:begin_update_token(names[i], { status = "disabled" }) end, true)] = true
+    end
+  end
+  return jobs, on_done
+end
+
+local function run(client, first, last, width)
+  local jobs, on_done = jobs_for(client, first, last)
+  local t0 = wall()
+  local summary = batch.run(jobs, { width = width, on_done = on_done })
+  if summary.failed > 0 then
+    for _, r in pairs(summary.results) do
+      if r.err then error("a job failed: " .. tostring(r.err), 0) end
+    end
+  end
+  return wall() - t0, summary.total
+end
+
+local reg = ("bench%s%d%s"):format(scenario, RUN, jit and "j" or "")
+local client = new_client(acr.credential.static(token), reg)
+local result = { scenario = scenario, n = N, width = WIDTH, lua = jit and jit.version or _VERSION }
+local log0 = admin_call("GET", "log")
+local mark = log0[#log0] and log0[#log0].seq or 0
+
+if scenario == "latency" then
+  result.one = run(client, N + 1, N + 1, 1)   -- one token alone: the unit of the ideal
+  log0 = admin_call("GET", "log")
+  mark = log0[#log0] and log0[#log0].seq or 0
+end
+
+local before = admin_call("GET", "stats")
+local c0 = os.clock()
+result.wall = run(client, 1, N, WIDTH)
+result.cpu = os.clock() - c0
+local after = admin_call("GET", "stats")
+result.requests = after.total - before.total
+result.connections = client:connections()
+result.rss_kb = vm_hwm_kb()
+
+if scenario == "latency" then
+  result.ideal = math.ceil(N / WIDTH) * result.one
+else
+  local cap = { reads = 250, writes = 200, deletes = 200 }
+  local rate = { reads = 25, writes = 10, deletes = 10 }
+  local count, n429 = { reads = 0, writes = 0, deletes = 0 }, 0
+  for _, e in ipairs(admin_call("GET", "log")) do
+    if e.seq > mark and e.path:find("^/subscriptions/") then
+      local k = (e.method == "GET" or e.method == "HEAD") and "reads"
+                or e.method == "DELETE" and "deletes" or "writes"
+      if e.throttled then n429 = n429 + 1 else count[k] = count[k] + 1 end
+    end
+  end
+  local bound = 0
+  for k, n in pairs(count) do
+    local b = (n - cap[k]) / rate[k]
+    if b > bound then bound = b end
+  end
+  result.ideal, result.throttled = bound, n429
+end
+client:close()
+admin:close()
+
+local keys = {}
+for k in pairs(result) do keys[#keys + 1] = k end
+table.sort(keys)
+local out = {}
+for _, k in ipairs(keys) do
+  local v = result[k]
+  if type(v) == "number" then
+    v = v == math.floor(v) and ("%d"):format(v) or ("%.6f"):format(v)
+  end
+  out[#out + 1] = k .. "=" .. tostring(v):gsub("%s", "_")
+end
+print("RESULT " .. table.concat(out, " "))
