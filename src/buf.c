@@ -1,4 +1,7 @@
-/* Growable buffers. Growth doubles, so appending n bytes costs O(n) amortised. */
+/* Growable buffers. Growth doubles, so appending n bytes costs O(n) amortised.
+ * A buffer does not know whether it holds a secret (a body may carry a token or a
+ * generated password), so every growth moves the bytes itself and cleanses the old
+ * block: realloc would leave a copy behind in freed memory whenever it moved. */
 #include <stdlib.h>
 #include <string.h>
 #include <openssl/crypto.h>
@@ -16,9 +19,14 @@ int acr_buf_reserve(acr_buf *b, size_t extra)
       return -1;
     cap *= 2;
   }
-  char *p = realloc(b->data, cap);
+  char *p = malloc(cap);
   if (!p)
     return -1;
+  if (b->data) {
+    memcpy(p, b->data, b->len + 1);
+    OPENSSL_cleanse(b->data, b->cap);
+    free(b->data);
+  }
   b->data = p;
   b->cap = cap;
   return 0;
