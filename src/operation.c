@@ -520,16 +520,13 @@ static void on_success(lua_State *L, int idx, acr_op *op, long status, int hdr, 
 
 /* The answer to a token request goes to the credential. A failed refresh is no failure
  * while the cached token is still valid. */
-static void feed_auth(lua_State *L, int idx, acr_op *op, int a)
+static void feed_auth(lua_State *L, int idx, acr_op *op, const acr_auth_answer *a)
 {
   op->awaiting_auth = 0;
   int cred = push_credential(L, idx);
   acr_token_target t = token_target(op);
   double delay = 0;
-  const char *terr = lua_isnoneornil(L, a + 3) ? NULL : luaL_checkstring(L, a + 3);
-  acr_auth_outcome out = acr_credential_feed(
-      L, cred, &t, terr ? 0 : (long)luaL_checkinteger(L, a), lua_istable(L, a + 1) ? a + 1 : 0,
-      lua_type(L, a + 2) == LUA_TSTRING ? a + 2 : 0, terr, luaL_optstring(L, a + 4, NULL), &delay);
+  acr_auth_outcome out = acr_credential_feed(L, cred, &t, a, &delay);
   if (out == ACR_AUTH_AGAIN)
     op->not_before = now_mono() + delay;
   if (out == ACR_AUTH_OK)
@@ -555,7 +552,14 @@ static void feed(lua_State *L, int idx, acr_op *op, int a)
     return;
   }
   if (op->awaiting_auth) {
-    feed_auth(L, idx, op, a);
+    acr_auth_answer ans = {0, 0, NULL, 0, NULL, NULL};
+    ans.terr = lua_isnoneornil(L, a + 3) ? NULL : luaL_checkstring(L, a + 3);
+    ans.tmsg = luaL_optstring(L, a + 4, NULL);
+    ans.status = ans.terr ? 0 : (long)luaL_checkinteger(L, a);
+    ans.hdr = lua_istable(L, a + 1) ? a + 1 : 0;
+    if (lua_type(L, a + 2) == LUA_TSTRING)
+      ans.body = lua_tolstring(L, a + 2, &ans.body_len);
+    feed_auth(L, idx, op, &ans);
     lua_settop(L, top);
     return;
   }
@@ -606,9 +610,11 @@ static int sends_body(const acr_op *op)
 typedef enum { NEXT_ARM, NEXT_AUTH, NEXT_NONE } next_kind;
 
 /* Decides what goes out next: the ARM request with *token, or (NEXT_AUTH) the
- * credential's token request, pushed; NEXT_NONE when getting a token failed the
- * operation. The token stays in the credential's memory, never in a Lua string. */
-static next_kind prepare_next(lua_State *L, int idx, acr_op *op, const char **token)
+ * credential's token request, in *req (the caller frees it); NEXT_NONE when getting a
+ * token failed the operation. The token stays in the credential's memory, never in a
+ * Lua string. */
+static next_kind prepare_next(lua_State *L, int idx, acr_op *op, const char **token,
+                              acr_auth_request *req)
 {
   if (op->client->closed) {
     fail_with(L, idx, op, "ClientClosed", "the client was closed before the operation ended");
@@ -636,7 +642,7 @@ static next_kind prepare_next(lua_State *L, int idx, acr_op *op, const char **to
                 "no usable token after " ACR_STR(ACR_MAX_FETCHES) " token requests in a row");
       return NEXT_NONE;
     }
-    acr_auth_step st = acr_credential_request(L, cred, &t);
+    acr_auth_step st = acr_credential_request(L, cred, &t, req);
     if (st == ACR_AUTH_READY) {
       op->just_fetched = 1;   /* used while valid, even inside its refresh window */
       continue;
@@ -683,9 +689,14 @@ static int op_next_request(lua_State *L)
     return 1;
   }
   const char *tok = NULL;
-  next_kind k = prepare_next(L, 1, op, &tok);
-  if (k == NEXT_AUTH)
+  acr_auth_request req;
+  acr_auth_request_init(&req);
+  next_kind k = prepare_next(L, 1, op, &tok, &req);
+  if (k == NEXT_AUTH) {
+    acr_auth_request_push(L, &req);   /* another driver needs it as Lua strings */
+    acr_auth_request_free(&req);
     return 1;
+  }
   if (k == NEXT_NONE) {
     lua_pushnil(L);
     return 1;
@@ -813,27 +824,32 @@ static void log_exchange(lua_State *L, int idx, acr_op *op, const char *method,
   lua_pop(L, 1);
 }
 
-/* Performs one HTTP exchange and pushes what feed() takes: status, headers, body,
- * transport error, message. */
-static void exchange(lua_State *L, int idx, acr_op *op, const char *method, const char *url,
-                     header_lines *h, int secret, const char *body, size_t len, double timeout)
+/* Performs one HTTP exchange into *res (the caller frees it); the header lines are
+ * freed, the first `secret` of them cleansed. Returns acr_http_perform's 0 or -1. */
+static int exchange(lua_State *L, int idx, acr_op *op, const char *method, const char *url,
+                    header_lines *h, int secret, const char *body, size_t len, double timeout,
+                    acr_http_response *res)
 {
   h->lines[h->n] = NULL;
-  acr_http_response res;
-  acr_http_response_init(&res);
   double t0 = now_mono();
   /* A request retry.c would not repeat after a connection failure must not be
    * repeated by libcurl either (see acr_http_fresh_connect). */
   acr_http_fresh_connect(op->client->http, !acr_retry_transport(method, op->idempotent));
   int rc = acr_http_perform(op->client->http, method, url, (const char *const *)h->lines, body,
-                            len, (long)(timeout * 1000), &res);
+                            len, (long)(timeout * 1000), res);
   free_lines(h, secret);
-  long status = rc == 0 ? res.status : 0;
+  log_exchange(L, idx, op, method, url, rc == 0 ? res->status : 0, (now_mono() - t0) * 1000);
+  return rc;
+}
+
+/* Pushes what feed() takes: status, headers, body, transport error, message. */
+static void push_answer(lua_State *L, int rc, const acr_http_response *res)
+{
   if (rc == 0) {
-    lua_pushinteger(L, res.status);
-    push_headers(L, &res);
-    if (res.body.len)
-      lua_pushlstring(L, res.body.data, res.body.len);
+    lua_pushinteger(L, res->status);
+    push_headers(L, res);
+    if (res->body.len)
+      lua_pushlstring(L, res->body.data, res->body.len);
     else
       lua_pushnil(L);
     lua_pushnil(L);
@@ -842,64 +858,82 @@ static void exchange(lua_State *L, int idx, acr_op *op, const char *method, cons
     lua_pushnil(L);
     lua_pushnil(L);
     lua_pushnil(L);
-    lua_pushstring(L, transport_name(res.transport));
-    lua_pushstring(L, res.error);
+    lua_pushstring(L, transport_name(res->transport));
+    lua_pushstring(L, res->error);
   }
-  acr_http_response_free(&res);
-  log_exchange(L, idx, op, method, url, status, (now_mono() - t0) * 1000);
 }
 
-/* The credential's token request (the table at top): every header is treated as
- * secret (X-IDENTITY-HEADER is one). Leaves feed()'s five values on top. */
-static void exchange_table(lua_State *L, int idx, acr_op *op)
+/* The credential's token request, sent from C memory, its answer read from C memory:
+ * neither the form (a client secret, an assertion) nor the response (the token) becomes
+ * a Lua string. Every header is treated as secret (X-IDENTITY-HEADER is one). */
+static void exchange_auth(lua_State *L, int idx, acr_op *op, acr_auth_request *req)
 {
-  int req = lua_gettop(L);
   header_lines h = {{0}, 0};
-  lua_getfield(L, req, "headers");
-  lua_pushnil(L);
-  while (lua_next(L, -2)) {
-    add_line(L, lua_tostring(L, -2), lua_tostring(L, -1), &h);
-    lua_pop(L, 1);
+  for (int i = 0; req->headers[i]; i += 2)
+    add_line(L, req->headers[i], req->headers[i + 1], &h);
+  acr_http_response res;
+  acr_http_response_init(&res);
+  int rc = exchange(L, idx, op, req->method, req->url.data, &h, h.n, req->body.data,
+                    req->body.len, req->timeout > 0 ? req->timeout : op->timeout, &res);
+  acr_auth_request_free(req);
+  int top = lua_gettop(L);
+  if (op->client->closed) {   /* by the logger */
+    fail_with(L, idx, op, "ClientClosed", "the client was closed before the operation ended");
+  } else {
+    acr_auth_answer a = {0, 0, NULL, 0, NULL, NULL};
+    if (rc == 0) {
+      push_headers(L, &res);
+      a.status = res.status;
+      a.hdr = lua_gettop(L);
+      a.body = res.body.len ? res.body.data : NULL;
+      a.body_len = res.body.len;
+    } else {
+      a.terr = transport_name(res.transport);
+      a.tmsg = res.error;
+    }
+    feed_auth(L, idx, op, &a);
   }
-  lua_getfield(L, req, "method");
-  lua_getfield(L, req, "url");
-  lua_getfield(L, req, "body");
-  lua_getfield(L, req, "timeout");
-  size_t len = 0;
-  const char *body = lua_tolstring(L, -2, &len);
-  double timeout = lua_isnumber(L, -1) ? lua_tonumber(L, -1) : op->timeout;
-  exchange(L, idx, op, lua_tostring(L, req + 2), lua_tostring(L, req + 3), &h, h.n, body, len,
-           timeout);
+  lua_settop(L, top);
+  acr_http_response_free(&res);
+}
+
+/* The ARM request, with the token: its Authorization line is built in C and wiped. */
+static void exchange_arm(lua_State *L, int idx, acr_op *op, const char *tok)
+{
+  int base = lua_gettop(L);
+  header_lines h = {{0}, 0};
+  size_t len = strlen(tok) + 24;
+  h.lines[0] = malloc(len);  /* the first line is the secret one: wiped after use */
+  if (h.lines[0]) {
+    snprintf(h.lines[0], len, "Authorization: Bearer %s", tok);
+    h.n = 1;
+  }
+  int secret = h.n;
+  add_line(L, "x-ms-client-request-id", op->request_id, &h);
+  each_extra_header(L, idx, add_line, &h);
+  acr_http_response res;
+  acr_http_response_init(&res);
+  int rc = exchange(L, idx, op, current_method(op), op->target, &h, secret,
+                    sends_body(op) ? op->body.data : NULL, sends_body(op) ? op->body.len : 0,
+                    op->timeout, &res);
+  push_answer(L, rc, &res);
+  acr_http_response_free(&res);
+  feed(L, idx, op, lua_gettop(L) - 4);
+  lua_settop(L, base);
 }
 
 /* One exchange: wait for not_before, send the next request, feed the response. */
 static void drive_once(lua_State *L, int idx, acr_op *op)
 {
   sleep_until(op->not_before);
-  int base = lua_gettop(L);
   const char *tok = NULL;
-  next_kind k = prepare_next(L, idx, op, &tok);
-  if (k == NEXT_NONE)
-    return;
-  if (k == NEXT_AUTH) {
-    exchange_table(L, idx, op);
-  } else {
-    header_lines h = {{0}, 0};
-    size_t len = strlen(tok) + 24;
-    h.lines[0] = malloc(len);  /* the first line is the secret one: wiped after use */
-    if (h.lines[0]) {
-      snprintf(h.lines[0], len, "Authorization: Bearer %s", tok);
-      h.n = 1;
-    }
-    int secret = h.n;
-    add_line(L, "x-ms-client-request-id", op->request_id, &h);
-    each_extra_header(L, idx, add_line, &h);
-    exchange(L, idx, op, current_method(op), op->target, &h, secret,
-             sends_body(op) ? op->body.data : NULL, sends_body(op) ? op->body.len : 0,
-             op->timeout);
-  }
-  feed(L, idx, op, lua_gettop(L) - 4);
-  lua_settop(L, base);
+  acr_auth_request req;
+  acr_auth_request_init(&req);
+  next_kind k = prepare_next(L, idx, op, &tok, &req);
+  if (k == NEXT_AUTH)
+    exchange_auth(L, idx, op, &req);
+  else if (k == NEXT_ARM)
+    exchange_arm(L, idx, op, tok);
 }
 
 /* begin_*: send the call itself, after a token fetch if one is needed first, so the
