@@ -9,6 +9,7 @@
 
 #include <curl/curl.h>
 #include <openssl/crypto.h>
+#include <openssl/ssl.h>
 
 #include "http.h"
 #include "netguard.h"
@@ -288,6 +289,34 @@ static void set_err(char *err, size_t errlen, const char *msg)
     snprintf(err, errlen, "%s", msg);
 }
 
+/* OpenSSL keeps the plaintext of the records it received in its read buffer and frees
+ * it unwiped: over TLS, the token response would stay in freed memory. Its own remedy,
+ * SSL_OP_CLEANSE_PLAINTEXT, is set on each TLS context this handle makes: a setting of
+ * these connections, not of the process as CRYPTO_set_mem_functions would be (that would
+ * reach every OpenSSL user of a host such as nginx, and only if called before OpenSSL's
+ * first allocation). */
+static CURLcode cleanse_plaintext(CURL *curl, void *ssl_ctx, void *ud)
+{
+  (void)curl;
+  (void)ud;
+#ifdef SSL_OP_CLEANSE_PLAINTEXT
+  SSL_CTX_set_options((SSL_CTX *)ssl_ctx, SSL_OP_CLEANSE_PLAINTEXT);
+#else
+  (void)ssl_ctx;
+#endif
+  return CURLE_OK;
+}
+
+/* The context libcurl passes is an SSL_CTX of the OpenSSL this module was built with
+ * only when libcurl's TLS backend is that OpenSSL (same major version). */
+static int curl_uses_our_openssl(void)
+{
+  const curl_version_info_data *v = curl_version_info(CURLVERSION_NOW);
+  char want[32];
+  snprintf(want, sizeof want, "OpenSSL/%d.", (int)OPENSSL_VERSION_MAJOR);
+  return v && v->ssl_version && !strncmp(v->ssl_version, want, strlen(want));
+}
+
 static CURLcode set_fixed_options(acr_http *h, const acr_http_options *opt)
 {
   CURL *c = h->curl;
@@ -320,6 +349,8 @@ static CURLcode set_fixed_options(acr_http *h, const acr_http_options *opt)
   SET(CURLOPT_HEADERFUNCTION, header_cb);
   SET(CURLOPT_HEADERDATA, h);
   SET(CURLOPT_HTTPHEADER, h->fixed);
+  if (curl_uses_our_openssl())
+    SET(CURLOPT_SSL_CTX_FUNCTION, cleanse_plaintext);
 #undef SET
   return rc;
 }
