@@ -7,6 +7,8 @@
 #include <strings.h>
 #include <time.h>
 
+#include <openssl/crypto.h>
+
 #include "auth.h"
 #include "error.h"
 #include "json.h"
@@ -111,11 +113,14 @@ static int read_token_file(acr_credential *c, char *err, size_t n)
     return -1;
   }
   acr_buf_wipe(&c->assertion);
+  /* The token is a secret: no stdio buffer (freed unwiped by fclose) and no stack copy. */
+  setvbuf(f, NULL, _IONBF, 0);
   char chunk[4096];
   size_t got;
   int rc = 0;
   while (rc == 0 && (got = fread(chunk, 1, sizeof chunk, f)) > 0)
     rc = acr_buf_add(&c->assertion, chunk, got);
+  OPENSSL_cleanse(chunk, sizeof chunk);
   fclose(f);
   while (c->assertion.len && strchr(" \t\r\n", c->assertion.data[c->assertion.len - 1]))
     c->assertion.data[--c->assertion.len] = '\0';

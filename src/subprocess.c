@@ -23,6 +23,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
+
 #include "subprocess.h"
 
 extern char **environ;
@@ -225,6 +227,7 @@ static void drain(int *fd, acr_buf *b, size_t *kept, int *oom)
       *oom = 1;
     *kept += take;
   }
+  OPENSSL_cleanse(chunk, (size_t)n);   /* az's output holds its token */
 }
 
 acr_run_status acr_run(const char *const *argv, long timeout_ms, acr_buf *out, acr_buf *errout,
