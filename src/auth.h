@@ -63,6 +63,10 @@ const char *acr_credential_valid_token(lua_State *L, int idx, const char *scope)
 /* Whether dropping the token and asking again can give a different one (not static). */
 int acr_credential_can_refresh(lua_State *L, int idx);
 void acr_credential_invalidate(lua_State *L, int idx);
+/* Caches tok[0..len) for scope until expires_on (epoch seconds), wiping the token it
+ * replaces. 0, or -1 out of memory, -3 when it has already expired. */
+int acr_credential_cache(acr_credential *c, const char *scope, const char *tok, size_t len,
+                         double expires_on);
 
 /* What the token fetch needs from the client. */
 typedef struct acr_token_target {

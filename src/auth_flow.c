@@ -215,31 +215,6 @@ static acr_auth_step managed_request(lua_State *L, acr_credential *c, const acr_
 
 /* ---- reading answers ---- */
 
-/* The token is used until refresh_on: 5 minutes before expiry, or half-way through a
- * shorter life (as azure-identity's refresh_on), so a short-lived token fetched just now
- * is used rather than fetched again and again. */
-static int cache_token(acr_credential *c, const char *scope, const char *tok, size_t len,
-                       double expires_on)
-{
-  double life = expires_on - (double)time(NULL);
-  if (!(life > 0))
-    return -3;   /* expired on arrival: caching it would only make the caller ask again */
-  double margin = life / 2 < 300 ? life / 2 : 300;
-  char *sc = strdup(scope);
-  if (!sc)
-    return -1;
-  acr_buf_wipe(&c->token);
-  if (acr_buf_add(&c->token, tok, len) != 0) {
-    free(sc);
-    return -1;
-  }
-  free(c->scope);
-  c->scope = sc;
-  c->expires_on = expires_on;
-  c->refresh_on = expires_on - (margin > 0 ? margin : 0);
-  return 0;
-}
-
 /* A token from text held in C: only one line, and not empty. */
 static int token_ok(const acr_json_want *w)
 {
@@ -261,7 +236,7 @@ static int take_token(acr_credential *c, const acr_token_target *t, const char *
   int rc = acr_json_scan(body, len, w, 3);
   if (rc >= 0) {
     double exp = on > 0 ? on : in > 0 ? now + in : now + 300;
-    rc = token_ok(&w[0]) ? cache_token(c, t->scope, tok.data, tok.len, exp) : -2;
+    rc = token_ok(&w[0]) ? acr_credential_cache(c, t->scope, tok.data, tok.len, exp) : -2;
   } else {
     rc = rc == -2 ? -1 : -4;
   }
@@ -429,7 +404,7 @@ static int cli_token(acr_credential *c, const acr_token_target *t, const acr_buf
   if (rc == 1) {
     double exp = cli_expiry(on, &at);
     rc = token_ok(&w[0])
-         ? cache_token(c, t->scope, tok.data, tok.len, exp > 0 ? exp : (double)time(NULL) + 300)
+         ? acr_credential_cache(c, t->scope, tok.data, tok.len, exp > 0 ? exp : (double)time(NULL) + 300)
          : -2;
   } else {
     rc = rc == -2 ? -1 : rc == 0 ? -2 : -4;
