@@ -8,11 +8,10 @@
 #include <string.h>
 
 #include <curl/curl.h>
-#include <openssl/crypto.h>
-#include <openssl/ssl.h>
 
 #include "http.h"
 #include "netguard.h"
+#include "secmem.h"
 
 #define DEFAULT_MAX_BODY ((size_t)64 * 1024 * 1024)
 /* A server may send any number of header lines; cap them as we cap the body. */
@@ -289,34 +288,6 @@ static void set_err(char *err, size_t errlen, const char *msg)
     snprintf(err, errlen, "%s", msg);
 }
 
-/* OpenSSL keeps the plaintext of the records it received in its read buffer and frees
- * it unwiped: over TLS, the token response would stay in freed memory. Its own remedy,
- * SSL_OP_CLEANSE_PLAINTEXT, is set on each TLS context this handle makes: a setting of
- * these connections, not of the process as CRYPTO_set_mem_functions would be (that would
- * reach every OpenSSL user of a host such as nginx, and only if called before OpenSSL's
- * first allocation). */
-static CURLcode cleanse_plaintext(CURL *curl, void *ssl_ctx, void *ud)
-{
-  (void)curl;
-  (void)ud;
-#ifdef SSL_OP_CLEANSE_PLAINTEXT
-  SSL_CTX_set_options((SSL_CTX *)ssl_ctx, SSL_OP_CLEANSE_PLAINTEXT);
-#else
-  (void)ssl_ctx;
-#endif
-  return CURLE_OK;
-}
-
-/* The context libcurl passes is an SSL_CTX of the OpenSSL this module was built with
- * only when libcurl's TLS backend is that OpenSSL (same major version). */
-static int curl_uses_our_openssl(void)
-{
-  const curl_version_info_data *v = curl_version_info(CURLVERSION_NOW);
-  char want[32];
-  snprintf(want, sizeof want, "OpenSSL/%d.", (int)OPENSSL_VERSION_MAJOR);
-  return v && v->ssl_version && !strncmp(v->ssl_version, want, strlen(want));
-}
-
 static CURLcode set_fixed_options(acr_http *h, const acr_http_options *opt)
 {
   CURL *c = h->curl;
@@ -344,13 +315,15 @@ static CURLcode set_fixed_options(acr_http *h, const acr_http_options *opt)
   if (opt->connect_timeout_ms > 0)
     SET(CURLOPT_CONNECTTIMEOUT_MS, opt->connect_timeout_ms);
   SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)h->max_body);  /* early refusal by Content-Length */
+  /* libcurl's smallest, not its 64 KiB: over TLS it copies each request into this buffer,
+   * which it frees (so cleanses, see secmem.h) after every transfer; a TLS record holds
+   * 16 KiB anyway, and our bodies are small. */
+  SET(CURLOPT_UPLOAD_BUFFERSIZE, 16384L);
   SET(CURLOPT_WRITEFUNCTION, write_cb);
   SET(CURLOPT_WRITEDATA, h);
   SET(CURLOPT_HEADERFUNCTION, header_cb);
   SET(CURLOPT_HEADERDATA, h);
   SET(CURLOPT_HTTPHEADER, h->fixed);
-  if (curl_uses_our_openssl())
-    SET(CURLOPT_SSL_CTX_FUNCTION, cleanse_plaintext);
 #undef SET
   return rc;
 }
@@ -392,6 +365,8 @@ acr_http *acr_http_new(const acr_http_options *opt, char *err, size_t errlen)
     return NULL;
   }
   CURLcode rc = set_fixed_options(h, opt);
+  if (rc == CURLE_OK)
+    rc = acr_secmem_tls(h->curl);
   if (rc == CURLE_OK)
     rc = acr_netguard_install(h->curl);
   if (rc != CURLE_OK) {
@@ -446,7 +421,7 @@ static int sends_body(const char *method, size_t body_len)
 static void slist_wipe(struct curl_slist *l)
 {
   for (struct curl_slist *i = l; i; i = i->next)
-    OPENSSL_cleanse(i->data, strlen(i->data));
+    acr_cleanse(i->data, strlen(i->data));
   curl_slist_free_all(l);
 }
 

@@ -5,7 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <openssl/crypto.h>
 #include <openssl/rand.h>
 
 #include "auth.h"
@@ -782,7 +781,7 @@ static void free_lines(header_lines *h, int secret_lines)
 {
   for (int i = 0; i < h->n; i++) {
     if (i < secret_lines)
-      OPENSSL_cleanse(h->lines[i], strlen(h->lines[i]));
+      acr_cleanse(h->lines[i], strlen(h->lines[i]));
     free(h->lines[i]);
   }
   h->n = 0;

@@ -6,19 +6,21 @@
 #include <dlfcn.h>
 #include <malloc.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <curl/curl.h>
-#include <openssl/crypto.h>
+#include <openssl/ssl.h>
 
+#include "buf.h"
 #include "secmem.h"
 
 static void wipe_free(void *p)
 {
   if (!p)
     return;
-  OPENSSL_cleanse(p, malloc_usable_size(p));
+  acr_cleanse(p, malloc_usable_size(p));
   free(p);
 }
 
@@ -85,4 +87,45 @@ int acr_secmem_curl_init(void)
   if (pthread_once(&once, init_once) != 0)
     return -1;
   return init_rc == CURLE_OK ? 0 : -1;
+}
+
+/* ---- TLS ---- */
+
+/* OpenSSL keeps the plaintext of the records it received in its read buffer and frees
+ * it unwiped: over TLS, the token response would stay in freed memory. Its own remedy,
+ * SSL_OP_CLEANSE_PLAINTEXT, is set on each TLS context this handle makes: a setting of
+ * these connections, not of the process as CRYPTO_set_mem_functions would be (that would
+ * reach every OpenSSL user of a host such as nginx, and only if called before OpenSSL's
+ * first allocation). */
+static CURLcode cleanse_plaintext(CURL *curl, void *ssl_ctx, void *ud)
+{
+  (void)curl;
+  (void)ud;
+#ifdef SSL_OP_CLEANSE_PLAINTEXT
+  SSL_CTX_set_options((SSL_CTX *)ssl_ctx, SSL_OP_CLEANSE_PLAINTEXT);
+  /* libcurl asks OpenSSL to free the read buffer whenever it is empty; with the option,
+   * each of those frees cleanses all 16 KiB of it. Kept for the connection's life, the
+   * buffer is cleansed of what was read after each read, and whole once, at SSL_free. */
+  SSL_CTX_clear_mode((SSL_CTX *)ssl_ctx, SSL_MODE_RELEASE_BUFFERS);
+#else
+  (void)ssl_ctx;
+#endif
+  return CURLE_OK;
+}
+
+/* The context libcurl passes is an SSL_CTX of the OpenSSL this module was built with
+ * only when libcurl's TLS backend is that OpenSSL (same major version). */
+static int curl_uses_our_openssl(void)
+{
+  const curl_version_info_data *v = curl_version_info(CURLVERSION_NOW);
+  char want[32];
+  snprintf(want, sizeof want, "OpenSSL/%d.", (int)OPENSSL_VERSION_MAJOR);
+  return v && v->ssl_version && !strncmp(v->ssl_version, want, strlen(want));
+}
+
+CURLcode acr_secmem_tls(CURL *curl)
+{
+  if (!curl_uses_our_openssl())
+    return CURLE_OK;
+  return curl_easy_setopt(curl, CURLOPT_SSL_CTX_FUNCTION, cleanse_plaintext);
 }
