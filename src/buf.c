@@ -79,12 +79,10 @@ void acr_buf_wipe(acr_buf *b)
 void acr_cleanse(void *p, size_t n)
 {
 #if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 25))
-  for (char *c = p; n; ) {
-    size_t k = n < CLEANSE_CHUNK ? n : CLEANSE_CHUNK;
-    explicit_bzero(c, k);
-    c += k;
-    n -= k;
-  }
+  char *c = p;
+  for (; n > CLEANSE_CHUNK; c += CLEANSE_CHUNK, n -= CLEANSE_CHUNK)
+    explicit_bzero(c, CLEANSE_CHUNK);
+  explicit_bzero(c, n);
 #else
   OPENSSL_cleanse(p, n);
 #endif
