@@ -165,6 +165,21 @@ describe("acr-emulator admin #emulator", function()
     assert.are.equal(400, st)
   end)
 
+  it("lists the tokens it issued since reset, oldest first", function()
+    em:reset()
+    local a, b = em:token(), em:token(60)
+    local st, _, body = em:request("POST", "/00000000-0000-0000-0000-0000000000e1/oauth2/v2.0/token", {
+      form = { grant_type = "client_credentials", client_id = em.client_id,
+               client_secret = em.client_secret, scope = "https://management.azure.com/.default" } })
+    assert.are.equal(200, st)
+    local c = helpers.json_decode(body).access_token
+    local issued, s2 = em:admin("GET", "issued")
+    assert.are.equal(200, s2)
+    assert.are.same({ a, b, c }, issued)
+    em:reset()
+    assert.are.same({}, (em:admin("GET", "issued")))
+  end)
+
   it("sleeps --latency-ms before ARM answers", function()
     em:settings { latency_ms = 300 }
     local auth = "Authorization: Bearer " .. em:token()

@@ -11,6 +11,7 @@
 #include "operation.h"
 #include "pager.h"
 #include "resource.h"
+#include "secmem.h"
 #include "version.h"
 
 ACR_EXPORT int luaopen_acr(lua_State *L);
@@ -39,7 +40,8 @@ static int new_error(lua_State *L)
 
 int luaopen_acr(lua_State *L)
 {
-  if (acr_http_global_init() != 0)
+  /* First: libcurl takes its allocator only before anything else initialises it. */
+  if (acr_secmem_curl_init() != 0 || acr_http_global_init() != 0)
     return luaL_error(L, "acr: libcurl failed to initialise");
   acr_json_open(L);
   lua_newtable(L);

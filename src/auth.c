@@ -100,6 +100,31 @@ void acr_credential_invalidate(lua_State *L, int idx)
   lua_pop(L, 1);
 }
 
+/* The token is used until refresh_on: 5 minutes before expiry, or half-way through a
+ * shorter life (as azure-identity's refresh_on), so a short-lived token fetched just now
+ * is used rather than fetched again and again. */
+int acr_credential_cache(acr_credential *c, const char *scope, const char *tok, size_t len,
+                         double expires_on)
+{
+  double life = expires_on - (double)time(NULL);
+  if (!(life > 0))
+    return -3;   /* expired on arrival: caching it would only make the caller ask again */
+  double margin = life / 2 < 300 ? life / 2 : 300;
+  char *sc = strdup(scope);
+  if (!sc)
+    return -1;
+  acr_buf_wipe(&c->token);
+  if (acr_buf_add(&c->token, tok, len) != 0) {
+    free(sc);
+    return -1;
+  }
+  free(c->scope);
+  c->scope = sc;
+  c->expires_on = expires_on;
+  c->refresh_on = expires_on - (margin > 0 ? margin : 0);
+  return 0;
+}
+
 /* ---- construction ---- */
 
 static acr_credential *new_cred(lua_State *L, acr_credential_kind kind)

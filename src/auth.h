@@ -63,6 +63,10 @@ const char *acr_credential_valid_token(lua_State *L, int idx, const char *scope)
 /* Whether dropping the token and asking again can give a different one (not static). */
 int acr_credential_can_refresh(lua_State *L, int idx);
 void acr_credential_invalidate(lua_State *L, int idx);
+/* Caches tok[0..len) for scope until expires_on (epoch seconds), wiping the token it
+ * replaces. 0, or -1 out of memory, -3 when it has already expired. */
+int acr_credential_cache(acr_credential *c, const char *scope, const char *tok, size_t len,
+                         double expires_on);
 
 /* What the token fetch needs from the client. */
 typedef struct acr_token_target {
@@ -72,14 +76,33 @@ typedef struct acr_token_target {
 } acr_token_target;
 
 typedef enum acr_auth_step {
-  ACR_AUTH_REQUEST = 1,     /* a request table was pushed: send it, feed the answer */
+  ACR_AUTH_REQUEST = 1,     /* *req was filled in: send it, feed the answer */
   ACR_AUTH_READY = 0,       /* a token is now cached */
   ACR_AUTH_FAILED = -1      /* an acr.Error was pushed */
 } acr_auth_step;
 
-/* Starts or continues a token fetch: pushes {method=, url=, headers=, body=, timeout=},
- * or fetches synchronously (Azure CLI), or fails. */
-acr_auth_step acr_credential_request(lua_State *L, int idx, const acr_token_target *t);
+/* A token request, kept in C memory for the C driver: the form holds the client secret
+ * or an assertion, and a header value may be App Service's secret. Nothing of it becomes
+ * a Lua string unless another driver asks for it (acr_auth_request_push). */
+typedef struct acr_auth_request {
+  const char *method;          /* "POST" or "GET" */
+  acr_buf url;
+  acr_buf body;                /* the form; empty for a GET */
+  const char *headers[5];      /* name, value, …, NULL; a value may point into the
+                                  credential, so use them before it can change */
+  double timeout;              /* seconds; 0: the operation's */
+} acr_auth_request;
+
+void acr_auth_request_init(acr_auth_request *r);
+void acr_auth_request_free(acr_auth_request *r);   /* wipes the URL and the form */
+/* Pushes what op:next_request() gives other drivers:
+ * {method=, url=, headers=, body=?, timeout=?, auth=true}. */
+void acr_auth_request_push(lua_State *L, const acr_auth_request *r);
+
+/* Starts or continues a token fetch: fills in *req (initialised by the caller, who frees
+ * it), or fetches synchronously (Azure CLI), or fails. */
+acr_auth_step acr_credential_request(lua_State *L, int idx, const acr_token_target *t,
+                                     acr_auth_request *req);
 
 typedef enum acr_auth_outcome {
   ACR_AUTH_OK = 0,          /* token cached */
@@ -88,10 +111,19 @@ typedef enum acr_auth_outcome {
   ACR_AUTH_ERROR            /* an acr.Error was pushed */
 } acr_auth_outcome;
 
-/* Consumes the answer to the last request: status/headers table/body string, or a
- * transport error name. */
+/* The answer to a token request. The body is bytes, a Lua string's or the C driver's
+ * buffer: a token in it is read in C (jsonscan.h), so it is only ever copied into the
+ * credential's cache. */
+typedef struct acr_auth_answer {
+  long status;
+  int hdr;                     /* stack index of the headers table (lower-case), or 0 */
+  const char *body;            /* NULL: none */
+  size_t body_len;
+  const char *terr, *tmsg;     /* a transport error name and message, instead */
+} acr_auth_answer;
+
+/* Consumes the answer to the last request. */
 acr_auth_outcome acr_credential_feed(lua_State *L, int idx, const acr_token_target *t,
-                                     long status, int hdr, int body, const char *terr,
-                                     const char *tmsg, double *delay);
+                                     const acr_auth_answer *a, double *delay);
 
 #endif

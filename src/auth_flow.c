@@ -7,9 +7,12 @@
 #include <strings.h>
 #include <time.h>
 
+#include <openssl/crypto.h>
+
 #include "auth.h"
 #include "error.h"
 #include "json.h"
+#include "jsonscan.h"
 #include "jwt.h"
 #include "retry.h"
 #include "subprocess.h"
@@ -39,28 +42,37 @@ static int add_param(acr_buf *b, const char *k, const char *v)
          acr_url_escape(b, v, strlen(v));
 }
 
-/* Pushes {method=, url=, headers={…}, body=?, timeout=?}; body is wiped from C memory. */
-static void push_request(lua_State *L, const char *method, const char *url, acr_buf *body,
-                         const char *const *headers, double timeout)
+void acr_auth_request_init(acr_auth_request *r)
 {
-  lua_createtable(L, 0, 5);
-  lua_pushstring(L, method);
+  memset(r, 0, sizeof *r);
+}
+
+void acr_auth_request_free(acr_auth_request *r)
+{
+  acr_buf_wipe(&r->url);
+  acr_buf_wipe(&r->body);
+  acr_auth_request_init(r);
+}
+
+void acr_auth_request_push(lua_State *L, const acr_auth_request *r)
+{
+  lua_createtable(L, 0, 6);
+  lua_pushstring(L, r->method);
   lua_setfield(L, -2, "method");
-  lua_pushstring(L, url);
+  lua_pushstring(L, r->url.data);
   lua_setfield(L, -2, "url");
   lua_newtable(L);
-  for (int i = 0; headers[i]; i += 2) {
-    lua_pushstring(L, headers[i + 1]);
-    lua_setfield(L, -2, headers[i]);
+  for (int i = 0; r->headers[i]; i += 2) {
+    lua_pushstring(L, r->headers[i + 1]);
+    lua_setfield(L, -2, r->headers[i]);
   }
   lua_setfield(L, -2, "headers");
-  if (body) {
-    lua_pushlstring(L, body->data, body->len);
+  if (r->body.len) {
+    lua_pushlstring(L, r->body.data, r->body.len);
     lua_setfield(L, -2, "body");
-    acr_buf_wipe(body);
   }
-  if (timeout > 0) {
-    lua_pushnumber(L, timeout);
+  if (r->timeout > 0) {
+    lua_pushnumber(L, r->timeout);
     lua_setfield(L, -2, "timeout");
   }
   lua_pushboolean(L, 1);
@@ -101,11 +113,14 @@ static int read_token_file(acr_credential *c, char *err, size_t n)
     return -1;
   }
   acr_buf_wipe(&c->assertion);
+  /* The token is a secret: no stdio buffer (freed unwiped by fclose) and no stack copy. */
+  setvbuf(f, NULL, _IONBF, 0);
   char chunk[4096];
   size_t got;
   int rc = 0;
   while (rc == 0 && (got = fread(chunk, 1, sizeof chunk, f)) > 0)
     rc = acr_buf_add(&c->assertion, chunk, got);
+  OPENSSL_cleanse(chunk, sizeof chunk);
   fclose(f);
   while (c->assertion.len && strchr(" \t\r\n", c->assertion.data[c->assertion.len - 1]))
     c->assertion.data[--c->assertion.len] = '\0';
@@ -150,33 +165,33 @@ static int entra_form(acr_credential *c, const acr_token_target *t, const char *
 }
 
 static acr_auth_step entra_request(lua_State *L, acr_credential *c, const acr_token_target *t,
-                                   const char *kind)
+                                   const char *kind, acr_auth_request *req)
 {
   char err[512] = "";
-  acr_buf url = ACR_BUF_INIT, body = ACR_BUF_INIT;
-  if (token_url(c, t, &url, err, sizeof err) || entra_form(c, t, url.data, &body, err, sizeof err)) {
-    acr_buf_free(&url);
-    acr_buf_wipe(&body);
+  if (token_url(c, t, &req->url, err, sizeof err) ||
+      entra_form(c, t, req->url.data, &req->body, err, sizeof err)) {
+    acr_auth_request_free(req);
     fail(L, kind, err);
     return ACR_AUTH_FAILED;
   }
   static const char *const headers[] = {"Content-Type", "application/x-www-form-urlencoded",
                                         "Accept", "application/json", NULL};
-  push_request(L, "POST", url.data, &body, headers, 0);
-  acr_buf_free(&url);
+  memcpy(req->headers, headers, sizeof headers);
+  req->method = "POST";
   return ACR_AUTH_REQUEST;
 }
 
 /* App Service's identity endpoint (IDENTITY_ENDPOINT + IDENTITY_HEADER), else IMDS. */
-static acr_auth_step managed_request(lua_State *L, acr_credential *c, const acr_token_target *t)
+static acr_auth_step managed_request(lua_State *L, acr_credential *c, const acr_token_target *t,
+                                     acr_auth_request *req)
 {
   int app = c->identity_endpoint != NULL;
-  acr_buf url = ACR_BUF_INIT;
-  int rc = app ? acr_buf_adds(&url, c->identity_endpoint)
-               : (acr_buf_adds(&url, c->imds_endpoint) ||
-                  acr_buf_adds(&url, "/metadata/identity/oauth2/token"));
-  rc = rc || acr_url_set_param(&url, "api-version", app ? "2019-08-01" : "2018-02-01") ||
-       acr_url_set_param(&url, "resource", t->resource);
+  acr_buf *url = &req->url;
+  int rc = app ? acr_buf_adds(url, c->identity_endpoint)
+               : (acr_buf_adds(url, c->imds_endpoint) ||
+                  acr_buf_adds(url, "/metadata/identity/oauth2/token"));
+  rc = rc || acr_url_set_param(url, "api-version", app ? "2019-08-01" : "2018-02-01") ||
+       acr_url_set_param(url, "resource", t->resource);
   if (!rc && c->mi_id_param) {
     /* The two endpoints name a user-assigned identity's ids differently. */
     const char *p = c->mi_id_param;
@@ -184,75 +199,48 @@ static acr_auth_step managed_request(lua_State *L, acr_credential *c, const acr_
       p = app ? "principal_id" : "object_id";
     else if (!strcmp(p, "resource_id"))
       p = app ? "mi_res_id" : "msi_res_id";
-    rc = acr_url_set_param(&url, p, c->mi_id_value);
+    rc = acr_url_set_param(url, p, c->mi_id_value);
   }
   if (rc) {
-    acr_buf_free(&url);
+    acr_auth_request_free(req);
     fail(L, "managed identity", "out of memory");
     return ACR_AUTH_FAILED;
   }
-  const char *headers[] = {app ? "X-IDENTITY-HEADER" : "Metadata",
-                           app ? c->identity_header.data : "true", NULL};
-  push_request(L, "GET", url.data, NULL, headers, IMDS_TIMEOUT);
-  acr_buf_free(&url);
+  req->headers[0] = app ? "X-IDENTITY-HEADER" : "Metadata";
+  req->headers[1] = app ? c->identity_header.data : "true";
+  req->method = "GET";
+  req->timeout = IMDS_TIMEOUT;
   return ACR_AUTH_REQUEST;
 }
 
 /* ---- reading answers ---- */
 
-/* A number, or a numeric string (IMDS and App Service send strings). */
-static double num_field(lua_State *L, int t, const char *k)
+/* A token from text held in C: only one line, and not empty. */
+static int token_ok(const acr_json_want *w)
 {
-  lua_getfield(L, t, k);
-  double v = -1;
-  if (lua_type(L, -1) == LUA_TNUMBER || lua_type(L, -1) == LUA_TSTRING) {
-    const char *s = lua_tostring(L, -1);
-    char *end;
-    double d = strtod(s, &end);
-    if (end != s && *end == '\0')
-      v = d;
-  }
-  lua_pop(L, 1);
-  return v;
+  const acr_buf *b = w->text;
+  return w->kind == ACR_JSON_STRING && b->len && strcspn(b->data, "\r\n") == b->len;
 }
 
-/* The token is used until refresh_on: 5 minutes before expiry, or half-way through a
- * shorter life (as azure-identity's refresh_on), so a short-lived token fetched just now
- * is used rather than fetched again and again. */
-static int cache_token(acr_credential *c, const char *scope, const char *tok, size_t len,
-                       double expires_on)
+/* {"access_token":…, "expires_in": N | "expires_on": epoch}, numbers or numeric strings
+ * (IMDS and App Service send strings). Read in C, so the token is copied only into the
+ * cache. 0, or -1 out of memory, -2 no usable token, -3 expired, -4 not JSON. */
+static int take_token(acr_credential *c, const acr_token_target *t, const char *body,
+                      size_t len)
 {
-  double life = expires_on - (double)time(NULL);
-  if (!(life > 0))
-    return -3;   /* expired on arrival: caching it would only make the caller ask again */
-  double margin = life / 2 < 300 ? life / 2 : 300;
-  char *sc = strdup(scope);
-  if (!sc)
-    return -1;
-  acr_buf_wipe(&c->token);
-  if (acr_buf_add(&c->token, tok, len) != 0) {
-    free(sc);
-    return -1;
+  acr_buf tok = ACR_BUF_INIT;
+  double in = -1, on = -1, now = (double)time(NULL);
+  acr_json_want w[] = {{"access_token", &tok, NULL, ACR_JSON_ABSENT},
+                       {"expires_in", NULL, &in, ACR_JSON_ABSENT},
+                       {"expires_on", NULL, &on, ACR_JSON_ABSENT}};
+  int rc = acr_json_scan(body, len, w, 3);
+  if (rc >= 0) {
+    double exp = on > 0 ? on : in > 0 ? now + in : now + 300;
+    rc = token_ok(&w[0]) ? acr_credential_cache(c, t->scope, tok.data, tok.len, exp) : -2;
+  } else {
+    rc = rc == -2 ? -1 : -4;
   }
-  free(c->scope);
-  c->scope = sc;
-  c->expires_on = expires_on;
-  c->refresh_on = expires_on - (margin > 0 ? margin : 0);
-  return 0;
-}
-
-/* {"access_token":…, "expires_in": N | "expires_on": epoch} */
-static int take_token(lua_State *L, acr_credential *c, const acr_token_target *t, int doc)
-{
-  lua_getfield(L, doc, "access_token");
-  size_t len = 0;
-  const char *tok = lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, &len) : NULL;
-  double now = (double)time(NULL);
-  double in = num_field(L, doc, "expires_in"), on = num_field(L, doc, "expires_on");
-  double exp = on > 0 ? on : in > 0 ? now + in : now + 300;
-  int rc = (!tok || !len || strcspn(tok, "\r\n") != len) ? -2
-           : cache_token(c, t->scope, tok, len, exp);
-  lua_pop(L, 1);
+  acr_buf_wipe(&tok);
   return rc;
 }
 
@@ -312,87 +300,118 @@ static const char *kind_label(acr_credential *c)
   }
 }
 
-static acr_auth_outcome feed_one(lua_State *L, acr_credential *c, const acr_token_target *t,
-                                 long status, int hdr, int body, const char *terr,
-                                 const char *tmsg, double *delay)
+static acr_auth_outcome transport_failure(lua_State *L, acr_credential *c, const char *terr,
+                                          const char *tmsg)
 {
-  int top = lua_gettop(L);
-  const char *kind = kind_label(c);
-  c->unavailable = 0;
-  if (terr) {
-    /* No IMDS here (not an Azure host): default() moves on. A configured App Service
-     * endpoint that does not answer is a failure of that identity. */
-    c->unavailable = c->kind == ACR_CRED_MANAGED_IDENTITY && !c->identity_endpoint;
-    char msg[512];
-    snprintf(msg, sizeof msg, "the token endpoint did not answer (%s%s%s)", terr,
-             tmsg ? ": " : "", tmsg ? tmsg : "");
-    fail(L, kind, msg);
-    /* a refused or dropped connection may work next time; a certificate will not */
-    acr_error_set_retryable(L, -1, !strcmp(terr, "Timeout") || !strcmp(terr, "ConnectionFailed"));
-    return ACR_AUTH_ERROR;
+  /* No IMDS here (not an Azure host): default() moves on. A configured App Service
+   * endpoint that does not answer is a failure of that identity. */
+  c->unavailable = c->kind == ACR_CRED_MANAGED_IDENTITY && !c->identity_endpoint;
+  char msg[512];
+  snprintf(msg, sizeof msg, "the token endpoint did not answer (%s%s%s)", terr,
+           tmsg ? ": " : "", tmsg ? tmsg : "");
+  fail(L, kind_label(c), msg);
+  /* a refused or dropped connection may work next time; a certificate will not */
+  acr_error_set_retryable(L, -1, !strcmp(terr, "Timeout") || !strcmp(terr, "ConnectionFailed"));
+  return ACR_AUTH_ERROR;
+}
+
+/* IMDS and App Service are retried on 404, 410, 429 and 5xx (Retry-After wins). */
+static int retry_managed(lua_State *L, acr_credential *c, const acr_auth_answer *a,
+                         double *delay)
+{
+  if (c->kind != ACR_CRED_MANAGED_IDENTITY || !imds_retryable(a->status) ||
+      ++c->attempt >= IMDS_MAX_TRIES)
+    return 0;
+  acr_retry_policy p = {IMDS_MAX_TRIES, 0.5, 10};
+  unsigned seed = (unsigned)time(NULL);
+  double ra = -1;
+  if (a->hdr) {
+    lua_getfield(L, a->hdr, "retry-after");
+    ra = acr_retry_after(NULL, NULL, lua_tostring(L, -1));
+    lua_pop(L, 1);
   }
-  int doc = 0;
-  if (body) {
-    size_t len;
-    const char *s = lua_tolstring(L, body, &len);
-    if (acr_json_decode(L, s, len) && lua_istable(L, -1))
-      doc = lua_gettop(L);
-  }
-  if (status == 200 && doc) {
-    int rc = take_token(L, c, t, doc);
-    lua_settop(L, top);
-    if (rc == 0) {
-      c->attempt = 0;
-      return ACR_AUTH_OK;
-    }
-    fail(L, kind, rc == -2 ? "the token response has no usable access_token"
-                  : rc == -3 ? EXPIRED_ON_ARRIVAL : "out of memory");
-    return ACR_AUTH_ERROR;
-  }
-  if (c->kind == ACR_CRED_MANAGED_IDENTITY && imds_retryable(status) &&
-      ++c->attempt < IMDS_MAX_TRIES) {
-    acr_retry_policy p = {IMDS_MAX_TRIES, 0.5, 10};
-    unsigned seed = (unsigned)time(NULL);
-    double ra = -1;
-    if (hdr) {
-      lua_getfield(L, hdr, "retry-after");
-      ra = acr_retry_after(NULL, NULL, lua_tostring(L, -1));
-    }
-    *delay = ra >= 0 && ra <= 60 ? ra : acr_retry_backoff(&p, c->attempt, &seed);
-    lua_settop(L, top);
-    return ACR_AUTH_AGAIN;
-  }
+  *delay = ra >= 0 && ra <= 60 ? ra : acr_retry_backoff(&p, c->attempt, &seed);
+  return 1;
+}
+
+/* A refusal: the error document (it holds no token) is decoded for its fields. */
+static acr_auth_outcome refused(lua_State *L, acr_credential *c, const acr_auth_answer *a)
+{
+  int top = lua_gettop(L), doc = 0;
   c->attempt = 0;
   /* IMDS answers 400 when the machine has no such identity: not configured here. */
-  c->unavailable = c->kind == ACR_CRED_MANAGED_IDENTITY && status == 400 && !c->identity_endpoint;
-  push_http_failure(L, kind, status, hdr, doc);
+  c->unavailable = c->kind == ACR_CRED_MANAGED_IDENTITY && a->status == 400 &&
+                   !c->identity_endpoint;
+  if (a->body && a->status != 200 && acr_json_decode(L, a->body, a->body_len)) {
+    if (lua_istable(L, -1))
+      doc = lua_gettop(L);
+  }
+  push_http_failure(L, kind_label(c), a->status, a->hdr, doc);
   lua_insert(L, top + 1);
   lua_settop(L, top + 1);
   return ACR_AUTH_ERROR;
 }
 
+static acr_auth_outcome feed_one(lua_State *L, acr_credential *c, const acr_token_target *t,
+                                 const acr_auth_answer *a, double *delay)
+{
+  c->unavailable = 0;
+  if (a->terr)
+    return transport_failure(L, c, a->terr, a->tmsg);
+  int rc = a->status == 200 && a->body ? take_token(c, t, a->body, a->body_len) : -4;
+  if (rc == 0) {
+    c->attempt = 0;
+    return ACR_AUTH_OK;
+  }
+  if (rc != -4) {
+    fail(L, kind_label(c), rc == -2 ? "the token response has no usable access_token"
+                           : rc == -3 ? EXPIRED_ON_ARRIVAL : "out of memory");
+    return ACR_AUTH_ERROR;
+  }
+  if (retry_managed(L, c, a, delay))
+    return ACR_AUTH_AGAIN;
+  return refused(L, c, a);
+}
+
 /* ---- the Azure CLI ---- */
 
 /* expiresOn is local time "YYYY-MM-DD HH:MM:SS[.ffffff]"; newer CLIs add expires_on. */
-static double cli_expiry(lua_State *L, int doc)
+static double cli_expiry(double expires_on, const acr_buf *expires_at)
 {
-  double on = num_field(L, doc, "expires_on");
-  if (on > 0)
-    return on;
-  lua_getfield(L, doc, "expiresOn");
+  if (expires_on > 0)
+    return expires_on;
   struct tm tm;
   memset(&tm, 0, sizeof tm);
-  const char *s = lua_tostring(L, -1);
-  double r = -1;
-  if (s && sscanf(s, "%d-%d-%d %d:%d:%d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
-                  &tm.tm_min, &tm.tm_sec) == 6) {
-    tm.tm_year -= 1900;
-    tm.tm_mon -= 1;
-    tm.tm_isdst = -1;
-    r = (double)mktime(&tm);
+  if (!expires_at->data || sscanf(expires_at->data, "%d-%d-%d %d:%d:%d", &tm.tm_year, &tm.tm_mon,
+                                  &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec) != 6)
+    return -1;
+  tm.tm_year -= 1900;
+  tm.tm_mon -= 1;
+  tm.tm_isdst = -1;
+  return (double)mktime(&tm);
+}
+
+/* az's JSON, read in C as a token response is: 0, or -1 out of memory, -2 no usable
+ * token, -3 expired, -4 not JSON. */
+static int cli_token(acr_credential *c, const acr_token_target *t, const acr_buf *out)
+{
+  acr_buf tok = ACR_BUF_INIT, at = ACR_BUF_INIT;
+  double on = -1;
+  acr_json_want w[] = {{"accessToken", &tok, NULL, ACR_JSON_ABSENT},
+                       {"expires_on", NULL, &on, ACR_JSON_ABSENT},
+                       {"expiresOn", &at, NULL, ACR_JSON_ABSENT}};
+  int rc = acr_json_scan(out->data, out->len, w, 3);
+  if (rc == 1) {
+    double exp = cli_expiry(on, &at);
+    rc = token_ok(&w[0])
+         ? acr_credential_cache(c, t->scope, tok.data, tok.len, exp > 0 ? exp : (double)time(NULL) + 300)
+         : -2;
+  } else {
+    rc = rc == -2 ? -1 : rc == 0 ? -2 : -4;
   }
-  lua_pop(L, 1);
-  return r;
+  acr_buf_wipe(&tok);
+  acr_buf_free(&at);
+  return rc;
 }
 
 /* The first line of az's complaint, as its message. */
@@ -427,28 +446,18 @@ static acr_auth_step cli_fetch(lua_State *L, acr_credential *c, const acr_token_
   char err[256] = "";
   acr_run_status st = acr_run(argv, (long)(c->cli_timeout * 1000), &out, &errout, &code, err,
                               sizeof err);
-  int top = lua_gettop(L);
+  int rc = 0;
   if (st != ACR_RUN_OK || code != 0) {
     c->unavailable = 1;   /* no az here, or one that is not logged in */
     cli_failure(L, st, code, &errout, err, c->cli_timeout);
-  } else if (!acr_json_decode(L, out.data ? out.data : "", out.len) || !lua_istable(L, -1)) {
-    lua_settop(L, top);
-    fail(L, "Azure CLI", "az printed something that is not JSON");
-  } else {
-    int doc = lua_gettop(L);
-    lua_getfield(L, doc, "accessToken");
-    size_t len = 0;
-    const char *tok = lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, &len) : NULL;
-    double exp = cli_expiry(L, doc);
-    int rc = tok && len && strcspn(tok, "\r\n") == len
-             ? cache_token(c, t->scope, tok, len, exp > 0 ? exp : (double)time(NULL) + 300) : -1;
-    lua_settop(L, top);
-    if (rc != 0)
-      fail(L, "Azure CLI", rc == -3 ? EXPIRED_ON_ARRIVAL : "az's answer has no usable accessToken");
+  } else if ((rc = cli_token(c, t, &out)) != 0) {
+    fail(L, "Azure CLI", rc == -4 ? "az printed something that is not JSON"
+                         : rc == -3 ? EXPIRED_ON_ARRIVAL
+                         : rc == -1 ? "out of memory" : "az's answer has no usable accessToken");
   }
   acr_buf_wipe(&out);
   acr_buf_wipe(&errout);
-  return lua_gettop(L) > top ? ACR_AUTH_FAILED : ACR_AUTH_READY;
+  return st != ACR_RUN_OK || code != 0 || rc != 0 ? ACR_AUTH_FAILED : ACR_AUTH_READY;
 }
 
 /* ---- the chain ---- */
@@ -508,7 +517,8 @@ static int chain_next(lua_State *L, int idx, acr_credential *c)
   return 0;
 }
 
-acr_auth_step acr_credential_request(lua_State *L, int idx, const acr_token_target *t)
+acr_auth_step acr_credential_request(lua_State *L, int idx, const acr_token_target *t,
+                                     acr_auth_request *req)
 {
   idx = lua_absindex(L, idx);
   acr_credential *c = acr_check_credential(L, idx);
@@ -525,9 +535,9 @@ acr_auth_step acr_credential_request(lua_State *L, int idx, const acr_token_targ
   case ACR_CRED_CLIENT_SECRET:
   case ACR_CRED_CLIENT_CERTIFICATE:
   case ACR_CRED_WORKLOAD_IDENTITY:
-    return entra_request(L, c, t, kind_label(c));
+    return entra_request(L, c, t, kind_label(c), req);
   case ACR_CRED_MANAGED_IDENTITY:
-    return managed_request(L, c, t);
+    return managed_request(L, c, t, req);
   case ACR_CRED_AZURE_CLI:
     return cli_fetch(L, c, t);
   case ACR_CRED_CHAIN:
@@ -541,8 +551,8 @@ acr_auth_step acr_credential_request(lua_State *L, int idx, const acr_token_targ
     }
     acr_credential *m = member(L, idx, i);
     m->unavailable = 0;
-    acr_auth_step st = acr_credential_request(L, -1, t);
-    lua_remove(L, st == ACR_AUTH_READY ? -1 : -2);
+    acr_auth_step st = acr_credential_request(L, -1, t, req);
+    lua_remove(L, st == ACR_AUTH_FAILED ? -2 : -1);   /* the member; an error stays */
     if (st == ACR_AUTH_READY && !c->chain_chosen)
       c->chain_chosen = i;
     /* As in acr_credential_feed: a configured member that fails before sending anything
@@ -556,12 +566,11 @@ acr_auth_step acr_credential_request(lua_State *L, int idx, const acr_token_targ
 }
 
 acr_auth_outcome acr_credential_feed(lua_State *L, int idx, const acr_token_target *t,
-                                     long status, int hdr, int body, const char *terr,
-                                     const char *tmsg, double *delay)
+                                     const acr_auth_answer *answer, double *delay)
 {
+  acr_auth_answer a = *answer;
   idx = lua_absindex(L, idx);
-  hdr = hdr ? lua_absindex(L, hdr) : 0;
-  body = body ? lua_absindex(L, body) : 0;
+  a.hdr = a.hdr ? lua_absindex(L, a.hdr) : 0;
   *delay = 0;
   acr_credential *c = acr_check_credential(L, idx);
   if (c->closed) {
@@ -569,10 +578,10 @@ acr_auth_outcome acr_credential_feed(lua_State *L, int idx, const acr_token_targ
     return ACR_AUTH_ERROR;
   }
   if (c->kind != ACR_CRED_CHAIN)
-    return feed_one(L, c, t, status, hdr, body, terr, tmsg, delay);
+    return feed_one(L, c, t, &a, delay);
   int i = c->chain_chosen ? c->chain_chosen : c->chain_pos;
   acr_credential *m = member(L, idx, i);
-  acr_auth_outcome out = feed_one(L, m, t, status, hdr, body, terr, tmsg, delay);
+  acr_auth_outcome out = feed_one(L, m, t, &a, delay);
   lua_remove(L, out == ACR_AUTH_ERROR ? -2 : -1);
   if (out == ACR_AUTH_OK && !c->chain_chosen)
     c->chain_chosen = i;

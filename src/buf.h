@@ -19,4 +19,9 @@ void acr_buf_clear(acr_buf *b);                          /* len = 0, keeps memor
 void acr_buf_free(acr_buf *b);
 void acr_buf_wipe(acr_buf *b);                           /* cleanse, then free: secrets */
 
+/* Cleanses p[0..n) in a way the compiler may not drop: explicit_bzero where the C library
+ * has it (a vectorised memset), else OPENSSL_cleanse (a byte loop, several times slower
+ * on large blocks, and every block libcurl frees goes through here). */
+void acr_cleanse(void *p, size_t n);
+
 #endif

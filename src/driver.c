@@ -33,7 +33,7 @@ struct acr_xfer {
   acr_http_response res;
   char *lines[MAX_LINES + 1];
   int nlines, secret;      /* lines[0..secret) carry a token or a secret: wiped */
-  acr_buf body;            /* a token request's body (it may hold a secret): wiped */
+  acr_auth_request req;    /* a token request (its form may hold a secret): wiped */
   int auth;                /* the credential's token request */
   int paced;               /* counted by the client's pacer as sent */
   double t0;
@@ -74,10 +74,10 @@ static void xfer_free(acr_client *c, xfer *x)
   xfer_unlink(c, x);
   for (int i = 0; i < x->nlines; i++) {
     if (i < x->secret)
-      OPENSSL_cleanse(x->lines[i], strlen(x->lines[i]));
+      acr_cleanse(x->lines[i], strlen(x->lines[i]));
     free(x->lines[i]);
   }
-  acr_buf_wipe(&x->body);
+  acr_auth_request_free(&x->req);
   acr_http_response_free(&x->res);
   if (x->http && c->pool)
     acr_pool_put(c->pool, x->http);
@@ -99,38 +99,23 @@ static xfer *xfer_new(acr_client *c)
   if (!x)
     return NULL;
   acr_http_response_init(&x->res);
+  acr_auth_request_init(&x->req);
   x->next = c->xfers;
   c->xfers = x;
   return x;
 }
 
-/* The token request table at top: every header is secret (X-IDENTITY-HEADER is one). */
-static const char *auth_request(lua_State *L, xfer *x, double *timeout)
+/* The token request, sent from C memory: every header is secret (X-IDENTITY-HEADER is
+ * one), and the form may hold a client secret or an assertion. */
+static void auth_request(lua_State *L, xfer *x, double *timeout)
 {
-  int req = lua_gettop(L);
-  lua_getfield(L, req, "headers");
-  if (lua_istable(L, -1)) {
-    lua_pushnil(L);
-    while (lua_next(L, -2)) {
-      add_line(L, lua_tostring(L, -2), lua_tostring(L, -1), x);
-      lua_pop(L, 1);
-    }
-  }
+  for (int i = 0; x->req.headers[i]; i += 2)
+    add_line(L, x->req.headers[i], x->req.headers[i + 1], x);
   x->secret = x->nlines;
-  lua_getfield(L, req, "body");
-  size_t len = 0;
-  const char *body = lua_tolstring(L, -1, &len);
-  if (body && acr_buf_add(&x->body, body, len) != 0)
-    x->res.transport = ACR_TE_OTHER;
-  lua_getfield(L, req, "timeout");
-  if (lua_isnumber(L, -1))
-    *timeout = lua_tonumber(L, -1);
-  lua_getfield(L, req, "method");
-  snprintf(x->method, sizeof x->method, "%s", lua_isstring(L, -1) ? lua_tostring(L, -1) : "");
-  lua_getfield(L, req, "url");
-  x->url = strdup(lua_isstring(L, -1) ? lua_tostring(L, -1) : "");
-  lua_settop(L, req - 1);
-  return x->method;
+  if (x->req.timeout > 0)
+    *timeout = x->req.timeout;
+  snprintf(x->method, sizeof x->method, "%s", x->req.method ? x->req.method : "");
+  x->url = strdup(x->req.url.data ? x->req.url.data : "");
 }
 
 static void arm_request(lua_State *L, int idx, xfer *x, const acr_op_request *r,
@@ -220,6 +205,25 @@ static void push_answer(lua_State *L, const xfer *x, int rc)
   }
 }
 
+/* Hands the answer to a token request to its operation, from x's own buffers. */
+static void feed_token(lua_State *L, int opidx, const xfer *x, int rc)
+{
+  acr_auth_answer a = {0, 0, NULL, 0, NULL, NULL};
+  int top = lua_gettop(L);
+  if (rc == 0) {
+    push_headers(L, &x->res);
+    a.status = x->res.status;
+    a.hdr = lua_gettop(L);
+    a.body = x->res.body.len ? x->res.body.data : NULL;
+    a.body_len = x->res.body.len;
+  } else {
+    a.terr = transport_name(x->res.transport);
+    a.tmsg = x->res.error;
+  }
+  acr_op_feed_auth(L, opidx, &a);
+  lua_settop(L, top);
+}
+
 /* The log line of x, formatted only for a client that logs; "" otherwise. */
 static void format_log(lua_State *L, int cidx, const xfer *x, const char *request_id,
                        long status, char *msg, size_t n)
@@ -289,16 +293,21 @@ static void complete(lua_State *L, int cidx, acr_client *c, xfer *x, int rc)
     c->token_fetches--;
   else
     pace_answer(c, x, rc);
+  int auth = x->auth;
   if (op) {
     acr_op_set_transfer(op, NULL, 0);
-    push_answer(L, x, rc);
     format_log(L, cidx, x, acr_op_request_id(op), status, msg, sizeof msg);
+    if (auth)
+      feed_token(L, opidx, x, rc);   /* read from C memory: the token is no Lua string */
+    else
+      push_answer(L, x, rc);
   }
   xfer_free(c, x);
   if (msg[0])
     acr_client_log(L, cidx, status >= 400 || status == 0 ? "warn" : "debug", msg);
   if (op) {
-    acr_op_feed(L, opidx, opidx + 1);
+    if (!auth)
+      acr_op_feed(L, opidx, opidx + 1);
     if (acr_op_finished(op))
       c->ended++;
   }
@@ -318,20 +327,20 @@ static void start(lua_State *L, int cidx, int opidx)
     acr_op_defer(op, now + wait);   /* its bucket should have a token by then */
     return;
   }
-  acr_op_request r;
-  acr_next_kind k = acr_op_next(L, opidx, &r);
-  if (k == ACR_NEXT_NONE)
-    return;
   char err[256] = "out of memory";
   xfer *x = xfer_new(c);
   if (x)
     x->http = acr_pool_get(c->pool, err, sizeof err);
   if (!x || !x->http) {
-    if (k == ACR_NEXT_AUTH)
-      lua_pop(L, 1);
     if (x)
       xfer_free(c, x);
     acr_op_fail(L, opidx, "TransportError", err);
+    return;
+  }
+  acr_op_request r;
+  acr_next_kind k = acr_op_next(L, opidx, &r, &x->req);
+  if (k == ACR_NEXT_NONE) {
+    xfer_free(c, x);
     return;
   }
   double timeout = r.timeout;
@@ -341,8 +350,8 @@ static void start(lua_State *L, int cidx, int opidx)
     x->auth = 1;
     auth_request(L, x, &timeout);
     url = x->url;
-    body = x->body.data;
-    body_len = x->body.len;
+    body = x->req.body.data;
+    body_len = x->req.body.len;
   } else {
     arm_request(L, opidx, x, &r, op);
     acr_pacer_sent(&c->pacer, x->method);

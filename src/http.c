@@ -8,10 +8,10 @@
 #include <string.h>
 
 #include <curl/curl.h>
-#include <openssl/crypto.h>
 
 #include "http.h"
 #include "netguard.h"
+#include "secmem.h"
 
 #define DEFAULT_MAX_BODY ((size_t)64 * 1024 * 1024)
 /* A server may send any number of header lines; cap them as we cap the body. */
@@ -317,6 +317,10 @@ static CURLcode set_fixed_options(acr_http *h, const acr_http_options *opt)
   if (opt->connect_timeout_ms > 0)
     SET(CURLOPT_CONNECTTIMEOUT_MS, opt->connect_timeout_ms);
   SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)h->max_body);  /* early refusal by Content-Length */
+  /* libcurl's smallest, not its 64 KiB: over TLS it copies each request into this buffer,
+   * which it frees (so cleanses, see secmem.h) after every transfer; a TLS record holds
+   * 16 KiB anyway, and our bodies are small. */
+  SET(CURLOPT_UPLOAD_BUFFERSIZE, 16384L);
   SET(CURLOPT_WRITEFUNCTION, write_cb);
   SET(CURLOPT_WRITEDATA, h);
   SET(CURLOPT_HEADERFUNCTION, header_cb);
@@ -370,6 +374,8 @@ acr_http *acr_http_new(const acr_http_options *opt, char *err, size_t errlen)
     return NULL;
   }
   CURLcode rc = set_fixed_options(h, opt);
+  if (rc == CURLE_OK)
+    rc = acr_secmem_tls(h->curl);
   if (rc == CURLE_OK)
     rc = acr_netguard_install(h->curl);
   if (rc != CURLE_OK) {
@@ -429,7 +435,7 @@ static int sends_body(const char *method, size_t body_len)
 static void slist_wipe(struct curl_slist *l)
 {
   for (struct curl_slist *i = l; i; i = i->next)
-    OPENSSL_cleanse(i->data, strlen(i->data));
+    acr_cleanse(i->data, strlen(i->data));
   curl_slist_free_all(l);
 }
 

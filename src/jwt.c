@@ -99,6 +99,7 @@ static unsigned char *read_file(const char *path, long *len, char *why, size_t w
     snprintf(why, whylen, "cannot open: %s", strerror(errno));
     return NULL;
   }
+  setvbuf(f, NULL, _IONBF, 0);   /* fclose would free stdio's copy of the key unwiped */
   for (;;) {
     if (n == cap) {
       size_t ncap = cap ? cap * 2 : 8192;

@@ -5,7 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <openssl/crypto.h>
 #include <openssl/rand.h>
 
 #include "auth.h"
@@ -536,16 +535,13 @@ static void on_success(lua_State *L, int idx, acr_op *op, long status, int hdr, 
 
 /* The answer to a token request goes to the credential. A failed refresh is no failure
  * while the cached token is still valid. */
-static void feed_auth(lua_State *L, int idx, acr_op *op, int a)
+static void feed_auth(lua_State *L, int idx, acr_op *op, const acr_auth_answer *a)
 {
   op->awaiting_auth = 0;
   int cred = push_credential(L, idx);
   acr_token_target t = token_target(op);
   double delay = 0;
-  const char *terr = lua_isnoneornil(L, a + 3) ? NULL : luaL_checkstring(L, a + 3);
-  acr_auth_outcome out = acr_credential_feed(
-      L, cred, &t, terr ? 0 : (long)luaL_checkinteger(L, a), lua_istable(L, a + 1) ? a + 1 : 0,
-      lua_type(L, a + 2) == LUA_TSTRING ? a + 2 : 0, terr, luaL_optstring(L, a + 4, NULL), &delay);
+  acr_auth_outcome out = acr_credential_feed(L, cred, &t, a, &delay);
   if (out == ACR_AUTH_AGAIN)
     op->not_before = now_mono() + delay;
   if (out == ACR_AUTH_OK)
@@ -571,7 +567,14 @@ static void feed(lua_State *L, int idx, acr_op *op, int a)
     return;
   }
   if (op->awaiting_auth) {
-    feed_auth(L, idx, op, a);
+    acr_auth_answer ans = {0, 0, NULL, 0, NULL, NULL};
+    ans.terr = lua_isnoneornil(L, a + 3) ? NULL : luaL_checkstring(L, a + 3);
+    ans.tmsg = luaL_optstring(L, a + 4, NULL);
+    ans.status = ans.terr ? 0 : (long)luaL_checkinteger(L, a);
+    ans.hdr = lua_istable(L, a + 1) ? a + 1 : 0;
+    if (lua_type(L, a + 2) == LUA_TSTRING)
+      ans.body = lua_tolstring(L, a + 2, &ans.body_len);
+    feed_auth(L, idx, op, &ans);
     lua_settop(L, top);
     return;
   }
@@ -622,9 +625,11 @@ static int sends_body(const acr_op *op)
 typedef enum { NEXT_ARM, NEXT_AUTH, NEXT_NONE } next_kind;
 
 /* Decides what goes out next: the ARM request with *token, or (NEXT_AUTH) the
- * credential's token request, pushed; NEXT_NONE when getting a token failed the
- * operation. The token stays in the credential's memory, never in a Lua string. */
-static next_kind prepare_next(lua_State *L, int idx, acr_op *op, const char **token)
+ * credential's token request, in *req (the caller frees it); NEXT_NONE when getting a
+ * token failed the operation. The token stays in the credential's memory, never in a
+ * Lua string. */
+static next_kind prepare_next(lua_State *L, int idx, acr_op *op, const char **token,
+                              acr_auth_request *req)
 {
   op->awaiting_auth = 0;   /* a token request handed out before and not fed is dropped */
   if (op->client->closed) {
@@ -653,7 +658,7 @@ static next_kind prepare_next(lua_State *L, int idx, acr_op *op, const char **to
                 "no usable token after " ACR_STR(ACR_MAX_FETCHES) " token requests in a row");
       return NEXT_NONE;
     }
-    acr_auth_step st = acr_credential_request(L, cred, &t);
+    acr_auth_step st = acr_credential_request(L, cred, &t, req);
     if (st == ACR_AUTH_READY) {
       op->just_fetched = 1;   /* used while valid, even inside its refresh window */
       continue;
@@ -698,9 +703,14 @@ static int op_next_request(lua_State *L)
     return 1;
   }
   const char *tok = NULL;
-  next_kind k = prepare_next(L, 1, op, &tok);
-  if (k == NEXT_AUTH)
+  acr_auth_request req;
+  acr_auth_request_init(&req);
+  next_kind k = prepare_next(L, 1, op, &tok, &req);
+  if (k == NEXT_AUTH) {
+    acr_auth_request_push(L, &req);   /* another driver needs it as Lua strings */
+    acr_auth_request_free(&req);
     return 1;
+  }
   if (k == NEXT_NONE) {
     lua_pushnil(L);
     return 1;
@@ -848,13 +858,13 @@ void acr_op_set_transfer(acr_op *op, void *xfer, double deadline)
   op->xfer_deadline = deadline;
 }
 
-acr_next_kind acr_op_next(lua_State *L, int idx, acr_op_request *r)
+acr_next_kind acr_op_next(lua_State *L, int idx, acr_op_request *r, acr_auth_request *auth)
 {
   acr_op *op = check_op(L, idx);
   memset(r, 0, sizeof *r);
   if (op->phase == PH_DONE)
     return ACR_NEXT_NONE;
-  next_kind k = prepare_next(L, idx, op, &r->token);
+  next_kind k = prepare_next(L, idx, op, &r->token, auth);
   if (k == NEXT_NONE)
     return ACR_NEXT_NONE;
   r->idempotent = op->idempotent;
@@ -876,6 +886,19 @@ void acr_op_each_header(lua_State *L, int idx, acr_header_fn fn, void *ud)
 void acr_op_feed(lua_State *L, int idx, int a)
 {
   feed(L, idx, check_op(L, idx), a);
+}
+
+void acr_op_feed_auth(lua_State *L, int idx, const acr_auth_answer *a)
+{
+  acr_op *op = check_op(L, idx);
+  int top = lua_gettop(L);
+  if (op->phase == PH_DONE)
+    return;
+  if (op->client->closed)
+    fail_with(L, idx, op, "ClientClosed", "the client was closed before the operation ended");
+  else
+    feed_auth(L, idx, op, a);
+  lua_settop(L, top);
 }
 
 void acr_op_fail(lua_State *L, int idx, const char *code, const char *msg)

@@ -5,6 +5,7 @@
 #define ACR_OPSTATE_H
 
 #include "compat.h"
+#include "auth.h"
 #include "client.h"
 
 typedef struct acr_op acr_op;
@@ -33,10 +34,10 @@ void acr_op_set_transfer(acr_op *op, void *xfer, double deadline);
 double acr_now(void);                       /* the monotonic clock operations use */
 
 /* What goes out next. ACR_NEXT_ARM: the request is in *r. ACR_NEXT_AUTH: the
- * credential's token request table is pushed ({method=, url=, headers=, body=,
- * timeout=}), r->timeout and r->idempotent are set. ACR_NEXT_NONE: the operation
- * ended (getting a token failed, or it was done). */
-acr_next_kind acr_op_next(lua_State *L, int idx, acr_op_request *r);
+ * credential's token request is in *auth (initialised and freed by the caller; it
+ * holds secrets in C memory), r->timeout and r->idempotent are set. ACR_NEXT_NONE:
+ * the operation ended (getting a token failed, or it was done). */
+acr_next_kind acr_op_next(lua_State *L, int idx, acr_op_request *r, acr_auth_request *auth);
 
 /* Calls fn(name, value) for each extra header given to the call. */
 typedef void (*acr_header_fn)(lua_State *L, const char *name, const char *value, void *ud);
@@ -45,6 +46,8 @@ void acr_op_each_header(lua_State *L, int idx, acr_header_fn fn, void *ud);
 /* feed()'s five values at stack positions a..a+4: status, headers, body, transport
  * error, message. */
 void acr_op_feed(lua_State *L, int idx, int a);
+/* The answer to the token request ACR_NEXT_AUTH gave, read from C memory. */
+void acr_op_feed_auth(lua_State *L, int idx, const acr_auth_answer *a);
 void acr_op_fail(lua_State *L, int idx, const char *code, const char *msg);
 int acr_op_push_result(lua_State *L, int idx);   /* the value, or nil and an acr.Error */
 

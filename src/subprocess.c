@@ -24,6 +24,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
+
 #include "subprocess.h"
 
 extern char **environ;
@@ -239,6 +241,7 @@ static ssize_t drain(sink *s, int *oom)
       *oom = 1;
     s->kept += take;
   }
+  OPENSSL_cleanse(chunk, (size_t)n);   /* az's output holds its token */
   return n;
 }
 

@@ -5,7 +5,7 @@
  *   gcc -std=c99 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Werror -Wshadow \
  *       -Wstrict-prototypes -Wmissing-prototypes -g -O1 \
  *       -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer \
- *       -Isrc tests/c/http_test.c src/http.c src/netguard.c src/buf.c -o /tmp/http_test \
+ *       -Isrc tests/c/http_test.c src/http.c src/netguard.c src/buf.c src/secmem.c -o /tmp/http_test \
  *       -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc $(pkg-config --libs libcurl libcrypto) \
  *     && /tmp/http_test tests/c/http_server.py
  *

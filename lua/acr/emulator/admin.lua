@@ -99,6 +99,12 @@ routes["GET log"] = function()
   return reply(200, out)
 end
 
+routes["GET issued"] = function()
+  local out = json.array()
+  for i, t in ipairs(state.issued) do out[i] = t end
+  return reply(200, out)
+end
+
 routes["POST token"] = function()
   local t, err = body_object(true)
   if not t then return bad(err) end

@@ -33,7 +33,9 @@ function _M.issue(opts)
     "ver", "1.0")
   local input = util.b64url(json.encode(json.object("alg", "HS256", "typ", "JWT", "kid", "acr-emulator")))
     .. "." .. util.b64url(json.encode(claims))
-  return input .. "." .. sign(input), now + lifetime
+  local token = input .. "." .. sign(input)
+  state.remember_issued(token)
+  return token, now + lifetime
 end
 
 local function constant_eq(a, b)

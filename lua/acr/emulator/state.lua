@@ -92,9 +92,20 @@ function _M.reset()
   _M.stats = { requests = {}, total = 0, connections = 0 }
   _M.seen_connections = {}
   _M.log = {}
+  _M.issued = {}          -- bearer tokens issued since reset, oldest first (see remember_issued)
   _M.seq = 0
   throttle.reset()
   _M.prng = util.prng(_M.settings.seed)
+end
+
+-- syntax: state.remember_issued(token)
+-- The last 100 bearer tokens issued, so a test can know a token a client fetched
+-- without the client handing it over (e.g. to look for copies left in its memory).
+local MAX_ISSUED = 100
+function _M.remember_issued(token)
+  local t = _M.issued
+  t[#t + 1] = token
+  if #t > MAX_ISSUED then table.remove(t, 1) end
 end
 
 -- syntax: state.init(settings_path)   context: init_by_lua (errors stop nginx from starting)
