@@ -11,7 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <openssl/crypto.h>
 
 #include "auth.h"
 #include "client.h"
@@ -306,7 +305,7 @@ static void complete(lua_State *L, int cidx, acr_client *c, xfer *x, int rc)
   if (msg[0])
     acr_client_log(L, cidx, status >= 400 || status == 0 ? "warn" : "debug", msg);
   if (op) {
-    if (!auth)
+    if (!auth && !acr_op_finished(op))   /* the logger may have closed the client */
       acr_op_feed(L, opidx, opidx + 1);
     if (acr_op_finished(op))
       c->ended++;
