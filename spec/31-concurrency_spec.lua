@@ -219,3 +219,33 @@ describe("concurrency #emulator", function()
     end
   end)
 end)
+
+describe("one refresh for a refused token #unit", function()
+  local cjson = require "cjson"
+  local function token_answer(op, value)
+    local req = assert(op:next_request())
+    assert.is_true(req.auth)
+    op:feed(200, { ["content-type"] = "application/json" },
+            cjson.encode{ access_token = value, expires_in = 3600, token_type = "Bearer" })
+  end
+
+  it("a 401 for a request sent with a token already replaced does not drop the new one", function()
+    local c = acr.client{
+      subscription_id = "s", resource_group = "rg", registry = "myRegistry",
+      endpoint = "http://127.0.0.1:9", authority_host = "http://127.0.0.1:9",
+      credential = acr.credential.client_secret{ tenant_id = "t", client_id = "c", client_secret = "x" },
+    }
+    local op1, op2 = c:prepare("get_token", "tok-one"), c:prepare("get_token", "tok-two")
+    token_answer(op1, "token-a")
+    assert.are.equal("Bearer token-a", op1:next_request().headers.Authorization)
+    assert.are.equal("Bearer token-a", op2:next_request().headers.Authorization)
+    op1:feed(401, {}, '{"error":{"code":"InvalidAuthenticationToken","message":"no"}}')
+    token_answer(op1, "token-b")                       -- op1 refreshes: once
+    assert.are.equal("Bearer token-b", op1:next_request().headers.Authorization)
+    op2:feed(401, {}, '{"error":{"code":"InvalidAuthenticationToken","message":"no"}}')
+    local req = assert(op2:next_request())            -- op2 uses token-b, fetches nothing
+    assert.is_nil(req.auth)
+    assert.are.equal("Bearer token-b", req.headers.Authorization)
+    c:close()
+  end)
+end)

@@ -100,6 +100,14 @@ void acr_credential_invalidate(lua_State *L, int idx)
   lua_pop(L, 1);
 }
 
+unsigned long acr_credential_generation(lua_State *L, int idx)
+{
+  acr_credential *c = resolve(L, idx);
+  unsigned long g = c->generation;
+  lua_pop(L, 1);
+  return g;
+}
+
 /* The token is used until refresh_on: 5 minutes before expiry, or half-way through a
  * shorter life (as azure-identity's refresh_on), so a short-lived token fetched just now
  * is used rather than fetched again and again. */
@@ -120,6 +128,7 @@ int acr_credential_cache(acr_credential *c, const char *scope, const char *tok, 
   }
   free(c->scope);
   c->scope = sc;
+  c->generation++;
   c->expires_on = expires_on;
   c->refresh_on = expires_on - (margin > 0 ? margin : 0);
   return 0;

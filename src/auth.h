@@ -27,6 +27,7 @@ typedef struct acr_credential {
   int closed;
   /* the cache: one token, for one scope */
   acr_buf token;            /* wiped when replaced or collected */
+  unsigned long generation; /* tokens cached so far: which one an answer was for */
   double expires_on;        /* epoch seconds; 0 = unknown (static) */
   double refresh_on;        /* when to fetch a new one (before expires_on) */
   char *scope;              /* what the cached token is for */
@@ -63,6 +64,9 @@ const char *acr_credential_valid_token(lua_State *L, int idx, const char *scope)
 /* Whether dropping the token and asking again can give a different one (not static). */
 int acr_credential_can_refresh(lua_State *L, int idx);
 void acr_credential_invalidate(lua_State *L, int idx);
+/* Changes whenever a new token is cached (for a chain, the chosen member's). A 401 for
+ * a request sent with an older token must not drop the newer one. */
+unsigned long acr_credential_generation(lua_State *L, int idx);
 /* Caches tok[0..len) for scope until expires_on (epoch seconds), wiping the token it
  * replaces. 0, or -1 out of memory, -3 when it has already expired. */
 int acr_credential_cache(acr_credential *c, const char *scope, const char *tok, size_t len,

@@ -53,6 +53,7 @@ typedef struct acr_op {
   void *xfer;             /* the driver's transfer in flight, or NULL (driver.c) */
   double xfer_deadline;   /* when that transfer times out, monotonic */
   double throttled;       /* seconds waited out on 429s */
+  unsigned long token_gen; /* the credential's generation of the token last sent */
   char status[32];
   char request_id[37];
 } acr_op;
@@ -316,7 +317,9 @@ static void on_http_error(lua_State *L, int idx, acr_op *op, long status, int hd
     /* ARM refused the token: drop it and ask the credential once more. */
     int cred = push_credential(L, idx);
     int again = acr_credential_can_refresh(L, cred);
-    if (again)
+    /* once per token: operations refused with a token another one has replaced since
+     * use the new one rather than drop it */
+    if (again && acr_credential_generation(L, cred) == op->token_gen)
       acr_credential_invalidate(L, cred);
     lua_pop(L, 1);
     op->stale_ok = 0;
@@ -644,6 +647,7 @@ static next_kind prepare_next(lua_State *L, int idx, acr_op *op, const char **to
                       : acr_credential_token(L, cred, t.scope);
     op->just_fetched = 0;
     if (tok) {
+      op->token_gen = acr_credential_generation(L, cred);
       lua_pop(L, 1);
       *token = tok;
       op->fetches = 0;
