@@ -34,7 +34,6 @@ struct acr_xfer {
   int nlines, secret;      /* lines[0..secret) carry a token or a secret: wiped */
   acr_auth_request req;    /* a token request (its form may hold a secret): wiped */
   int auth;                /* the credential's token request */
-  int paced;               /* counted by the client's pacer as sent */
   double t0;
   char method[8];
   char *url;               /* for the log line */
@@ -236,45 +235,6 @@ static void format_log(lua_State *L, int cidx, const xfer *x, const char *reques
              x->url ? x->url : "?", status, (acr_now() - x->t0) * 1000, request_id);
 }
 
-/* The smallest x-ms-ratelimit-remaining-*-<kind> of the answer, or -1. */
-static double remaining_of(const acr_http_response *res, int kind)
-{
-  static const char *const names[ACR_KINDS][3] = {
-    {"x-ms-ratelimit-remaining-subscription-reads", "x-ms-ratelimit-remaining-tenant-reads",
-     "x-ms-ratelimit-remaining-subscription-global-reads"},
-    {"x-ms-ratelimit-remaining-subscription-writes", "x-ms-ratelimit-remaining-tenant-writes",
-     "x-ms-ratelimit-remaining-subscription-global-writes"},
-    {"x-ms-ratelimit-remaining-subscription-deletes", "x-ms-ratelimit-remaining-tenant-deletes",
-     "x-ms-ratelimit-remaining-subscription-global-deletes"}};
-  double best = -1;
-  for (int i = 0; i < 3; i++) {
-    const char *v = acr_http_header(res, names[kind][i]);
-    size_t n = v ? strspn(v, "0123456789") : 0;
-    if (n > 0 && n < 10 && v[n] == '\0') {
-      double d = (double)atol(v);
-      if (best < 0 || d < best)
-        best = d;
-    }
-  }
-  return best;
-}
-
-/* Tells the pacer what the answer to x says of its bucket. */
-static void pace_answer(acr_client *c, const xfer *x, int rc)
-{
-  if (!x->paced)
-    return;
-  long status = rc == 0 ? x->res.status : 0;
-  double remaining = rc == 0 ? remaining_of(&x->res, acr_pacer_kind(x->method)) : -1;
-  double ra = status == 429 ? acr_retry_after(acr_http_header(&x->res, "retry-after-ms"),
-                                              acr_http_header(&x->res, "x-ms-retry-after-ms"),
-                                              acr_http_header(&x->res, "retry-after"))
-                            : -1;
-  if (ra > c->retry.max_delay)
-    ra = c->retry.max_delay;   /* a longer one fails its operation; it must not hold the rest */
-  acr_pacer_answered(&c->pacer, x->method, x->paced, status, remaining, ra, acr_now());
-}
-
 /* Hands the answer of x to its operation and frees x. x is freed before any Lua code
  * runs (the logger may close the client, which frees what is still out). */
 static void complete(lua_State *L, int cidx, acr_client *c, xfer *x, int rc)
@@ -290,8 +250,6 @@ static void complete(lua_State *L, int cidx, acr_client *c, xfer *x, int rc)
   set_inflight(L, cidx, x, 0);
   if (x->auth)
     c->token_fetches--;
-  else
-    pace_answer(c, x, rc);
   int auth = x->auth;
   if (op) {
     acr_op_set_transfer(op, NULL, 0);
@@ -353,8 +311,6 @@ static void start(lua_State *L, int cidx, int opidx)
     body_len = x->req.body.len;
   } else {
     arm_request(L, opidx, x, &r, op);
-    acr_pacer_sent(&c->pacer, x->method);
-    x->paced = 1;
   }
   x->lines[x->nlines] = NULL;
   x->t0 = acr_now();

@@ -54,6 +54,7 @@ typedef struct acr_op {
   double xfer_deadline;   /* when that transfer times out, monotonic */
   double throttled;       /* seconds waited out on 429s */
   unsigned long token_gen; /* the credential's generation of the token last sent */
+  int paced;              /* the request out is counted by the client's pacer */
   char status[32];
   char request_id[37];
 } acr_op;
@@ -558,6 +559,50 @@ static void feed_auth(lua_State *L, int idx, acr_op *op, const acr_auth_answer *
   fail(L, idx, op);
 }
 
+static const char *current_method(const acr_op *op)
+{
+  return op->phase == PH_INITIAL ? op->method : "GET";
+}
+
+/* The smallest x-ms-ratelimit-remaining-*-<kind> of the headers at hdr, or -1. */
+static double ratelimit_remaining(lua_State *L, int hdr, int kind)
+{
+  static const char *const names[ACR_KINDS][3] = {
+    {"x-ms-ratelimit-remaining-subscription-reads", "x-ms-ratelimit-remaining-tenant-reads",
+     "x-ms-ratelimit-remaining-subscription-global-reads"},
+    {"x-ms-ratelimit-remaining-subscription-writes", "x-ms-ratelimit-remaining-tenant-writes",
+     "x-ms-ratelimit-remaining-subscription-global-writes"},
+    {"x-ms-ratelimit-remaining-subscription-deletes", "x-ms-ratelimit-remaining-tenant-deletes",
+     "x-ms-ratelimit-remaining-subscription-global-deletes"}};
+  double best = -1;
+  for (int i = 0; i < 3; i++) {
+    const char *v = header(L, hdr, names[kind][i]);
+    size_t n = v ? strspn(v, "0123456789") : 0;
+    if (n > 0 && n < 10 && v[n] == '\0') {
+      double d = (double)atol(v);
+      if (best < 0 || d < best)
+        best = d;
+    }
+  }
+  return best;
+}
+
+/* What ARM's answer (feed()'s values at a) says of its bucket, for the client's pacer:
+ * both drivers feed every answer through here. */
+static void pace_answer(lua_State *L, acr_op *op, int a)
+{
+  const char *method = current_method(op);
+  int transport = !lua_isnoneornil(L, a + 3);
+  long status = transport || lua_type(L, a) != LUA_TNUMBER ? 0 : (long)lua_tointeger(L, a);
+  int hdr = !transport && lua_istable(L, a + 1) ? a + 1 : 0;
+  double remaining = hdr ? ratelimit_remaining(L, hdr, acr_pacer_kind(method)) : -1;
+  double ra = status == 429 && hdr ? retry_after(L, hdr) : -1;
+  if (ra > op->client->retry.max_delay)
+    ra = op->client->retry.max_delay;   /* a longer one fails its operation, not the rest */
+  acr_pacer_answered(&op->client->pacer, method, op->paced, status, remaining, ra, now_mono());
+  op->paced = 0;
+}
+
 /* feed(status, headers, body, transport_error, message) at stack positions a..a+4 */
 static void feed(lua_State *L, int idx, acr_op *op, int a)
 {
@@ -582,6 +627,7 @@ static void feed(lua_State *L, int idx, acr_op *op, int a)
     return;
   }
   op->answered = 1;
+  pace_answer(L, op, a);
   if (!lua_isnoneornil(L, a + 3)) {
     on_transport_error(L, idx, op, luaL_checkstring(L, a + 3), luaL_optstring(L, a + 4, NULL));
     lua_settop(L, top);
@@ -615,10 +661,6 @@ static void feed(lua_State *L, int idx, acr_op *op, int a)
 
 /* ---- the request to send next ---- */
 
-static const char *current_method(const acr_op *op)
-{
-  return op->phase == PH_INITIAL ? op->method : "GET";
-}
 
 static int sends_body(const acr_op *op)
 {
@@ -650,6 +692,9 @@ static next_kind prepare_next(lua_State *L, int idx, acr_op *op, const char **to
       op->token_gen = acr_credential_generation(L, cred);
       lua_pop(L, 1);
       *token = tok;
+      if (!op->paced)
+        acr_pacer_sent(&op->client->pacer, current_method(op));
+      op->paced = 1;
       op->fetches = 0;
       return NEXT_ARM;
     }
@@ -755,8 +800,14 @@ static int op_next_request(lua_State *L)
 static int op_delay(lua_State *L)
 {
   acr_op *op = check_op(L, 1);
-  double t = op->xfer ? op->xfer_deadline : op->not_before;
-  double d = op->phase == PH_DONE ? 0 : t - now_mono();
+  double now = now_mono(), t = op->xfer ? op->xfer_deadline : op->not_before;
+  if (!op->xfer && op->phase != PH_DONE) {
+    /* held back until its bucket should have a token (pacer.c) */
+    double p = now + acr_pacer_wait(&op->client->pacer, current_method(op), now);
+    if (p > t)
+      t = p;
+  }
+  double d = op->phase == PH_DONE ? 0 : t - now;
   lua_pushnumber(L, d > 0 ? d : 0);
   return 1;
 }
