@@ -4,6 +4,7 @@
 local ch = require "client_helpers"
 local helpers = ch.helpers
 local batch = require "acr.batch"
+local acr = require "acr"
 
 describe("pacing #emulator", function()
   local em
@@ -67,6 +68,15 @@ describe("pacing #emulator", function()
     assert.is_nil(items)
     assert.are.equal(429, err.status)
     em:admin("POST", "inject", { path = "/tokens", method = "GET", status = 200, times = 1, body = '{"value":[]}' })
+    c:close()
+  end)
+
+  it("is not held for ever by a request handed out and never answered", function()
+    local c = ch.client(em)
+    local abandoned = c:prepare("get_token", "seed-token-0001")
+    assert(abandoned:next_request())          -- counted as sent; never fed
+    local tok, err = c:get_token("no-such-token")  -- a read of the same, unknown bucket
+    assert.is_true(tok ~= nil or acr.is_error(err))   -- it returned
     c:close()
   end)
 end)

@@ -42,6 +42,8 @@ static void push_op(lua_State *L, int cidx, const char *method, int bidx, acr_sh
     s.body = lua_tolstring(L, bidx, &s.body_len);
   s.lro = lro;
   s.shape = shape;
+  if (shape == ACR_SHAPE_SCOPEMAP || shape == ACR_SHAPE_TOKEN || shape == ACR_SHAPE_CREDENTIALS)
+    s.wrap = acr_resource_push;
   /* Every operation here sets state rather than adding to it, so repeating one
    * after a dropped connection is safe; generateCredentials replaces the password
    * it made. */

@@ -279,7 +279,8 @@ static void start(lua_State *L, int cidx, int opidx)
   acr_op *op = acr_op_check(L, opidx);
   if (acr_op_finished(op) || acr_op_transfer(op) || c->token_fetches > 0 || !c->pool)
     return;
-  double now = acr_now(), wait = acr_pacer_wait(&c->pacer, acr_op_method(op), now);
+  double now = acr_now();
+  double wait = acr_pacer_wait(&c->pacer, acr_op_method(op), acr_op_paced(op), now);
   if (wait > 0) {
     acr_op_defer(op, now + wait);   /* its bucket should have a token by then */
     return;

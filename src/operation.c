@@ -15,7 +15,6 @@
 #include "operation.h"
 #include "opstate.h"
 #include "driver.h"
-#include "resource.h"
 #include "retry.h"
 
 typedef enum { PH_INITIAL, PH_POLL, PH_FINAL, PH_DONE } acr_phase;
@@ -41,6 +40,7 @@ typedef struct acr_op {
   acr_poll_via via;
   acr_shape shape;
   acr_final_via final_via;
+  acr_result_fn wrap;     /* builds result()'s value of the document, or NULL */
   int lro, idempotent, attempt, auth_retried;
   int awaiting_auth;      /* the request out is the credential's token request */
   int answered;           /* ARM has answered at least once (not only the token endpoint) */
@@ -145,6 +145,7 @@ void acr_op_push(lua_State *L, int cidx, const acr_op_spec *spec)
   op->lro = spec->lro;
   op->shape = spec->shape;
   op->final_via = spec->final_via;
+  op->wrap = spec->wrap;
   op->idempotent = spec->idempotent;
   op->timeout = spec->timeout > 0 ? spec->timeout : c->timeout;
   snprintf(op->status, sizeof op->status, "NotStarted");
@@ -693,7 +694,7 @@ static next_kind prepare_next(lua_State *L, int idx, acr_op *op, const char **to
       lua_pop(L, 1);
       *token = tok;
       if (!op->paced)
-        acr_pacer_sent(&op->client->pacer, current_method(op));
+        acr_pacer_sent(&op->client->pacer, current_method(op), now_mono());
       op->paced = 1;
       op->fetches = 0;
       return NEXT_ARM;
@@ -803,7 +804,7 @@ static int op_delay(lua_State *L)
   double now = now_mono(), t = op->xfer ? op->xfer_deadline : op->not_before;
   if (!op->xfer && op->phase != PH_DONE) {
     /* held back until its bucket should have a token (pacer.c) */
-    double p = now + acr_pacer_wait(&op->client->pacer, current_method(op), now);
+    double p = now + acr_pacer_wait(&op->client->pacer, current_method(op), op->paced, now);
     if (p > t)
       t = p;
   }
@@ -846,11 +847,11 @@ static int push_result(lua_State *L, int idx, acr_op *op)
     acr_error_push(L, "InvalidResponse", "the service returned no resource document", 0);
     return acr_error_return(L);
   }
-  if (op->shape == ACR_SHAPE_PAGE)
-    return 1;   /* the page document: pager.c checks its shape */
+  if (!op->wrap)
+    return 1;   /* the document itself: a page, which pager.c checks */
   int doc = lua_gettop(L);
   acr_uv_get(L, idx, "client");
-  acr_resource_push(L, lua_gettop(L), op->shape, doc);
+  op->wrap(L, lua_gettop(L), op->shape, doc);
   return 1;
 }
 
@@ -884,6 +885,11 @@ double acr_op_due(const acr_op *op)
 const char *acr_op_request_id(const acr_op *op)
 {
   return op->request_id;
+}
+
+int acr_op_paced(const acr_op *op)
+{
+  return op->paced;
 }
 
 const char *acr_op_method(const acr_op *op)

@@ -19,6 +19,10 @@ typedef enum acr_shape {
   ACR_SHAPE_PAGE           /* the decoded body, for the pager */
 } acr_shape;
 
+/* Makes the value result() returns of the document at doc (a resource object of the
+ * client at cidx, say). The caller's: the state machine builds no resources. */
+typedef void (*acr_result_fn)(lua_State *L, int cidx, acr_shape shape, int doc);
+
 typedef struct acr_op_spec {
   const char *method;
   const char *url;          /* absolute */
@@ -30,6 +34,7 @@ typedef struct acr_op_spec {
   int idempotent;           /* safe to repeat after a dropped connection */
   double timeout;           /* per request override; 0 = the client's */
   int headers_idx;          /* a table of extra request headers, or 0 */
+  acr_result_fn wrap;       /* NULL: result() is the document (or the raw response) */
 } acr_op_spec;
 
 int acr_operation_open(lua_State *L);

@@ -28,6 +28,7 @@ double acr_op_due(const acr_op *op);        /* monotonic time the next request i
 const char *acr_op_request_id(const acr_op *op);
 const char *acr_op_status(const acr_op *op);
 const char *acr_op_method(const acr_op *op);  /* of the next ARM request */
+int acr_op_paced(const acr_op *op);           /* its request is counted by the pacer */
 void acr_op_defer(acr_op *op, double t);      /* nothing is sent before t (monotonic) */
 void *acr_op_transfer(const acr_op *op);    /* the driver's transfer in flight, or NULL */
 void acr_op_set_transfer(acr_op *op, void *xfer, double deadline);

@@ -10,6 +10,7 @@
  * the estimate is only as fresh as the last answer. */
 #define RESERVE 1.0
 #define SLOW_START 0.02   /* s between looks while the first answer of a kind is awaited */
+#define PROBE_MAX 2.0     /* s: a first request unanswered for longer holds nothing back */
 
 void acr_pacer_init(acr_pacer *p)
 {
@@ -29,31 +30,37 @@ int acr_pacer_kind(const char *method)
 }
 
 /* Tokens the bucket should hold at now, less those the requests out will take. */
-static double available(const acr_bucket *b, double now)
+static double available(const acr_bucket *b, int out, double now)
 {
   double t = b->tokens + b->refill * (now - b->at);
   if (t > b->capacity)
     t = b->capacity;
-  return t - b->out;
+  return t - out;
 }
 
-double acr_pacer_wait(const acr_pacer *p, const char *method, double now)
+double acr_pacer_wait(const acr_pacer *p, const char *method, int own, double now)
 {
   const acr_bucket *b = &p->kind[acr_pacer_kind(method)];
+  int out = b->out - (own ? 1 : 0);
   double wait = b->blocked_until > now ? b->blocked_until - now : 0;
-  if (b->at == 0 && b->out > 0 && wait < SLOW_START)
-    wait = SLOW_START;   /* the bucket is unknown: one request first, to hear where it is */
+  /* the bucket is unknown: one request first, to hear where it is (not for ever: an
+   * abandoned request is never answered) */
+  if (b->at == 0 && out > 0 && now - b->probe_at < PROBE_MAX && wait < SLOW_START)
+    wait = SLOW_START;
   if (b->at > 0) {
-    double lack = RESERVE + 1 - available(b, now);
+    double lack = RESERVE + 1 - available(b, out, now);
     if (lack > 0 && lack / b->refill > wait)
       wait = lack / b->refill;
   }
   return wait;
 }
 
-void acr_pacer_sent(acr_pacer *p, const char *method)
+void acr_pacer_sent(acr_pacer *p, const char *method, double now)
 {
-  p->kind[acr_pacer_kind(method)].out++;
+  acr_bucket *b = &p->kind[acr_pacer_kind(method)];
+  if (b->at == 0 && b->out == 0)
+    b->probe_at = now;
+  b->out++;
 }
 
 void acr_pacer_answered(acr_pacer *p, const char *method, int sent, long status,

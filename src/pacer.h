@@ -16,6 +16,7 @@ typedef struct acr_bucket {
   double refill;        /* tokens per second */
   double blocked_until; /* a 429's Retry-After: nothing of this kind before then */
   int out;              /* requests of this kind sent and not answered */
+  double probe_at;      /* when the first request of an unknown bucket went */
 } acr_bucket;
 
 typedef struct acr_pacer {
@@ -26,9 +27,10 @@ typedef struct acr_pacer {
 void acr_pacer_init(acr_pacer *p);
 int acr_pacer_kind(const char *method);   /* ACR_KIND_* for an HTTP method */
 
-/* Seconds before a request of this method may go (0: now). */
-double acr_pacer_wait(const acr_pacer *p, const char *method, double now);
-void acr_pacer_sent(acr_pacer *p, const char *method);
+/* Seconds before a request of this method may go (0: now). own: the request is one
+ * acr_pacer_sent already counts (handed out before and not answered yet). */
+double acr_pacer_wait(const acr_pacer *p, const char *method, int own, double now);
+void acr_pacer_sent(acr_pacer *p, const char *method, double now);
 
 /* The answer to a request of this method: remaining is the smallest
  * x-ms-ratelimit-remaining-*-<kind> value (< 0: none), retry_after a 429's wait
