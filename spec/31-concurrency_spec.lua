@@ -220,6 +220,30 @@ describe("concurrency #emulator", function()
   end)
 end)
 
+describe("concurrency over HTTP/2 #emulator", function()
+  it("multiplexes the requests of many operations over one TLS connection", function()
+    local em = helpers.start_emulator{ tls = true, http2 = true, retry_after = 0, polls = 0,
+                                       latency_ms = 100 }
+    local c = ch.client(em)
+    local ok, err = pcall(function()
+      local ops = {}
+      for i = 1, 16 do ops[i] = begin_get(c, "no-such-token-" .. i) end
+      drive_all(ops)
+      for _, op in ipairs(ops) do
+        local _, e = op:result()
+        assert.are.equal("ResourceNotFound", e.code)
+      end
+      -- the first read goes alone (the pacer hears where the bucket stands), then the rest
+      local log = em:log()
+      assert.is_true(max_overlap(log) >= 15, "at most " .. max_overlap(log) .. " at once")
+      assert.are.equal(1, c:connections())
+    end)
+    c:close()
+    em:stop()
+    assert(ok, err)
+  end)
+end)
+
 describe("one refresh for a refused token #unit", function()
   local cjson = require "cjson"
   local function token_answer(op, value)

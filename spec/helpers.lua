@@ -236,8 +236,8 @@ function helpers.start_emulator(opts)
     if FLAGS[k] then
       flags[#flags + 1] = FLAGS[k]
       flags[#flags + 1] = tostring(v)
-    elseif k == "tls" then
-      if v then flags[#flags + 1] = "--tls" end
+    elseif k == "tls" or k == "http2" then
+      if v then flags[#flags + 1] = "--" .. k end
     elseif k == "throttle" then
       -- true: the flag alone (ARM's buckets); a string: its KIND=BUCKET/REFILL,… value
       if v then flags[#flags + 1] = "--throttle" end
