@@ -39,7 +39,7 @@ static const char *const options[] = {
   "lro_timeout", "ca_file", "user_agent", "logger", "audience", "max_connections", NULL
 };
 
-#define DEFAULT_MAX_CONNECTIONS 64
+#define DEFAULT_MAX_CONNECTIONS 128
 #define MAX_MAX_CONNECTIONS 1024
 
 acr_client *acr_check_client(lua_State *L, int idx)

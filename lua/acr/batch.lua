@@ -148,8 +148,9 @@ end
 -- One round: fill the window, wait for something to end, collect.
 local function step(self)
   fill(self)
-  collect(self)
-  if self.nrunning == 0 then return end
+  local before = self.done
+  collect(self)   -- starting jobs drives the client: others may have ended meanwhile
+  if self.done > before or self.nrunning == 0 then return end
   local best, clients, seen = soonest(self)
   if clients == 1 then
     best:client():drive(best:delay())      -- returns as soon as one of them ends

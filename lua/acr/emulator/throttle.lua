@@ -162,7 +162,7 @@ end
 -- syntax: throttle.header(h, ctx)   sets x-ms-ratelimit-remaining-subscription-<kind>
 -- When on, only a request that was charged carries it (a 401, a fault or a path
 -- without a subscription was not, as ARM reports only the budget it charged).
--- When off, the old counters: they count down and wrap, never reaching 0.
+-- When off, the old counters: they count down and wrap at half their top.
 function _M.header(h, ctx)
   local kind = _M.kind(ngx.req.get_method())
   local name = "x-ms-ratelimit-remaining-subscription-" .. kind
@@ -170,8 +170,11 @@ function _M.header(h, ctx)
     if ctx.ratelimit then h[name] = tostring(ctx.ratelimit) end
     return
   end
+  -- wrapping at half the top: a client that paces by the header never sees an
+  -- emptying bucket where nothing throttles
+  local top = kind == "reads" and 11999 or kind == "writes" and 1199 or 14999
   local left = legacy[kind] - 1
-  if left < 1 then left = kind == "reads" and 11999 or kind == "writes" and 1199 or 14999 end
+  if left < top / 2 then left = top end
   legacy[kind] = left
   h[name] = tostring(left)
 end
