@@ -185,6 +185,36 @@ describe("concurrency #emulator", function()
     end
   end)
 
+  it("fails an operation prepared before the client closed, sending nothing", function()
+    local c = ch.client(em)
+    local del = c:prepare("delete_token", "never-sent")
+    local get = c:prepare("get_token", "never-sent")
+    local mark = log_mark()
+    c:close()
+    for _, op in ipairs{ del, get } do
+      local r, err = op:wait()
+      assert.is_nil(r)
+      assert.are.equal("ClientClosed", err.code)
+    end
+    assert.are.equal(0, #log_since(mark))
+  end)
+
+  it("sends each request once when the logger drives the client", function()
+    local names = seed_tokens("lg", 2)
+    local c
+    local busy = false
+    c = ch.client(em, { logger = function()
+      if busy then return end
+      busy = true
+      c:get_token(names[2])        -- drives the client from inside the driver
+      busy = false
+    end })
+    local mark = log_mark()
+    assert(c:generate_credentials{ token = names[1], name = "password1" })
+    assert.are.equal(1, count_since(mark, "POST generateCredentials"))
+    c:close()
+  end)
+
   it("survives collecting operations whose requests are in flight", function()
     local names = seed_tokens("gc", 4)
     em:settings{ latency_ms = 100 }

@@ -101,6 +101,19 @@ describe("acr.batch #emulator", function()
     assert.are.equal("disabled", summary.results[5].value.status)
   end)
 
+  it("leaves the caller's list alone, and a client closed mid-batch fails its jobs as values", function()
+    local c = ch.client(em)
+    local jobs = {}
+    for i = 1, 4 do jobs[i] = c:prepare("get_token", names[i]) end
+    local copy = {}
+    for i, j in ipairs(jobs) do copy[i] = j end
+    local summary = batch.run(jobs, { width = 1, on_done = function(i) if i == 1 then c:close() end end })
+    assert.are.same(copy, jobs)
+    assert.are.equal(4, summary.total)
+    assert.are.equal(names[1], summary.results[1].value.name)
+    for i = 2, 4 do assert.are.equal("ClientClosed", summary.results[i].err.code) end
+  end)
+
   it("reports progress counts for a progress line", function()
     local b = batch.new({ client:prepare("get_token", names[3]), client:prepare("get_token", names[4]) },
                         { width = 1 })

@@ -51,12 +51,24 @@ describe("pacing #emulator", function()
   end)
 
   it("waits out more 429s than it has retries when each says Retry-After", function()
-    local c = ch.client(em, { retry = { max_retries = 1, base_delay = 0.01, max_delay = 5 } })
-    em:admin("POST", "inject", { path = "/tokens", method = "GET", status = 429, times = 4,
-      headers = { ["Retry-After"] = "0" },
+    local c = ch.client(em, { retry = { max_retries = 0, base_delay = 0.01, max_delay = 5 } })
+    em:admin("POST", "inject", { path = "/tokens", method = "GET", status = 429, times = 2,
+      headers = { ["Retry-After"] = "1" },
       body = '{"error":{"code":"SubscriptionRequestsThrottled","message":"slow down"}}' })
     local items = assert(c:tokens():next_page())
     assert.is_table(items)
+    c:close()
+  end)
+
+  it("counts a 429 with a Retry-After of 0 as a retry: it ends", function()
+    local c = ch.client(em, { retry = { max_retries = 2, base_delay = 0.01, max_delay = 5 } })
+    em:admin("POST", "inject", { path = "/tokens", method = "GET", status = 429, times = 50,
+      headers = { ["Retry-After"] = "0" },
+      body = '{"error":{"code":"SubscriptionRequestsThrottled","message":"slow down"}}' })
+    local items, err = c:tokens():next_page()
+    assert.is_nil(items)
+    assert.are.equal(429, err.status)
+    em:reset()
     c:close()
   end)
 

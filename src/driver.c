@@ -260,14 +260,14 @@ static void complete(lua_State *L, int cidx, acr_client *c, xfer *x, int rc)
       push_answer(L, x, rc);
   }
   xfer_free(c, x);
+  /* fed before the logger runs: a logger that drives the client must not find the
+   * operation due with no request out, and send it again */
+  if (op && !auth)
+    acr_op_feed(L, opidx, opidx + 1);
+  if (op && acr_op_finished(op))
+    c->ended++;
   if (msg[0])
     acr_client_log(L, cidx, status >= 400 || status == 0 ? "warn" : "debug", msg);
-  if (op) {
-    if (!auth && !acr_op_finished(op))   /* the logger may have closed the client */
-      acr_op_feed(L, opidx, opidx + 1);
-    if (acr_op_finished(op))
-      c->ended++;
-  }
   lua_settop(L, base);
 }
 
@@ -277,8 +277,13 @@ static void start(lua_State *L, int cidx, int opidx)
 {
   acr_client *c = (acr_client *)lua_touserdata(L, cidx);
   acr_op *op = acr_op_check(L, opidx);
-  if (acr_op_finished(op) || acr_op_transfer(op) || c->token_fetches > 0 || !c->pool)
+  if (acr_op_finished(op) || acr_op_transfer(op) || c->token_fetches > 0)
     return;
+  if (c->closed || !c->pool) {
+    acr_op_fail(L, opidx, "ClientClosed", "the client was closed before the operation ended");
+    c->ended++;
+    return;
+  }
   double now = acr_now();
   double wait = acr_pacer_wait(&c->pacer, acr_op_method(op), acr_op_paced(op), now);
   if (wait > 0) {
@@ -293,12 +298,15 @@ static void start(lua_State *L, int cidx, int opidx)
     if (x)
       xfer_free(c, x);
     acr_op_fail(L, opidx, "TransportError", err);
+    c->ended++;
     return;
   }
   acr_op_request r;
   acr_next_kind k = acr_op_next(L, opidx, &r, &x->req);
   if (k == ACR_NEXT_NONE) {
     xfer_free(c, x);
+    if (acr_op_finished(op))
+      c->ended++;   /* getting a token failed: client:drive() counts it */
     return;
   }
   double timeout = r.timeout;
@@ -360,8 +368,10 @@ static double start_due(lua_State *L, int cidx)
     if (!acr_op_finished(op) && !acr_op_transfer(op)) {
       if (acr_op_due(op) <= now)
         start(L, cidx, lua_gettop(L));
-      /* not due, or held back by start (pacing, a token on its way) */
-      if (!acr_op_finished(op) && !acr_op_transfer(op) && acr_op_due(op) < soonest)
+      /* not due, or held back by start: by pacing (a new due time), or by the token
+       * request out, whose answer wakes the wait (so it is not counted: no spinning) */
+      if (!acr_op_finished(op) && !acr_op_transfer(op) && acr_op_due(op) < soonest &&
+          !(acr_op_due(op) <= now && ((acr_client *)lua_touserdata(L, cidx))->token_fetches))
         soonest = acr_op_due(op);
     }
     if (acr_op_finished(op)) {
@@ -414,7 +424,8 @@ static void drive(lua_State *L, int cidx, int opidx, int until, double deadline)
       return;
     double next = soonest < deadline ? soonest : deadline;
     long ms = next == HUGE_VAL ? MAX_WAIT_MS : (long)ceil((next - now) * 1000);
-    if (op && acr_op_due(op) <= now && !acr_op_transfer(op) && c->token_fetches == 0)
+    if (op && acr_op_due(op) <= now && !acr_op_transfer(op) && c->token_fetches == 0 &&
+        !acr_op_finished(op))
       ms = 0;   /* due and startable: start it right away */
     acr_pool_run(c->pool, ms < 0 ? 0 : ms > MAX_WAIT_MS ? MAX_WAIT_MS : ms);
     harvest(L, cidx, c);

@@ -304,7 +304,8 @@ static int wait_out_throttling(lua_State *L, acr_op *op, int hdr)
 {
   double ra = retry_after(L, hdr);
   double t = now_mono() + ra;
-  if (ra < 0 || ra > op->client->retry.max_delay || op->throttled + ra > ACR_MAX_THROTTLED ||
+  /* a Retry-After under a second is an ordinary retry: waiting it out would not bound */
+  if (ra < 1 || ra > op->client->retry.max_delay || op->throttled + ra > ACR_MAX_THROTTLED ||
       (op->deadline > 0 && t > op->deadline))
     return 0;
   op->throttled += ra;
@@ -807,6 +808,9 @@ static int op_delay(lua_State *L)
     double p = now + acr_pacer_wait(&op->client->pacer, current_method(op), op->paced, now);
     if (p > t)
       t = p;
+    /* or until the client's token request, out now, is answered (driver.c) */
+    if (op->client->token_fetches > 0 && t < now + op->timeout)
+      t = now + op->timeout;
   }
   double d = op->phase == PH_DONE ? 0 : t - now;
   lua_pushnumber(L, d > 0 ? d : 0);

@@ -11,6 +11,9 @@
 #define RESERVE 1.0
 #define SLOW_START 0.02   /* s between looks while the first answer of a kind is awaited */
 #define PROBE_MAX 2.0     /* s: a first request unanswered for longer holds nothing back */
+/* s: requests counted out with no send or answer of their kind for this long were
+ * abandoned (handed out, never fed): they no longer count */
+#define OUT_STALE 120.0
 
 void acr_pacer_init(acr_pacer *p)
 {
@@ -41,11 +44,12 @@ static double available(const acr_bucket *b, int out, double now)
 double acr_pacer_wait(const acr_pacer *p, const char *method, int own, double now)
 {
   const acr_bucket *b = &p->kind[acr_pacer_kind(method)];
-  int out = b->out - (own ? 1 : 0);
+  int out = now - b->active_at > OUT_STALE ? 0 : b->out - (own ? 1 : 0);
   double wait = b->blocked_until > now ? b->blocked_until - now : 0;
   /* the bucket is unknown: one request first, to hear where it is (not for ever: an
    * abandoned request is never answered) */
-  if (b->at == 0 && out > 0 && now - b->probe_at < PROBE_MAX && wait < SLOW_START)
+  if (b->at == 0 && !b->silent && out > 0 && now - b->probe_at < PROBE_MAX &&
+      wait < SLOW_START)
     wait = SLOW_START;
   if (b->at > 0) {
     double lack = RESERVE + 1 - available(b, out, now);
@@ -60,7 +64,10 @@ void acr_pacer_sent(acr_pacer *p, const char *method, double now)
   acr_bucket *b = &p->kind[acr_pacer_kind(method)];
   if (b->at == 0 && b->out == 0)
     b->probe_at = now;
+  if (now - b->active_at > OUT_STALE)
+    b->out = 0;
   b->out++;
+  b->active_at = now;
 }
 
 void acr_pacer_answered(acr_pacer *p, const char *method, int sent, long status,
@@ -69,6 +76,9 @@ void acr_pacer_answered(acr_pacer *p, const char *method, int sent, long status,
   acr_bucket *b = &p->kind[acr_pacer_kind(method)];
   if (sent && b->out > 0)
     b->out--;
+  b->active_at = now;
+  if (remaining < 0 && status != 429 && status != 0 && b->at == 0)
+    b->silent = 1;   /* not ARM, or the headers are stripped: no slow start */
   if (remaining >= 0) {
     /* the header counts this request already taken */
     b->tokens = remaining;

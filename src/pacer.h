@@ -17,6 +17,8 @@ typedef struct acr_bucket {
   double blocked_until; /* a 429's Retry-After: nothing of this kind before then */
   int out;              /* requests of this kind sent and not answered */
   double probe_at;      /* when the first request of an unknown bucket went */
+  double active_at;     /* the last send or answer of the kind */
+  int silent;           /* answers carry no header: nothing to pace by */
 } acr_bucket;
 
 typedef struct acr_pacer {

@@ -57,8 +57,10 @@ function _M.new(jobs, opts)
     end
   end
   local width, on_done = check_opts(opts)
+  local own = {}
+  for i = 1, #jobs do own[i] = jobs[i] end   -- the caller's list stays as it was
   return setmetatable({
-    jobs = jobs, total = #jobs, width = width, on_done = on_done,
+    jobs = own, total = #own, width = width, on_done = on_done,
     next_job = 1, front = {}, running = {}, nrunning = 0, ready = {}, ready_pos = 1,
     done = 0, failed = 0,
   }, Batch)
@@ -152,10 +154,12 @@ local function step(self)
   collect(self)   -- starting jobs drives the client: others may have ended meanwhile
   if self.done > before or self.nrunning == 0 then return end
   local best, clients, seen = soonest(self)
+  -- a closed client raises here; its operations have ended (ClientClosed) and are
+  -- collected as failures below
   if clients == 1 then
-    best:client():drive(best:delay())      -- returns as soon as one of them ends
+    pcall(best:client().drive, best:client(), best:delay())  -- returns when one ends
   else
-    for c in pairs(seen) do c:drive(0) end -- several clients: no waiting on one of them
+    for c in pairs(seen) do pcall(c.drive, c, 0) end  -- several clients: wait on none
     best:wait(math.min(best:delay(), 0.05))
   end
   collect(self)
