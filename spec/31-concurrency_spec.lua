@@ -303,3 +303,29 @@ describe("one refresh for a refused token #unit", function()
     c:close()
   end)
 end)
+
+describe("a failed token refresh #unit", function()
+  local cjson = require "cjson"
+
+  it("is not retried by every operation waiting for it while the token is valid", function()
+    local c = acr.client{
+      subscription_id = "s", resource_group = "rg", registry = "myRegistry",
+      endpoint = "http://127.0.0.1:9", authority_host = "http://127.0.0.1:9",
+      credential = acr.credential.client_secret{ tenant_id = "t", client_id = "c", client_secret = "x" },
+    }
+    local op1 = c:prepare("get_token", "tok-one")
+    assert.is_true(op1:next_request().auth)
+    -- a token of 3 s: its refresh window opens after 1.5 s
+    op1:feed(200, {}, cjson.encode{ access_token = "token-a", expires_in = 3, token_type = "Bearer" })
+    assert.are.equal("Bearer token-a", op1:next_request().headers.Authorization)
+    os.execute("sleep 1.6")
+    local op2, op3 = c:prepare("get_token", "tok-two"), c:prepare("get_token", "tok-three")
+    assert.is_true(op2:next_request().auth)            -- the refresh ...
+    op2:feed(400, {}, '{"error":"invalid_client","error_description":"AADSTS7000215: no"}')
+    assert.are.equal("Bearer token-a", op2:next_request().headers.Authorization)
+    local req = op3:next_request()                     -- ... is not asked for again
+    assert.is_nil(req.auth)
+    assert.are.equal("Bearer token-a", req.headers.Authorization)
+    c:close()
+  end)
+end)

@@ -57,6 +57,9 @@ static acr_credential *resolve(lua_State *L, int idx)
 
 /* The cached token if it is for scope and now is before `until` (refresh_on or
  * expires_on). */
+/* s after a failed refresh during which the still valid token is used as it is */
+#define REFRESH_BACKOFF 30.0
+
 static const char *cached(acr_credential *c, const char *scope, int fresh)
 {
   if (c->closed || !c->token.len)
@@ -65,10 +68,19 @@ static const char *cached(acr_credential *c, const char *scope, int fresh)
     return c->token.data;
   if (!c->scope || !scope || strcmp(c->scope, scope))
     return NULL;
-  double until = fresh ? c->refresh_on : c->expires_on;
-  if ((double)time(NULL) >= until)
+  double now = (double)time(NULL);
+  int backing_off = now - c->refresh_failed_at < REFRESH_BACKOFF;
+  double until = fresh && !backing_off ? c->refresh_on : c->expires_on;
+  if (now >= until)
     return NULL;
   return c->token.data;
+}
+
+void acr_credential_refresh_failed(lua_State *L, int idx)
+{
+  acr_credential *c = resolve(L, idx);
+  c->refresh_failed_at = (double)time(NULL);
+  lua_pop(L, 1);
 }
 
 const char *acr_credential_token(lua_State *L, int idx, const char *scope)
@@ -129,6 +141,7 @@ int acr_credential_cache(acr_credential *c, const char *scope, const char *tok, 
   free(c->scope);
   c->scope = sc;
   c->generation++;
+  c->refresh_failed_at = 0;
   c->expires_on = expires_on;
   c->refresh_on = expires_on - (margin > 0 ? margin : 0);
   return 0;

@@ -30,6 +30,7 @@ typedef struct acr_credential {
   unsigned long generation; /* tokens cached so far: which one an answer was for */
   double expires_on;        /* epoch seconds; 0 = unknown (static) */
   double refresh_on;        /* when to fetch a new one (before expires_on) */
+  double refresh_failed_at; /* a refresh failed then: the cached token serves a while */
   char *scope;              /* what the cached token is for */
   /* identity */
   char *tenant_id, *client_id, *authority_host;
@@ -64,6 +65,9 @@ const char *acr_credential_valid_token(lua_State *L, int idx, const char *scope)
 /* Whether dropping the token and asking again can give a different one (not static). */
 int acr_credential_can_refresh(lua_State *L, int idx);
 void acr_credential_invalidate(lua_State *L, int idx);
+/* A refresh failed while the cached token is still valid: for a while, that token is
+ * handed out as usable, so the operations waiting for the refresh do not each try. */
+void acr_credential_refresh_failed(lua_State *L, int idx);
 /* Changes whenever a new token is cached (for a chain, the chosen member's). A 401 for
  * a request sent with an older token must not drop the newer one. */
 unsigned long acr_credential_generation(lua_State *L, int idx);

@@ -556,6 +556,7 @@ static void feed_auth(lua_State *L, int idx, acr_op *op, const acr_auth_answer *
     return;
   if (acr_credential_valid_token(L, cred, t.scope)) {
     op->stale_ok = 1;
+    acr_credential_refresh_failed(L, cred);   /* the others use it too, not retry */
     return;
   }
   fail(L, idx, op);
