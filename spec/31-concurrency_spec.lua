@@ -315,10 +315,10 @@ describe("a failed token refresh #unit", function()
     }
     local op1 = c:prepare("get_token", "tok-one")
     assert.is_true(op1:next_request().auth)
-    -- a token of 3 s: its refresh window opens after 1.5 s
-    op1:feed(200, {}, cjson.encode{ access_token = "token-a", expires_in = 3, token_type = "Bearer" })
+    -- a token of 4 s: its refresh window opens after 2 s (time() has whole seconds)
+    op1:feed(200, {}, cjson.encode{ access_token = "token-a", expires_in = 4, token_type = "Bearer" })
     assert.are.equal("Bearer token-a", op1:next_request().headers.Authorization)
-    os.execute("sleep 1.6")
+    os.execute("sleep 2.2")
     local op2, op3 = c:prepare("get_token", "tok-two"), c:prepare("get_token", "tok-three")
     assert.is_true(op2:next_request().auth)            -- the refresh ...
     op2:feed(400, {}, '{"error":"invalid_client","error_description":"AADSTS7000215: no"}')
