@@ -1,5 +1,6 @@
 /* acr.Operation: the state machine at the heart of every call. It decides retries,
- * LRO polling and final GETs; drivers only carry requests and responses. */
+ * LRO polling and final GETs; drivers only carry requests and responses. Its Lua
+ * methods and the drivers' interface are op_methods.c. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,52 +13,11 @@
 #include "error.h"
 #include "json.h"
 #include "luax.h"
+#include "op_private.h"
 #include "operation.h"
 #include "opstate.h"
-#include "driver.h"
 #include "retry.h"
 
-typedef enum { PH_INITIAL, PH_POLL, PH_FINAL, PH_DONE } acr_phase;
-
-#define ACR_MAX_POLL_WAIT 3600.0
-#define ACR_MAX_FETCHES 8   /* token requests in a row with no ARM request between */
-/* Throttling is not failure: an operation waits out 429s with a Retry-After, without
- * using up its retries, for this long in all (and within lro_timeout). */
-#define ACR_MAX_THROTTLED 900.0
-#define ACR_STR_(x) #x
-#define ACR_STR(x) ACR_STR_(x)
-
-typedef struct acr_op {
-  acr_client *client;     /* kept alive by the client userdata in our uservalue */
-  char method[8];
-  /* The strings point into Lua strings the uservalue holds (see keep_string). */
-  const char *url;        /* the original URL */
-  const char *body;       /* the request body, or NULL */
-  size_t body_len;
-  const char *target;     /* URL of the next request */
-  const char *location;   /* Location of the initial response, for a POST's result */
-  acr_phase phase;
-  acr_poll_via via;
-  acr_shape shape;
-  acr_final_via final_via;
-  acr_result_fn wrap;     /* builds result()'s value of the document, or NULL */
-  int lro, idempotent, attempt, auth_retried;
-  int awaiting_auth;      /* the request out is the credential's token request */
-  int answered;           /* ARM has answered at least once (not only the token endpoint) */
-  int stale_ok;           /* a token refresh failed: use the cached token while valid */
-  int just_fetched;       /* a token just came: the next request uses it while valid */
-  int fetches;            /* token fetches since the last ARM request went out */
-  double timeout;         /* per request, seconds */
-  double not_before;      /* monotonic time before which nothing is sent */
-  double deadline;        /* monotonic; 0 = none */
-  void *xfer;             /* the driver's transfer in flight, or NULL (driver.c) */
-  double xfer_deadline;   /* when that transfer times out, monotonic */
-  double throttled;       /* seconds waited out on 429s */
-  unsigned long token_gen; /* the credential's generation of the token last sent */
-  int paced;              /* the request out is counted by the client's pacer */
-  char status[32];
-  char request_id[37];
-} acr_op;
 
 static double now_mono(void)
 {
@@ -84,7 +44,7 @@ static void new_request_id(char out[37])
            r[13], r[14], r[15]);
 }
 
-static acr_op *check_op(lua_State *L, int idx)
+acr_op *acr_opi_check_op(lua_State *L, int idx)
 {
   return (acr_op *)luaL_checkudata(L, idx, ACR_OPERATION_MT);
 }
@@ -165,7 +125,7 @@ static void finish(lua_State *L, int idx, acr_op *op, int result_idx)
   snprintf(op->status, sizeof op->status, "Succeeded");
 }
 
-static void fail(lua_State *L, int idx, acr_op *op)  /* pops the error */
+void acr_opi_fail(lua_State *L, int idx, acr_op *op)  /* pops the error */
 {
   lua_pushstring(L, op->request_id);
   lua_setfield(L, -2, "client_request_id");
@@ -174,10 +134,10 @@ static void fail(lua_State *L, int idx, acr_op *op)  /* pops the error */
   snprintf(op->status, sizeof op->status, "Failed");
 }
 
-static void fail_with(lua_State *L, int idx, acr_op *op, const char *code, const char *msg)
+void acr_opi_fail_with(lua_State *L, int idx, acr_op *op, const char *code, const char *msg)
 {
   acr_error_push(L, code, msg, 0);
-  fail(L, idx, op);
+  acr_opi_fail(L, idx, op);
 }
 
 /* Resolves a Location, Azure-AsyncOperation or poll URL against the URL of the request
@@ -195,7 +155,7 @@ static char *follow(lua_State *L, int idx, acr_op *op, const char *ref)
   char msg[384];
   snprintf(msg, sizeof msg, "refusing to follow %.200s: it is not on the configured endpoint %.120s",
            rc == 0 ? o.host : "a URL that cannot be read unambiguously", op->client->endpoint);
-  fail_with(L, idx, op, "UntrustedHost", msg);
+  acr_opi_fail_with(L, idx, op, "UntrustedHost", msg);
   return NULL;
 }
 
@@ -244,14 +204,14 @@ static void schedule_poll(lua_State *L, int idx, acr_op *op, int hdr)
     char msg[128];
     snprintf(msg, sizeof msg, "the operation did not finish within %g s",
              op->client->lro_timeout);
-    fail_with(L, idx, op, "Timeout", msg);
+    acr_opi_fail_with(L, idx, op, "Timeout", msg);
     return;
   }
   op->not_before = t;
 }
 
 /* Pushes the client's credential; returns its index. */
-static int push_credential(lua_State *L, int idx)
+int acr_opi_push_credential(lua_State *L, int idx)
 {
   acr_uv_get(L, idx, "client");
   acr_client_push_field(L, -1, "credential");
@@ -260,7 +220,7 @@ static int push_credential(lua_State *L, int idx)
   return lua_gettop(L);
 }
 
-static acr_token_target token_target(const acr_op *op)
+acr_token_target acr_opi_token_target(const acr_op *op)
 {
   acr_token_target t = {op->client->scope, op->client->resource, op->client->authority};
   return t;
@@ -293,7 +253,7 @@ static void on_transport_error(lua_State *L, int idx, acr_op *op, const char *te
   }
   acr_error_push(L, code, msg && *msg ? msg : code, 0);
   acr_error_set_retryable(L, -1, transient);
-  fail(L, idx, op);
+  acr_opi_fail(L, idx, op);
 }
 
 /* A 429 with a Retry-After the retry policy accepts is waited out without counting as
@@ -318,7 +278,7 @@ static void on_http_error(lua_State *L, int idx, acr_op *op, long status, int hd
   const char *method = op->phase == PH_INITIAL ? op->method : "GET";
   if (status == 401 && !op->auth_retried) {
     /* ARM refused the token: drop it and ask the credential once more. */
-    int cred = push_credential(L, idx);
+    int cred = acr_opi_push_credential(L, idx);
     int again = acr_credential_can_refresh(L, cred);
     /* once per token: operations refused with a token another one has replaced since
      * use the new one rather than drop it */
@@ -349,7 +309,7 @@ static void on_http_error(lua_State *L, int idx, acr_op *op, long status, int hd
     }
     /* The service asked for a longer wait than we allow: say so rather than sleep. */
   }
-  fail(L, idx, op);
+  acr_opi_fail(L, idx, op);
 }
 
 /* ---- long-running operations ---- */
@@ -384,7 +344,7 @@ static void fail_operation(lua_State *L, int idx, acr_op *op, int doc, acr_lro_s
   }
   lua_pushnil(L);
   lua_setfield(L, -2, "status");
-  fail(L, idx, op);
+  acr_opi_fail(L, idx, op);
 }
 
 static void go_final(lua_State *L, int idx, acr_op *op, int which, int result_idx)
@@ -435,7 +395,7 @@ static void lro_begin(lua_State *L, int idx, acr_op *op, long status, int hdr, i
     return;
   }
   if (status == 202) {
-    fail_with(L, idx, op, "InvalidLroResponse",
+    acr_opi_fail_with(L, idx, op, "InvalidLroResponse",
               "202 Accepted came without an Azure-AsyncOperation or Location header");
     return;
   }
@@ -446,7 +406,7 @@ static void poll_async(lua_State *L, int idx, acr_op *op, int hdr, int doc, int 
 {
   const char *st_text = doc ? acr_json_getstring(L, doc, "status") : NULL;
   if (!st_text) {
-    fail_with(L, idx, op, "InvalidLroResponse",
+    acr_opi_fail_with(L, idx, op, "InvalidLroResponse",
               "the operation status resource has no \"status\" field");
     return;
   }
@@ -541,11 +501,11 @@ static void on_success(lua_State *L, int idx, acr_op *op, long status, int hdr, 
 
 /* The answer to a token request goes to the credential. A failed refresh is no failure
  * while the cached token is still valid. */
-static void feed_auth(lua_State *L, int idx, acr_op *op, const acr_auth_answer *a)
+void acr_opi_feed_auth(lua_State *L, int idx, acr_op *op, const acr_auth_answer *a)
 {
   op->awaiting_auth = 0;
-  int cred = push_credential(L, idx);
-  acr_token_target t = token_target(op);
+  int cred = acr_opi_push_credential(L, idx);
+  acr_token_target t = acr_opi_token_target(op);
   double delay = 0;
   acr_auth_outcome out = acr_credential_feed(L, cred, &t, a, &delay);
   if (out == ACR_AUTH_AGAIN)
@@ -559,10 +519,10 @@ static void feed_auth(lua_State *L, int idx, acr_op *op, const acr_auth_answer *
     acr_credential_refresh_failed(L, cred);   /* the others use it too, not retry */
     return;
   }
-  fail(L, idx, op);
+  acr_opi_fail(L, idx, op);
 }
 
-static const char *current_method(const acr_op *op)
+const char *acr_opi_current_method(const acr_op *op)
 {
   return op->phase == PH_INITIAL ? op->method : "GET";
 }
@@ -590,11 +550,11 @@ static double ratelimit_remaining(lua_State *L, int hdr, int kind)
   return best;
 }
 
-/* What ARM's answer (feed()'s values at a) says of its bucket, for the client's pacer:
+/* What ARM's answer (acr_opi_feed()'s values at a) says of its bucket, for the client's pacer:
  * both drivers feed every answer through here. */
 static void pace_answer(lua_State *L, acr_op *op, int a)
 {
-  const char *method = current_method(op);
+  const char *method = acr_opi_current_method(op);
   int transport = !lua_isnoneornil(L, a + 3);
   long status = transport || lua_type(L, a) != LUA_TNUMBER ? 0 : (long)lua_tointeger(L, a);
   int hdr = !transport && lua_istable(L, a + 1) ? a + 1 : 0;
@@ -606,14 +566,14 @@ static void pace_answer(lua_State *L, acr_op *op, int a)
   op->paced = 0;
 }
 
-/* feed(status, headers, body, transport_error, message) at stack positions a..a+4 */
-static void feed(lua_State *L, int idx, acr_op *op, int a)
+/* acr_opi_feed(status, headers, body, transport_error, message) at stack positions a..a+4 */
+void acr_opi_feed(lua_State *L, int idx, acr_op *op, int a)
 {
   int top = lua_gettop(L);
   if (op->phase == PH_DONE)
-    luaL_error(L, "acr.Operation: feed() on a finished operation");
+    luaL_error(L, "acr.Operation: acr_opi_feed() on a finished operation");
   if (op->client->closed) {
-    fail_with(L, idx, op, "ClientClosed", "the client was closed before the operation ended");
+    acr_opi_fail_with(L, idx, op, "ClientClosed", "the client was closed before the operation ended");
     lua_settop(L, top);
     return;
   }
@@ -625,7 +585,7 @@ static void feed(lua_State *L, int idx, acr_op *op, int a)
     ans.hdr = lua_istable(L, a + 1) ? a + 1 : 0;
     if (lua_type(L, a + 2) == LUA_TSTRING)
       ans.body = lua_tolstring(L, a + 2, &ans.body_len);
-    feed_auth(L, idx, op, &ans);
+    acr_opi_feed_auth(L, idx, op, &ans);
     lua_settop(L, top);
     return;
   }
@@ -653,7 +613,7 @@ static void feed(lua_State *L, int idx, acr_op *op, int a)
   }
   int ok = status >= 200 && status < 300;
   if (ok && garbled && op->shape != ACR_SHAPE_RAW)
-    fail_with(L, idx, op, "InvalidResponse",
+    acr_opi_fail_with(L, idx, op, "InvalidResponse",
               "the service's response is not JSON (truncated or malformed)");
   else if (ok)
     on_success(L, idx, op, status, hdr, body, doc);
@@ -662,372 +622,3 @@ static void feed(lua_State *L, int idx, acr_op *op, int a)
   lua_settop(L, top);
 }
 
-/* ---- the request to send next ---- */
-
-
-static int sends_body(const acr_op *op)
-{
-  return op->phase == PH_INITIAL && op->body_len > 0;
-}
-
-typedef enum { NEXT_ARM, NEXT_AUTH, NEXT_NONE } next_kind;
-
-/* Decides what goes out next: the ARM request with *token, or (NEXT_AUTH) the
- * credential's token request, in *req (the caller frees it); NEXT_NONE when getting a
- * token failed the operation. The token stays in the credential's memory, never in a
- * Lua string. */
-static next_kind prepare_next(lua_State *L, int idx, acr_op *op, const char **token,
-                              acr_auth_request *req)
-{
-  op->awaiting_auth = 0;   /* a token request handed out before and not fed is dropped */
-  if (op->client->closed) {
-    fail_with(L, idx, op, "ClientClosed", "the client was closed before the operation ended");
-    return NEXT_NONE;
-  }
-  int cred = push_credential(L, idx);
-  acr_token_target t = token_target(op);
-  for (;;) {
-    const char *tok = op->stale_ok || op->just_fetched
-                      ? acr_credential_valid_token(L, cred, t.scope)
-                      : acr_credential_token(L, cred, t.scope);
-    op->just_fetched = 0;
-    if (tok) {
-      op->token_gen = acr_credential_generation(L, cred);
-      lua_pop(L, 1);
-      *token = tok;
-      if (!op->paced)
-        acr_pacer_sent(&op->client->pacer, current_method(op), now_mono());
-      op->paced = 1;
-      op->fetches = 0;
-      return NEXT_ARM;
-    }
-    op->stale_ok = 0;
-    /* Every way round this loop asks the credential for a token; a credential whose
-     * tokens are never usable must end the call, not spin. */
-    if (++op->fetches > ACR_MAX_FETCHES) {
-      lua_pop(L, 1);
-      fail_with(L, idx, op, "AuthenticationFailed",
-                "no usable token after " ACR_STR(ACR_MAX_FETCHES) " token requests in a row");
-      return NEXT_NONE;
-    }
-    acr_auth_step st = acr_credential_request(L, cred, &t, req);
-    if (st == ACR_AUTH_READY) {
-      op->just_fetched = 1;   /* used while valid, even inside its refresh window */
-      continue;
-    }
-    lua_remove(L, cred);
-    if (st == ACR_AUTH_REQUEST) {
-      op->awaiting_auth = 1;
-      return NEXT_AUTH;
-    }
-    fail(L, idx, op);
-    return NEXT_NONE;
-  }
-}
-
-/* Calls fn(name, value) for each extra header given to client:request(). */
-static void each_extra_header(lua_State *L, int idx, acr_header_fn fn, void *ud)
-{
-  acr_uv_get(L, idx, "headers");
-  if (lua_istable(L, -1)) {
-    lua_pushnil(L);
-    while (lua_next(L, -2)) {
-      fn(L, lua_tostring(L, -2), lua_tostring(L, -1), ud);
-      lua_pop(L, 1);
-    }
-  }
-  lua_pop(L, 1);
-}
-
-static void set_field(lua_State *L, const char *name, const char *value, void *ud)
-{
-  (void)ud;
-  lua_pushstring(L, value);
-  lua_setfield(L, -5, name);  /* the target sits below the table, key and value traversed */
-}
-
-/* syntax: req = op:next_request()  -- {method=, url=, headers=, body=} or nil when done */
-static int op_next_request(lua_State *L)
-{
-  acr_op *op = check_op(L, 1);
-  if (op->phase == PH_DONE) {
-    lua_pushnil(L);
-    return 1;
-  }
-  const char *tok = NULL;
-  acr_auth_request req;
-  acr_auth_request_init(&req);
-  next_kind k = prepare_next(L, 1, op, &tok, &req);
-  if (k == NEXT_AUTH) {
-    acr_auth_request_push(L, &req);   /* another driver needs it as Lua strings */
-    acr_auth_request_free(&req);
-    return 1;
-  }
-  if (k == NEXT_NONE) {
-    lua_pushnil(L);
-    return 1;
-  }
-  lua_createtable(L, 0, 4);
-  lua_pushstring(L, current_method(op));
-  lua_setfield(L, -2, "method");
-  lua_pushstring(L, op->target);
-  lua_setfield(L, -2, "url");
-  lua_createtable(L, 0, 6);
-  each_extra_header(L, 1, set_field, NULL);
-  if (tok) {
-    lua_pushfstring(L, "Bearer %s", tok);
-    lua_setfield(L, -2, "Authorization");
-  }
-  lua_pushstring(L, op->request_id);
-  lua_setfield(L, -2, "x-ms-client-request-id");
-  lua_pushstring(L, op->client->user_agent);
-  lua_setfield(L, -2, "User-Agent");
-  lua_pushliteral(L, "application/json");
-  lua_setfield(L, -2, "Accept");
-  if (sends_body(op)) {
-    lua_pushliteral(L, "application/json");
-    lua_setfield(L, -2, "Content-Type");
-  }
-  lua_setfield(L, -2, "headers");
-  if (sends_body(op)) {
-    lua_pushlstring(L, op->body, op->body_len);
-    lua_setfield(L, -2, "body");
-  }
-  lua_pushnumber(L, op->timeout);
-  lua_setfield(L, -2, "timeout");
-  return 1;
-}
-
-/* syntax: seconds = op:delay()  -- until the next request is due; with one in flight
- * (driver.c), until it would time out: waiting that long never misses its answer */
-static int op_delay(lua_State *L)
-{
-  acr_op *op = check_op(L, 1);
-  double now = now_mono(), t = op->xfer ? op->xfer_deadline : op->not_before;
-  if (!op->xfer && op->phase != PH_DONE) {
-    /* held back until its bucket should have a token (pacer.c) */
-    double p = now + acr_pacer_wait(&op->client->pacer, current_method(op), op->paced, now);
-    if (p > t)
-      t = p;
-    /* or until the client's token request, out now, is answered (driver.c) */
-    if (op->client->token_fetches > 0 && t < now + op->timeout)
-      t = now + op->timeout;
-  }
-  double d = op->phase == PH_DONE ? 0 : t - now;
-  lua_pushnumber(L, d > 0 ? d : 0);
-  return 1;
-}
-
-/* syntax: op:feed(status, headers, body [, transport_error [, message]]) */
-static int op_feed(lua_State *L)
-{
-  acr_op *op = check_op(L, 1);
-  lua_settop(L, 6);
-  if (lua_isnoneornil(L, 5))
-    luaL_checkinteger(L, 2);
-  if (!lua_isnil(L, 3))
-    luaL_checktype(L, 3, LUA_TTABLE);
-  if (!lua_isnil(L, 4))
-    luaL_checktype(L, 4, LUA_TSTRING);
-  feed(L, 1, op, 2);
-  lua_pushstring(L, op->status);
-  return 1;
-}
-
-static int push_result(lua_State *L, int idx, acr_op *op)
-{
-  acr_uv_get(L, idx, "error");
-  if (!lua_isnil(L, -1))
-    return acr_error_return(L);
-  lua_pop(L, 1);
-  if (op->shape == ACR_SHAPE_DELETED) {
-    lua_pushboolean(L, 1);
-    return 1;
-  }
-  acr_uv_get(L, idx, "result");
-  if (op->shape == ACR_SHAPE_RAW)
-    return 1;
-  if (!lua_istable(L, -1)) {
-    lua_pop(L, 1);
-    acr_error_push(L, "InvalidResponse", "the service returned no resource document", 0);
-    return acr_error_return(L);
-  }
-  if (!op->wrap)
-    return 1;   /* the document itself: a page, which pager.c checks */
-  int doc = lua_gettop(L);
-  acr_uv_get(L, idx, "client");
-  op->wrap(L, lua_gettop(L), op->shape, doc);
-  return 1;
-}
-
-/* ---- for drivers (opstate.h) ---- */
-
-acr_op *acr_op_check(lua_State *L, int idx)
-{
-  return check_op(L, idx);
-}
-
-acr_client *acr_op_client(const acr_op *op)
-{
-  return op->client;
-}
-
-int acr_op_finished(const acr_op *op)
-{
-  return op->phase == PH_DONE;
-}
-
-int acr_op_answered(const acr_op *op)
-{
-  return op->answered;
-}
-
-double acr_op_due(const acr_op *op)
-{
-  return op->not_before;
-}
-
-const char *acr_op_request_id(const acr_op *op)
-{
-  return op->request_id;
-}
-
-int acr_op_paced(const acr_op *op)
-{
-  return op->paced;
-}
-
-const char *acr_op_method(const acr_op *op)
-{
-  return current_method(op);
-}
-
-void acr_op_defer(acr_op *op, double t)
-{
-  if (t > op->not_before)
-    op->not_before = t;
-}
-
-const char *acr_op_status(const acr_op *op)
-{
-  return op->status;
-}
-
-void *acr_op_transfer(const acr_op *op)
-{
-  return op->xfer;
-}
-
-void acr_op_set_transfer(acr_op *op, void *xfer, double deadline)
-{
-  op->xfer = xfer;
-  op->xfer_deadline = deadline;
-}
-
-acr_next_kind acr_op_next(lua_State *L, int idx, acr_op_request *r, acr_auth_request *auth)
-{
-  acr_op *op = check_op(L, idx);
-  memset(r, 0, sizeof *r);
-  if (op->phase == PH_DONE)
-    return ACR_NEXT_NONE;
-  next_kind k = prepare_next(L, idx, op, &r->token, auth);
-  if (k == NEXT_NONE)
-    return ACR_NEXT_NONE;
-  r->idempotent = op->idempotent;
-  r->timeout = op->timeout;
-  if (k == NEXT_AUTH)
-    return ACR_NEXT_AUTH;
-  r->method = current_method(op);
-  r->url = op->target;
-  r->body = sends_body(op) ? op->body : NULL;
-  r->body_len = sends_body(op) ? op->body_len : 0;
-  return ACR_NEXT_ARM;
-}
-
-void acr_op_each_header(lua_State *L, int idx, acr_header_fn fn, void *ud)
-{
-  each_extra_header(L, idx, fn, ud);
-}
-
-void acr_op_feed(lua_State *L, int idx, int a)
-{
-  feed(L, idx, check_op(L, idx), a);
-}
-
-void acr_op_feed_auth(lua_State *L, int idx, const acr_auth_answer *a)
-{
-  acr_op *op = check_op(L, idx);
-  int top = lua_gettop(L);
-  if (op->phase == PH_DONE)
-    return;
-  if (op->client->closed)
-    fail_with(L, idx, op, "ClientClosed", "the client was closed before the operation ended");
-  else
-    feed_auth(L, idx, op, a);
-  lua_settop(L, top);
-}
-
-void acr_op_fail(lua_State *L, int idx, const char *code, const char *msg)
-{
-  acr_op *op = check_op(L, idx);
-  if (op->phase != PH_DONE)
-    fail_with(L, idx, op, code, msg);
-}
-
-int acr_op_push_result(lua_State *L, int idx)
-{
-  return push_result(L, idx, check_op(L, idx));
-}
-
-/* syntax: client = op:client()  -- the acr.Client the operation belongs to */
-static int op_client(lua_State *L)
-{
-  check_op(L, 1);
-  acr_uv_get(L, 1, "client");
-  return 1;
-}
-
-/* syntax: bool = op:done() */
-static int op_done(lua_State *L)
-{
-  lua_pushboolean(L, check_op(L, 1)->phase == PH_DONE);
-  return 1;
-}
-
-/* syntax: status = op:status() -- NotStarted, InProgress (or the service's word), Succeeded, Failed, Canceled */
-static int op_status(lua_State *L)
-{
-  lua_pushstring(L, check_op(L, 1)->status);
-  return 1;
-}
-
-/* syntax: id = op:request_id() -- the x-ms-client-request-id of every request of this operation */
-static int op_request_id(lua_State *L)
-{
-  lua_pushstring(L, check_op(L, 1)->request_id);
-  return 1;
-}
-
-static int op_tostring(lua_State *L)
-{
-  acr_op *op = check_op(L, 1);
-  lua_pushfstring(L, "acr.Operation(%s %s, %s)", op->method, op->url ? op->url : "?", op->status);
-  return 1;
-}
-
-int acr_operation_open(lua_State *L)
-{
-  static const luaL_Reg methods[] = {
-    {"next_request", op_next_request}, {"delay", op_delay}, {"feed", op_feed},
-    {"done", op_done}, {"client", op_client},
-    {"status", op_status}, {"request_id", op_request_id}, {NULL, NULL}
-  };
-  acr_newmetatable(L, ACR_OPERATION_MT);   /* no __gc: see keep_string */
-  lua_pushcfunction(L, op_tostring);
-  lua_setfield(L, -2, "__tostring");
-  acr_newlib(L, methods);
-  acr_driver_methods(L);
-  lua_setfield(L, -2, "__index");
-  lua_pop(L, 1);
-  return 0;
-}

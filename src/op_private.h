@@ -1,0 +1,65 @@
+/* The operation's state, shared by the state machine (operation.c) and its methods
+ * and driver interface (op_methods.c). Nothing else includes this. */
+#ifndef ACR_OP_PRIVATE_H
+#define ACR_OP_PRIVATE_H
+
+#include "auth.h"
+#include "buf.h"
+#include "client.h"
+#include "lro.h"
+#include "operation.h"
+
+typedef enum { PH_INITIAL, PH_POLL, PH_FINAL, PH_DONE } acr_phase;
+
+#define ACR_MAX_POLL_WAIT 3600.0
+#define ACR_MAX_FETCHES 8   /* token requests in a row with no ARM request between */
+/* Throttling is not failure: an operation waits out 429s with a Retry-After, without
+ * using up its retries, for this long in all (and within lro_timeout). */
+#define ACR_MAX_THROTTLED 900.0
+#define ACR_STR_(x) #x
+#define ACR_STR(x) ACR_STR_(x)
+
+typedef struct acr_op {
+  acr_client *client;     /* kept alive by the client userdata in our uservalue */
+  char method[8];
+  /* The strings point into Lua strings the uservalue holds (see keep_string). */
+  const char *url;        /* the original URL */
+  const char *body;       /* the request body, or NULL */
+  size_t body_len;
+  const char *target;     /* URL of the next request */
+  const char *location;   /* Location of the initial response, for a POST's result */
+  acr_phase phase;
+  acr_poll_via via;
+  acr_shape shape;
+  acr_final_via final_via;
+  acr_result_fn wrap;     /* builds result()'s value of the document, or NULL */
+  int lro, idempotent, attempt, auth_retried;
+  int awaiting_auth;      /* the request out is the credential's token request */
+  int answered;           /* ARM has answered at least once (not only the token endpoint) */
+  int stale_ok;           /* a token refresh failed: use the cached token while valid */
+  int just_fetched;       /* a token just came: the next request uses it while valid */
+  int fetches;            /* token fetches since the last ARM request went out */
+  double timeout;         /* per request, seconds */
+  double not_before;      /* monotonic time before which nothing is sent */
+  double deadline;        /* monotonic; 0 = none */
+  void *xfer;             /* the driver's transfer in flight, or NULL (driver.c) */
+  double xfer_deadline;   /* when that transfer times out, monotonic */
+  double throttled;       /* seconds waited out on 429s */
+  unsigned long token_gen; /* the credential's generation of the token last sent */
+  int paced;              /* the request out is counted by the client's pacer */
+  char status[32];
+  char request_id[37];
+} acr_op;
+
+/* operation.c, for op_methods.c */
+acr_op *acr_opi_check_op(lua_State *L, int idx);
+void acr_opi_fail(lua_State *L, int idx, acr_op *op);   /* pops the error at top */
+void acr_opi_fail_with(lua_State *L, int idx, acr_op *op, const char *code, const char *msg);
+/* feed()'s five values at a..a+4 */
+void acr_opi_feed(lua_State *L, int idx, acr_op *op, int a);
+void acr_opi_feed_auth(lua_State *L, int idx, acr_op *op, const acr_auth_answer *a);
+const char *acr_opi_current_method(const acr_op *op);    /* of the next ARM request */
+int acr_opi_push_credential(lua_State *L, int idx);     /* pushes it; its index */
+acr_token_target acr_opi_token_target(const acr_op *op);
+
+#endif
