@@ -590,3 +590,30 @@ exit 0
     end)
   end)
 end)
+
+describe("token fetches in a row #unit", function()
+  it("end with AuthenticationFailed when every token expires before it can be used", function()
+    local c = acr.client{
+      subscription_id = "s", resource_group = "rg", registry = "myRegistry",
+      endpoint = "http://127.0.0.1:9", authority_host = "http://127.0.0.1:9",
+      credential = acr.credential.client_secret{ tenant_id = "t", client_id = "c", client_secret = "x" },
+    }
+    local op = c:prepare("get_token", "tok-one")
+    local fetches = 0
+    for _ = 1, 20 do
+      local req = op:next_request()
+      if not req then break end
+      assert.is_true(req.auth)          -- never an ARM request: no token lives long enough
+      fetches = fetches + 1
+      -- valid when it arrives (time() has whole seconds), gone by the next request
+      op:feed(200, {}, cjson.encode{ access_token = "t" .. fetches, expires_in = 1, token_type = "Bearer" })
+      os.execute("sleep 1.05")
+    end
+    local r, err = op:result()
+    assert.is_nil(r)
+    assert.are.equal("AuthenticationFailed", err.code)
+    assert.matches("8 token requests in a row", err.message)
+    assert.are.equal(8, fetches)
+    c:close()
+  end)
+end)
