@@ -92,3 +92,40 @@ describe("pacing #emulator", function()
     c:close()
   end)
 end)
+
+-- The pacer is part of the state machine, so any driver (acr.resty too) gets it through
+-- op:feed() and op:delay().
+describe("pacing through feed() and delay() #unit", function()
+  local function client()
+    return acr.client{
+      subscription_id = "s", resource_group = "rg", registry = "myRegistry",
+      endpoint = "http://127.0.0.1:9", credential = acr.credential.static("t"),
+    }
+  end
+
+  it("holds the next read back when the reads bucket is empty", function()
+    local c = client()
+    local a, b, w = c:prepare("get_token", "tok-one"), c:prepare("get_token", "tok-two"),
+                    c:prepare("delete_token", "tok-three")
+    assert(a:next_request())
+    a:feed(200, { ["x-ms-ratelimit-remaining-subscription-reads"] = "0" },
+           '{"id":"/x","name":"tok-one","properties":{}}')
+    local d = b:delay()
+    assert.is_true(d > 0.05 and d < 1, tostring(d))   -- about 2 tokens at 25/s
+    assert.are.equal(0, w:delay())                       -- deletes have their own bucket
+    c:close()
+  end)
+
+  it("holds every read back for a 429's Retry-After", function()
+    local c = client()
+    local a, b = c:prepare("get_token", "tok-one"), c:prepare("get_token", "tok-two")
+    assert(a:next_request())
+    a:feed(429, { ["retry-after"] = "7" },
+           '{"error":{"code":"SubscriptionRequestsThrottled","message":"slow down"}}')
+    local d = b:delay()
+    assert.is_true(d > 6 and d <= 7, tostring(d))
+    assert.is_true(a:delay() > 6)
+    c:close()
+  end)
+end)
+
