@@ -91,7 +91,7 @@ describe("acr.client options #unit", function()
     raises("ScopeMap, a scope map name or a resource id", c.create_token, c, "abcde", { scope_map = 7 })
     raises("field 'token' is required", c.generate_credentials, c, {})
     raises("field 'name' must be 'password1' or 'password2'", c.generate_credentials, c, { token = "abcde", name = "pw3" })
-    raises("bad argument #2", c.request, c, "FETCH", "/x")
+    raises("bad argument #2", c.request, c, "fetch", "/x")   -- a method is upper-case
     raises("not on the client's endpoint", c.request, c, "GET", "https://evil.example/x")
     raises("unknown option 'bdy'", c.request, c, "GET", "/x", { bdy = 1 })
     raises("Authorization comes from the credential", c.request, c, "GET", "/x", { headers = { authorization = "x" } })

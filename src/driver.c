@@ -35,7 +35,7 @@ struct acr_xfer {
   acr_auth_request req;    /* a token request (its form may hold a secret): wiped */
   int auth;                /* the credential's token request */
   double t0;
-  char method[8];
+  char method[16];
   char *url;               /* for the log line */
 };
 

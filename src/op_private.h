@@ -21,7 +21,7 @@ typedef enum { PH_INITIAL, PH_POLL, PH_FINAL, PH_DONE } acr_phase;
 
 typedef struct acr_op {
   acr_client *client;     /* kept alive by the client userdata in our uservalue */
-  char method[8];
+  char method[16];
   /* The strings point into Lua strings the uservalue holds (see keep_string). */
   const char *url;        /* the original URL */
   const char *body;       /* the request body, or NULL */

@@ -14,7 +14,16 @@
 #include "pager.h"
 #include "url.h"
 
-static const char *const methods[] = {"GET", "PUT", "PATCH", "POST", "DELETE", "HEAD", NULL};
+/* An HTTP method: an RFC 9110 token, here upper-case letters (as every method ARM and
+ * libcurl know is), up to 15 of them. */
+static const char *check_method(lua_State *L, int arg)
+{
+  const char *m = acr_check_cstring(L, arg);
+  size_t n = strlen(m);
+  if (n == 0 || n > 15 || strspn(m, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") != n)
+    luaL_argerror(L, arg, "an HTTP method expected (upper-case letters, e.g. GET, HEAD, OPTIONS)");
+  return m;
+}
 
 /* Checks the type of option k; a string must hold no NUL byte (C would see it cut). */
 static void opt_type(lua_State *L, int o, const char *k, int type)
@@ -176,7 +185,7 @@ void acr_request_build(lua_State *L)
   static const char *const allowed[] = {"body", "headers", "query", "lro", "final_state_via",
                                         "api_version", "timeout", NULL};
   acr_client *c = acr_check_client(L, 1);
-  int m = luaL_checkoption(L, 2, NULL, methods);
+  const char *method = check_method(L, 2);
   options_at(L, 4, allowed);
   opt_type(L, 4, "lro", LUA_TBOOLEAN);
   opt_type(L, 4, "final_state_via", LUA_TSTRING);
@@ -192,7 +201,7 @@ void acr_request_build(lua_State *L)
   lua_pop(L, 1);
   acr_op_spec s;
   memset(&s, 0, sizeof s);
-  s.method = methods[m];
+  s.method = method;
   push_url(L, c, 3, 4);               /* 5 */
   s.url = lua_tostring(L, 5);
   push_body(L, 4);                    /* 6 */
@@ -236,7 +245,11 @@ static int client_pages(lua_State *L)
   acr_client *c = acr_check_client(L, 1);
   options_at(L, 3, allowed);
   opt_type(L, 3, "items", LUA_TSTRING);
-  opt_type(L, 3, "next_link", LUA_TSTRING);
+  lua_getfield(L, 3, "next_link");
+  int one_page = lua_isboolean(L, -1) && !lua_toboolean(L, -1);   /* false: one page */
+  lua_pop(L, 1);
+  if (!one_page)
+    opt_type(L, 3, "next_link", LUA_TSTRING);
   opt_type(L, 3, "query", LUA_TTABLE);
   check_api_version(L, 3);
   push_url(L, c, 2, 3);
@@ -246,7 +259,7 @@ static int client_pages(lua_State *L)
   const char *apiv = lua_isstring(L, -1) ? lua_tostring(L, -1)
                      : lua_isboolean(L, -1) ? NULL : c->api_version;
   acr_pager_push(L, 1, lua_tostring(L, 4), ACR_SHAPE_RAW, luaL_optstring(L, 5, "value"),
-                 luaL_optstring(L, 6, "nextLink"), apiv);
+                 one_page ? NULL : luaL_optstring(L, 6, "nextLink"), apiv);
   return 1;
 }
 

@@ -841,6 +841,8 @@ function _M.handle(segs)
   ctx.method = ngx.req.get_method()
   ctx.route = parse(segs)
   ctx.kind = ctx.method .. " " .. ctx.route.type   -- the name /__admin/stats counts under
+  -- HEAD is answered as GET; nginx sends the status and headers without the body
+  if ctx.method == "HEAD" then ctx.method = "GET" end
   if maybe_fault() then return end
   -- Read the whole body now: read_body() can yield, and the handlers must not
   -- look at state before a yield and act on it after.
