@@ -363,14 +363,24 @@ static void lro_begin(lua_State *L, int idx, acr_op *op, long status, int hdr, i
 {
   const char *async = header(L, hdr, "azure-asyncoperation");
   const char *loc = header(L, hdr, "location");
-  if (loc && *loc) {
+  const char *ps = provisioning_state(L, doc);
+  if (status == 200 && (!strcmp(op->method, "PUT") || !strcmp(op->method, "PATCH")) &&
+      acr_lro_parse_state(ps) == ACR_LRO_SUCCEEDED) {
+    finish(L, idx, op, res);   /* terminal already: whatever polling header came with it */
+    return;
+  }
+  op->via = acr_lro_choose(op->method, async, loc);
+  /* Only a URL the operation will follow is checked: a Location beside a usable
+   * Azure-AsyncOperation matters only when the final GET is of it. */
+  int need_loc = loc && *loc && (op->via == ACR_POLL_LOCATION ||
+                                 acr_lro_final_get(op->method, op->via, op->final_via, 1) == 2);
+  if (need_loc) {
     char *d = follow(L, idx, op, loc);
     if (!d)
       return;
     op->location = keep_string(L, idx, "location", d, strlen(d));
     free(d);
   }
-  op->via = acr_lro_choose(op->method, async, loc);
   op->deadline = op->client->lro_timeout > 0 ? now_mono() + op->client->lro_timeout : 0;
   if (op->via == ACR_POLL_ASYNC || op->via == ACR_POLL_LOCATION) {
     if (set_target(L, idx, op, op->via == ACR_POLL_ASYNC ? async : loc)) {
@@ -381,7 +391,6 @@ static void lro_begin(lua_State *L, int idx, acr_op *op, long status, int hdr, i
     return;
   }
   if (op->via == ACR_POLL_BODY) {
-    const char *ps = provisioning_state(L, doc);
     acr_lro_state st = acr_lro_parse_state(ps);
     if (ps && st == ACR_LRO_RUNNING) {
       op->phase = PH_POLL;
