@@ -49,7 +49,9 @@ describe("URLs the server sends #emulator", function()
   for _, host in ipairs(LOOPBACK_SPELLINGS) do
     it("refuses a nextLink on " .. host .. ", another spelling of the endpoint's host", function()
       first_page("http://" .. host .. ":" .. port .. path .. "/tokens?$skipToken=x")
-      local items, err = client:tokens():next_page()
+      local pager = client:tokens()
+      assert.are.same({}, assert(pager:next_page()))   -- its page is handed out first
+      local items, err = pager:next_page()
       assert.is_nil(items)
       assert.are.equal("UntrustedHost", err.code)
       assert.are.equal(1, #em:log())       -- the link was never requested
@@ -58,14 +60,18 @@ describe("URLs the server sends #emulator", function()
 
   it("names the host of a foreign nextLink", function()
     first_page("https://evil.example:8443/tokens?$skipToken=x")
-    local _, err = client:tokens():next_page()
+    local pager = client:tokens()
+    assert(pager:next_page())
+    local _, err = pager:next_page()
     assert.are.equal("UntrustedHost", err.code)
     assert.matches("evil%.example", err.message)
   end)
 
   it("refuses a network-path nextLink to another host, and follows one to its own", function()
     first_page("//evil.example" .. path .. "/tokens?$skipToken=x")
-    local _, err = client:tokens():next_page()
+    local pager = client:tokens()
+    assert(pager:next_page())
+    local _, err = pager:next_page()
     assert.are.equal("UntrustedHost", err.code)
     assert.matches("evil%.example", err.message)
     assert.are.equal(1, #em:log())
@@ -93,6 +99,26 @@ describe("URLs the server sends #emulator", function()
     assert.are.equal(path .. "/tokens", log[2].path)
     assert.matches("skipToken=abc", log[2].query)
     assert.matches("api%-version=2019%-05%-01%-preview", log[2].query)
+  end)
+
+  it("hands out a page's items before failing on its unusable nextLink", function()
+    inject{ path = "/tokens", method = "GET", status = 200, times = 2,
+            body = token_page("tok-a", "https://evil.example/tokens?$skipToken=x") }
+    local pager = client:tokens()
+    local items = assert(pager:next_page())
+    assert.are.equal("tok-a", items[1].name)
+    local none, err = pager:next_page()
+    assert.is_nil(none)
+    assert.are.equal("UntrustedHost", err.code)
+    assert.matches("evil%.example", err.message)
+    assert.is_nil(pager:next_page())                  -- and then the end
+    local names = {}
+    local ok, ierr = pcall(function()
+      for t in client:tokens() do names[#names + 1] = t.name end
+    end)
+    assert.is_false(ok)
+    assert.are.equal("UntrustedHost", ierr.code)
+    assert.are.same({ "tok-a" }, names)               -- handed out once, before the error
   end)
 
   for _, host in ipairs{ "127.1", "0x7f000001" } do

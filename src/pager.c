@@ -28,6 +28,8 @@ static acr_pager *check_pager(lua_State *L, int idx)
   return (acr_pager *)luaL_checkudata(L, idx, ACR_PAGER_MT);
 }
 
+static int pending_error(lua_State *L, int idx, acr_pager *p);
+
 
 void acr_pager_push(lua_State *L, int cidx, const char *url, acr_shape item_shape,
                     const char *items_key, const char *next_key, const char *api_version)
@@ -53,12 +55,16 @@ void acr_pager_push(lua_State *L, int cidx, const char *url, acr_shape item_shap
   acr_setuservalue(L, -2);
 }
 
-/* syntax: op = pager:next_operation()  -- the GET of the next page, or nil at the end
+/* syntax: op = pager:next_operation()  -- the GET of the next page, nil at the end, or
+ * nil, err for the nextLink of the page before that could not be followed
  * (for drivers other than the blocking one). The pager remembers it as the one
  * operation take() accepts: each call supersedes the operation handed out before. */
 static int pager_next_operation(lua_State *L)
 {
   acr_pager *p = check_pager(L, 1);
+  int n = pending_error(L, 1, p);
+  if (n)
+    return n;
   acr_uv_get(L, 1, "next");
   if (p->done || lua_isnil(L, -1)) {
     lua_pushnil(L);
@@ -181,13 +187,33 @@ static int take_page(lua_State *L, int idx, acr_pager *p, int doc)
   } else if (!check_items(L, p, lua_gettop(L))) {
     return 0;
   }
-  if (!set_next(L, idx, doc))
-    return 0;
+  if (!set_next(L, idx, doc)) {
+    /* The page's items are handed out; its unusable nextLink fails the pager when the
+     * next page is needed (pending_error). */
+    acr_uv_set(L, idx, "next_error");
+    lua_pushnil(L);
+    acr_uv_set(L, idx, "next");
+  }
   acr_uv_get(L, idx, "next");
-  p->done = lua_isnil(L, -1);
-  lua_pop(L, 1);
+  acr_uv_get(L, idx, "next_error");
+  p->done = lua_isnil(L, -2) && lua_isnil(L, -1);
+  lua_pop(L, 2);
   p->pages++;
   return 1;
+}
+
+/* A nextLink refused when its page was taken: nil, err now, once; then the end. */
+static int pending_error(lua_State *L, int idx, acr_pager *p)
+{
+  acr_uv_get(L, idx, "next_error");
+  if (lua_isnil(L, -1)) {
+    lua_pop(L, 1);
+    return 0;
+  }
+  lua_pushnil(L);
+  acr_uv_set(L, idx, "next_error");
+  p->done = 1;
+  return acr_error_return(L);
 }
 
 static void convert_items(lua_State *L, int idx, acr_pager *p, int items);
@@ -251,6 +277,9 @@ static void convert_items(lua_State *L, int idx, acr_pager *p, int items)
  * nil, err. */
 static int fetch_page(lua_State *L, int idx, acr_pager *p)
 {
+  int n = pending_error(L, idx, p);
+  if (n)
+    return n;
   lua_pushcfunction(L, pager_next_operation);
   lua_pushvalue(L, idx);
   lua_call(L, 1, 1);

@@ -335,8 +335,8 @@ function _M.start(op, opts)
 end
 
 local function next_page(pager, o)
-  local op = pager:next_operation()
-  if not op then return nil end
+  local op, err = pager:next_operation()
+  if not op then return nil, err end   -- the end, or the last page's nextLink refused
   drive(op, o)
   if not op:done() then return nil, new_error("Timeout", "the page request did not finish") end
   return pager:take(op)
