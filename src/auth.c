@@ -109,6 +109,7 @@ void acr_credential_invalidate(lua_State *L, int idx)
   acr_credential *c = resolve(L, idx);
   if (c->kind != ACR_CRED_STATIC)
     acr_buf_wipe(&c->token);
+  c->refresh_failed_at = 0;
   lua_pop(L, 1);
 }
 

@@ -360,35 +360,38 @@ static double start_due(lua_State *L, int cidx)
 {
   double soonest = HUGE_VAL, now = acr_now();
   acr_client *c = (acr_client *)lua_touserdata(L, cidx);
-  /* The started operations are copied to the stack first: starting one may run Lua
-   * (the logger, on a request that fails at once) that starts others, and a table
-   * must not gain keys while lua_next walks it. Finished ones leave the set. */
+  /* The started operations are copied to a list first: starting one may run Lua (the
+   * logger, on a request that fails at once) that starts others, and a table must not
+   * gain keys while lua_next walks it. A list, not the C stack: there may be more of
+   * them than a C function may push. Finished ones leave the set. */
   push_table(L, cidx, "active");
   int t = lua_gettop(L), n = 0;
+  lua_newtable(L);
   lua_pushnil(L);
   while (lua_next(L, t)) {
     lua_pop(L, 1);
-    luaL_checkstack(L, 2, "too many operations");
     if (acr_op_finished(acr_op_check(L, -1))) {
       lua_pushvalue(L, -1);
       lua_pushnil(L);
       lua_rawset(L, t);   /* clearing a field during traversal is allowed */
     } else {
       lua_pushvalue(L, -1);
-      lua_insert(L, t + 1 + n++);   /* below the key, which lua_next needs on top */
+      lua_rawseti(L, t + 1, ++n);
     }
   }
   for (int i = 1; i <= n; i++) {
-    acr_op *op = acr_op_check(L, t + i);
-    if (acr_op_finished(op) || acr_op_transfer(op))
-      continue;
-    if (acr_op_due(op) <= now)
-      start(L, cidx, t + i);
-    /* not due, or held back by start: by pacing (a new due time), or by the token
-     * request out, whose answer wakes the wait (so it is not counted: no spinning) */
-    if (!acr_op_finished(op) && !acr_op_transfer(op) && acr_op_due(op) < soonest &&
-        !(acr_op_due(op) <= now && c->token_fetches))
-      soonest = acr_op_due(op);
+    lua_rawgeti(L, t + 1, i);
+    acr_op *op = acr_op_check(L, -1);
+    if (!acr_op_finished(op) && !acr_op_transfer(op)) {
+      if (acr_op_due(op) <= now)
+        start(L, cidx, lua_gettop(L));
+      /* not due, or held back by start: by pacing (a new due time), or by the token
+       * request out, whose answer wakes the wait (so it is not counted: no spinning) */
+      if (!acr_op_finished(op) && !acr_op_transfer(op) && acr_op_due(op) < soonest &&
+          !(acr_op_due(op) <= now && c->token_fetches))
+        soonest = acr_op_due(op);
+    }
+    lua_settop(L, t + 1);
   }
   lua_settop(L, t - 1);
   return soonest;

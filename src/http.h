@@ -48,7 +48,7 @@ acr_http *acr_http_new(const acr_http_options *opt, char *err, size_t errlen);
 void acr_http_free(acr_http *h);
 
 /* Send one request and wait for the whole response.
- * method: "GET", "PUT", "PATCH", "POST", "DELETE", "HEAD".
+ * method: an upper-case token ("GET", "HEAD", "OPTIONS", ...); HEAD reads no body.
  * headers: NULL-terminated array of "Name: value" lines added to the fixed ones
  *   (User-Agent, Accept: application/json); body/body_len: may be NULL/0.
  *   A PUT/PATCH/POST with a body gets Content-Type: application/json unless given.

@@ -365,7 +365,7 @@ static void lro_begin(lua_State *L, int idx, acr_op *op, long status, int hdr, i
   const char *loc = header(L, hdr, "location");
   const char *ps = provisioning_state(L, doc);
   if (status == 200 && (!strcmp(op->method, "PUT") || !strcmp(op->method, "PATCH")) &&
-      acr_lro_parse_state(ps) == ACR_LRO_SUCCEEDED) {
+      op->final_via == ACR_FINAL_DEFAULT && acr_lro_parse_state(ps) == ACR_LRO_SUCCEEDED) {
     finish(L, idx, op, res);   /* terminal already: whatever polling header came with it */
     return;
   }

@@ -12,7 +12,7 @@
 static int method_is_safe(const char *method)
 {
   return !strcmp(method, "GET") || !strcmp(method, "PUT") || !strcmp(method, "DELETE") ||
-         !strcmp(method, "HEAD");
+         !strcmp(method, "HEAD") || !strcmp(method, "OPTIONS");
 }
 
 int acr_retry_status(const char *method, long status, int idempotent)
