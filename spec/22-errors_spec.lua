@@ -148,6 +148,19 @@ describe("errors #emulator", function()
     assert.is_true(d > 0 and d <= 0.5, tostring(d))   -- not an hour
   end)
 
+  it("logs why an exchange failed in transport, not a status of 0", function()
+    local lines = {}
+    local c = ch.client(em, { retry = { max_retries = 0 },
+                              logger = function(level, msg) lines[#lines + 1] = level .. " " .. msg end })
+    inject{ path = "/tokens/abcde", drop = true, times = 1 }
+    local _, err = c:get_token("abcde")
+    assert.are.equal("ConnectionFailed", err.code)
+    assert.are.equal(1, #lines)
+    assert.matches("^warn GET .*/tokens/abcde%?.* %-> ConnectionFailed: %S.* %(%d+ ms, request id ", lines[1])
+    assert.is_nil(lines[1]:find("-> 0 ", 1, true))
+    c:close()
+  end)
+
   it("reports a connection that keeps dropping", function()
     inject{ path = "/tokens/abcde", drop = true, times = 10 }
     local _, err = client:get_token("abcde")

@@ -230,9 +230,16 @@ static void format_log(lua_State *L, int cidx, const xfer *x, const char *reques
   int logging = lua_isfunction(L, -1);
   lua_pop(L, 1);
   msg[0] = '\0';
-  if (logging)
-    snprintf(msg, n, "%s %.480s -> %ld (%.0f ms, request id %s)", x->method,
-             x->url ? x->url : "?", status, (acr_now() - x->t0) * 1000, request_id);
+  double ms = (acr_now() - x->t0) * 1000;
+  if (!logging)
+    return;
+  if (status)
+    snprintf(msg, n, "%s %.400s -> %ld (%.0f ms, request id %s)", x->method,
+             x->url ? x->url : "?", status, ms, request_id);
+  else   /* no status: say why, in libcurl's words (never the request's) */
+    snprintf(msg, n, "%s %.300s -> %s: %.120s (%.0f ms, request id %s)", x->method,
+             x->url ? x->url : "?", transport_name(x->res.transport), x->res.error, ms,
+             request_id);
 }
 
 /* Hands the answer of x to its operation and frees x. x is freed before any Lua code
