@@ -191,21 +191,15 @@ static void check_names(lua_State *L, const char *rg, const char *registry)
 }
 
 /* scheme://host[:port][/] and nothing else: the registry path is appended to it, so a
- * path, query, fragment or userinfo would build wrong URLs (userinfo is also refused
- * by acr_url_origin). */
+ * path, query or fragment would build wrong URLs. Called once acr_url_origin has read
+ * it, which refuses user info, '%', '\\' and anything but printable ASCII. */
 static int endpoint_is_origin(const char *ep)
 {
   const char *p = strstr(ep, "://");
   if (!p)
     return 0;
   p += 3;
-  size_t auth = strcspn(p, "/?#\\@");
-  if (auth == 0 || p[auth] == '?' || p[auth] == '#' || p[auth] == '\\' || p[auth] == '@')
-    return 0;
-  for (size_t i = 0; i < auth; i++)
-    if ((unsigned char)p[i] <= ' ' || p[i] == 0x7f || p[i] == '%')
-      return 0;
-  p += auth;
+  p += strcspn(p, "/?#");
   return strspn(p, "/") == strlen(p);
 }
 
