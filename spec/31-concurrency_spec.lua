@@ -5,30 +5,7 @@ local ch = require "client_helpers"
 local helpers = ch.helpers
 local acr = require "acr"
 
-local has_system, system = pcall(require, "system")
-local function now()
-  if has_system and system.monotime then return system.monotime() end
-  local f = assert(io.open("/proc/uptime"))
-  local t = tonumber(f:read("*l"):match("^(%S+)"))
-  f:close()
-  return t
-end
-
--- The most requests the emulator had open at one moment, from its log's start/time.
-local function max_overlap(log)
-  local ev = {}
-  for _, e in ipairs(log) do
-    ev[#ev + 1] = { e.start, 1 }
-    ev[#ev + 1] = { e.time, -1 }
-  end
-  table.sort(ev, function(a, b) return a[1] < b[1] or (a[1] == b[1] and a[2] < b[2]) end)
-  local n, best = 0, 0
-  for _, x in ipairs(ev) do
-    n = n + x[2]
-    if n > best then best = n end
-  end
-  return best
-end
+local now, max_overlap = ch.monotime, ch.max_overlap
 
 -- The documented pattern: poll each, then wait up to the soonest one's delay.
 local function drive_all(ops)
@@ -69,21 +46,9 @@ describe("concurrency #emulator", function()
     em:reset()
   end)
 
-  -- The log entries after the last one seen now.
-  local function log_mark()
-    local log = em:log()
-    return log[#log] and log[#log].seq or 0
-  end
-  local function log_since(mark)
-    local out = {}
-    for _, e in ipairs(em:log()) do if e.seq > mark then out[#out + 1] = e end end
-    return out
-  end
-  local function count_since(mark, kind)
-    local n = 0
-    for _, e in ipairs(log_since(mark)) do if e.kind == kind then n = n + 1 end end
-    return n
-  end
+  local function log_mark() return ch.log_mark(em) end
+  local function log_since(mark) return ch.log_since(em, mark) end
+  local function count_since(mark, kind) return ch.count_since(em, mark, kind) end
 
   local function seed_tokens(prefix, n)
     local sm = assert(client:create_scope_map(ch.unique(prefix), { actions = { "repositories/a/content/read" } }))
@@ -284,11 +249,7 @@ describe("one refresh for a refused token #unit", function()
   end
 
   it("a 401 for a request sent with a token already replaced does not drop the new one", function()
-    local c = acr.client{
-      subscription_id = "s", resource_group = "rg", registry = "myRegistry",
-      endpoint = "http://127.0.0.1:9", authority_host = "http://127.0.0.1:9",
-      credential = acr.credential.client_secret{ tenant_id = "t", client_id = "c", client_secret = "x" },
-    }
+    local c = ch.secret_client()
     local op1, op2 = c:prepare("get_token", "tok-one"), c:prepare("get_token", "tok-two")
     token_answer(op1, "token-a")
     assert.are.equal("Bearer token-a", op1:next_request().headers.Authorization)
@@ -308,11 +269,7 @@ describe("a failed token refresh #unit", function()
   local cjson = require "cjson"
 
   it("is not retried by every operation waiting for it while the token is valid", function()
-    local c = acr.client{
-      subscription_id = "s", resource_group = "rg", registry = "myRegistry",
-      endpoint = "http://127.0.0.1:9", authority_host = "http://127.0.0.1:9",
-      credential = acr.credential.client_secret{ tenant_id = "t", client_id = "c", client_secret = "x" },
-    }
+    local c = ch.secret_client()
     local op1 = c:prepare("get_token", "tok-one")
     assert.is_true(op1:next_request().auth)
     -- a token of 4 s: its refresh window opens after 2 s (time() has whole seconds)

@@ -4,21 +4,7 @@ local ch = require "client_helpers"
 local helpers = ch.helpers
 local batch = require "acr.batch"
 
--- The most requests the emulator had open at one moment (its log's start/time).
-local function max_overlap(log)
-  local ev = {}
-  for _, e in ipairs(log) do
-    ev[#ev + 1] = { e.start, 1 }
-    ev[#ev + 1] = { e.time, -1 }
-  end
-  table.sort(ev, function(a, b) return a[1] < b[1] or (a[1] == b[1] and a[2] < b[2]) end)
-  local n, best = 0, 0
-  for _, x in ipairs(ev) do
-    n = n + x[2]
-    if n > best then best = n end
-  end
-  return best
-end
+local max_overlap = ch.max_overlap
 
 describe("acr.batch #emulator", function()
   local em, client, sm, names
@@ -39,15 +25,8 @@ describe("acr.batch #emulator", function()
   end)
   before_each(function() em:settings{ latency_ms = 0, lro_style = "realistic", polls = 1 } end)
 
-  local function mark()
-    local log = em:log()
-    return log[#log] and log[#log].seq or 0
-  end
-  local function since(m)
-    local out = {}
-    for _, e in ipairs(em:log()) do if e.seq > m then out[#out + 1] = e end end
-    return out
-  end
+  local function mark() return ch.log_mark(em) end
+  local function since(m) return ch.log_since(em, m) end
 
   it("keeps at most width in flight and hands each result back once", function()
     em:settings{ latency_ms = 100 }

@@ -593,11 +593,7 @@ end)
 
 describe("token fetches in a row #unit", function()
   it("end with AuthenticationFailed when every token expires before it can be used", function()
-    local c = acr.client{
-      subscription_id = "s", resource_group = "rg", registry = "myRegistry",
-      endpoint = "http://127.0.0.1:9", authority_host = "http://127.0.0.1:9",
-      credential = acr.credential.client_secret{ tenant_id = "t", client_id = "c", client_secret = "x" },
-    }
+    local c = ch.secret_client()
     local op = c:prepare("get_token", "tok-one")
     local fetches = 0
     for _ = 1, 20 do

@@ -36,6 +36,63 @@ function M.options(over)
   return o
 end
 
+-- syntax: client = M.secret_client()
+-- A client that sends nothing, for replays through feed(): its credential fetches tokens
+-- (client_secret) from an authority no one listens on, as the endpoint.
+function M.secret_client()
+  return acr.client(M.options{
+    authority_host = "http://127.0.0.1:9",
+    credential = acr.credential.client_secret{ tenant_id = "t", client_id = "c", client_secret = "x" },
+  })
+end
+
+-- syntax: seconds = M.monotime()  -- a clock with sub-second precision, for ratios
+local has_system, system = pcall(require, "system")
+function M.monotime()
+  if has_system and system.monotime then return system.monotime() end
+  local f = assert(io.open("/proc/uptime"))
+  local t = tonumber(f:read("*l"):match("^(%S+)"))
+  f:close()
+  return t
+end
+
+-- syntax: n = M.max_overlap(log)  -- the most requests the emulator had open at once,
+-- from its log's start/time
+function M.max_overlap(log)
+  local ev = {}
+  for _, e in ipairs(log) do
+    ev[#ev + 1] = { e.start, 1 }
+    ev[#ev + 1] = { e.time, -1 }
+  end
+  table.sort(ev, function(a, b) return a[1] < b[1] or (a[1] == b[1] and a[2] < b[2]) end)
+  local n, best = 0, 0
+  for _, x in ipairs(ev) do
+    n = n + x[2]
+    if n > best then best = n end
+  end
+  return best
+end
+
+-- syntax: mark = M.log_mark(em)  -- where the emulator's log stands now
+function M.log_mark(em)
+  local log = em:log()
+  return log[#log] and log[#log].seq or 0
+end
+
+-- syntax: entries = M.log_since(em, mark)  -- the log entries after mark
+function M.log_since(em, mark)
+  local out = {}
+  for _, e in ipairs(em:log()) do if e.seq > mark then out[#out + 1] = e end end
+  return out
+end
+
+-- syntax: n = M.count_since(em, mark, kind)  -- entries of that kind after mark
+function M.count_since(em, mark, kind)
+  local n = 0
+  for _, e in ipairs(M.log_since(em, mark)) do if e.kind == kind then n = n + 1 end end
+  return n
+end
+
 -- syntax: M.raises(pattern, f, ...)   f(...) raises an error whose text matches pattern
 function M.raises(pattern, f, ...)
   local ok, err = pcall(f, ...)
