@@ -15,7 +15,9 @@
 -- peak RSS (VmHWM, /proc/self/status: the whole process) and, for the listing,
 -- Lua memory (collectgarbage "count") at every page boundary.
 
+package.path = (arg[0]:match("^(.*)/[^/]*$") or ".") .. "/?.lua;" .. package.path
 local acr = require "acr"
+local common = require "common"
 
 local scenario, url, ca_file = arg[1], arg[2], arg[3]
 if (scenario ~= "lifecycle" and scenario ~= "listing") or not url then
@@ -28,22 +30,7 @@ local PAGE = tonumber(os.getenv("BENCH_PAGE") or "100")
 local SEEDED = tonumber(os.getenv("BENCH_SEEDED") or "5000")
 local RUN = tonumber(os.getenv("BENCH_RUN") or "1")
 
-local has_system, system = pcall(require, "system")
-local function wall()
-  if has_system and system.monotime then return system.monotime() end
-  local f = assert(io.open("/proc/uptime"))
-  local t = tonumber(f:read("*l"):match("^(%S+)"))
-  f:close()
-  return t
-end
-
-local function vm_hwm_kb()
-  local f = io.open("/proc/self/status")
-  if not f then return 0 end
-  local s = f:read("*a")
-  f:close()
-  return tonumber(s:match("VmHWM:%s*(%d+)")) or 0
-end
+local wall, vm_hwm_kb = common.wall, common.vm_hwm_kb
 
 -- A fresh registry per run: the emulator seeds it on first use, outside the
 -- measurement (the warm-up below).
@@ -61,15 +48,7 @@ local function new_client(credential)
 end
 local admin = new_client(acr.credential.static("unused"))
 local function admin_call(method, path, body)
-  local res, err = admin:request(method, url .. "/__admin/" .. path,
-    { api_version = false, body = body })
-  if not res then error("admin " .. path .. ": " .. tostring(err), 0) end
-  local doc = res.body
-  if type(doc) == "string" then
-    local ok, cjson = pcall(require, "cjson")
-    doc = ok and cjson.decode(doc) or error("admin " .. path .. ": cannot decode " .. doc)
-  end
-  return doc
+  return common.admin_call(admin, url, method, path, body)
 end
 local token = admin_call("POST", "token", {}).access_token
 admin:close()
@@ -145,15 +124,4 @@ result.rss_kb = vm_hwm_kb()
 client:close()
 admin:close()
 
-local keys = {}
-for k in pairs(result) do keys[#keys + 1] = k end
-table.sort(keys)
-local out = {}
-for _, k in ipairs(keys) do
-  local v = result[k]
-  if type(v) == "number" then
-    v = v == math.floor(v) and ("%d"):format(v) or ("%.6f"):format(v)
-  end
-  out[#out + 1] = k .. "=" .. tostring(v):gsub("%s", "_")
-end
-print("RESULT " .. table.concat(out, " "))
+common.print_result(result)

@@ -24,8 +24,10 @@ if arg[1] == "report" then
   os.exit(0)
 end
 
+package.path = (arg[0]:match("^(.*)/[^/]*$") or ".") .. "/?.lua;" .. package.path
 local acr = require "acr"
 local batch = require "acr.batch"
+local common = require "common"
 
 local scenario, url = arg[1], arg[2]
 local N, WIDTH, RUN = tonumber(arg[3]), tonumber(arg[4]), tonumber(arg[5] or "1")
@@ -34,22 +36,7 @@ if (scenario ~= "latency" and scenario ~= "throttled") or not url or not N or no
   os.exit(2)
 end
 
-local has_system, system = pcall(require, "system")
-local function wall()
-  if has_system and system.monotime then return system.monotime() end
-  local f = assert(io.open("/proc/uptime"))
-  local t = tonumber(f:read("*l"):match("^(%S+)"))
-  f:close()
-  return t
-end
-
-local function vm_hwm_kb()
-  local f = io.open("/proc/self/status")
-  if not f then return 0 end
-  local s = f:read("*a")
-  f:close()
-  return tonumber(s:match("VmHWM:%s*(%d+)")) or 0
-end
+local wall, vm_hwm_kb = common.wall, common.vm_hwm_kb
 
 local SUB = "00000000-0000-0000-0000-0000000000c2"
 local function new_client(credential, registry)
@@ -59,11 +46,7 @@ end
 
 local admin = new_client(acr.credential.static("unused"), "admin")
 local function admin_call(method, path, body)
-  local res = assert(admin:request(method, url .. "/__admin/" .. path,
-                                   { api_version = false, body = body }))
-  local doc = res.body
-  if type(doc) == "string" then doc = require("cjson").decode(doc) end
-  return doc
+  return common.admin_call(admin, url, method, path, body)
 end
 local token = admin_call("POST", "token", {}).access_token
 admin_call("POST", "reset", {})
@@ -143,15 +126,4 @@ end
 client:close()
 admin:close()
 
-local keys = {}
-for k in pairs(result) do keys[#keys + 1] = k end
-table.sort(keys)
-local out = {}
-for _, k in ipairs(keys) do
-  local v = result[k]
-  if type(v) == "number" then
-    v = v == math.floor(v) and ("%d"):format(v) or ("%.6f"):format(v)
-  end
-  out[#out + 1] = k .. "=" .. tostring(v):gsub("%s", "_")
-end
-print("RESULT " .. table.concat(out, " "))
+common.print_result(result)
