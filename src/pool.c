@@ -1,9 +1,21 @@
 /* The transfers of a client over one libcurl multi handle (see pool.h). Handles are
  * reused, never freed before the pool: each keeps its options, and libcurl's cost of a
- * new easy handle is paid once per concurrent transfer, not once per request. */
+ * new easy handle is paid once per concurrent transfer, not once per request.
+ *
+ * The multi handle is run by events (curl_multi_socket_action), not by
+ * curl_multi_perform: perform visits every transfer on each call and, not knowing
+ * which sockets are ready, polls each one's socket again. With a hundred transfers
+ * out, that walk was most of the client's CPU. Here an epoll set holds the sockets
+ * libcurl asks to watch, and only a socket that is ready, or libcurl's timer, makes
+ * libcurl do work. */
+#include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
 
@@ -20,7 +32,55 @@ struct acr_pool {
   int *state;                   /* of all[i]: IDLE, TAKEN (by a driver) or RUNNING */
   int n, cap;
   int running;
+  int epfd;                     /* the sockets libcurl wants watched */
+  double timer_at;              /* when libcurl wants its timeout action (ms); <0: never */
 };
+
+#define MAX_EVENTS 64
+
+static double now_ms(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+/* CURLMOPT_SOCKETFUNCTION: keeps the epoll set as libcurl wants it. socketp is
+ * non-NULL once the socket is in the set (curl_multi_assign). */
+static int on_socket(CURL *easy, curl_socket_t s, int what, void *userp, void *socketp)
+{
+  (void)easy;
+  acr_pool *p = userp;
+  if (what == CURL_POLL_REMOVE) {
+    if (socketp)
+      epoll_ctl(p->epfd, EPOLL_CTL_DEL, s, NULL);   /* fails only if already closed */
+    curl_multi_assign(p->multi, s, NULL);
+    return 0;
+  }
+  struct epoll_event ev;
+  memset(&ev, 0, sizeof ev);
+  ev.events = (what & CURL_POLL_IN ? EPOLLIN : 0u) | (what & CURL_POLL_OUT ? EPOLLOUT : 0u);
+  ev.data.fd = s;
+  int op = socketp ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+  if (epoll_ctl(p->epfd, op, s, &ev) != 0) {
+    /* the set and libcurl's view disagree (a socket number reused): take libcurl's */
+    op = errno == EEXIST ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+    if (epoll_ctl(p->epfd, op, s, &ev) != 0)
+      return -1;   /* libcurl then fails this transfer */
+  }
+  if (!socketp)
+    curl_multi_assign(p->multi, s, p);
+  return 0;
+}
+
+/* CURLMOPT_TIMERFUNCTION: libcurl's single timeout, run by acr_pool_run. */
+static int on_timer(CURLM *multi, long timeout_ms, void *userp)
+{
+  (void)multi;
+  acr_pool *p = userp;
+  p->timer_at = timeout_ms < 0 ? -1 : now_ms() + (double)timeout_ms;
+  return 0;
+}
 
 static void set_err(char *err, size_t errlen, const char *msg)
 {
@@ -49,10 +109,15 @@ static CURLSH *new_share(void)
   return sh;
 }
 
-static int set_multi(CURLM *m, long max_connections)
+static int set_multi(acr_pool *p, long max_connections)
 {
+  CURLM *m = p->multi;
   long max = max_connections > 0 ? max_connections : 1;
-  return curl_multi_setopt(m, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX) != CURLM_OK ||
+  return curl_multi_setopt(m, CURLMOPT_SOCKETFUNCTION, on_socket) != CURLM_OK ||
+         curl_multi_setopt(m, CURLMOPT_SOCKETDATA, p) != CURLM_OK ||
+         curl_multi_setopt(m, CURLMOPT_TIMERFUNCTION, on_timer) != CURLM_OK ||
+         curl_multi_setopt(m, CURLMOPT_TIMERDATA, p) != CURLM_OK ||
+         curl_multi_setopt(m, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX) != CURLM_OK ||
          curl_multi_setopt(m, CURLMOPT_MAX_HOST_CONNECTIONS, max) != CURLM_OK ||
          curl_multi_setopt(m, CURLMOPT_MAXCONNECTS, max) != CURLM_OK;
 }
@@ -67,6 +132,8 @@ acr_pool *acr_pool_new(const acr_http_options *opt, long max_connections, char *
   acr_pool *p = calloc(1, sizeof *p);
   int oom = !p;
   if (p) {
+    p->timer_at = -1;
+    p->epfd = epoll_create1(EPOLL_CLOEXEC);   /* not inherited by az or a helper */
     p->opt = *opt;
     p->ca_file = dup_opt(opt->ca_file, &oom);
     p->user_agent = dup_opt(opt->user_agent, &oom);
@@ -76,8 +143,8 @@ acr_pool *acr_pool_new(const acr_http_options *opt, long max_connections, char *
     p->share = new_share();
     p->opt.share = p->share;
   }
-  if (oom || !p->multi || !p->share || set_multi(p->multi, max_connections)) {
-    set_err(err, errlen, "out of memory");
+  if (oom || !p->multi || !p->share || p->epfd < 0 || set_multi(p, max_connections)) {
+    set_err(err, errlen, p && p->epfd < 0 ? "no epoll instance" : "out of memory");
     acr_pool_free(p);
     return NULL;
   }
@@ -97,6 +164,8 @@ void acr_pool_free(acr_pool *p)
     curl_multi_cleanup(p->multi);
   if (p->share)
     curl_share_cleanup(p->share);
+  if (p->epfd >= 0)
+    close(p->epfd);   /* after the multi handle, whose cleanup may still remove sockets */
   free(p->all);
   free(p->state);
   free(p->ca_file);
@@ -170,12 +239,41 @@ int acr_pool_start(acr_pool *p, acr_http *h)
   return 0;
 }
 
+/* The wait for epoll: wait_ms, shortened to libcurl's timer. */
+static int wait_for(const acr_pool *p, long wait_ms)
+{
+  if (p->timer_at < 0)
+    return (int)wait_ms;
+  double left = ceil(p->timer_at - now_ms());
+  return left <= 0 ? 0 : left < (double)wait_ms ? (int)left : (int)wait_ms;
+}
+
+static int ready_mask(uint32_t events)
+{
+  return (events & EPOLLIN ? CURL_CSELECT_IN : 0) | (events & EPOLLOUT ? CURL_CSELECT_OUT : 0) |
+         (events & (EPOLLERR | EPOLLHUP) ? CURL_CSELECT_ERR : 0);
+}
+
 int acr_pool_run(acr_pool *p, long wait_ms)
 {
-  int still = 0;
-  if (wait_ms > 0 && curl_multi_poll(p->multi, NULL, 0, (int)wait_ms, NULL) != CURLM_OK)
-    return -1;
-  return curl_multi_perform(p->multi, &still) == CURLM_OK ? 0 : -1;
+  struct epoll_event ev[MAX_EVENTS];
+  int still = 0, rc = 0;
+  int n = epoll_wait(p->epfd, ev, MAX_EVENTS, wait_for(p, wait_ms < 0 ? 0 : wait_ms));
+  if (n < 0)
+    return errno == EINTR ? 0 : -1;
+  /* a socket that an earlier action here closed is unknown to libcurl: it ignores it */
+  for (int i = 0; i < n; i++)
+    if (curl_multi_socket_action(p->multi, ev[i].data.fd, ready_mask(ev[i].events), &still) !=
+        CURLM_OK)
+      rc = -1;
+  if (p->timer_at >= 0 && p->timer_at <= now_ms()) {
+    /* A timeout action makes libcurl give its next timeout again, even one it gave
+     * before (it forgets the last it gave), and gives none when none is left. */
+    p->timer_at = -1;
+    if (curl_multi_socket_action(p->multi, CURL_SOCKET_TIMEOUT, 0, &still) != CURLM_OK)
+      rc = -1;
+  }
+  return rc;
 }
 
 acr_http *acr_pool_done(acr_pool *p, int *curl_code)
