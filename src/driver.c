@@ -361,43 +361,56 @@ static void harvest(lua_State *L, int cidx, acr_client *c)
   }
 }
 
+/* Whether an operation without a request out may be counted toward the next wake:
+ * one held back only by the token request out is woken by that answer instead (so it
+ * is not counted: no spinning). */
+static int counts_for_wake(const acr_client *c, const acr_op *op, double now)
+{
+  return !acr_op_finished(op) && !acr_op_transfer(op) &&
+         !(acr_op_due(op) <= now && c->token_fetches);
+}
+
 /* Starts the due requests of every started operation; returns the soonest time one
- * that is not due yet will be (HUGE_VAL: none). Finished ones leave the set. */
+ * that is not due yet will be (HUGE_VAL: none). Finished ones leave the set.
+ * This runs on every wake of a drive, so it walks the set once and copies only the
+ * due operations: starting one may run Lua (the logger, on a request that fails at
+ * once) that starts others, and a table must not gain keys while lua_next walks it.
+ * A list, not the C stack: there may be more of them than a C function may push. */
 static double start_due(lua_State *L, int cidx)
 {
   double soonest = HUGE_VAL, now = acr_now();
   acr_client *c = (acr_client *)lua_touserdata(L, cidx);
-  /* The started operations are copied to a list first: starting one may run Lua (the
-   * logger, on a request that fails at once) that starts others, and a table must not
-   * gain keys while lua_next walks it. A list, not the C stack: there may be more of
-   * them than a C function may push. Finished ones leave the set. */
   push_table(L, cidx, "active");
   int t = lua_gettop(L), n = 0;
-  lua_newtable(L);
+  lua_pushnil(L);   /* the list of due ones, made when the first is found */
   lua_pushnil(L);
   while (lua_next(L, t)) {
     lua_pop(L, 1);
-    if (acr_op_finished(acr_op_check(L, -1))) {
+    /* only the driver puts operations in this table: no metatable check per visit */
+    const acr_op *op = (const acr_op *)lua_touserdata(L, -1);
+    if (acr_op_finished(op)) {
       lua_pushvalue(L, -1);
       lua_pushnil(L);
       lua_rawset(L, t);   /* clearing a field during traversal is allowed */
-    } else {
+    } else if (!acr_op_transfer(op) && acr_op_due(op) <= now && !c->token_fetches) {
+      if (n == 0) {
+        lua_newtable(L);
+        lua_replace(L, t + 1);
+      }
       lua_pushvalue(L, -1);
       lua_rawseti(L, t + 1, ++n);
+    } else if (counts_for_wake(c, op, now) && acr_op_due(op) < soonest) {
+      soonest = acr_op_due(op);
     }
   }
   for (int i = 1; i <= n; i++) {
     lua_rawgeti(L, t + 1, i);
     acr_op *op = acr_op_check(L, -1);
-    if (!acr_op_finished(op) && !acr_op_transfer(op)) {
-      if (acr_op_due(op) <= now)
-        start(L, cidx, lua_gettop(L));
-      /* not due, or held back by start: by pacing (a new due time), or by the token
-       * request out, whose answer wakes the wait (so it is not counted: no spinning) */
-      if (!acr_op_finished(op) && !acr_op_transfer(op) && acr_op_due(op) < soonest &&
-          !(acr_op_due(op) <= now && c->token_fetches))
-        soonest = acr_op_due(op);
-    }
+    if (!acr_op_finished(op) && !acr_op_transfer(op))
+      start(L, cidx, lua_gettop(L));
+    /* held back by start: by pacing (a new due time), or by the token request out */
+    if (counts_for_wake(c, op, now) && acr_op_due(op) < soonest)
+      soonest = acr_op_due(op);
     lua_settop(L, t + 1);
   }
   lua_settop(L, t - 1);

@@ -62,6 +62,7 @@ function _M.new(jobs, opts)
   return setmetatable({
     jobs = own, total = #own, width = width, on_done = on_done,
     next_job = 1, front = {}, running = {}, nrunning = 0, ready = {}, ready_pos = 1,
+    clients = {}, nclients = 0,   -- client -> how many of its operations run
     done = 0, failed = 0,
   }, Batch)
 end
@@ -104,6 +105,15 @@ local function call_job(job)
   return v, e
 end
 
+-- Counts the running operations of each client.
+local function count_client(self, c, by)
+  local had = self.clients[c]
+  local n = (had or 0) + by
+  if n == 0 then n = nil end
+  if not had ~= not n then self.nclients = self.nclients + (n and 1 or -1) end
+  self.clients[c] = n
+end
+
 -- Fills the window: starts jobs until `width` run or none is left.
 local function fill(self)
   while self.nrunning < self.width do
@@ -116,6 +126,7 @@ local function fill(self)
       job:poll()                             -- sends its first request, if due
       self.running[i] = job
       self.nrunning = self.nrunning + 1
+      count_client(self, job:client(), 1)
     elseif job ~= nil then
       finish(self, i, job, nil)              -- a function that did the work itself
     else
@@ -130,21 +141,20 @@ local function collect(self)
     if op:done() then
       self.running[i] = nil
       self.nrunning = self.nrunning - 1
+      count_client(self, op:client(), -1)
       finish(self, i, op:result())
     end
   end
 end
 
--- The clients of the running operations, and the one whose next step is soonest.
+-- The running operation whose next step is soonest.
 local function soonest(self)
-  local best, clients = nil, 0
-  local seen = {}
+  local best, when = nil, math.huge
   for _, op in pairs(self.running) do
-    if not best or op:delay() < best:delay() then best = op end
-    local c = op:client()
-    if not seen[c] then seen[c], clients = true, clients + 1 end
+    local d = op:delay()
+    if d < when then best, when = op, d end
   end
-  return best, clients, seen
+  return best, when
 end
 
 -- One round: fill the window, wait for something to end, collect.
@@ -153,14 +163,17 @@ local function step(self)
   local before = self.done
   collect(self)   -- starting jobs drives the client: others may have ended meanwhile
   if self.done > before or self.nrunning == 0 then return end
-  local best, clients, seen = soonest(self)
   -- a closed client raises here; its operations have ended (ClientClosed) and are
   -- collected as failures below
-  if clients == 1 then
-    pcall(best:client().drive, best:client(), best:delay())  -- returns when one ends
+  if self.nclients == 1 then
+    -- the client's driver knows every due time: it returns when one of its operations
+    -- ends, so a step costs nothing per running operation
+    local c = next(self.clients)
+    pcall(c.drive, c)
   else
-    for c in pairs(seen) do pcall(c.drive, c, 0) end  -- several clients: wait on none
-    best:wait(math.min(best:delay(), 0.05))
+    for c in pairs(self.clients) do pcall(c.drive, c, 0) end  -- several: wait on none
+    local best, when = soonest(self)
+    best:wait(math.min(when, 0.05))
   end
   collect(self)
 end
