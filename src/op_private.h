@@ -51,7 +51,7 @@ typedef struct acr_op {
   char request_id[37];
 } acr_op;
 
-/* operation.c, for op_methods.c */
+/* operation.c, for op_methods.c and op_lro.c */
 acr_op *acr_opi_check_op(lua_State *L, int idx);
 void acr_opi_fail(lua_State *L, int idx, acr_op *op);   /* pops the error at top */
 void acr_opi_fail_with(lua_State *L, int idx, acr_op *op, const char *code, const char *msg);
@@ -61,5 +61,15 @@ void acr_opi_feed_auth(lua_State *L, int idx, acr_op *op, const acr_auth_answer 
 const char *acr_opi_current_method(const acr_op *op);    /* of the next ARM request */
 int acr_opi_push_credential(lua_State *L, int idx);     /* pushes it; its index */
 acr_token_target acr_opi_token_target(const acr_op *op);
+/* Stores s[0..len) as the operation's uservalue[k]; the copy lives while that field does. */
+const char *acr_opi_keep_string(lua_State *L, int idx, const char *k, const char *s, size_t len);
+void acr_opi_finish(lua_State *L, int idx, acr_op *op, int result_idx);
+const char *acr_opi_header(lua_State *L, int hdr, const char *name);   /* lower-case name */
+double acr_opi_retry_after(lua_State *L, int hdr);                     /* seconds, or < 0 */
+
+/* op_lro.c: the first answer of an LRO, and each poll's, with feed()'s decoded values
+ * (hdr, doc: 0 when absent; res: result()'s value made of this answer, or 0). */
+void acr_opi_lro_begin(lua_State *L, int idx, acr_op *op, long status, int hdr, int doc, int res);
+void acr_opi_lro_poll(lua_State *L, int idx, acr_op *op, long status, int hdr, int doc, int res);
 
 #endif
