@@ -111,6 +111,24 @@ static void go_final(lua_State *L, int idx, acr_op *op, int which, int result_id
   op->not_before = acr_now();
 }
 
+/* A first answer with nothing to poll may still be final, but only with the resource
+ * in it: a 201 (Created carries the resource, Accepted a status URL) or a PUT/PATCH
+ * answer without one, and any 202 from DELETE or POST, would be a success the service
+ * never confirmed. Writes why into msg; 0 when the answer can be used. */
+static int nothing_to_follow(lua_State *L, const acr_op *op, long status, int doc,
+                             char *msg, size_t size)
+{
+  int none = !doc || !lua_istable(L, doc);
+  if (op->via == ACR_POLL_NONE && status == 202)
+    snprintf(msg, size, "202 Accepted came without an Azure-AsyncOperation or Location header");
+  else if (none && (op->via == ACR_POLL_BODY || (op->via == ACR_POLL_NONE && status == 201)))
+    snprintf(msg, size, "HTTP %ld came with no resource body and no Azure-AsyncOperation or "
+                        "Location header: nothing to poll and no result", status);
+  else
+    return 0;
+  return 1;
+}
+
 void acr_opi_lro_begin(lua_State *L, int idx, acr_op *op, long status, int hdr, int doc, int res)
 {
   const char *async = acr_opi_header(L, hdr, "azure-asyncoperation");
@@ -122,6 +140,11 @@ void acr_opi_lro_begin(lua_State *L, int idx, acr_op *op, long status, int hdr, 
     return;
   }
   op->via = acr_lro_choose(op->method, async, loc);
+  char why[160];
+  if (nothing_to_follow(L, op, status, doc, why, sizeof why)) {
+    acr_opi_fail_answer(L, idx, op, "InvalidLroResponse", why);
+    return;
+  }
   /* Only a URL the operation will follow is checked: a Location beside a usable
    * Azure-AsyncOperation matters only when the final GET is of it. */
   int need_loc = loc && *loc && (op->via == ACR_POLL_LOCATION ||
@@ -155,11 +178,6 @@ void acr_opi_lro_begin(lua_State *L, int idx, acr_op *op, long status, int hdr, 
     }
     return;
   }
-  if (status == 202) {
-    acr_opi_fail_with(L, idx, op, "InvalidLroResponse",
-              "202 Accepted came without an Azure-AsyncOperation or Location header");
-    return;
-  }
   acr_opi_finish(L, idx, op, res);
 }
 
@@ -167,8 +185,8 @@ static void poll_async(lua_State *L, int idx, acr_op *op, int hdr, int doc, int 
 {
   const char *st_text = doc ? acr_json_getstring(L, doc, "status") : NULL;
   if (!st_text) {
-    acr_opi_fail_with(L, idx, op, "InvalidLroResponse",
-              "the operation status resource has no \"status\" field");
+    acr_opi_fail_answer(L, idx, op, "InvalidLroResponse",
+                        "the operation status resource has no \"status\" field");
     return;
   }
   snprintf(op->status, sizeof op->status, "%.31s", st_text);

@@ -47,6 +47,8 @@ typedef struct acr_op {
   double throttled;       /* seconds waited out on 429s */
   unsigned long token_gen; /* the credential's generation of the token last sent */
   int paced;              /* the request out is counted by the client's pacer */
+  long answer_status;     /* the answer feed() is taking in: its HTTP status... */
+  int answer_hdr;         /* ...and its headers' stack index (0 = none), valid only then */
   char status[32];
   char request_id[37];
 } acr_op;
@@ -55,6 +57,8 @@ typedef struct acr_op {
 acr_op *acr_opi_check_op(lua_State *L, int idx);
 void acr_opi_fail(lua_State *L, int idx, acr_op *op);   /* pops the error at top */
 void acr_opi_fail_with(lua_State *L, int idx, acr_op *op, const char *code, const char *msg);
+/* The same for an answer that cannot be used: the error has its status and ids. */
+void acr_opi_fail_answer(lua_State *L, int idx, acr_op *op, const char *code, const char *msg);
 /* feed()'s five values at a..a+4 */
 void acr_opi_feed(lua_State *L, int idx, acr_op *op, int a);
 void acr_opi_feed_auth(lua_State *L, int idx, acr_op *op, const acr_auth_answer *a);

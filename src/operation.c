@@ -115,8 +115,19 @@ void acr_op_push(lua_State *L, int cidx, const acr_op_spec *spec)
 
 /* ---- outcomes ---- */
 
+/* A call that makes an object or a page needs a JSON object to make it of: ending
+ * without one is the answer's fault, reported with its status, not a success. */
+static int needs_document(const acr_op *op)
+{
+  return op->shape != ACR_SHAPE_RAW && op->shape != ACR_SHAPE_DELETED;
+}
+
 void acr_opi_finish(lua_State *L, int idx, acr_op *op, int result_idx)
 {
+  if (needs_document(op) && (!result_idx || !lua_istable(L, result_idx))) {
+    acr_opi_fail_answer(L, idx, op, "InvalidResponse", "the service returned no resource document");
+    return;
+  }
   if (result_idx) {
     lua_pushvalue(L, result_idx);
     acr_uv_set(L, idx, "result");
@@ -137,6 +148,13 @@ void acr_opi_fail(lua_State *L, int idx, acr_op *op)  /* pops the error */
 void acr_opi_fail_with(lua_State *L, int idx, acr_op *op, const char *code, const char *msg)
 {
   acr_error_push(L, code, msg, 0);
+  acr_opi_fail(L, idx, op);
+}
+
+void acr_opi_fail_answer(lua_State *L, int idx, acr_op *op, const char *code, const char *msg)
+{
+  acr_error_push(L, code, msg, op->answer_status);
+  acr_error_set_ids(L, -1, op->answer_hdr);
   acr_opi_fail(L, idx, op);
 }
 
@@ -373,6 +391,15 @@ static void pace_answer(lua_State *L, acr_op *op, int a)
   op->paced = 0;
 }
 
+static const char *garbled_message(const acr_op *op)
+{
+  switch (op->phase) {
+  case PH_POLL: return "the operation's status answer is not JSON (truncated or malformed)";
+  case PH_FINAL: return "the final GET's answer is not JSON (truncated or malformed)";
+  default: return "the service's response is not JSON (truncated or malformed)";
+  }
+}
+
 /* acr_opi_feed(status, headers, body, transport_error, message) at stack positions a..a+4 */
 void acr_opi_feed(lua_State *L, int idx, acr_op *op, int a)
 {
@@ -419,13 +446,17 @@ void acr_opi_feed(lua_State *L, int idx, acr_op *op, int a)
     }
   }
   int ok = status >= 200 && status < 300;
-  if (ok && garbled && op->shape != ACR_SHAPE_RAW)
-    acr_opi_fail_with(L, idx, op, "InvalidResponse",
-              "the service's response is not JSON (truncated or malformed)");
+  op->answer_status = status;
+  op->answer_hdr = hdr;
+  /* A raw call hands a text body back as it came; an LRO or an object needs JSON. */
+  if (ok && garbled && (op->shape != ACR_SHAPE_RAW || op->lro))
+    acr_opi_fail_answer(L, idx, op, "InvalidResponse", garbled_message(op));
   else if (ok)
     on_success(L, idx, op, status, hdr, body, doc);
   else
     on_http_error(L, idx, op, status, hdr, doc);
+  op->answer_status = 0;
+  op->answer_hdr = 0;
   lua_settop(L, top);
 }
 
