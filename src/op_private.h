@@ -50,7 +50,7 @@ typedef struct acr_op {
   long answer_status;     /* the answer feed() is taking in: its HTTP status... */
   int answer_hdr;         /* ...and its headers' stack index (0 = none), valid only then */
   char status[32];
-  char request_id[37];
+  char request_id[ACR_MAX_REQUEST_ID + 1];   /* ours (a UUID) or the caller's */
 } acr_op;
 
 /* operation.c, for op_methods.c and op_lro.c */

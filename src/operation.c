@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <openssl/rand.h>
 
@@ -32,7 +33,7 @@ double acr_now(void)
 }
 
 /* A version 4 UUID for x-ms-client-request-id: one per operation, kept across polls. */
-static void new_request_id(char out[37])
+static void new_request_id(char out[ACR_MAX_REQUEST_ID + 1])
 {
   unsigned char r[16];
   if (RAND_bytes(r, sizeof r) != 1)
@@ -78,12 +79,19 @@ void acr_op_push(lua_State *L, int cidx, const acr_op_spec *spec)
   lua_createtable(L, 0, 8);
   lua_pushvalue(L, cidx);
   lua_setfield(L, -2, "client");
+  new_request_id(op->request_id);
   if (spec->headers_idx) {
-    /* A private copy of the (checked) string pairs: the caller's table may change. */
+    /* A private copy of the (checked) string pairs: the caller's table may change. A
+     * caller's own request id replaces ours, so that every request of the operation,
+     * polls and final GET too, carries the id its logs know; drivers send it once. */
     lua_newtable(L);
     lua_pushnil(L);
     while (lua_next(L, spec->headers_idx)) {
-      if (lua_type(L, -2) == LUA_TSTRING && lua_type(L, -1) == LUA_TSTRING) {
+      if (lua_type(L, -2) == LUA_TSTRING && lua_type(L, -1) == LUA_TSTRING &&
+          !strcasecmp(lua_tostring(L, -2), "x-ms-client-request-id")) {
+        snprintf(op->request_id, sizeof op->request_id, "%s", lua_tostring(L, -1));
+        lua_pop(L, 1);
+      } else if (lua_type(L, -2) == LUA_TSTRING && lua_type(L, -1) == LUA_TSTRING) {
         lua_pushvalue(L, -2);
         lua_insert(L, -2);
         lua_rawset(L, -4);
@@ -109,7 +117,6 @@ void acr_op_push(lua_State *L, int cidx, const acr_op_spec *spec)
   op->idempotent = spec->idempotent;
   op->timeout = spec->timeout > 0 ? spec->timeout : c->timeout;
   snprintf(op->status, sizeof op->status, "NotStarted");
-  new_request_id(op->request_id);
   op->phase = PH_INITIAL;
 }
 
