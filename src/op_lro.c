@@ -82,7 +82,7 @@ static const char *provisioning_state(lua_State *L, int doc)
 /* A Failed or Canceled operation reports its own error.code and message. */
 static void fail_operation(lua_State *L, int idx, acr_op *op, int doc, acr_lro_state st)
 {
-  acr_error_push_response(L, 0, 0, doc);
+  acr_error_push_response(L, 0, 0, doc, 0);
   lua_getfield(L, -1, "code");
   const char *code = lua_tostring(L, -1);
   int generic = !code || !strcmp(code, "HttpError");

@@ -247,7 +247,8 @@ static int wait_out_throttling(lua_State *L, acr_op *op, int hdr)
   return 1;
 }
 
-static void on_http_error(lua_State *L, int idx, acr_op *op, long status, int hdr, int doc)
+static void on_http_error(lua_State *L, int idx, acr_op *op, long status, int hdr, int body,
+                          int doc)
 {
   const char *method = op->phase == PH_INITIAL ? op->method : "GET";
   if (status == 401 && !op->auth_retried) {
@@ -269,7 +270,7 @@ static void on_http_error(lua_State *L, int idx, acr_op *op, long status, int hd
   if (status == 429 && wait_out_throttling(L, op, hdr))
     return;
   int retryable = acr_retry_status(method, status, op->idempotent);
-  acr_error_push_response(L, status, hdr, doc);
+  acr_error_push_response(L, status, hdr, doc, body);
   acr_error_set_retryable(L, -1, retryable);
   if (retryable && op->attempt < op->client->retry.max_retries) {
     double ra = acr_opi_retry_after(L, hdr);
@@ -461,7 +462,7 @@ void acr_opi_feed(lua_State *L, int idx, acr_op *op, int a)
   else if (ok)
     on_success(L, idx, op, status, hdr, body, doc);
   else
-    on_http_error(L, idx, op, status, hdr, doc);
+    on_http_error(L, idx, op, status, hdr, body, doc);
   op->answer_status = 0;
   op->answer_hdr = 0;
   lua_settop(L, top);
