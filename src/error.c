@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "errtext.h"
 #include "error.h"
 #include "json.h"
 
@@ -126,25 +127,73 @@ static const char *status_code_name(long status)
   }
 }
 
-/* ARM: {"error":{"code","message","details","target"}}; Entra ID: {"error":"invalid_client",
- * "error_description":"AADSTS…"}. Anything else (an HTML 502 page) keeps a status-based code. */
-void acr_error_push_response(lua_State *L, long status, int hdr_idx, int body_idx)
+/* A code from a body that is not ARM's shape is taken only when it reads like one
+ * ("invalid_client", "RequestFailed"): a sentence there is the message. */
+static int looks_like_code(const char *s)
+{
+  size_t n = s ? strlen(s) : 0;
+  return n > 0 && n <= 64 &&
+         strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") == n;
+}
+
+/* Pushes the cleaned text of s[0..n) (errtext.c); NULL when nothing printable is left. */
+static const char *push_clean(lua_State *L, const char *s, size_t n)
+{
+  char buf[ACR_ERRTEXT_MAX + 1];
+  size_t len = acr_errtext_clean(s, n, buf, sizeof buf);
+  if (len == 0)
+    return NULL;
+  lua_pushlstring(L, buf, len);
+  return lua_tostring(L, -1);
+}
+
+/* Another shape's words: Entra ID's {"error":"invalid_client","error_description":…},
+ * {"error":"text"}, {"message":…} or {"Message":…} (with a "code" beside it), or else
+ * the body's text itself (plain text, an HTML page). */
+static void other_shape(lua_State *L, int doc, int text, const char **code, const char **msg)
+{
+  const char *e = NULL, *m = NULL;
+  if (doc) {
+    e = lua_type(L, doc) == LUA_TTABLE ? field_text(L, doc, "error") : NULL;
+    m = lua_type(L, doc) == LUA_TTABLE ? field_text(L, doc, "error_description") : NULL;
+    if (!e && !m && lua_type(L, doc) == LUA_TTABLE) {
+      e = field_text(L, doc, "code");
+      m = field_text(L, doc, "message");
+      if (!m)
+        m = field_text(L, doc, "Message");
+    }
+  }
+  if (looks_like_code(e))
+    *code = e;
+  else if (e && !m)
+    m = e;
+  if (!m && *code)
+    m = *code;
+  if (m)
+    *msg = push_clean(L, m, strlen(m));
+  else if (text)
+    *msg = push_clean(L, lua_tostring(L, text), lua_rawlen(L, text));
+}
+
+/* ARM: {"error":{"code","message","details","target"}}, taken as it is. Any other body
+ * (other_shape) gives its words, made safe, and a status-based code unless it has one. */
+void acr_error_push_response(lua_State *L, long status, int hdr_idx, int body_idx, int text_idx)
 {
   int top = lua_gettop(L);
   const char *code = NULL, *msg = NULL;
   int inner = 0;
+  body_idx = body_idx ? lua_absindex(L, body_idx) : 0;
+  text_idx = text_idx && lua_type(L, text_idx) == LUA_TSTRING ? lua_absindex(L, text_idx) : 0;
   if (body_idx && lua_istable(L, body_idx)) {
-    body_idx = lua_absindex(L, body_idx);
     lua_getfield(L, body_idx, "error");
     if (lua_istable(L, -1)) {
       inner = lua_gettop(L);
       code = field_text(L, inner, "code");
       msg = field_text(L, inner, "message");
-    } else if (lua_type(L, -1) == LUA_TSTRING) {
-      code = lua_tostring(L, -1);
-      msg = field_text(L, body_idx, "error_description");
     }
   }
+  if (!inner)
+    other_shape(L, body_idx, text_idx, &code, &msg);
   char fallback[64];
   if (!msg) {
     snprintf(fallback, sizeof fallback, "the service answered HTTP %ld", status);

@@ -12,9 +12,11 @@ int acr_error_open(lua_State *L);
 void acr_error_push(lua_State *L, const char *code, const char *message, long status);
 
 /* Pushes an acr.Error for an HTTP error response: code/message/details from ARM's
- * `{"error":{…}}` (or OAuth's `{"error":"…","error_description":…}`) in the decoded
- * body at body_idx (0 = none), request ids from the headers table at hdr_idx (0 = none). */
-void acr_error_push_response(lua_State *L, long status, int hdr_idx, int body_idx);
+ * `{"error":{…}}` in the decoded body at body_idx (0 = none); from another shape
+ * (OAuth's `{"error":"…","error_description":…}`, `{"message":…}`) or from the raw body
+ * text at text_idx (0 = none) when it is not JSON, the service's words, bounded and made
+ * safe to print (errtext.h); request ids from the headers table at hdr_idx (0 = none). */
+void acr_error_push_response(lua_State *L, long status, int hdr_idx, int body_idx, int text_idx);
 
 /* Sets err.retryable / err.request_id on the error at idx. */
 void acr_error_set_retryable(lua_State *L, int idx, int retryable);

@@ -47,19 +47,33 @@ typedef struct acr_op {
   double throttled;       /* seconds waited out on 429s */
   unsigned long token_gen; /* the credential's generation of the token last sent */
   int paced;              /* the request out is counted by the client's pacer */
+  long answer_status;     /* the answer feed() is taking in: its HTTP status... */
+  int answer_hdr;         /* ...and its headers' stack index (0 = none), valid only then */
   char status[32];
-  char request_id[37];
+  char request_id[ACR_MAX_REQUEST_ID + 1];   /* ours (a UUID) or the caller's */
 } acr_op;
 
-/* operation.c, for op_methods.c */
+/* operation.c, for op_methods.c and op_lro.c */
 acr_op *acr_opi_check_op(lua_State *L, int idx);
 void acr_opi_fail(lua_State *L, int idx, acr_op *op);   /* pops the error at top */
 void acr_opi_fail_with(lua_State *L, int idx, acr_op *op, const char *code, const char *msg);
+/* The same for an answer that cannot be used: the error has its status and ids. */
+void acr_opi_fail_answer(lua_State *L, int idx, acr_op *op, const char *code, const char *msg);
 /* feed()'s five values at a..a+4 */
 void acr_opi_feed(lua_State *L, int idx, acr_op *op, int a);
 void acr_opi_feed_auth(lua_State *L, int idx, acr_op *op, const acr_auth_answer *a);
 const char *acr_opi_current_method(const acr_op *op);    /* of the next ARM request */
 int acr_opi_push_credential(lua_State *L, int idx);     /* pushes it; its index */
 acr_token_target acr_opi_token_target(const acr_op *op);
+/* Stores s[0..len) as the operation's uservalue[k]; the copy lives while that field does. */
+const char *acr_opi_keep_string(lua_State *L, int idx, const char *k, const char *s, size_t len);
+void acr_opi_finish(lua_State *L, int idx, acr_op *op, int result_idx);
+const char *acr_opi_header(lua_State *L, int hdr, const char *name);   /* lower-case name */
+double acr_opi_retry_after(lua_State *L, int hdr);                     /* seconds, or < 0 */
+
+/* op_lro.c: the first answer of an LRO, and each poll's, with feed()'s decoded values
+ * (hdr, doc: 0 when absent; res: result()'s value made of this answer, or 0). */
+void acr_opi_lro_begin(lua_State *L, int idx, acr_op *op, long status, int hdr, int doc, int res);
+void acr_opi_lro_poll(lua_State *L, int idx, acr_op *op, long status, int hdr, int doc, int res);
 
 #endif

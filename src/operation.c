@@ -1,10 +1,11 @@
 /* acr.Operation: the state machine at the heart of every call. It decides retries,
- * LRO polling and final GETs; drivers only carry requests and responses. Its Lua
- * methods and the drivers' interface are op_methods.c. */
+ * LRO polling and final GETs; drivers only carry requests and responses. How an LRO
+ * is followed is op_lro.c; its Lua methods and the drivers' interface are op_methods.c. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <openssl/rand.h>
 
@@ -32,7 +33,7 @@ double acr_now(void)
 }
 
 /* A version 4 UUID for x-ms-client-request-id: one per operation, kept across polls. */
-static void new_request_id(char out[37])
+static void new_request_id(char out[ACR_MAX_REQUEST_ID + 1])
 {
   unsigned char r[16];
   if (RAND_bytes(r, sizeof r) != 1)
@@ -59,7 +60,7 @@ acr_op *acr_opi_check_op(lua_State *L, int idx)
  * for finalization, and LuaJIT finalizes it in a later round, after the module's own
  * library may have been unloaded. The pointer stays valid while the field holds the
  * string: neither collector moves objects. */
-static const char *keep_string(lua_State *L, int idx, const char *k, const char *s, size_t len)
+const char *acr_opi_keep_string(lua_State *L, int idx, const char *k, const char *s, size_t len)
 {
   idx = lua_absindex(L, idx);
   lua_pushlstring(L, s, len);
@@ -78,12 +79,19 @@ void acr_op_push(lua_State *L, int cidx, const acr_op_spec *spec)
   lua_createtable(L, 0, 8);
   lua_pushvalue(L, cidx);
   lua_setfield(L, -2, "client");
+  new_request_id(op->request_id);
   if (spec->headers_idx) {
-    /* A private copy of the (checked) string pairs: the caller's table may change. */
+    /* A private copy of the (checked) string pairs: the caller's table may change. A
+     * caller's own request id replaces ours, so that every request of the operation,
+     * polls and final GET too, carries the id its logs know; drivers send it once. */
     lua_newtable(L);
     lua_pushnil(L);
     while (lua_next(L, spec->headers_idx)) {
-      if (lua_type(L, -2) == LUA_TSTRING && lua_type(L, -1) == LUA_TSTRING) {
+      if (lua_type(L, -2) == LUA_TSTRING && lua_type(L, -1) == LUA_TSTRING &&
+          !strcasecmp(lua_tostring(L, -2), "x-ms-client-request-id")) {
+        snprintf(op->request_id, sizeof op->request_id, "%s", lua_tostring(L, -1));
+        lua_pop(L, 1);
+      } else if (lua_type(L, -2) == LUA_TSTRING && lua_type(L, -1) == LUA_TSTRING) {
         lua_pushvalue(L, -2);
         lua_insert(L, -2);
         lua_rawset(L, -4);
@@ -96,10 +104,10 @@ void acr_op_push(lua_State *L, int cidx, const acr_op_spec *spec)
   acr_setuservalue(L, -2);
   op->client = c;
   snprintf(op->method, sizeof op->method, "%s", spec->method);
-  op->url = keep_string(L, -1, "url", spec->url, strlen(spec->url));
-  op->target = keep_string(L, -1, "target", spec->url, strlen(spec->url));
+  op->url = acr_opi_keep_string(L, -1, "url", spec->url, strlen(spec->url));
+  op->target = acr_opi_keep_string(L, -1, "target", spec->url, strlen(spec->url));
   if (spec->body) {
-    op->body = keep_string(L, -1, "body", spec->body, spec->body_len);
+    op->body = acr_opi_keep_string(L, -1, "body", spec->body, spec->body_len);
     op->body_len = spec->body_len;
   }
   op->lro = spec->lro;
@@ -109,14 +117,24 @@ void acr_op_push(lua_State *L, int cidx, const acr_op_spec *spec)
   op->idempotent = spec->idempotent;
   op->timeout = spec->timeout > 0 ? spec->timeout : c->timeout;
   snprintf(op->status, sizeof op->status, "NotStarted");
-  new_request_id(op->request_id);
   op->phase = PH_INITIAL;
 }
 
 /* ---- outcomes ---- */
 
-static void finish(lua_State *L, int idx, acr_op *op, int result_idx)
+/* A call that makes an object or a page needs a JSON object to make it of: ending
+ * without one is the answer's fault, reported with its status, not a success. */
+static int needs_document(const acr_op *op)
 {
+  return op->shape != ACR_SHAPE_RAW && op->shape != ACR_SHAPE_DELETED;
+}
+
+void acr_opi_finish(lua_State *L, int idx, acr_op *op, int result_idx)
+{
+  if (needs_document(op) && (!result_idx || !lua_istable(L, result_idx))) {
+    acr_opi_fail_answer(L, idx, op, "InvalidResponse", "the service returned no resource document");
+    return;
+  }
   if (result_idx) {
     lua_pushvalue(L, result_idx);
     acr_uv_set(L, idx, "result");
@@ -140,36 +158,14 @@ void acr_opi_fail_with(lua_State *L, int idx, acr_op *op, const char *code, cons
   acr_opi_fail(L, idx, op);
 }
 
-/* Resolves a Location, Azure-AsyncOperation or poll URL against the URL of the request
- * that returned it (url.c's one reader). Bearer tokens go to the configured endpoint's
- * origin only: a URL on another origin, or one that cannot be read unambiguously, fails
- * the operation and is never followed. Returns the canonical URL (malloc'ed) or NULL. */
-static char *follow(lua_State *L, int idx, acr_op *op, const char *ref)
+void acr_opi_fail_answer(lua_State *L, int idx, acr_op *op, const char *code, const char *msg)
 {
-  acr_buf url = ACR_BUF_INIT;
-  acr_origin o;
-  int rc = acr_url_resolve(op->target, ref, &url, &o);
-  if (rc == 0 && acr_origin_equal(&o, &op->client->origin))
-    return url.data;
-  acr_buf_free(&url);
-  char msg[384];
-  snprintf(msg, sizeof msg, "refusing to follow %.200s: it is not on the configured endpoint %.120s",
-           rc == 0 ? o.host : "a URL that cannot be read unambiguously", op->client->endpoint);
-  acr_opi_fail_with(L, idx, op, "UntrustedHost", msg);
-  return NULL;
+  acr_error_push(L, code, msg, op->answer_status);
+  acr_error_set_ids(L, -1, op->answer_hdr);
+  acr_opi_fail(L, idx, op);
 }
 
-static int set_target(lua_State *L, int idx, acr_op *op, const char *url)
-{
-  char *d = follow(L, idx, op, url);
-  if (!d)
-    return 0;
-  op->target = keep_string(L, idx, "target", d, strlen(d));
-  free(d);
-  return 1;
-}
-
-static const char *header(lua_State *L, int hdr, const char *name)
+const char *acr_opi_header(lua_State *L, int hdr, const char *name)
 {
   if (!hdr)
     return NULL;
@@ -180,35 +176,13 @@ static const char *header(lua_State *L, int hdr, const char *name)
   return v;
 }
 
-static double retry_after(lua_State *L, int hdr)
+double acr_opi_retry_after(lua_State *L, int hdr)
 {
-  return acr_retry_after(header(L, hdr, "retry-after-ms"), header(L, hdr, "x-ms-retry-after-ms"),
-                         header(L, hdr, "retry-after"));
+  return acr_retry_after(acr_opi_header(L, hdr, "retry-after-ms"),
+                         acr_opi_header(L, hdr, "x-ms-retry-after-ms"),
+                         acr_opi_header(L, hdr, "retry-after"));
 }
 
-/* Waits for the next poll: the service's Retry-After, else the client's interval,
- * within the operation's overall timeout. A Retry-After is honoured up to the retry
- * policy's max_delay (60 s), or the poll interval when that is longer: a status asked
- * for once a minute costs little, and a server that says "in an hour" is not believed. */
-static void schedule_poll(lua_State *L, int idx, acr_op *op, int hdr)
-{
-  double ra = retry_after(L, hdr);
-  double cap = op->client->retry.max_delay;
-  if (op->client->poll_interval > cap)
-    cap = op->client->poll_interval;
-  double wait = ra >= 0 ? (ra < cap ? ra : cap) : op->client->poll_interval;
-  if (wait > ACR_MAX_POLL_WAIT)
-    wait = ACR_MAX_POLL_WAIT;
-  double t = now_mono() + wait;
-  if (op->deadline > 0 && t > op->deadline) {
-    char msg[128];
-    snprintf(msg, sizeof msg, "the operation did not finish within %g s",
-             op->client->lro_timeout);
-    acr_opi_fail_with(L, idx, op, "Timeout", msg);
-    return;
-  }
-  op->not_before = t;
-}
 
 /* Pushes the client's credential; returns its index. */
 int acr_opi_push_credential(lua_State *L, int idx)
@@ -262,7 +236,7 @@ static void on_transport_error(lua_State *L, int idx, acr_op *op, const char *te
  * job that is otherwise making progress. */
 static int wait_out_throttling(lua_State *L, acr_op *op, int hdr)
 {
-  double ra = retry_after(L, hdr);
+  double ra = acr_opi_retry_after(L, hdr);
   double t = now_mono() + ra;
   /* a Retry-After under a second is an ordinary retry: waiting it out would not bound */
   if (ra < 1 || ra > op->client->retry.max_delay || op->throttled + ra > ACR_MAX_THROTTLED ||
@@ -273,7 +247,8 @@ static int wait_out_throttling(lua_State *L, acr_op *op, int hdr)
   return 1;
 }
 
-static void on_http_error(lua_State *L, int idx, acr_op *op, long status, int hdr, int doc)
+static void on_http_error(lua_State *L, int idx, acr_op *op, long status, int hdr, int body,
+                          int doc)
 {
   const char *method = op->phase == PH_INITIAL ? op->method : "GET";
   if (status == 401 && !op->auth_retried) {
@@ -295,10 +270,10 @@ static void on_http_error(lua_State *L, int idx, acr_op *op, long status, int hd
   if (status == 429 && wait_out_throttling(L, op, hdr))
     return;
   int retryable = acr_retry_status(method, status, op->idempotent);
-  acr_error_push_response(L, status, hdr, doc);
+  acr_error_push_response(L, status, hdr, doc, body);
   acr_error_set_retryable(L, -1, retryable);
   if (retryable && op->attempt < op->client->retry.max_retries) {
-    double ra = retry_after(L, hdr);
+    double ra = acr_opi_retry_after(L, hdr);
     if (ra <= op->client->retry.max_delay) {
       lua_pop(L, 1);
       op->attempt++;
@@ -310,157 +285,6 @@ static void on_http_error(lua_State *L, int idx, acr_op *op, long status, int hd
     /* The service asked for a longer wait than we allow: say so rather than sleep. */
   }
   acr_opi_fail(L, idx, op);
-}
-
-/* ---- long-running operations ---- */
-
-static const char *provisioning_state(lua_State *L, int doc)
-{
-  if (!doc || !lua_istable(L, doc))
-    return NULL;
-  lua_getfield(L, doc, "properties");
-  const char *s = acr_json_getstring(L, -1, "provisioningState");
-  if (s)
-    lua_remove(L, -2);
-  else
-    lua_pop(L, 1);
-  return s;  /* kept alive by the document */
-}
-
-/* A Failed or Canceled operation reports its own error.code and message. */
-static void fail_operation(lua_State *L, int idx, acr_op *op, int doc, acr_lro_state st)
-{
-  acr_error_push_response(L, 0, 0, doc);
-  lua_getfield(L, -1, "code");
-  const char *code = lua_tostring(L, -1);
-  int generic = !code || !strcmp(code, "HttpError");
-  lua_pop(L, 1);
-  if (generic) {
-    lua_pushstring(L, st == ACR_LRO_CANCELED ? "OperationCanceled" : "OperationFailed");
-    lua_setfield(L, -2, "code");
-    lua_pushstring(L, st == ACR_LRO_CANCELED ? "the operation was canceled"
-                                             : "the operation failed");
-    lua_setfield(L, -2, "message");
-  }
-  lua_pushnil(L);
-  lua_setfield(L, -2, "status");
-  acr_opi_fail(L, idx, op);
-}
-
-static void go_final(lua_State *L, int idx, acr_op *op, int which, int result_idx)
-{
-  if (which == 0) {
-    finish(L, idx, op, result_idx);
-    return;
-  }
-  if (!set_target(L, idx, op, which == 1 ? op->url : op->location))
-    return;
-  op->phase = PH_FINAL;
-  op->not_before = now_mono();
-}
-
-static void lro_begin(lua_State *L, int idx, acr_op *op, long status, int hdr, int doc, int res)
-{
-  const char *async = header(L, hdr, "azure-asyncoperation");
-  const char *loc = header(L, hdr, "location");
-  const char *ps = provisioning_state(L, doc);
-  if (status == 200 && (!strcmp(op->method, "PUT") || !strcmp(op->method, "PATCH")) &&
-      op->final_via == ACR_FINAL_DEFAULT && acr_lro_parse_state(ps) == ACR_LRO_SUCCEEDED) {
-    finish(L, idx, op, res);   /* terminal already: whatever polling header came with it */
-    return;
-  }
-  op->via = acr_lro_choose(op->method, async, loc);
-  /* Only a URL the operation will follow is checked: a Location beside a usable
-   * Azure-AsyncOperation matters only when the final GET is of it. */
-  int need_loc = loc && *loc && (op->via == ACR_POLL_LOCATION ||
-                                 acr_lro_final_get(op->method, op->via, op->final_via, 1) == 2);
-  if (need_loc) {
-    char *d = follow(L, idx, op, loc);
-    if (!d)
-      return;
-    op->location = keep_string(L, idx, "location", d, strlen(d));
-    free(d);
-  }
-  op->deadline = op->client->lro_timeout > 0 ? now_mono() + op->client->lro_timeout : 0;
-  if (op->via == ACR_POLL_ASYNC || op->via == ACR_POLL_LOCATION) {
-    if (set_target(L, idx, op, op->via == ACR_POLL_ASYNC ? async : loc)) {
-      op->phase = PH_POLL;
-      snprintf(op->status, sizeof op->status, "InProgress");
-      schedule_poll(L, idx, op, hdr);
-    }
-    return;
-  }
-  if (op->via == ACR_POLL_BODY) {
-    acr_lro_state st = acr_lro_parse_state(ps);
-    if (ps && st == ACR_LRO_RUNNING) {
-      op->phase = PH_POLL;
-      snprintf(op->status, sizeof op->status, "%.31s", ps);
-      schedule_poll(L, idx, op, hdr);
-    } else if (st == ACR_LRO_FAILED || st == ACR_LRO_CANCELED) {
-      fail_operation(L, idx, op, doc, st);
-    } else {
-      finish(L, idx, op, res);
-    }
-    return;
-  }
-  if (status == 202) {
-    acr_opi_fail_with(L, idx, op, "InvalidLroResponse",
-              "202 Accepted came without an Azure-AsyncOperation or Location header");
-    return;
-  }
-  finish(L, idx, op, res);
-}
-
-static void poll_async(lua_State *L, int idx, acr_op *op, int hdr, int doc, int res)
-{
-  const char *st_text = doc ? acr_json_getstring(L, doc, "status") : NULL;
-  if (!st_text) {
-    acr_opi_fail_with(L, idx, op, "InvalidLroResponse",
-              "the operation status resource has no \"status\" field");
-    return;
-  }
-  snprintf(op->status, sizeof op->status, "%.31s", st_text);
-  acr_lro_state st = acr_lro_parse_state(st_text);
-  lua_pop(L, 1);
-  if (st == ACR_LRO_RUNNING) {
-    schedule_poll(L, idx, op, hdr);
-  } else if (st == ACR_LRO_SUCCEEDED) {
-    go_final(L, idx, op, acr_lro_final_get(op->method, op->via, op->final_via,
-                                           op->location != NULL), res);
-  } else {
-    fail_operation(L, idx, op, doc, st);
-  }
-}
-
-static void lro_poll(lua_State *L, int idx, acr_op *op, long status, int hdr, int doc, int res)
-{
-  /* A status URL may change from one poll to the next: follow the newest. */
-  const char *next = header(L, hdr, op->via == ACR_POLL_ASYNC ? "azure-asyncoperation"
-                                                               : "location");
-  if (op->via != ACR_POLL_BODY && next && *next && strcmp(next, op->target) &&
-      !set_target(L, idx, op, next))
-    return;
-  if (op->via == ACR_POLL_ASYNC) {
-    poll_async(L, idx, op, hdr, doc, res);
-  } else if (op->via == ACR_POLL_LOCATION) {
-    if (status == 202)
-      schedule_poll(L, idx, op, hdr);
-    else if (!doc && (!strcmp(op->method, "PUT") || !strcmp(op->method, "PATCH")))
-      go_final(L, idx, op, 1, 0);
-    else
-      finish(L, idx, op, res);
-  } else {
-    const char *ps = provisioning_state(L, doc);
-    acr_lro_state st = acr_lro_parse_state(ps);
-    if (ps)
-      snprintf(op->status, sizeof op->status, "%.31s", ps);
-    if (!ps || st == ACR_LRO_SUCCEEDED)
-      finish(L, idx, op, res);
-    else if (st == ACR_LRO_RUNNING)
-      schedule_poll(L, idx, op, hdr);
-    else
-      fail_operation(L, idx, op, doc, st);
-  }
 }
 
 /* ---- feeding a response ---- */
@@ -499,13 +323,13 @@ static void on_success(lua_State *L, int idx, acr_op *op, long status, int hdr, 
     res = 0;
   op->attempt = 0;
   if (op->phase == PH_INITIAL && !op->lro)
-    finish(L, idx, op, res);
+    acr_opi_finish(L, idx, op, res);
   else if (op->phase == PH_INITIAL)
-    lro_begin(L, idx, op, status, hdr, doc, res);
+    acr_opi_lro_begin(L, idx, op, status, hdr, doc, res);
   else if (op->phase == PH_POLL)
-    lro_poll(L, idx, op, status, hdr, doc, res);
+    acr_opi_lro_poll(L, idx, op, status, hdr, doc, res);
   else
-    finish(L, idx, op, res);
+    acr_opi_finish(L, idx, op, res);
 }
 
 /* The answer to a token request goes to the credential. A failed refresh is no failure
@@ -548,7 +372,7 @@ static double ratelimit_remaining(lua_State *L, int hdr, int kind)
      "x-ms-ratelimit-remaining-subscription-global-deletes"}};
   double best = -1;
   for (int i = 0; i < 3; i++) {
-    const char *v = header(L, hdr, names[kind][i]);
+    const char *v = acr_opi_header(L, hdr, names[kind][i]);
     size_t n = v ? strspn(v, "0123456789") : 0;
     if (n > 0 && n < 10 && v[n] == '\0') {
       double d = (double)atol(v);
@@ -568,11 +392,20 @@ static void pace_answer(lua_State *L, acr_op *op, int a)
   long status = transport || lua_type(L, a) != LUA_TNUMBER ? 0 : (long)lua_tointeger(L, a);
   int hdr = !transport && lua_istable(L, a + 1) ? a + 1 : 0;
   double remaining = hdr ? ratelimit_remaining(L, hdr, acr_pacer_kind(method)) : -1;
-  double ra = status == 429 && hdr ? retry_after(L, hdr) : -1;
+  double ra = status == 429 && hdr ? acr_opi_retry_after(L, hdr) : -1;
   if (ra > op->client->retry.max_delay)
     ra = op->client->retry.max_delay;   /* a longer one fails its operation, not the rest */
   acr_pacer_answered(&op->client->pacer, method, op->paced, status, remaining, ra, now_mono());
   op->paced = 0;
+}
+
+static const char *garbled_message(const acr_op *op)
+{
+  switch (op->phase) {
+  case PH_POLL: return "the operation's status answer is not JSON (truncated or malformed)";
+  case PH_FINAL: return "the final GET's answer is not JSON (truncated or malformed)";
+  default: return "the service's response is not JSON (truncated or malformed)";
+  }
 }
 
 /* acr_opi_feed(status, headers, body, transport_error, message) at stack positions a..a+4 */
@@ -621,13 +454,17 @@ void acr_opi_feed(lua_State *L, int idx, acr_op *op, int a)
     }
   }
   int ok = status >= 200 && status < 300;
-  if (ok && garbled && op->shape != ACR_SHAPE_RAW)
-    acr_opi_fail_with(L, idx, op, "InvalidResponse",
-              "the service's response is not JSON (truncated or malformed)");
+  op->answer_status = status;
+  op->answer_hdr = hdr;
+  /* A raw call hands a text body back as it came; an LRO or an object needs JSON. */
+  if (ok && garbled && (op->shape != ACR_SHAPE_RAW || op->lro))
+    acr_opi_fail_answer(L, idx, op, "InvalidResponse", garbled_message(op));
   else if (ok)
     on_success(L, idx, op, status, hdr, body, doc);
   else
-    on_http_error(L, idx, op, status, hdr, doc);
+    on_http_error(L, idx, op, status, hdr, body, doc);
+  op->answer_status = 0;
+  op->answer_hdr = 0;
   lua_settop(L, top);
 }
 

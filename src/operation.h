@@ -8,6 +8,8 @@
 #include "lro.h"
 
 #define ACR_OPERATION_MT "acr.Operation"
+/* The longest x-ms-client-request-id a caller may give (ARM logs it as it came). */
+#define ACR_MAX_REQUEST_ID 128
 
 /* What result() turns the final body into. */
 typedef enum acr_shape {
@@ -33,7 +35,8 @@ typedef struct acr_op_spec {
   acr_final_via final_via;
   int idempotent;           /* safe to repeat after a dropped connection */
   double timeout;           /* per request override; 0 = the client's */
-  int headers_idx;          /* a table of extra request headers, or 0 */
+  int headers_idx;          /* a table of extra request headers, or 0; an
+                               x-ms-client-request-id in it is the operation's id */
   acr_result_fn wrap;       /* NULL: result() is the document (or the raw response) */
 } acr_op_spec;
 

@@ -74,19 +74,30 @@ static void options_at(lua_State *L, int idx, const char *const *allowed)
 }
 
 /* Names a caller may not set: the transport's framing and routing, the credential's
- * token, and what the core sets once per operation (a second x-ms-client-request-id
- * or User-Agent would be sent beside the core's). Accept and Content-Type may be set:
- * they replace the core's. */
+ * token, and the User-Agent the client sets (a second one would be sent beside it).
+ * Accept and Content-Type may be set: they replace the core's; so may
+ * x-ms-client-request-id (the operation's id then, see acr_op_push). */
 static const struct { const char *name, *why; } reserved[] = {
   {"authorization", "Authorization comes from the credential"},
   {"user-agent", "User-Agent comes from the client's user_agent option"},
-  {"x-ms-client-request-id", "x-ms-client-request-id is set once per operation; read it "
-                             "with op:request_id()"},
   {"host", NULL}, {"proxy-authorization", NULL}, {"content-length", NULL},
   {"transfer-encoding", NULL}, {"connection", NULL}, {"keep-alive", NULL},
   {"proxy-connection", NULL}, {"upgrade", NULL}, {"te", NULL}, {"trailer", NULL},
   {"expect", NULL}, {NULL, NULL}
 };
+
+/* A caller's request id becomes op:request_id() and goes into every log line and
+ * error of the operation: visible ASCII, no blanks, at most ACR_MAX_REQUEST_ID long. */
+static void check_request_id(lua_State *L, const char *v)
+{
+  size_t n = strlen(v);
+  for (size_t i = 0; i < n; i++)
+    if (v[i] <= ' ' || v[i] > '~')
+      n = 0;
+  if (n == 0 || n > ACR_MAX_REQUEST_ID)
+    luaL_error(L, "bad option 'headers' (x-ms-client-request-id must be 1 to %d visible "
+                  "ASCII characters)", ACR_MAX_REQUEST_ID);
+}
 
 /* A header table maps RFC 9110 token names to one-line string values (no CR, LF, NUL
  * or other control byte); no reserved name, no name twice (case-insensitively). */
@@ -103,6 +114,8 @@ static void check_headers(lua_State *L, int o)
         luaL_error(L, "bad option 'headers' (header names must be tokens and values one line "
                       "of text, both strings without NUL, CR or LF)");
       const char *name = lua_tostring(L, -2);
+      if (!strcasecmp(name, "x-ms-client-request-id"))
+        check_request_id(L, lua_tostring(L, -1));
       for (int i = 0; reserved[i].name; i++) {
         if (strcasecmp(name, reserved[i].name))
           continue;

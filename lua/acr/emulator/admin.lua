@@ -94,7 +94,7 @@ routes["GET log"] = function()
     out[i] = json.object("seq", e.seq, "start", e.start, "time", e.time, "method", e.method,
       "path", e.path,
       "query", e.query, "kind", e.kind, "status", e.status, "connection", e.connection,
-      "client_request_id", e.client_request_id, "throttled", e.throttled)
+      "client_request_id", e.client_request_id, "accept", e.accept, "throttled", e.throttled)
   end
   return reply(200, out)
 end

@@ -152,7 +152,7 @@ function _M.log()
     seq = state.seq, start = ngx.req.start_time(), time = ngx.now(),
     method = ngx.req.get_method(), path = ngx.var.uri,
     query = ngx.var.args, kind = kind, status = ngx.status, connection = conn,
-    client_request_id = ngx.var.http_x_ms_client_request_id,
+    client_request_id = ngx.var.http_x_ms_client_request_id, accept = ngx.var.http_accept,
     throttled = ctx.throttled,   -- a 429 of the buckets, not of --fail-rate
   }
 end
