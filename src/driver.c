@@ -95,10 +95,15 @@ static void complete(lua_State *L, int cidx, acr_client *c, xfer *x, int rc)
    * operation due with no request out, and send it again */
   if (op && !auth)
     acr_op_feed(L, opidx, opidx + 1);
+  char note[96] = "";
+  if (op)
+    acr_op_take_note(op, note, sizeof note);   /* the wait this answer led to */
   if (op && acr_op_finished(op))
     c->ended++;
   if (msg[0])
     acr_client_log(L, cidx, status >= 400 || status == 0 ? "warn" : "debug", msg);
+  if (note[0] && msg[0])
+    acr_client_log(L, cidx, "info", note);
   lua_settop(L, base);
 }
 

@@ -243,6 +243,29 @@ const char *acr_op_request_id(const acr_op *op)
   return op->request_id;
 }
 
+void acr_opi_note_retry(acr_op *op, int n, double wait, long status, const char *what)
+{
+  char why[64];
+  if (status > 0)
+    snprintf(why, sizeof why, "HTTP %ld", status);
+  else
+    snprintf(why, sizeof why, "%s", what ? what : "transport");
+  snprintf(op->note, sizeof op->note, "retry %d/%d in %.3g s (%s)", n,
+           op->client->retry.max_retries, wait, why);
+}
+
+void acr_opi_note_throttled(acr_op *op, double wait)
+{
+  snprintf(op->note, sizeof op->note,
+           "throttled (HTTP 429): waiting %.3g s as Retry-After asks, not counted as a retry", wait);
+}
+
+void acr_op_take_note(acr_op *op, char *out, size_t n)
+{
+  snprintf(out, n, "%s", op->note);
+  op->note[0] = '\0';
+}
+
 int acr_op_paced(const acr_op *op)
 {
   return op->paced;

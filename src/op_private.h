@@ -49,6 +49,7 @@ typedef struct acr_op {
   int paced;              /* the request out is counted by the client's pacer */
   char status[32];
   char request_id[37];
+  char note[96];          /* the last wait decided (a retry, throttling), for the log */
 } acr_op;
 
 /* operation.c, for op_methods.c */
@@ -61,5 +62,10 @@ void acr_opi_feed_auth(lua_State *L, int idx, acr_op *op, const acr_auth_answer 
 const char *acr_opi_current_method(const acr_op *op);    /* of the next ARM request */
 int acr_opi_push_credential(lua_State *L, int idx);     /* pushes it; its index */
 acr_token_target acr_opi_token_target(const acr_op *op);
+
+/* op_methods.c: the line retry n is logged with, "retry n/max in s (why)": why is
+ * "HTTP <status>" when status > 0, else what (a transport failure's code) */
+void acr_opi_note_retry(acr_op *op, int n, double wait, long status, const char *what);
+void acr_opi_note_throttled(acr_op *op, double wait);
 
 #endif

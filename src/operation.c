@@ -247,8 +247,9 @@ static void on_transport_error(lua_State *L, int idx, acr_op *op, const char *te
   if (transient && acr_retry_transport(method, op->idempotent) &&
       op->attempt < op->client->retry.max_retries) {
     op->attempt++;
-    op->not_before = now_mono() + acr_retry_backoff(&op->client->retry, op->attempt,
-                                                    &op->client->seed);
+    double wait = acr_retry_backoff(&op->client->retry, op->attempt, &op->client->seed);
+    op->not_before = now_mono() + wait;
+    acr_opi_note_retry(op, op->attempt, wait, 0, code);
     return;
   }
   acr_error_push(L, code, msg && *msg ? msg : code, 0);
@@ -270,6 +271,7 @@ static int wait_out_throttling(lua_State *L, acr_op *op, int hdr)
     return 0;
   op->throttled += ra;
   op->not_before = t;
+  acr_opi_note_throttled(op, ra);
   return 1;
 }
 
@@ -302,9 +304,10 @@ static void on_http_error(lua_State *L, int idx, acr_op *op, long status, int hd
     if (ra <= op->client->retry.max_delay) {
       lua_pop(L, 1);
       op->attempt++;
-      op->not_before = now_mono() + (ra >= 0 ? ra : acr_retry_backoff(&op->client->retry,
-                                                                     op->attempt,
-                                                                     &op->client->seed));
+      double wait = ra >= 0 ? ra : acr_retry_backoff(&op->client->retry, op->attempt,
+                                                      &op->client->seed);
+      op->not_before = now_mono() + wait;
+      acr_opi_note_retry(op, op->attempt, wait, status, NULL);
       return;
     }
     /* The service asked for a longer wait than we allow: say so rather than sleep. */
