@@ -99,6 +99,18 @@ static int token_url(acr_credential *c, const acr_token_target *t, acr_buf *url,
   return 0;
 }
 
+/* Where the request goes, as host:port, for an error that must name it when the
+ * request fails in transport (the URL itself may carry a tenant or an identity). */
+static void note_host(acr_credential *c, const acr_auth_request *req)
+{
+  acr_origin o;
+  if (!req->url.data || acr_url_origin(req->url.data, &o) != 0)
+    snprintf(c->token_host, sizeof c->token_host, "the token endpoint");
+  else
+    snprintf(c->token_host, sizeof c->token_host, strchr(o.host, ':') ? "[%s]:%ld" : "%s:%ld",
+             o.host, o.port);
+}
+
 static int read_token_file(acr_credential *c, char *err, size_t n)
 {
   double now = (double)time(NULL);
@@ -175,6 +187,7 @@ static acr_auth_step entra_request(lua_State *L, acr_credential *c, const acr_to
                                         "Accept", "application/json", NULL};
   memcpy(req->headers, headers, sizeof headers);
   req->method = "POST";
+  note_host(c, req);
   return ACR_AUTH_REQUEST;
 }
 
@@ -207,6 +220,7 @@ static acr_auth_step managed_request(lua_State *L, acr_credential *c, const acr_
   req->headers[1] = app ? c->identity_header.data : "true";
   req->method = "GET";
   req->timeout = IMDS_TIMEOUT;
+  note_host(c, req);
   return ACR_AUTH_REQUEST;
 }
 
@@ -297,18 +311,33 @@ static const char *kind_label(acr_credential *c)
   }
 }
 
+/* A request that failed in transport is reported as what it is (ConnectionFailed,
+ * TlsError, Timeout: the codes of ARM's transport failures), naming the host, not as a
+ * refusal: AuthenticationFailed is for a token endpoint that answered. */
 static acr_auth_outcome transport_failure(lua_State *L, acr_credential *c, const char *terr,
                                           const char *tmsg)
 {
   /* No IMDS here (not an Azure host): default() moves on. A configured App Service
    * endpoint that does not answer is a failure of that identity. */
   c->unavailable = c->kind == ACR_CRED_MANAGED_IDENTITY && !c->identity_endpoint;
-  char msg[512];
-  snprintf(msg, sizeof msg, "the token endpoint did not answer (%s%s%s)", terr,
-           tmsg ? ": " : "", tmsg ? tmsg : "");
-  acr_auth_fail(L, kind_label(c), msg);
-  /* a refused or dropped connection may work next time; a certificate will not */
-  acr_error_set_retryable(L, -1, !strcmp(terr, "Timeout") || !strcmp(terr, "ConnectionFailed"));
+  static const char *const codes[] = {"ConnectionFailed", "TlsError", "Timeout",
+                                      "ResponseTooLarge", NULL};
+  static const char *const says[] = {"the connection to %s (token endpoint) failed",
+                                     "TLS with %s (token endpoint) failed",
+                                     "%s (token endpoint) did not answer in time",
+                                     "the answer of %s (token endpoint) is too large"};
+  int i = 0;
+  while (codes[i] && strcmp(terr, codes[i]))
+    i++;
+  const char *host = c->token_host[0] ? c->token_host : "the token endpoint";
+  char what[400], msg[700];
+  snprintf(what, sizeof what, codes[i] ? says[i] : "the token request to %s failed", host);
+  snprintf(msg, sizeof msg, "%s: %s: %s", kind_label(c), what, tmsg && *tmsg ? tmsg : terr);
+  acr_error_push(L, codes[i] ? codes[i] : "TransportError", msg, 0);
+  /* A refused or dropped connection, or a timeout, may work next time (the operation
+   * retries them); a certificate will not. IMDS not answering is how a machine with no
+   * IMDS shows: asked again, it would only stall the call (azure-identity asks once). */
+  acr_error_set_retryable(L, -1, (i == 0 || i == 2) && !c->unavailable);
   return ACR_AUTH_ERROR;
 }
 

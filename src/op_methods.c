@@ -57,8 +57,9 @@ static next_kind prepare_next(lua_State *L, int idx, acr_op *op, const char **to
      * tokens are never usable must end the call, not spin. */
     if (++op->fetches > ACR_MAX_FETCHES) {
       lua_pop(L, 1);
-      acr_opi_fail_with(L, idx, op, "AuthenticationFailed",
-                "no usable token after " ACR_STR(ACR_MAX_FETCHES) " token requests in a row");
+      acr_error_push(L, "AuthenticationFailed",
+                     "no usable token after " ACR_STR(ACR_MAX_FETCHES) " token requests in a row", 0);
+      acr_opi_fail_token(L, idx, op);
       return NEXT_NONE;
     }
     acr_auth_step st = acr_credential_request(L, cred, &t, req);
@@ -71,7 +72,7 @@ static next_kind prepare_next(lua_State *L, int idx, acr_op *op, const char **to
       op->awaiting_auth = 1;
       return NEXT_AUTH;
     }
-    acr_opi_fail(L, idx, op);
+    acr_opi_fail_token(L, idx, op);
     return NEXT_NONE;
   }
 }

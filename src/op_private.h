@@ -39,6 +39,7 @@ typedef struct acr_op {
   int stale_ok;           /* a token refresh failed: use the cached token while valid */
   int just_fetched;       /* a token just came: the next request uses it while valid */
   int fetches;            /* token fetches since the last ARM request went out */
+  int token_attempt;      /* token requests retried after a transport failure */
   double timeout;         /* per request, seconds */
   double not_before;      /* monotonic time before which nothing is sent */
   double deadline;        /* monotonic; 0 = none */
@@ -63,6 +64,8 @@ const char *acr_opi_current_method(const acr_op *op);    /* of the next ARM requ
 int acr_opi_push_credential(lua_State *L, int idx);     /* pushes it; its index */
 acr_token_target acr_opi_token_target(const acr_op *op);
 
+/* op_auth.c: the error at top ends the operation, marked err.during = "token" */
+void acr_opi_fail_token(lua_State *L, int idx, acr_op *op);
 /* op_methods.c: the line retry n is logged with, "retry n/max in s (why)": why is
  * "HTTP <status>" when status > 0, else what (a transport failure's code) */
 void acr_opi_note_retry(acr_op *op, int n, double wait, long status, const char *what);

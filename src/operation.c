@@ -511,29 +511,6 @@ static void on_success(lua_State *L, int idx, acr_op *op, long status, int hdr, 
     finish(L, idx, op, res);
 }
 
-/* The answer to a token request goes to the credential. A failed refresh is no failure
- * while the cached token is still valid. */
-void acr_opi_feed_auth(lua_State *L, int idx, acr_op *op, const acr_auth_answer *a)
-{
-  op->awaiting_auth = 0;
-  int cred = acr_opi_push_credential(L, idx);
-  acr_token_target t = acr_opi_token_target(op);
-  double delay = 0;
-  acr_auth_outcome out = acr_credential_feed(L, cred, &t, a, &delay);
-  if (out == ACR_AUTH_AGAIN)
-    op->not_before = now_mono() + delay;
-  if (out == ACR_AUTH_OK)
-    op->just_fetched = 1;   /* used while valid, even inside its refresh window */
-  if (out != ACR_AUTH_ERROR)
-    return;
-  if (acr_credential_valid_token(L, cred, t.scope)) {
-    op->stale_ok = 1;
-    acr_credential_refresh_failed(L, cred);   /* the others use it too, not retry */
-    return;
-  }
-  acr_opi_fail(L, idx, op);
-}
-
 const char *acr_opi_current_method(const acr_op *op)
 {
   return op->phase == PH_INITIAL ? op->method : "GET";
