@@ -161,6 +161,38 @@ describe("errors #emulator", function()
     c:close()
   end)
 
+  it("logs each retry with its number and its wait; a 429 waited out says so, with no number", function()
+    local lines = {}
+    local c = ch.client(em, { retry = { max_retries = 3, base_delay = 0.05, max_delay = 5 },
+                              logger = function(level, msg) lines[#lines + 1] = level .. " " .. msg end })
+    -- the drop first, on the client's first connection (libcurl itself repeats a request
+    -- whose kept-alive connection turns out closed)
+    inject{ path = "/tokens/abcde", drop = true, times = 1 }
+    inject{ path = "/tokens/abcde", status = 503, times = 2, body = '{"error":{"code":"Busy","message":"busy"}}' }
+    local _, err = c:get_token("abcde")
+    assert.are.equal(404, err.status)   -- the fourth try reached ARM
+    -- each retry's line follows the exchange that led to it; waits of (2^n - 1) * 0.05 s +-20 %
+    assert.are.equal(7, #lines, table.concat(lines, "\n"))
+    assert.matches("%-> ConnectionFailed: ", lines[1])
+    assert.matches("^info retry 1/3 in 0%.0[456]%d* s %(ConnectionFailed%)$", lines[2])
+    assert.matches("%-> 503 ", lines[3])
+    assert.matches("^info retry 2/3 in 0%.1%d* s %(HTTP 503%)$", lines[4])
+    assert.matches("%-> 503 ", lines[5])
+    assert.matches("^info retry 3/3 in 0%.[234]%d* s %(HTTP 503%)$", lines[6])
+    assert.matches("%-> 404 ", lines[7])
+    -- a 429 with Retry-After is waited out: no retry is used up, and the line says why
+    lines = {}
+    inject{ path = "/tokens/abcde", status = 429, times = 1, headers = { ["Retry-After"] = "1" },
+            body = '{"error":{"code":"SubscriptionRequestsThrottled","message":"slow down"}}' }
+    _, err = c:get_token("abcde")
+    assert.are.equal(404, err.status)
+    assert.are.equal(3, #lines, table.concat(lines, "\n"))
+    assert.are.equal("info throttled (HTTP 429): waiting 1 s as Retry-After asks, not counted as a retry",
+                     lines[2])
+    assert.is_nil(lines[2]:find("%d/%d"))
+    c:close()
+  end)
+
   it("reports a connection that keeps dropping", function()
     inject{ path = "/tokens/abcde", drop = true, times = 10 }
     local _, err = client:get_token("abcde")

@@ -112,16 +112,6 @@ describe("credentials #emulator #auth", function()
     assert.are.equal(1, ch.count_requests(em, "POST injected"))
   end)
 
-  it("a token endpoint whose certificate fails verification: TlsError, not retryable", function()
-    local other = helpers.start_emulator{ tls = true }   -- its own CA, which the client does not trust
-    local c = ch.client(em, { credential = secret_cred{ authority_host = other.url } })
-    local _, err = c:get_token("abcde")
-    other:stop()
-    assert.are.equal("AuthenticationFailed", err.code)
-    assert.matches("TlsError", err.message)
-    assert.is_false(err.retryable)
-  end)
-
   it("client_secret: raises on misuse, naming the field", function()
     local ok, err = pcall(acr.credential.client_secret, { tenant_id = TENANT, client_id = "x" })
     assert.is_false(ok)
@@ -531,7 +521,7 @@ exit 0
       local ok, out = run_lua({ ACR_LOOPBACK_GUARD = log, PATH = path_dir },
         probe(em, 'acr.credential.managed_identity{ imds_endpoint = "http://0.0.0.0:9" }'))
       assert.is_true(ok, out)
-      assert.matches("managed identity: the token endpoint did not answer %(ConnectionFailed", out)
+      assert.matches("ConnectionFailed nil managed identity: the connection to 0%.0%.0%.0:9 %(token endpoint%) failed", out)
       assert.matches("ACR_LOOPBACK_GUARD refused a connection to 0%.0%.0%.0 port 9", helpers.read_file(log) or "")
       -- loopback itself is let through: the same call to the emulator's IMDS works
       os.remove(log)
@@ -570,7 +560,7 @@ exit 0
       local order = {}
       for _, what in ipairs{ "environment: AZURE_TENANT_ID is not set",
                               "workload_identity: AZURE_FEDERATED_TOKEN_FILE is not set",
-                              "managed identity: the token endpoint did not answer",
+                              "managed identity: the connection to 127%.0%.0%.1:1 %(token endpoint%) failed",
                               "Azure CLI: the Azure CLI %(az%) was not found" } do
         local at = out:find(what)
         assert.truthy(at, "missing: " .. what .. " in " .. out)
@@ -584,7 +574,7 @@ exit 0
       local ok, out = run_lua(base_env, probe(em, "acr.credential.default()"))
       assert.is_true(ok, out)
       assert.matches("no credential worked", out)
-      assert.matches("managed identity: the token endpoint did not answer.*Azure CLI: az exited with 1: "
+      assert.matches("managed identity: the connection to 127%.0%.0%.1:1 %(token endpoint%) failed.*Azure CLI: az exited with 1: "
         .. "ERROR: Please run 'az login'", out)
       assert.is_nil(out:find("was not found", 1, true))
     end)

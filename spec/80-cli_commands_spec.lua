@@ -650,7 +650,7 @@ describe("acr command line #emulator #cli", function()
       assert.are.equal(0, r.code, r.err)
       assert.are.same({}, r.json)
       assert.are.equal(1, requests(em, "GET tokens"))
-      -- the token endpoint is the first to fail, so it is an authentication failure
+      -- the token endpoint is the first to fail: a TlsError while getting a token, exit 3
       r = acr(args, { bare = true })
       assert.are.equal(3, r.code)
       assert.matches("TlsError", r.err)

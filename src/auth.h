@@ -47,6 +47,7 @@ typedef struct acr_credential {
   char *imds_endpoint;
   int attempt;                       /* IMDS retries of the current fetch */
   int unavailable;                   /* the last fetch failed as "not configured here" */
+  char token_host[272];              /* host:port the last token request went to */
   /* Azure CLI */
   char *az_path;
   double cli_timeout;

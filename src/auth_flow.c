@@ -1,6 +1,6 @@
 /* How each credential kind gets a token: the request it sends (Entra ID's token
- * endpoint, IMDS, App Service) and how it reads the answer; the Azure CLI, run without
- * a shell; and default()'s chain trying its members in order. */
+ * endpoint, IMDS, App Service) and how it reads the answer; and default()'s chain trying
+ * its members in order. The Azure CLI, which sends no request, is auth_cli.c's. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,12 +10,12 @@
 #include <openssl/crypto.h>
 
 #include "auth.h"
+#include "auth_flow.h"
 #include "error.h"
 #include "json.h"
 #include "jsonscan.h"
 #include "jwt.h"
 #include "retry.h"
-#include "subprocess.h"
 #include "url.h"
 
 #define DEFAULT_AUTHORITY "https://login.microsoftonline.com"
@@ -24,10 +24,7 @@
 #define IMDS_MAX_TRIES 5
 #define IMDS_TIMEOUT 3.0          /* a machine with no IMDS should not stall a chain */
 
-#define EXPIRED_ON_ARRIVAL \
-  "the token had already expired when it arrived (its expiry is in the past: is the clock right?)"
-
-static void fail(lua_State *L, const char *kind, const char *msg)
+void acr_auth_fail(lua_State *L, const char *kind, const char *msg)
 {
   lua_pushfstring(L, "%s: %s", kind, msg);
   acr_error_push(L, "AuthenticationFailed", lua_tostring(L, -1), 0);
@@ -102,6 +99,18 @@ static int token_url(acr_credential *c, const acr_token_target *t, acr_buf *url,
   return 0;
 }
 
+/* Where the request goes, as host:port, for an error that must name it when the
+ * request fails in transport (the URL itself may carry a tenant or an identity). */
+static void note_host(acr_credential *c, const acr_auth_request *req)
+{
+  acr_origin o;
+  if (!req->url.data || acr_url_origin(req->url.data, &o) != 0)
+    snprintf(c->token_host, sizeof c->token_host, "the token endpoint");
+  else
+    snprintf(c->token_host, sizeof c->token_host, strchr(o.host, ':') ? "[%s]:%ld" : "%s:%ld",
+             o.host, o.port);
+}
+
 static int read_token_file(acr_credential *c, char *err, size_t n)
 {
   double now = (double)time(NULL);
@@ -171,13 +180,14 @@ static acr_auth_step entra_request(lua_State *L, acr_credential *c, const acr_to
   if (token_url(c, t, &req->url, err, sizeof err) ||
       entra_form(c, t, req->url.data, &req->body, err, sizeof err)) {
     acr_auth_request_free(req);
-    fail(L, kind, err);
+    acr_auth_fail(L, kind, err);
     return ACR_AUTH_FAILED;
   }
   static const char *const headers[] = {"Content-Type", "application/x-www-form-urlencoded",
                                         "Accept", "application/json", NULL};
   memcpy(req->headers, headers, sizeof headers);
   req->method = "POST";
+  note_host(c, req);
   return ACR_AUTH_REQUEST;
 }
 
@@ -203,20 +213,21 @@ static acr_auth_step managed_request(lua_State *L, acr_credential *c, const acr_
   }
   if (rc) {
     acr_auth_request_free(req);
-    fail(L, "managed identity", "out of memory");
+    acr_auth_fail(L, "managed identity", "out of memory");
     return ACR_AUTH_FAILED;
   }
   req->headers[0] = app ? "X-IDENTITY-HEADER" : "Metadata";
   req->headers[1] = app ? c->identity_header.data : "true";
   req->method = "GET";
   req->timeout = IMDS_TIMEOUT;
+  note_host(c, req);
   return ACR_AUTH_REQUEST;
 }
 
 /* ---- reading answers ---- */
 
 /* A token from text held in C: only one line, and not empty. */
-static int token_ok(const acr_json_want *w)
+int acr_auth_token_ok(const acr_json_want *w)
 {
   const acr_buf *b = w->text;
   return w->kind == ACR_JSON_STRING && b->len && strcspn(b->data, "\r\n") == b->len;
@@ -236,7 +247,7 @@ static int take_token(acr_credential *c, const acr_token_target *t, const char *
   int rc = acr_json_scan(body, len, w, 3);
   if (rc >= 0) {
     double exp = on > 0 ? on : in > 0 ? now + in : now + 300;
-    rc = token_ok(&w[0]) ? acr_credential_cache(c, t->scope, tok.data, tok.len, exp) : -2;
+    rc = acr_auth_token_ok(&w[0]) ? acr_credential_cache(c, t->scope, tok.data, tok.len, exp) : -2;
   } else {
     rc = rc == -2 ? -1 : -4;
   }
@@ -271,7 +282,7 @@ static void push_http_failure(lua_State *L, const char *kind, long status, int h
   char msg[1024];
   snprintf(msg, sizeof msg, "%s%s%s", code ? code : "the token request failed",
            desc ? ": " : "", desc ? desc : "");
-  fail(L, kind, msg);
+  acr_auth_fail(L, kind, msg);
   int err = lua_gettop(L);
   lua_pushinteger(L, status);
   lua_setfield(L, err, "status");
@@ -300,18 +311,33 @@ static const char *kind_label(acr_credential *c)
   }
 }
 
+/* A request that failed in transport is reported as what it is (ConnectionFailed,
+ * TlsError, Timeout: the codes of ARM's transport failures), naming the host, not as a
+ * refusal: AuthenticationFailed is for a token endpoint that answered. */
 static acr_auth_outcome transport_failure(lua_State *L, acr_credential *c, const char *terr,
                                           const char *tmsg)
 {
   /* No IMDS here (not an Azure host): default() moves on. A configured App Service
    * endpoint that does not answer is a failure of that identity. */
   c->unavailable = c->kind == ACR_CRED_MANAGED_IDENTITY && !c->identity_endpoint;
-  char msg[512];
-  snprintf(msg, sizeof msg, "the token endpoint did not answer (%s%s%s)", terr,
-           tmsg ? ": " : "", tmsg ? tmsg : "");
-  fail(L, kind_label(c), msg);
-  /* a refused or dropped connection may work next time; a certificate will not */
-  acr_error_set_retryable(L, -1, !strcmp(terr, "Timeout") || !strcmp(terr, "ConnectionFailed"));
+  static const char *const codes[] = {"ConnectionFailed", "TlsError", "Timeout",
+                                      "ResponseTooLarge", NULL};
+  static const char *const says[] = {"the connection to %s (token endpoint) failed",
+                                     "TLS with %s (token endpoint) failed",
+                                     "%s (token endpoint) did not answer in time",
+                                     "the answer of %s (token endpoint) is too large"};
+  int i = 0;
+  while (codes[i] && strcmp(terr, codes[i]))
+    i++;
+  const char *host = c->token_host[0] ? c->token_host : "the token endpoint";
+  char what[400], msg[700];
+  snprintf(what, sizeof what, codes[i] ? says[i] : "the token request to %s failed", host);
+  snprintf(msg, sizeof msg, "%s: %s: %s", kind_label(c), what, tmsg && *tmsg ? tmsg : terr);
+  acr_error_push(L, codes[i] ? codes[i] : "TransportError", msg, 0);
+  /* A refused or dropped connection, or a timeout, may work next time (the operation
+   * retries them); a certificate will not. IMDS not answering is how a machine with no
+   * IMDS shows: asked again, it would only stall the call (azure-identity asks once). */
+  acr_error_set_retryable(L, -1, (i == 0 || i == 2) && !c->unavailable);
   return ACR_AUTH_ERROR;
 }
 
@@ -364,100 +390,13 @@ static acr_auth_outcome feed_one(lua_State *L, acr_credential *c, const acr_toke
     return ACR_AUTH_OK;
   }
   if (rc != -4) {
-    fail(L, kind_label(c), rc == -2 ? "the token response has no usable access_token"
-                           : rc == -3 ? EXPIRED_ON_ARRIVAL : "out of memory");
+    acr_auth_fail(L, kind_label(c), rc == -2 ? "the token response has no usable access_token"
+                           : rc == -3 ? ACR_EXPIRED_ON_ARRIVAL : "out of memory");
     return ACR_AUTH_ERROR;
   }
   if (retry_managed(L, c, a, delay))
     return ACR_AUTH_AGAIN;
   return refused(L, c, a);
-}
-
-/* ---- the Azure CLI ---- */
-
-/* expiresOn is local time "YYYY-MM-DD HH:MM:SS[.ffffff]"; newer CLIs add expires_on. */
-static double cli_expiry(double expires_on, const acr_buf *expires_at)
-{
-  if (expires_on > 0)
-    return expires_on;
-  struct tm tm;
-  memset(&tm, 0, sizeof tm);
-  if (!expires_at->data || sscanf(expires_at->data, "%d-%d-%d %d:%d:%d", &tm.tm_year, &tm.tm_mon,
-                                  &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec) != 6)
-    return -1;
-  tm.tm_year -= 1900;
-  tm.tm_mon -= 1;
-  tm.tm_isdst = -1;
-  return (double)mktime(&tm);
-}
-
-/* az's JSON, read in C as a token response is: 0, or -1 out of memory, -2 no usable
- * token, -3 expired, -4 not JSON. */
-static int cli_token(acr_credential *c, const acr_token_target *t, const acr_buf *out)
-{
-  acr_buf tok = ACR_BUF_INIT, at = ACR_BUF_INIT;
-  double on = -1;
-  acr_json_want w[] = {{"accessToken", &tok, NULL, ACR_JSON_ABSENT},
-                       {"expires_on", NULL, &on, ACR_JSON_ABSENT},
-                       {"expiresOn", &at, NULL, ACR_JSON_ABSENT}};
-  int rc = acr_json_scan(out->data, out->len, w, 3);
-  if (rc == 1) {
-    double exp = cli_expiry(on, &at);
-    rc = token_ok(&w[0])
-         ? acr_credential_cache(c, t->scope, tok.data, tok.len, exp > 0 ? exp : (double)time(NULL) + 300)
-         : -2;
-  } else {
-    rc = rc == -2 ? -1 : rc == 0 ? -2 : -4;
-  }
-  acr_buf_wipe(&tok);
-  acr_buf_free(&at);
-  return rc;
-}
-
-/* The first line of az's complaint, as its message. */
-static void cli_failure(lua_State *L, acr_run_status st, int code, acr_buf *errout,
-                        const char *err, double timeout)
-{
-  char msg[512];
-  if (st == ACR_RUN_NOT_FOUND)
-    snprintf(msg, sizeof msg, "the Azure CLI (az) was not found on PATH");
-  else if (st == ACR_RUN_TIMEOUT)
-    snprintf(msg, sizeof msg, "az did not answer within %g s", timeout);
-  else if (st == ACR_RUN_ERROR)
-    snprintf(msg, sizeof msg, "az could not be run: %s", err);
-  else {
-    size_t n = errout->len ? strcspn(errout->data, "\n") : 0;
-    snprintf(msg, sizeof msg, "az exited with %d%s%.*s", code, n ? ": " : "", (int)(n > 300 ? 300 : n),
-             n ? errout->data : "");
-  }
-  fail(L, "Azure CLI", msg);
-}
-
-static acr_auth_step cli_fetch(lua_State *L, acr_credential *c, const acr_token_target *t)
-{
-  const char *argv[10] = {c->az_path, "account", "get-access-token", "--output", "json",
-                          "--resource", t->resource, NULL, NULL, NULL};
-  if (c->tenant_id) {
-    argv[7] = "--tenant";
-    argv[8] = c->tenant_id;
-  }
-  acr_buf out = ACR_BUF_INIT, errout = ACR_BUF_INIT;
-  int code = 0;
-  char err[256] = "";
-  acr_run_status st = acr_run(argv, (long)(c->cli_timeout * 1000), &out, &errout, &code, err,
-                              sizeof err);
-  int rc = 0;
-  if (st != ACR_RUN_OK || code != 0) {
-    c->unavailable = 1;   /* no az here, or one that is not logged in */
-    cli_failure(L, st, code, &errout, err, c->cli_timeout);
-  } else if ((rc = cli_token(c, t, &out)) != 0) {
-    fail(L, "Azure CLI", rc == -4 ? "az printed something that is not JSON"
-                         : rc == -3 ? EXPIRED_ON_ARRIVAL
-                         : rc == -1 ? "out of memory" : "az's answer has no usable accessToken");
-  }
-  acr_buf_wipe(&out);
-  acr_buf_wipe(&errout);
-  return st != ACR_RUN_OK || code != 0 || rc != 0 ? ACR_AUTH_FAILED : ACR_AUTH_READY;
 }
 
 /* ---- the chain ---- */
@@ -530,7 +469,7 @@ acr_auth_step acr_credential_request(lua_State *L, int idx, const acr_token_targ
   case ACR_CRED_STATIC:
     if (c->token.len)
       return ACR_AUTH_READY;
-    fail(L, "static", "the credential is closed");
+    acr_auth_fail(L, "static", "the credential is closed");
     return ACR_AUTH_FAILED;
   case ACR_CRED_CLIENT_SECRET:
   case ACR_CRED_CLIENT_CERTIFICATE:
@@ -539,7 +478,7 @@ acr_auth_step acr_credential_request(lua_State *L, int idx, const acr_token_targ
   case ACR_CRED_MANAGED_IDENTITY:
     return managed_request(L, c, t, req);
   case ACR_CRED_AZURE_CLI:
-    return cli_fetch(L, c, t);
+    return acr_auth_cli_fetch(L, c, t);
   case ACR_CRED_CHAIN:
     break;
   }

@@ -22,115 +22,19 @@
 #include "pacer.h"
 #include "pool.h"
 #include "retry.h"
+#include "xfer.h"
 
-#define MAX_LINES 24
 #define MAX_WAIT_MS 1000L   /* a wait is cut into slices: nothing relies on one signal */
 
-struct acr_xfer {
-  struct acr_xfer *next;   /* the client's list */
-  acr_http *http;
-  acr_http_response res;
-  char *lines[MAX_LINES + 1];
-  int nlines, secret;      /* lines[0..secret) carry a token or a secret: wiped */
-  acr_auth_request req;    /* a token request (its form may hold a secret): wiped */
-  int auth;                /* the credential's token request */
-  double t0;
-  char method[16];
-  char *url;               /* for the log line */
-};
-
-typedef struct acr_xfer xfer;
-
-/* ---- transfers ---- */
-
-static void add_line(lua_State *L, const char *name, const char *value, void *ud)
-{
-  xfer *x = ud;
-  (void)L;
-  if (x->nlines >= MAX_LINES - 4)
-    return;
-  size_t len = strlen(name) + strlen(value) + 3;
-  char *s = malloc(len);
-  if (s) {
-    snprintf(s, len, "%s: %s", name, value);
-    x->lines[x->nlines++] = s;
-  }
-}
-
-static void xfer_unlink(acr_client *c, xfer *x)
-{
-  for (xfer **p = &c->xfers; *p; p = &(*p)->next) {
-    if (*p == x) {
-      *p = x->next;
-      break;
-    }
-  }
-}
-
-static void xfer_free(acr_client *c, xfer *x)
-{
-  xfer_unlink(c, x);
-  for (int i = 0; i < x->nlines; i++) {
-    if (i < x->secret)
-      acr_cleanse(x->lines[i], strlen(x->lines[i]));
-    free(x->lines[i]);
-  }
-  acr_auth_request_free(&x->req);
-  acr_http_response_free(&x->res);
-  if (x->http && c->pool)
-    acr_pool_put(c->pool, x->http);
-  free(x->url);
-  free(x);
-}
+typedef acr_xfer xfer;
 
 void acr_driver_free(acr_client *c)
 {
   while (c->xfers)
-    xfer_free(c, c->xfers);
+    acr_xfer_free(c, c->xfers);
   acr_pool_free(c->pool);
   c->pool = NULL;
 }
-
-static xfer *xfer_new(acr_client *c)
-{
-  xfer *x = calloc(1, sizeof *x);
-  if (!x)
-    return NULL;
-  acr_http_response_init(&x->res);
-  acr_auth_request_init(&x->req);
-  x->next = c->xfers;
-  c->xfers = x;
-  return x;
-}
-
-/* The token request, sent from C memory: every header is secret (X-IDENTITY-HEADER is
- * one), and the form may hold a client secret or an assertion. */
-static void auth_request(lua_State *L, xfer *x, double *timeout)
-{
-  for (int i = 0; x->req.headers[i]; i += 2)
-    add_line(L, x->req.headers[i], x->req.headers[i + 1], x);
-  x->secret = x->nlines;
-  if (x->req.timeout > 0)
-    *timeout = x->req.timeout;
-  snprintf(x->method, sizeof x->method, "%s", x->req.method ? x->req.method : "");
-  x->url = strdup(x->req.url.data ? x->req.url.data : "");
-}
-
-static void arm_request(lua_State *L, int idx, xfer *x, const acr_op_request *r,
-                        const acr_op *op)
-{
-  size_t len = strlen(r->token) + 24;
-  x->lines[0] = malloc(len);
-  if (x->lines[0]) {
-    snprintf(x->lines[0], len, "Authorization: Bearer %s", r->token);
-    x->nlines = x->secret = 1;
-  }
-  add_line(L, "x-ms-client-request-id", acr_op_request_id(op), x);
-  acr_op_each_header(L, idx, add_line, x);
-  snprintf(x->method, sizeof x->method, "%s", r->method);
-  x->url = strdup(r->url);
-}
-
 /* ---- the client's tables ---- */
 
 static void push_table(lua_State *L, int cidx, const char *name)
@@ -162,86 +66,6 @@ static void set_active(lua_State *L, int cidx, int opidx)
 
 /* ---- sending and taking in ---- */
 
-static const char *transport_name(acr_transport_error te)
-{
-  switch (te) {
-  case ACR_TE_TIMEOUT: return "Timeout";
-  case ACR_TE_CONNECT: return "ConnectionFailed";
-  case ACR_TE_TLS: return "TlsError";
-  case ACR_TE_TOO_LARGE: return "ResponseTooLarge";
-  default: return "TransportError";
-  }
-}
-
-static void push_headers(lua_State *L, const acr_http_response *res)
-{
-  lua_createtable(L, 0, (int)res->nheaders);
-  for (size_t i = 0; i < res->nheaders; i++) {
-    lua_pushstring(L, res->headers[i].value);
-    lua_setfield(L, -2, res->headers[i].name);
-  }
-}
-
-/* feed()'s five values for an exchange that ended with rc (0: a status arrived). */
-static void push_answer(lua_State *L, const xfer *x, int rc)
-{
-  if (rc == 0) {
-    lua_pushinteger(L, x->res.status);
-    push_headers(L, &x->res);
-    if (x->res.body.len)
-      lua_pushlstring(L, x->res.body.data, x->res.body.len);
-    else
-      lua_pushnil(L);
-    lua_pushnil(L);
-    lua_pushnil(L);
-  } else {
-    lua_pushnil(L);
-    lua_pushnil(L);
-    lua_pushnil(L);
-    lua_pushstring(L, transport_name(x->res.transport));
-    lua_pushstring(L, x->res.error);
-  }
-}
-
-/* Hands the answer to a token request to its operation, from x's own buffers. */
-static void feed_token(lua_State *L, int opidx, const xfer *x, int rc)
-{
-  acr_auth_answer a = {0, 0, NULL, 0, NULL, NULL};
-  int top = lua_gettop(L);
-  if (rc == 0) {
-    push_headers(L, &x->res);
-    a.status = x->res.status;
-    a.hdr = lua_gettop(L);
-    a.body = x->res.body.len ? x->res.body.data : NULL;
-    a.body_len = x->res.body.len;
-  } else {
-    a.terr = transport_name(x->res.transport);
-    a.tmsg = x->res.error;
-  }
-  acr_op_feed_auth(L, opidx, &a);
-  lua_settop(L, top);
-}
-
-/* The log line of x, formatted only for a client that logs; "" otherwise. */
-static void format_log(lua_State *L, int cidx, const xfer *x, const char *request_id,
-                       long status, char *msg, size_t n)
-{
-  acr_client_push_field(L, cidx, "logger");
-  int logging = lua_isfunction(L, -1);
-  lua_pop(L, 1);
-  msg[0] = '\0';
-  double ms = (acr_now() - x->t0) * 1000;
-  if (!logging)
-    return;
-  if (status)
-    snprintf(msg, n, "%s %.400s -> %ld (%.0f ms, request id %s)", x->method,
-             x->url ? x->url : "?", status, ms, request_id);
-  else   /* no status: say why, in libcurl's words (never the request's) */
-    snprintf(msg, n, "%s %.300s -> %s: %.120s (%.0f ms, request id %s)", x->method,
-             x->url ? x->url : "?", transport_name(x->res.transport), x->res.error, ms,
-             request_id);
-}
-
 /* Hands the answer of x to its operation and frees x. x is freed before any Lua code
  * runs (the logger may close the client, which frees what is still out). */
 static void complete(lua_State *L, int cidx, acr_client *c, xfer *x, int rc)
@@ -260,21 +84,26 @@ static void complete(lua_State *L, int cidx, acr_client *c, xfer *x, int rc)
   int auth = x->auth;
   if (op) {
     acr_op_set_transfer(op, NULL, 0);
-    format_log(L, cidx, x, acr_op_request_id(op), status, msg, sizeof msg);
+    acr_xfer_format_log(L, cidx, x, acr_op_request_id(op), status, msg, sizeof msg);
     if (auth)
-      feed_token(L, opidx, x, rc);   /* read from C memory: the token is no Lua string */
+      acr_xfer_feed_token(L, opidx, x, rc);   /* read from C memory: the token is no Lua string */
     else
-      push_answer(L, x, rc);
+      acr_xfer_push_answer(L, x, rc);
   }
-  xfer_free(c, x);
+  acr_xfer_free(c, x);
   /* fed before the logger runs: a logger that drives the client must not find the
    * operation due with no request out, and send it again */
   if (op && !auth)
     acr_op_feed(L, opidx, opidx + 1);
+  char note[96] = "";
+  if (op)
+    acr_op_take_note(op, note, sizeof note);   /* the wait this answer led to */
   if (op && acr_op_finished(op))
     c->ended++;
   if (msg[0])
     acr_client_log(L, cidx, status >= 400 || status == 0 ? "warn" : "debug", msg);
+  if (note[0] && msg[0])
+    acr_client_log(L, cidx, "info", note);
   lua_settop(L, base);
 }
 
@@ -298,12 +127,12 @@ static void start(lua_State *L, int cidx, int opidx)
     return;
   }
   char err[256] = "out of memory";
-  xfer *x = xfer_new(c);
+  xfer *x = acr_xfer_new(c);
   if (x)
     x->http = acr_pool_get(c->pool, err, sizeof err);
   if (!x || !x->http) {
     if (x)
-      xfer_free(c, x);
+      acr_xfer_free(c, x);
     acr_op_fail(L, opidx, "TransportError", err);
     c->ended++;
     return;
@@ -311,7 +140,7 @@ static void start(lua_State *L, int cidx, int opidx)
   acr_op_request r;
   acr_next_kind k = acr_op_next(L, opidx, &r, &x->req);
   if (k == ACR_NEXT_NONE) {
-    xfer_free(c, x);
+    acr_xfer_free(c, x);
     if (acr_op_finished(op))
       c->ended++;   /* getting a token failed: client:drive() counts it */
     return;
@@ -321,12 +150,12 @@ static void start(lua_State *L, int cidx, int opidx)
   size_t body_len = r.body_len;
   if (k == ACR_NEXT_AUTH) {
     x->auth = 1;
-    auth_request(L, x, &timeout);
+    acr_xfer_auth_request(L, x, &timeout);
     url = x->url;
     body = x->req.body.data;
     body_len = x->req.body.len;
   } else {
-    arm_request(L, opidx, x, &r, op);
+    acr_xfer_arm_request(L, opidx, x, &r, op);
   }
   x->lines[x->nlines] = NULL;
   x->t0 = acr_now();
@@ -589,7 +418,7 @@ void acr_driver_close(lua_State *L, int cidx)
     }
     lua_pop(L, 1);
     set_inflight(L, cidx, x, 0);
-    xfer_free(c, x);
+    acr_xfer_free(c, x);
   }
   c->token_fetches = 0;
   lua_pop(L, 1);

@@ -57,8 +57,9 @@ static next_kind prepare_next(lua_State *L, int idx, acr_op *op, const char **to
      * tokens are never usable must end the call, not spin. */
     if (++op->fetches > ACR_MAX_FETCHES) {
       lua_pop(L, 1);
-      acr_opi_fail_with(L, idx, op, "AuthenticationFailed",
-                "no usable token after " ACR_STR(ACR_MAX_FETCHES) " token requests in a row");
+      acr_error_push(L, "AuthenticationFailed",
+                     "no usable token after " ACR_STR(ACR_MAX_FETCHES) " token requests in a row", 0);
+      acr_opi_fail_token(L, idx, op);
       return NEXT_NONE;
     }
     acr_auth_step st = acr_credential_request(L, cred, &t, req);
@@ -71,7 +72,7 @@ static next_kind prepare_next(lua_State *L, int idx, acr_op *op, const char **to
       op->awaiting_auth = 1;
       return NEXT_AUTH;
     }
-    acr_opi_fail(L, idx, op);
+    acr_opi_fail_token(L, idx, op);
     return NEXT_NONE;
   }
 }
@@ -241,6 +242,29 @@ double acr_op_due(const acr_op *op)
 const char *acr_op_request_id(const acr_op *op)
 {
   return op->request_id;
+}
+
+void acr_opi_note_retry(acr_op *op, int n, double wait, long status, const char *what)
+{
+  char why[64];
+  if (status > 0)
+    snprintf(why, sizeof why, "HTTP %ld", status);
+  else
+    snprintf(why, sizeof why, "%s", what ? what : "transport");
+  snprintf(op->note, sizeof op->note, "retry %d/%d in %.3g s (%s)", n,
+           op->client->retry.max_retries, wait, why);
+}
+
+void acr_opi_note_throttled(acr_op *op, double wait)
+{
+  snprintf(op->note, sizeof op->note,
+           "throttled (HTTP 429): waiting %.3g s as Retry-After asks, not counted as a retry", wait);
+}
+
+void acr_op_take_note(acr_op *op, char *out, size_t n)
+{
+  snprintf(out, n, "%s", op->note);
+  op->note[0] = '\0';
 }
 
 int acr_op_paced(const acr_op *op)

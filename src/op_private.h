@@ -39,6 +39,7 @@ typedef struct acr_op {
   int stale_ok;           /* a token refresh failed: use the cached token while valid */
   int just_fetched;       /* a token just came: the next request uses it while valid */
   int fetches;            /* token fetches since the last ARM request went out */
+  int token_attempt;      /* token requests retried after a transport failure */
   double timeout;         /* per request, seconds */
   double not_before;      /* monotonic time before which nothing is sent */
   double deadline;        /* monotonic; 0 = none */
@@ -51,6 +52,7 @@ typedef struct acr_op {
   int answer_hdr;         /* ...and its headers' stack index (0 = none), valid only then */
   char status[32];
   char request_id[ACR_MAX_REQUEST_ID + 1];   /* ours (a UUID) or the caller's */
+  char note[96];          /* the last wait decided (a retry, throttling), for the log */
 } acr_op;
 
 /* operation.c, for op_methods.c and op_lro.c */
@@ -75,5 +77,12 @@ double acr_opi_retry_after(lua_State *L, int hdr);                     /* second
  * (hdr, doc: 0 when absent; res: result()'s value made of this answer, or 0). */
 void acr_opi_lro_begin(lua_State *L, int idx, acr_op *op, long status, int hdr, int doc, int res);
 void acr_opi_lro_poll(lua_State *L, int idx, acr_op *op, long status, int hdr, int doc, int res);
+
+/* op_auth.c: the error at top ends the operation, marked err.during = "token" */
+void acr_opi_fail_token(lua_State *L, int idx, acr_op *op);
+/* op_methods.c: the line retry n is logged with, "retry n/max in s (why)": why is
+ * "HTTP <status>" when status > 0, else what (a transport failure's code) */
+void acr_opi_note_retry(acr_op *op, int n, double wait, long status, const char *what);
+void acr_opi_note_throttled(acr_op *op, double wait);
 
 #endif

@@ -221,8 +221,9 @@ static void on_transport_error(lua_State *L, int idx, acr_op *op, const char *te
   if (transient && acr_retry_transport(method, op->idempotent) &&
       op->attempt < op->client->retry.max_retries) {
     op->attempt++;
-    op->not_before = now_mono() + acr_retry_backoff(&op->client->retry, op->attempt,
-                                                    &op->client->seed);
+    double wait = acr_retry_backoff(&op->client->retry, op->attempt, &op->client->seed);
+    op->not_before = now_mono() + wait;
+    acr_opi_note_retry(op, op->attempt, wait, 0, code);
     return;
   }
   acr_error_push(L, code, msg && *msg ? msg : code, 0);
@@ -244,6 +245,7 @@ static int wait_out_throttling(lua_State *L, acr_op *op, int hdr)
     return 0;
   op->throttled += ra;
   op->not_before = t;
+  acr_opi_note_throttled(op, ra);
   return 1;
 }
 
@@ -277,9 +279,10 @@ static void on_http_error(lua_State *L, int idx, acr_op *op, long status, int hd
     if (ra <= op->client->retry.max_delay) {
       lua_pop(L, 1);
       op->attempt++;
-      op->not_before = now_mono() + (ra >= 0 ? ra : acr_retry_backoff(&op->client->retry,
-                                                                     op->attempt,
-                                                                     &op->client->seed));
+      double wait = ra >= 0 ? ra : acr_retry_backoff(&op->client->retry, op->attempt,
+                                                      &op->client->seed);
+      op->not_before = now_mono() + wait;
+      acr_opi_note_retry(op, op->attempt, wait, status, NULL);
       return;
     }
     /* The service asked for a longer wait than we allow: say so rather than sleep. */
@@ -330,29 +333,6 @@ static void on_success(lua_State *L, int idx, acr_op *op, long status, int hdr, 
     acr_opi_lro_poll(L, idx, op, status, hdr, doc, res);
   else
     acr_opi_finish(L, idx, op, res);
-}
-
-/* The answer to a token request goes to the credential. A failed refresh is no failure
- * while the cached token is still valid. */
-void acr_opi_feed_auth(lua_State *L, int idx, acr_op *op, const acr_auth_answer *a)
-{
-  op->awaiting_auth = 0;
-  int cred = acr_opi_push_credential(L, idx);
-  acr_token_target t = acr_opi_token_target(op);
-  double delay = 0;
-  acr_auth_outcome out = acr_credential_feed(L, cred, &t, a, &delay);
-  if (out == ACR_AUTH_AGAIN)
-    op->not_before = now_mono() + delay;
-  if (out == ACR_AUTH_OK)
-    op->just_fetched = 1;   /* used while valid, even inside its refresh window */
-  if (out != ACR_AUTH_ERROR)
-    return;
-  if (acr_credential_valid_token(L, cred, t.scope)) {
-    op->stale_ok = 1;
-    acr_credential_refresh_failed(L, cred);   /* the others use it too, not retry */
-    return;
-  }
-  acr_opi_fail(L, idx, op);
 }
 
 const char *acr_opi_current_method(const acr_op *op)

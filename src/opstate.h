@@ -26,6 +26,9 @@ int acr_op_finished(const acr_op *op);
 int acr_op_answered(const acr_op *op);      /* ARM has answered once */
 double acr_op_due(const acr_op *op);        /* monotonic time the next request is due */
 const char *acr_op_request_id(const acr_op *op);
+/* Copies out, and clears, the line for the wait the last answer led to (a retry, a
+ * 429 waited out): "" when there was none. The driver logs it after the exchange. */
+void acr_op_take_note(acr_op *op, char *out, size_t n);
 const char *acr_op_status(const acr_op *op);
 const char *acr_op_method(const acr_op *op);  /* of the next ARM request */
 int acr_op_paced(const acr_op *op);           /* its request is counted by the pacer */

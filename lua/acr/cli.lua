@@ -117,8 +117,10 @@ local function guarded(f, ...)
   return a, b
 end
 
+-- Getting a token failed, however (a refusal, or a token endpoint out of reach): exit 3.
 local function is_auth_error(err)
-  return err.code == "AuthenticationFailed" or err.status == 401 or err.status == 403
+  return err.during == "token" or err.code == "AuthenticationFailed" or err.status == 401
+    or err.status == 403
 end
 
 -- The service's words reach a terminal: control characters (C0, DEL, C1 as UTF-8)
