@@ -27,7 +27,8 @@ describe("acr-emulator validation #emulator", function()
   end
 
   setup(function()
-    em = helpers.start_emulator { retry_after = 0, polls = 0, lro_style = "body" }
+    em = helpers.start_emulator { retry_after = 0, polls = 0, lro_style = "body",
+      registries = { "sub-val/rg-val/valregistry", "s/r/" .. string.rep("r", 50) } }
     REG = em:registry_path("sub-val", "rg-val", "valregistry")
     assert.are.equal(201, (em:arm("PUT", sm("good-map"), { body = { properties = {
       actions = { "repositories/good/content/read" }, description = "keep me" } } })))
