@@ -7,6 +7,7 @@ local json = require "acr.emulator.json"
 local util = require "acr.emulator.util"
 local auth = require "acr.emulator.auth"
 local throttle = require "acr.emulator.throttle"
+local actions_rule = require "acr.emulator.actions"
 local registry = require "acr.emulator.registry"
 
 local _M = { _VERSION = "0.1.0" }
@@ -312,6 +313,11 @@ local function check_scope_map(body, is_patch)
     for i, a in ipairs(actions) do
       if type(a) ~= "string" then bad_content("properties.actions[" .. (i - 1) .. "]", "a string") end
       if a == "" then invalid("InvalidParameter", "Scope map actions must not be empty strings.") end
+      if not actions_rule.valid(a) then
+        invalid("InvalidParameter", "The scope map action '" .. a .. "' is invalid. Actions are "
+          .. "repositories/<repository>/content/read|write|delete or metadata/read|write, or "
+          .. "gateway/<connected registry>/config|message/read|write.")
+      end
       out.actions[i] = a
     end
   end
