@@ -83,6 +83,8 @@ local function run(client, first, last, width)
 end
 
 local reg = ("bench%s%d%s"):format(scenario, RUN, jit and "j" or "")
+-- made now (with --seed-data's tokens): registries exist only when seeded or made
+admin_call("POST", "registries", { subscription = SUB, resource_group = "rg-bench", name = reg })
 local client = new_client(acr.credential.static(token), reg)
 local result = { scenario = scenario, n = N, width = WIDTH, lua = jit and jit.version or _VERSION }
 local log0 = admin_call("GET", "log")

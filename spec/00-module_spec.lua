@@ -99,7 +99,7 @@ describe("the luarocks rock #build", function()
 
     em_dir = tmp .. "/em"
     local ok, out = run({ tree_path("bin", "acr-emulator"), "start", "--dir", em_dir,
-      "--seed-data", "2", "--watch-pid", own_pid() })
+      "--seed-data", "2", "--registry", SUB .. "/" .. RG .. "/" .. REG, "--watch-pid", own_pid() })
     assert(ok, "acr-emulator start (from the tree) failed: " .. out)
     em_url = out:match("^(http://127%.0%.0%.1:%d+)\n")
     assert(em_url, out)

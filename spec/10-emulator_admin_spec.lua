@@ -12,7 +12,8 @@ describe("acr-emulator admin #emulator", function()
   local MAP = { properties = { actions = { "repositories/adm/content/read" } } }
 
   setup(function()
-    em = helpers.start_emulator { retry_after = 0, polls = 2, page_size = 7 }
+    em = helpers.start_emulator { retry_after = 0, polls = 2, page_size = 7,
+      registries = { "sub-adm/rg-adm/admregistry" } }
     REG = em:registry_path("sub-adm", "rg-adm", "admregistry")
   end)
 
@@ -70,6 +71,91 @@ describe("acr-emulator admin #emulator", function()
     assert.are.equal(404, (em:arm("GET", h["azure-asyncoperation"])))
     -- tokens issued before the reset still work
     assert.are.equal(200, (em:arm("GET", REG .. "/tokens")))
+  end)
+
+  describe("registries", function()
+    local NEW = { subscription = "sub-adm", resource_group = "rg-adm", name = "newregistry" }
+    local function new_path() return em:registry_path("sub-adm", "rg-adm", "newregistry") end
+
+    local function names()
+      local out = {}
+      for i, r in ipairs(em:admin("GET", "registries")) do
+        out[i] = r.subscription .. "/" .. r.resource_group .. "/" .. r.name .. (r.seeded and " seeded" or "")
+      end
+      return out
+    end
+
+    it("lists the seeded ones, with their contents", function()
+      assert.are.same({ "00000000-0000-0000-0000-000000000001/rg-emulator/emuregistry seeded",
+        "sub-adm/rg-adm/admregistry seeded" }, names())
+      assert.are.equal(200, (em:arm("PUT", sm("count-map"), { body = MAP })))
+      local list = em:admin("GET", "registries")
+      assert.are.equal(4, list[2].scope_maps)   -- the three system maps and count-map
+      assert.are.equal(0, list[2].tokens)
+      assert.are.equal(REG, list[2].id)
+    end)
+
+    it("creates one (201, then 200 and unchanged) that ARM then serves", function()
+      assert.are.equal(404, (em:arm("GET", new_path() .. "/scopeMaps")))
+      local r, status = em:admin("POST", "registries", NEW)
+      assert.are.equal(201, status)
+      assert.are.same({ subscription = "sub-adm", resource_group = "rg-adm", name = "newregistry", seeded = false,
+        id = new_path(), scope_maps = 3, tokens = 0 }, r)
+      assert.are.equal(200, (em:arm("PUT", new_path() .. "/scopeMaps/new-map", { body = MAP })))
+      local again, status2 = em:admin("POST", "registries",
+        { subscription = "SUB-ADM", resource_group = "RG-ADM", name = "NewRegistry" })
+      assert.are.equal(200, status2)
+      assert.are.equal("newregistry", again.name)   -- the first spelling is kept
+      assert.are.equal(4, again.scope_maps)
+    end)
+
+    it("deletes one, seeded or not; reset drops created ones and brings seeded ones back empty", function()
+      assert.are.equal(201, select(2, em:admin("POST", "registries", NEW)))
+      assert.are.equal(200, (em:arm("PUT", sm("gone-map"), { body = MAP })))
+      local r, status = em:admin("DELETE", "registries", { subscription = "sub-adm", resource_group = "rg-adm",
+        name = "admregistry" })
+      assert.are.equal(200, status)
+      assert.are.equal(4, r.scope_maps)
+      local s, _, _, j = em:arm("GET", REG .. "/scopeMaps")
+      assert.are.equal(404, s)
+      assert.are.equal("ResourceNotFound", j.error.code)
+      assert.are.equal(404, select(2, em:admin("DELETE", "registries", { subscription = "sub-adm",
+        resource_group = "rg-adm", name = "admregistry" })))
+      em:reset()
+      assert.are.same({ "00000000-0000-0000-0000-000000000001/rg-emulator/emuregistry seeded",
+        "sub-adm/rg-adm/admregistry seeded" }, names())
+      assert.are.equal(404, (em:arm("GET", sm("gone-map"))))
+      assert.are.equal(200, (em:arm("GET", sm("_repositories_pull"))))
+      assert.are.equal(404, (em:arm("GET", new_path() .. "/tokens")))
+    end)
+
+    it("fills a created registry with --seed-data's current value", function()
+      em:settings { seed_data = 2 }
+      finally(function() em:settings { seed_data = 0 } end)
+      assert.are.equal(5, em:admin("POST", "registries", NEW).scope_maps)
+      local _, _, _, j = em:arm("GET", new_path() .. "/tokens")
+      assert.are.equal(2, #j.value)
+    end)
+
+    it("refuses malformed bodies and names with 400, changing nothing", function()
+      for _, body in ipairs {
+        { resource_group = "rg", name = "abcde" }, { subscription = "s", name = "abcde" },
+        { subscription = "s", resource_group = "rg" }, { subscription = "s", resource_group = "rg", name = "abcd" },
+        { subscription = "s", resource_group = "rg", name = "bad-name" },
+        { subscription = "s", resource_group = "rg", name = string.rep("r", 51) },
+        { subscription = "s/x", resource_group = "rg", name = "abcde" },
+        { subscription = "s", resource_group = "r g", name = "abcde" },
+        { subscription = "", resource_group = "rg", name = "abcde" },
+        { subscription = 5, resource_group = "rg", name = "abcde" },
+      } do
+        local j, status = em:admin("POST", "registries", body)
+        assert.are.equal(400, status)
+        assert.are.equal("BadRequest", j.error.code)
+        assert.are.equal(400, select(2, em:admin("DELETE", "registries", body)))
+      end
+      assert.are.equal(2, #em:admin("GET", "registries"))
+      assert.are.equal(405, select(2, em:admin("PUT", "registries", NEW)))
+    end)
   end)
 
   it("counts requests by kind and connections, not admin calls", function()

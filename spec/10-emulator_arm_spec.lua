@@ -25,7 +25,8 @@ describe("acr-emulator ARM (realistic) #emulator", function()
   end
 
   setup(function()
-    em = helpers.start_emulator { polls = 1, retry_after = 0 }
+    em = helpers.start_emulator { polls = 1, retry_after = 0,
+      registries = { "sub-arm/rg-arm/armregistry", "sub-arm/rg-arm/pagedregistry" } }
     REG = em:registry_path("sub-arm", "rg-arm", "armregistry")
   end)
 
@@ -48,6 +49,40 @@ describe("acr-emulator ARM (realistic) #emulator", function()
     assert.are.same({ "_repositories_admin", "_repositories_pull", "_repositories_push" }, names)
     assert.are.same({ "repositories/*/content/read" }, j.value[2].properties.actions)
     assert.are.equal("Can pull any repository of the registry", j.value[2].properties.description)
+  end)
+
+  it("answers ARM's 404 ResourceNotFound for a registry that was not seeded, for every call under it", function()
+    local other = em:registry_path("sub-arm", "rg-arm", "typoregistry")
+    local map = { properties = { actions = { "repositories/app/content/read" } } }
+    for _, c in ipairs {
+      { "GET", "/scopeMaps" }, { "GET", "/tokens" }, { "GET", "/scopeMaps/some-map" }, { "GET", "/tokens/some-token" },
+      { "PUT", "/scopeMaps/some-map", map }, { "PATCH", "/scopeMaps/some-map", map },
+      { "DELETE", "/scopeMaps/some-map" }, { "DELETE", "/tokens/some-token" },
+      { "PUT", "/tokens/some-token", { properties = { scopeMapId = other .. "/scopeMaps/_repositories_pull" } } },
+      { "POST", "/generateCredentials", { tokenId = other .. "/tokens/some-token" } },
+      { "GET", "/scopeMaps/some-map/operationStatuses/token-1" },
+      { "HEAD", "/tokens" },
+    } do
+      local s, h, body, j = em:arm(c[1], other .. c[2], { body = c[3] })
+      assert.are.equal(404, s, c[1] .. " " .. c[2])
+      assert.is_string(h["x-ms-request-id"])
+      if c[1] ~= "HEAD" then
+        assert.are.same({ error = { code = "ResourceNotFound", message = "The Resource "
+          .. "'Microsoft.ContainerRegistry/registries/typoregistry' under resource group 'rg-arm' was not found. "
+          .. "For more details please go to https://aka.ms/ARMResourceNotFoundFix" } }, j, body)
+      end
+    end
+    -- the same name in another resource group or subscription is another registry
+    assert.are.equal(404, (em:arm("GET", em:registry_path("sub-arm", "rg-other", "armregistry") .. "/tokens")))
+    assert.are.equal(404, (em:arm("GET", em:registry_path("sub-other", "rg-arm", "armregistry") .. "/tokens")))
+    -- ids are case-insensitive: a seeded registry answers to any spelling, ids keep the seeded one
+    local s, _, _, j = em:arm("GET", em:registry_path("SUB-ARM", "RG-ARM", "ArmRegistry") .. "/scopeMaps")
+    assert.are.equal(200, s)
+    assert.are.equal(REG .. "/scopeMaps/_repositories_admin", j.value[1].id)
+    -- nothing was made by the calls above
+    local names = {}
+    for i, r in ipairs(em:admin("GET", "registries")) do names[i] = r.name end
+    assert.are.same({ "emuregistry", "armregistry", "pagedregistry" }, names)
   end)
 
   it("answers with ARM's headers, echoing client ids", function()
@@ -242,7 +277,7 @@ describe("acr-emulator ARM (realistic) #emulator", function()
   end)
 
   it("seeds registries with --seed-data", function()
-    local seeded = helpers.start_emulator { seed_data = 3, retry_after = 0 }
+    local seeded = helpers.start_emulator { seed_data = 3, retry_after = 0, registries = { "s/r/seededreg" } }
     finally(function() seeded:stop() end)
     local reg = seeded:registry_path("s", "r", "seededreg")
     local _, _, _, maps = seeded:arm("GET", reg .. "/scopeMaps")
@@ -252,8 +287,9 @@ describe("acr-emulator ARM (realistic) #emulator", function()
     assert.are.equal(3, #toks.value)
     assert.are.equal("seed-token-0003", toks.value[3].name)
     assert.are.equal(reg .. "/scopeMaps/seed-map-0003", toks.value[3].properties.scopeMapId)
-    -- not seeded in the per-spec emulator
-    local _, _, _, plain = em:arm("GET", em:registry_path("s", "r", "seededreg") .. "/tokens")
-    assert.are.equal(0, #plain.value)
+    -- the per-spec emulator has no such registry
+    local status, _, _, plain = em:arm("GET", em:registry_path("s", "r", "seededreg") .. "/tokens")
+    assert.are.equal(404, status)
+    assert.are.equal("ResourceNotFound", plain.error.code)
   end)
 end)

@@ -61,7 +61,8 @@ describe("acr-emulator auth #emulator", function()
   end
 
   setup(function()
-    em = helpers.start_emulator { retry_after = 0, token_lifetime = 1800 }
+    em = helpers.start_emulator { retry_after = 0, token_lifetime = 1800,
+      registries = { "sub-auth/rg-auth/authregistry" } }
     REG = em:registry_path("sub-auth", "rg-auth", "authregistry")
     work = helpers.tmpdir("acr-spec-auth")
   end)

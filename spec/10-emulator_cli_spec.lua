@@ -142,7 +142,8 @@ describe("acr-emulator over TLS #emulator", function()
   local em, REG
 
   setup(function()
-    em = helpers.start_emulator { tls = true, polls = 1, retry_after = 0 }
+    em = helpers.start_emulator { tls = true, polls = 1, retry_after = 0,
+      registries = { "sub-tls/rg-tls/tlsregistry" } }
     REG = em:registry_path("sub-tls", "rg-tls", "tlsregistry")
   end)
 

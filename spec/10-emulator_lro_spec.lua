@@ -28,7 +28,7 @@ describe("acr-emulator LRO styles #emulator", function()
   end
 
   setup(function()
-    em = helpers.start_emulator { retry_after = 0 }
+    em = helpers.start_emulator { retry_after = 0, registries = { "sub-lro/rg-lro/lroregistry" } }
     REG = em:registry_path("sub-lro", "rg-lro", "lroregistry")
   end)
 

@@ -13,6 +13,7 @@ local MAP = { properties = { actions = { "repositories/thr/content/read" } } }
 local REMAINING = "x-ms-ratelimit-remaining-subscription-"
 
 local function registry(em, sub) return em:registry_path(sub or SUB_A, "rg-thr", "thrregistry") end
+local REGISTRIES = { SUB_A .. "/rg-thr/thrregistry", SUB_B .. "/rg-thr/thrregistry" }
 
 -- syntax: answers = burst(em, method, path, n)
 -- n requests from one curl over one kept-alive connection, so the whole burst takes
@@ -53,7 +54,7 @@ describe("acr-emulator throttling #emulator", function()
   local em, defaults
 
   setup(function()
-    em = helpers.start_emulator { retry_after = 0, polls = 0 }
+    em = helpers.start_emulator { retry_after = 0, polls = 0, registries = REGISTRIES }
     defaults = em:settings()
   end)
 
@@ -268,7 +269,8 @@ describe("acr-emulator --throttle #emulator", function()
   end
 
   it("starts with the buckets of a SPEC", function()
-    local em = helpers.start_emulator { throttle = "reads=3/0.2,deletes=4/1", polls = 0 }
+    local em = helpers.start_emulator { throttle = "reads=3/0.2,deletes=4/1", polls = 0,
+      registries = REGISTRIES }
     finally(function() em:stop() end)
     assert.are.same({ reads = { 3, 0.2 }, writes = { 200, 10 }, deletes = { 4, 1 } }, em:settings().throttle)
     local answers = burst(em, "GET", registry(em) .. "/scopeMaps", 4)

@@ -27,7 +27,8 @@ describe("acr-emulator validation #emulator", function()
   end
 
   setup(function()
-    em = helpers.start_emulator { retry_after = 0, polls = 0, lro_style = "body" }
+    em = helpers.start_emulator { retry_after = 0, polls = 0, lro_style = "body",
+      registries = { "sub-val/rg-val/valregistry", "s/r/" .. string.rep("r", 50) } }
     REG = em:registry_path("sub-val", "rg-val", "valregistry")
     assert.are.equal(201, (em:arm("PUT", sm("good-map"), { body = { properties = {
       actions = { "repositories/good/content/read" }, description = "keep me" } } })))
@@ -65,9 +66,51 @@ describe("acr-emulator validation #emulator", function()
       expect_error(400, "InvalidRequestContent", "PUT", sm("good-map"), { body = { properties = { actions = "repositories/a/content/read" } } })
       expect_error(400, "InvalidRequestContent", "PUT", sm("good-map"), { body = { properties = { actions = { 1, 2 } } } })
       expect_error(400, "InvalidRequestContent", "PUT", sm("good-map"), { body = { properties = { actions = { { a = 1 } } } } })
-      expect_error(400, "InvalidRequestContent", "PUT", sm("good-map"), { body = { properties = { actions = { "a" }, description = 5 } } })
+      expect_error(400, "InvalidRequestContent", "PUT", sm("good-map"), { body = { properties = { actions = { "repositories/a/content/read" }, description = 5 } } })
       expect_error(400, "InvalidRequestContent", "PATCH", sm("good-map"), { body = { properties = { description = true } } })
       expect_error(400, "InvalidParameter", "PATCH", sm("good-map"), { body = '{"properties":{"actions":{}}}' })
+    end)
+
+    it("accepts the scope map actions ACR accepts, on create and update", function()
+      for _, a in ipairs {
+        "repositories/app/content/read", "repositories/app/content/write", "repositories/app/content/delete",
+        "repositories/app/metadata/read", "repositories/app/metadata/write",
+        "repositories/team/app/content/read", "repositories/a.b_c-d/x/y9/metadata/read", "repositories/a/content/read",
+        "repositories/*/content/read", "repositories/team/*/content/write", "repositories/team/sub/*/metadata/read",
+        "repositories/" .. string.rep("r", 256) .. "/content/read",
+        "gateway/edge1/config/read", "gateway/edge1/config/write", "gateway/EdgeGateway2/message/read",
+        "gateway/" .. string.rep("g", 50) .. "/message/write",
+      } do
+        assert.are.equal(201, (em:arm("PUT", sm("act-map"), { body = { properties = { actions = { a } } } })), a)
+        local _, _, body, j = em:arm("PATCH", sm("act-map"), { body = { properties = { actions = { a, a } } } })
+        assert.are.same({ a, a }, j.properties.actions, body)
+        assert.are.equal(200, (em:arm("DELETE", sm("act-map"))))
+      end
+    end)
+
+    it("answers 400 InvalidParameter naming the action for anything else, and keeps the map", function()
+      for _, a in ipairs {
+        "a", "a/b", "repositories", "repositories/", "repositories/app", "repositories/app/",
+        "repositories/app/content", "repositories/app/content/read/", "repositories/app/content/list",
+        "repositories/app/pull", "repositories/app/contentRead", "repositories/App/content/read",
+        "repositories//content/read", "repositories/team//app/content/read", "repositories/team/app//content/read",
+        "repositories/-app/content/read", "repositories/app-/content/read", "repositories/.app/content/read",
+        "repositories/a pp/content/read", "repositories/app*/content/read", "repositories/*/app/content/read",
+        "repositories/team/*/*/content/read", "repositories/**/content/read", "repositories/team/*/",
+        "repositories/" .. string.rep("r", 257) .. "/content/read", "/repositories/app/content/read",
+        "Repositories/app/content/read", "repositories/app/Content/Read",
+        "gateway/edge1/config", "gateway/edge1/config/delete", "gateway/edge1/content/read", "gateway/edge/config/read",
+        "gateway/edge-1/config/read", "gateway/edge1/sub/config/read", "gateway//config/read",
+        "gateway/" .. string.rep("g", 51) .. "/config/read", "gateways/edge1/config/read",
+      } do
+        local j = expect_error(400, "InvalidParameter", "PUT", sm("act-bad"), { body = { properties = {
+          actions = { "repositories/good/content/read", a } } } })
+        assert.truthy(j.error.message:find("'" .. a .. "'", 1, true), j.error.message)
+        expect_error(400, "InvalidParameter", "PATCH", sm("good-map"), { body = { properties = { actions = { a } } } })
+      end
+      assert.are.equal(404, (em:arm("GET", sm("act-bad"))))
+      local _, _, _, j = em:arm("GET", sm("good-map"))
+      assert.are.same({ "repositories/good/content/read" }, j.properties.actions)
     end)
 
     it("checks token bodies", function()
@@ -112,11 +155,11 @@ describe("acr-emulator validation #emulator", function()
 
     it("enforces the character sets of each kind of name", function()
       expect_error(400, "InvalidResourceName", "PUT", tok("bad_token"), { body = { properties = { scopeMapId = sm("good-map") } } })
-      expect_error(400, "InvalidResourceName", "PUT", sm("bad.map1"), { body = { properties = { actions = { "a" } } } })
+      expect_error(400, "InvalidResourceName", "PUT", sm("bad.map1"), { body = { properties = { actions = { "repositories/a/content/read" } } } })
       expect_error(400, "InvalidResourceName", "GET", sm("bad%20map"))
       expect_error(400, "InvalidResourceName", "GET", em:registry_path("s", "r", "bad-registry") .. "/scopeMaps")
       -- underscores are allowed in scope map names, hyphens in all but registry names
-      assert.are.equal(201, (em:arm("PUT", sm("ok_map-1"), { body = { properties = { actions = { "a" } } } })))
+      assert.are.equal(201, (em:arm("PUT", sm("ok_map-1"), { body = { properties = { actions = { "repositories/a/content/read" } } } })))
       assert.are.equal(204, (em:arm("DELETE", tok("ok-token-1"))))
       em:arm("DELETE", sm("ok_map-1"))
     end)
@@ -128,7 +171,7 @@ describe("acr-emulator validation #emulator", function()
       expect_error(400, "MissingApiVersionParameter", "GET", REG .. "/tokens?foo=bar")
       expect_error(400, "InvalidApiVersionParameter", "GET", REG .. "/tokens", { api_version = "2001-01-01" })
       expect_error(400, "InvalidApiVersionParameter", "PUT", sm("good-map"), { api_version = "",
-        body = { properties = { actions = { "x" } } } })
+        body = { properties = { actions = { "repositories/x/content/read" } } } })
       assert.are.equal(200, (em:arm("GET", REG .. "/tokens", { api_version = "2023-01-01-preview" })))
       assert.are.equal(200, (em:arm("GET", REG .. "/tokens?API-VERSION=2022-12-01")))
     end)

@@ -39,6 +39,57 @@ describe("errors #emulator", function()
     assert.matches("^acr%.Error: ResourceNotFound: .*%(HTTP 404, request id ", tostring(err))
   end)
 
+  it("answers 404 ResourceNotFound for a registry the emulator does not have, on every call", function()
+    local typo = ch.client(em, { registry = "emuregistyr" })
+    finally(function() typo:close() end)
+    local function check(v, err)
+      assert.is_nil(v)
+      assert.is_true(acr.is_error(err))
+      assert.are.equal(404, err.status)
+      assert.are.equal("ResourceNotFound", err.code)
+      assert.are.equal("The Resource 'Microsoft.ContainerRegistry/registries/emuregistyr' under resource group '"
+        .. ch.RG .. "' was not found. For more details please go to https://aka.ms/ARMResourceNotFoundFix", err.message)
+      assert.is_false(err.retryable)
+    end
+    check(typo:get_scope_map("_repositories_pull"))
+    check(typo:get_token("some-token"))
+    check(typo:create_scope_map("typo-map", { actions = { "repositories/a/content/read" } }))
+    check(typo:update_scope_map("typo-map", { description = "d" }))
+    check(typo:create_token("typo-token", { scope_map = "_repositories_pull" }))
+    check(typo:generate_credentials { token = "typo-token" })
+    -- an iterator raises the error; a page at a time returns it
+    for _, list in ipairs { "scope_maps", "tokens" } do
+      local ok, err = pcall(function() for _ in typo[list](typo) do end end)
+      assert.is_false(ok)
+      check(nil, err)
+      check(typo[list](typo):next_page())
+    end
+    -- nothing was made under the name, and the seeded registry is untouched
+    assert.are.same({ ch.REG }, (function()
+      local out = {}
+      for i, r in ipairs(em:admin("GET", "registries")) do out[i] = r.name end
+      return out
+    end)())
+    local names = {}
+    for sm in client:scope_maps() do names[#names + 1] = sm.name end
+    assert.are.same({ "_repositories_admin", "_repositories_pull", "_repositories_push" }, names)
+  end)
+
+  it("finds a registry made through /__admin/registries", function()
+    local other = ch.client(em, { registry = "madelater" })
+    finally(function() other:close() end)
+    local _, err = other:get_scope_map("_repositories_pull")
+    assert.are.equal(404, err.status)
+    assert.is_table(em:add_registry(ch.SUB, ch.RG, "madelater"))
+    local sm = assert(other:get_scope_map("_repositories_pull"))
+    assert.are.equal(other:registry_id() .. "/scopeMaps/_repositories_pull", sm.id)
+    assert(other:create_scope_map("later-map", { actions = { "repositories/a/content/read" } }))
+    em:reset()   -- made through the admin call: dropped
+    _, err = other:get_scope_map("later-map")
+    assert.are.equal("ResourceNotFound", err.code)
+    assert.matches("registries/madelater' under resource group", err.message)
+  end)
+
   it("surfaces 401 for a token the service refuses, without retrying a static one", function()
     local c = ch.client(em, { credential = acr.credential.static("not-a-real-token") })
     local tok, err = c:get_token("abcde")
@@ -127,7 +178,7 @@ describe("errors #emulator", function()
 
   it("ends an operation that outlives lro_timeout", function()
     local c = ch.client(em, { lro_timeout = 0.3, poll_interval = 0.05 })
-    local sm = assert(c:create_scope_map(ch.unique("slow"), { actions = { "a/b" } }))
+    local sm = assert(c:create_scope_map(ch.unique("slow"), { actions = { "repositories/a/content/read" } }))
     em:settings{ lro_style = "async", polls = 1000000, retry_after = 0 }
     local _, err = c:update_scope_map(sm.name, { description = "never" })
     assert.are.equal("Timeout", err.code)
@@ -137,7 +188,7 @@ describe("errors #emulator", function()
   it("honours a poll's Retry-After only up to the retry policy's max_delay", function()
     local c = ch.client(em, { retry = { max_delay = 0.5 }, poll_interval = 0.1 })
     em:settings{ lro_style = "async", polls = 5, retry_after = 3600 }
-    local op = c:begin_create_scope_map(ch.unique("capped"), { actions = { "a/b" } })
+    local op = c:begin_create_scope_map(ch.unique("capped"), { actions = { "repositories/a/content/read" } })
     -- the first request is out (its delay is its timeout) until its answer is in
     for _ = 1, 500 do
       if op:delay() < 1 then break end

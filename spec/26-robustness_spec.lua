@@ -86,7 +86,7 @@ describe("robustness #emulator", function()
 
   it("raises for a wrong self in metamethods", function()
     local c = ch.client(em)
-    local sm = assert(c:create_scope_map(ch.unique("rb"), { actions = { "a/b" } }))
+    local sm = assert(c:create_scope_map(ch.unique("rb"), { actions = { "repositories/a/content/read" } }))
     assert.is_false(pcall(getmetatable(sm).__tostring, {}))
     assert.is_false(pcall(getmetatable(sm).__index, {}, "name"))
     assert.is_false(pcall(getmetatable(c).__index.get_token, {}, "abcde"))
@@ -115,7 +115,7 @@ describe("robustness #emulator", function()
   it("keeps a huge numeric code whole", function()
     em:settings{ lro_style = "async", polls = 2 }
     local c = ch.client(em)
-    local sm = assert(c:create_scope_map(ch.unique("rb"), { actions = { "a/b" } }))
+    local sm = assert(c:create_scope_map(ch.unique("rb"), { actions = { "repositories/a/content/read" } }))
     inject{ path = "/operationStatuses/", status = 200,
             body = '{"status":"Failed","error":{"code":3000000000,"message":"big"}}' }
     local _, err = sm:update{ description = "x" }
@@ -126,7 +126,7 @@ describe("robustness #emulator", function()
     em:settings{ lro_style = "async", polls = 2 }
     local c = ch.client(em)
     for _, body in ipairs{ "", "null" } do
-      local sm = assert(c:create_scope_map(ch.unique("rb"), { actions = { "a/b" } }))
+      local sm = assert(c:create_scope_map(ch.unique("rb"), { actions = { "repositories/a/content/read" } }))
       inject{ path = "/operationStatuses/", status = 200, body = body }
       local _, err = sm:update{ description = "x" }
       assert.are.equal("InvalidLroResponse", err.code)
@@ -153,7 +153,7 @@ describe("robustness #emulator", function()
 
   it("refuses senseless waits and retry counts", function()
     local c = ch.client(em)
-    local op = c:begin_create_scope_map(ch.unique("rb"), { actions = { "a/b" } })
+    local op = c:begin_create_scope_map(ch.unique("rb"), { actions = { "repositories/a/content/read" } })
     assert.is_false(pcall(op.wait, op, 0 / 0))
     assert.is_false(pcall(ch.client, em, { retry = { max_retries = 100 } }))
     assert.is_false(pcall(ch.client, em, { timeout = 1e300 }))

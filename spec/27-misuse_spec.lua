@@ -208,6 +208,48 @@ describe("misuse sends nothing #emulator", function()
     assert(c:get_scope_map("prod-map"))
   end)
 
+  it("scope map actions ACR refuses raise at once, naming the action, and send nothing", function()
+    local c = ch.client(em)
+    local sm = assert(c:create_scope_map("act-map", { actions = { "repositories/app/content/read" } }))
+    local before = total()
+    for _, a in ipairs {
+      "a", "a/b", "repositories/app", "repositories/app/", "repositories/app/content/read/",
+      "repositories/app/content/list", "repositories/app/contentRead", "repositories/App/content/read",
+      "repositories//content/read", "repositories/team//app/content/read", "repositories/-app/content/read",
+      "repositories/app./content/read", "repositories/a b/content/read", "repositories/app*/content/read",
+      "repositories/*/app/content/read", "repositories/team/*/*/content/read",
+      "repositories/" .. ("r"):rep(257) .. "/content/read", "Repositories/app/content/read",
+      "gateway/edge1/config/delete", "gateway/edge/config/read", "gateway/edge-1/message/read",
+      "gateway/edge1/content/read", "gateway/" .. ("g"):rep(51) .. "/config/read",
+    } do
+      local pat = "bad argument #3 to '[^']*' %(field 'actions' item 2 '" .. a:gsub("%p", "%%%0")
+        .. "' is not a scope map action"
+      raises(pat, c.create_scope_map, c, "new-map", { actions = { "repositories/ok/content/read", a } })
+      raises(pat, c.begin_create_scope_map, c, "new-map", { actions = { "repositories/ok/content/read", a } })
+      raises(pat, c.update_scope_map, c, "act-map", { actions = { "repositories/ok/content/read", a } })
+      raises("bad argument #2 to '[^']*' %(field 'actions' item 1 '", sm.update, sm, { actions = { a } })
+    end
+    assert.are.equal(before, total())
+    assert.are.same({ "repositories/app/content/read" }, assert(c:get_scope_map("act-map")).actions)
+    assert.is_nil((c:get_scope_map("new-map")))
+  end)
+
+  it("sends the scope map actions ACR accepts, repository paths and wildcards included", function()
+    local c = ch.client(em)
+    local good = {
+      "repositories/app/content/read", "repositories/app/content/write", "repositories/app/content/delete",
+      "repositories/app/metadata/read", "repositories/app/metadata/write", "repositories/team/app/content/read",
+      "repositories/a.b_c-d/x9/metadata/read", "repositories/a/content/read", "repositories/*/content/read",
+      "repositories/team/*/content/write", "repositories/" .. ("r"):rep(256) .. "/content/read",
+      "gateway/edge1/config/read", "gateway/edge1/config/write", "gateway/EdgeGw2/message/read",
+      "gateway/edge1/message/write",
+    }
+    local sm = assert(c:create_scope_map("good-map", { actions = good }))
+    assert.are.same(good, sm.actions)
+    assert(sm:update { actions = { "repositories/team/sub/*/metadata/read" } })
+    assert.are.same({ "repositories/team/sub/*/metadata/read" }, assert(c:get_scope_map("good-map")).actions)
+  end)
+
   it("header misuse in client:request sends no request", function()
     local c = ch.client(em)
     local before = total()

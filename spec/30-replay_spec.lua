@@ -196,7 +196,7 @@ describe("recorded traffic replays through op:feed() #replay", function()
           local client = client_for(p)
           local op
           if file:match("^ScopeMapCreate") then
-            op = client:prepare("create_scope_map", "myScopeMap", { actions = { "a" } })
+            op = client:prepare("create_scope_map", "myScopeMap", { actions = { "repositories/a/content/read" } })
           elseif file:match("^ScopeMapUpdate") then
             op = client:prepare("update_scope_map", "myScopeMap", { description = "d" })
           elseif file:match("^ScopeMapDelete") then

@@ -27,7 +27,7 @@ end
 describe("credentials #emulator #auth", function()
   local em, tmp
   setup(function()
-    em = helpers.start_emulator{ tls = true, retry_after = 0, polls = 0 }
+    em = helpers.start_emulator{ tls = true, retry_after = 0, polls = 0, registries = { "s1/rg1/probereg" } }
     tmp = helpers.tmpdir("acr-auth")
   end)
   teardown(function()

@@ -69,7 +69,8 @@ describe("examples/nginx acr-admin #nginx", function()
   end
 
   setup(function()
-    em = helpers.start_emulator{ tls = true, polls = 0, retry_after = 0 }
+    em = helpers.start_emulator{ tls = true, polls = 0, retry_after = 0,
+      registries = { ch.SUB .. "/" .. ch.RG .. "/" .. REG } }
     client = ch.client(em, { registry = REG })
     assert(client:create_scope_map("admin-map", { actions = { "repositories/app/content/read" } }))
     for _, name in ipairs { "tok-valid", "tok-nopass" } do

@@ -272,7 +272,8 @@ describe("acr.resty HTTP client and driver #nginx", function()
   end
 
   setup(function()
-    em = helpers.start_emulator{ tls = true, polls = 0, retry_after = 0 }
+    em = helpers.start_emulator{ tls = true, polls = 0, retry_after = 0,
+      registries = { SUB .. "/" .. RG .. "/" .. REG } }
     em_port = em.url:match(":(%d+)$")
     dir = helpers.tmpdir("acr-resty-http")
     helpers.sh("mkdir -p " .. q(dir .. "/lua"))
@@ -640,6 +641,7 @@ describe("acr.resty HTTP client and driver #nginx", function()
 
     it("raises ResponseTooLarge from an iterator when a page exceeds max_body", function()
       em:settings{ seed_data = 30 }
+      em:add_registry(SUB, RG, "seededregistry")   -- made now, so with 30 tokens
       local res = run(PRELUDE .. [[
         local c = client(nil, { registry = "seededregistry" })
         local n, err = 0

@@ -63,7 +63,8 @@ end
 describe("acr command line #emulator #cli", function()
   local em
   setup(function()
-    em = helpers.start_emulator{ tls = true, polls = 0, retry_after = 0 }
+    em = helpers.start_emulator{ tls = true, polls = 0, retry_after = 0,
+      registries = { SUB .. "/" .. RG .. "/" .. REG } }
   end)
   teardown(function() if em then em:stop() end end)
   before_each(function() em:reset() end)

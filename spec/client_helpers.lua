@@ -5,9 +5,8 @@ local assert = require "luassert"   -- busted's assert, which a required module 
 
 local M = {}
 
-M.SUB = "00000000-0000-0000-0000-000000000001"
-M.RG = "rg-emulator"
-M.REG = "emuregistry"
+-- the registry every emulator of helpers.start_emulator has
+M.SUB, M.RG, M.REG = helpers.DEFAULT_SUB, helpers.DEFAULT_RG, helpers.DEFAULT_REG
 
 -- syntax: client = M.client(em, overrides?)
 -- Fast polling (poll_interval 0) unless overridden; TLS via the emulator's CA.

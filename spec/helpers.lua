@@ -170,6 +170,13 @@ local FLAGS = {
   fail_rate = "--fail-rate", seed = "--seed", seed_data = "--seed-data",
 }
 
+-- The registry every emulator a spec starts has (spec/client_helpers.lua's SUB/RG/REG,
+-- and em:registry_path()'s defaults): registries exist only when seeded.
+helpers.DEFAULT_SUB = "00000000-0000-0000-0000-000000000001"
+helpers.DEFAULT_RG = "rg-emulator"
+helpers.DEFAULT_REG = "emuregistry"
+helpers.DEFAULT_REGISTRY = helpers.DEFAULT_SUB .. "/" .. helpers.DEFAULT_RG .. "/" .. helpers.DEFAULT_REG
+
 local running = {}
 
 local function stop_all()
@@ -226,7 +233,8 @@ Emulator.__index = Emulator
 -- syntax: em = helpers.start_emulator(opts?)
 --   opts: tls (bool), port, polls, retry_after, lro_style, page_size, latency_ms,
 --         token_lifetime, fail_rate, seed, seed_data (as the CLI flags), dir,
---         throttle (true for --throttle alone, or its SPEC string)
+--         throttle (true for --throttle alone, or its SPEC string),
+--         registries ({"SUB/RG/NAME", …}: seeded besides helpers.DEFAULT_REGISTRY)
 -- em.url, em.ca_file (tls), em.dir, em.client_id, em.client_secret
 -- The emulator also stops by itself when this interpreter exits.
 function helpers.start_emulator(opts)
@@ -242,13 +250,19 @@ function helpers.start_emulator(opts)
       -- true: the flag alone (ARM's buckets); a string: its KIND=BUCKET/REFILL,… value
       if v then flags[#flags + 1] = "--throttle" end
       if type(v) == "string" then flags[#flags + 1] = v end
+    elseif k == "registries" then
+      for _, r in ipairs(v) do
+        flags[#flags + 1] = "--registry"
+        flags[#flags + 1] = r
+      end
     elseif k ~= "dir" then
       error("start_emulator: unknown option '" .. tostring(k) .. "'", 2)
     end
   end
   local own_dir = not opts.dir
   local dir = opts.dir or helpers.tmpdir("acr-emulator")
-  local args = { helpers.emulator_bin, "start", "--dir", dir, "--watch-pid", own_pid() }
+  local args = { helpers.emulator_bin, "start", "--dir", dir, "--watch-pid", own_pid(),
+    "--registry", helpers.DEFAULT_REGISTRY }
   for _, f in ipairs(flags) do args[#args + 1] = f end
   local quoted = {}
   for i, a in ipairs(args) do quoted[i] = q(a) end
@@ -314,11 +328,16 @@ function Emulator:stats() return self:admin("GET", "stats") end
 function Emulator:log() return self:admin("GET", "log") end
 function Emulator:fail_next(t) return self:admin("POST", "fail-next", t) end
 
+-- syntax: reg, status = em:add_registry(sub, rg, name)   /__admin/registries; reset drops it
+function Emulator:add_registry(sub, rg, name)
+  return self:admin("POST", "registries", { subscription = sub, resource_group = rg, name = name })
+end
+
 -- syntax: path = em:registry_path(sub?, rg?, reg?)   ARM path of a registry
 function Emulator:registry_path(sub, rg, reg)
-  return "/subscriptions/" .. (sub or "00000000-0000-0000-0000-000000000001")
-    .. "/resourceGroups/" .. (rg or "rg-emulator")
-    .. "/providers/Microsoft.ContainerRegistry/registries/" .. (reg or "emuregistry")
+  return "/subscriptions/" .. (sub or helpers.DEFAULT_SUB)
+    .. "/resourceGroups/" .. (rg or helpers.DEFAULT_RG)
+    .. "/providers/Microsoft.ContainerRegistry/registries/" .. (reg or helpers.DEFAULT_REG)
 end
 
 -- syntax: status, headers, body, json = em:arm(method, path, opts?)

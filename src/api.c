@@ -7,6 +7,7 @@
 #include "error.h"
 #include "json.h"
 #include "luax.h"
+#include "names.h"
 #include "operation.h"
 #include "resource.h"
 
@@ -80,7 +81,8 @@ static void check_fields(lua_State *L, int pidx, int arg, const char *const *all
     props_error(L, arg, k, "is not known");
 }
 
-/* actions: a non-empty list of non-empty strings, copied into properties at -1. */
+/* actions: a non-empty list of actions as ACR accepts them (names.h), copied into
+ * properties at -1. */
 static void copy_actions(lua_State *L, int pidx, int arg)
 {
   lua_getfield(L, pidx, "actions");
@@ -93,6 +95,12 @@ static void copy_actions(lua_State *L, int pidx, int arg)
     lua_rawgeti(L, a, i);
     if (lua_type(L, -1) != LUA_TSTRING || lua_rawlen(L, -1) == 0)
       props_error(L, arg, "actions", "must hold only non-empty strings");
+    size_t len;
+    const char *act = lua_tolstring(L, -1, &len);
+    if (!acr_action_valid(act, len))
+      props_error(L, arg, "actions", lua_pushfstring(L, "item %d '%s' is not a scope map action "
+                  "(repositories/REPO/content/read|write|delete or metadata/read|write, "
+                  "gateway/NAME/config|message/read|write)", i, act));
     lua_rawseti(L, -2, i);
   }
   lua_setfield(L, a - 1, "actions");

@@ -23,4 +23,11 @@ size_t acr_name_id_of_registry(const char *id, size_t len, const char *registry_
 /* An api-version: letters, digits, '.' and '-' (2019-05-01-preview), not empty. */
 int acr_api_version_valid(const char *s);
 
+/* A scope map action as ACR accepts it: repositories/<repository>/content/read|write|delete
+ * or metadata/read|write, where <repository> is "*", or lower-case path components joined by
+ * '/', optionally ending in a "*" component; or gateway/<connected registry>/config|message/read|write,
+ * the connected registry 5 to 50 letters and digits. A typo in an action would otherwise be
+ * sent and answered 400 by ARM (or, worse, accepted by a lenient server and match nothing). */
+int acr_action_valid(const char *s, size_t len);
+
 #endif

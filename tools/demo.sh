@@ -35,7 +35,7 @@ section() {
 
 section "starting acr-emulator (TLS, LROs poll once with Retry-After: 1, 3 seeded tokens)"
 "$ROOT/bin/acr-emulator" start --dir "$DIR" --tls --polls 1 --retry-after 1 --seed-data 3 \
-    --watch-pid $$ >"$DIR/start.out" 2>"$DIR/start.err" || {
+    --registry 00000000-0000-0000-0000-000000000001/rg-demo/demoregistry --watch-pid $$ >"$DIR/start.out" 2>"$DIR/start.err" || {
   cat "$DIR/start.err" >&2
   echo "demo: the emulator did not start" >&2
   exit 1

@@ -8,7 +8,8 @@
 # from AZURE_CLIENT_SECRET or the file CONFIG names. BUILD_DIR holds luajit/acr.so
 # (default: build). Against the emulator, from the repository root:
 #
-#   bin/acr-emulator start --dir /tmp/em --tls          # prints https://127.0.0.1:PORT
+#   bin/acr-emulator start --dir /tmp/em --tls \
+#       --registry 00000000-0000-0000-0000-000000000001/rg-registry/myregistry   # prints https://127.0.0.1:PORT
 #   # config: "endpoint" and "authority_host" https://localhost:PORT,
 #   #         "hosts": {"localhost": "127.0.0.1"} (nginx checks certificates by name)
 #   AZURE_CLIENT_SECRET=emulator-secret examples/nginx/run.sh start /tmp/admin 8080 \

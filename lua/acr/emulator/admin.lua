@@ -5,6 +5,7 @@ local state = require "acr.emulator.state"
 local json = require "acr.emulator.json"
 local util = require "acr.emulator.util"
 local auth = require "acr.emulator.auth"
+local registry = require "acr.emulator.registry"
 
 local _M = { _VERSION = "0.1.0" }
 
@@ -148,6 +149,54 @@ routes["POST inject"] = function()
     drop = t.drop == true, content_length = t.content_length,
   }
   return reply(200, json.object("ok", true, "pending", #state.injections))
+end
+
+-- Registries: GET lists them, POST {subscription, resource_group, name} creates one
+-- (201; 200 and unchanged when it exists), DELETE with the same body removes one (404
+-- when there is none). Created ones are dropped by reset; seeded ones come back empty.
+local function registry_json(reg)
+  local n_maps, n_tokens = 0, 0
+  for _ in pairs(reg.scopeMaps) do n_maps = n_maps + 1 end
+  for _ in pairs(reg.tokens) do n_tokens = n_tokens + 1 end
+  return json.object("subscription", reg.sub, "resource_group", reg.rg, "name", reg.name,
+    "id", registry.id(reg), "seeded", reg.seeded, "scope_maps", n_maps, "tokens", n_tokens)
+end
+
+local function registry_body()
+  local t, err = body_object()
+  if not t then return nil, err end
+  local ok, cerr = registry.check(t.subscription, t.resource_group, t.name)
+  if not ok then return nil, cerr end
+  return t
+end
+
+routes["GET registries"] = function()
+  local keys = {}
+  for k in pairs(state.registries) do keys[#keys + 1] = k end
+  table.sort(keys)
+  local out = json.array()
+  for i, k in ipairs(keys) do out[i] = registry_json(state.registries[k]) end
+  return reply(200, out)
+end
+
+routes["POST registries"] = function()
+  local t, err = registry_body()
+  if not t then return bad(err) end
+  local reg, created = state.add_registry(t.subscription, t.resource_group, t.name)
+  return reply(created and 201 or 200, registry_json(reg))
+end
+
+routes["DELETE registries"] = function()
+  local t, err = registry_body()
+  if not t then return bad(err) end
+  local key = registry.key(t.subscription, t.resource_group, t.name)
+  local reg = state.registries[key]
+  if not reg then
+    return reply(404, json.object("error", json.object("code", "NotFound",
+      "message", "no registry " .. t.subscription .. "/" .. t.resource_group .. "/" .. t.name)))
+  end
+  state.registries[key] = nil
+  return reply(200, registry_json(reg))
 end
 
 -- POST revoke: a new signing secret, so every token issued so far is refused (401).

@@ -7,6 +7,8 @@ local json = require "acr.emulator.json"
 local util = require "acr.emulator.util"
 local auth = require "acr.emulator.auth"
 local throttle = require "acr.emulator.throttle"
+local actions_rule = require "acr.emulator.actions"
+local registry = require "acr.emulator.registry"
 
 local _M = { _VERSION = "0.1.0" }
 
@@ -29,19 +31,7 @@ local SUPPORTED = "2019-05-01-preview, 2020-11-01-preview, 2021-06-01-preview, "
 local API_VERSIONS = {}
 for v in SUPPORTED:gmatch("[^, ]+") do API_VERSIONS[v] = true end
 
-local SYSTEM_MAPS = {
-  { name = "_repositories_admin",
-    description = "Can perform all read, write and delete operations on the registry",
-    actions = { "repositories/*/metadata/read", "repositories/*/metadata/write",
-      "repositories/*/content/read", "repositories/*/content/write",
-      "repositories/*/content/delete" } },
-  { name = "_repositories_pull",
-    description = "Can pull any repository of the registry",
-    actions = { "repositories/*/content/read" } },
-  { name = "_repositories_push",
-    description = "Can push to any repository of the registry",
-    actions = { "repositories/*/content/read", "repositories/*/content/write" } },
-}
+local SYSTEM_MAPS = registry.SYSTEM_MAPS
 
 -- Name rules of the OpenAPI document (Lua patterns; %w is ASCII in the C locale).
 local NAME_RULES = {
@@ -162,14 +152,8 @@ end
 -- registries
 ---------------------------------------------------------------------------
 
-local function registry_key(sub, rg, reg)
-  return sub:lower() .. "/" .. rg:lower() .. "/" .. reg:lower()
-end
-
-local function registry_id(reg)
-  return "/subscriptions/" .. reg.sub .. "/resourceGroups/" .. reg.rg
-    .. "/providers/" .. PROVIDER .. "/registries/" .. reg.name
-end
+local registry_key = registry.key
+local registry_id = registry.id
 
 local function registry_url(reg)
   return base_url() .. "/subscriptions/" .. ngx.escape_uri(reg.sub)
@@ -177,34 +161,12 @@ local function registry_url(reg)
     .. "/providers/" .. PROVIDER .. "/registries/" .. ngx.escape_uri(reg.name)
 end
 
-local function get_registry(r)
-  local key = registry_key(r.sub, r.rg, r.reg)
-  local reg = S.registries[key]
-  if reg then return reg end
-  local now = util.iso_time()
-  reg = { sub = r.sub, rg = r.rg, name = r.reg, scopeMaps = {}, tokens = {} }
-  for _, m in ipairs(SYSTEM_MAPS) do
-    reg.scopeMaps[m.name:lower()] = {
-      name = m.name, description = m.description, type = "SystemDefined",
-      actions = m.actions, creation_date = util.iso_time(S.started), state = "Succeeded",
-    }
-  end
-  for i = 1, S.settings.seed_data do
-    local map = string.format("seed-map-%04d", i)
-    reg.scopeMaps[map] = {
-      name = map, description = "Seeded scope map " .. i, type = "UserDefined",
-      actions = { string.format("repositories/seed-%04d/content/read", i) },
-      creation_date = now, state = "Succeeded",
-    }
-    local tok = string.format("seed-token-%04d", i)
-    reg.tokens[tok] = {
-      name = tok, creation_date = now, state = "Succeeded", status = "enabled",
-      scope_map_id = registry_id(reg) .. "/scopeMaps/" .. map,
-      passwords = {}, certificates = {},
-    }
-  end
-  S.registries[key] = reg
-  return reg
+-- ARM's own answer for a registry that does not exist (no "status" member: it comes
+-- from ARM, not from the resource provider).
+local function registry_not_found(r)
+  return fail(404, "ResourceNotFound", "The Resource '" .. PROVIDER .. "/registries/" .. r.reg
+    .. "' under resource group '" .. r.rg .. "' was not found. For more details please go to "
+    .. "https://aka.ms/ARMResourceNotFoundFix")
 end
 
 local function resource_id(reg, coll, res)
@@ -351,6 +313,11 @@ local function check_scope_map(body, is_patch)
     for i, a in ipairs(actions) do
       if type(a) ~= "string" then bad_content("properties.actions[" .. (i - 1) .. "]", "a string") end
       if a == "" then invalid("InvalidParameter", "Scope map actions must not be empty strings.") end
+      if not actions_rule.valid(a) then
+        invalid("InvalidParameter", "The scope map action '" .. a .. "' is invalid. Actions are "
+          .. "repositories/<repository>/content/read|write|delete or metadata/read|write, or "
+          .. "gateway/<connected registry>/config|message/read|write.")
+      end
       out.actions[i] = a
     end
   end
@@ -830,7 +797,8 @@ local function run(ctx)
   if route.reg then
     check_name("registry", route.reg)
     if route.name then check_name(route.coll, route.name) end
-    reg = get_registry(route)
+    reg = S.registries[registry_key(route.sub, route.rg, route.reg)]
+    if not reg then return registry_not_found(route) end
   end
   return handlers[route.type](ctx, reg)
 end

@@ -5,6 +5,7 @@ local json = require "acr.emulator.json"
 local util = require "acr.emulator.util"
 local crypto = require "acr.emulator.crypto"
 local throttle = require "acr.emulator.throttle"
+local registry = require "acr.emulator.registry"
 
 local _M = { _VERSION = "0.1.0" }
 
@@ -79,8 +80,24 @@ end
 -- The signing secret outlives /__admin/reset so tokens a test already holds keep working.
 _M.secret = nil
 
+-- The registries the settings file names ({sub, rg, name} each): they exist from the
+-- start and come back, empty, with every reset.
+_M.seeded = {}
+
+-- syntax: reg = state.add_registry(sub, rg, name, seeded?)   an existing one is kept as it is
+function _M.add_registry(sub, rg, name, seeded)
+  local key = registry.key(sub, rg, name)
+  local reg = _M.registries[key]
+  if reg then return reg, false end
+  reg = registry.new(sub, rg, name, _M.settings.seed_data, _M.started)
+  reg.seeded = seeded or false
+  _M.registries[key] = reg
+  return reg, true
+end
+
 function _M.reset()
   _M.registries = {}      -- lower("sub/rg/reg") -> registry
+  for _, r in ipairs(_M.seeded) do _M.add_registry(r[1], r[2], r[3], true) end
   _M.ops = {}             -- operation id -> operation
   _M.fail_next = {}       -- lower(resource name) -> { code, message, status }
   _M.injections = {}      -- raw answers for matching requests (see /__admin/inject)
@@ -123,6 +140,13 @@ function _M.init(path)
     end
     local ok, aerr = _M.apply_settings(only)
     if not ok then error("bad settings file " .. path .. ": " .. aerr) end
+    local regs = t.registries or {}
+    if type(regs) ~= "table" then error("bad settings file " .. path .. ": 'registries' must be a list") end
+    for _, spec in ipairs(regs) do
+      local sub, rg, name = registry.parse(spec)
+      if not sub then error("bad settings file " .. path .. ": " .. rg) end
+      _M.seeded[#_M.seeded + 1] = { sub, rg, name }
+    end
   else
     _M.config = {}
   end
