@@ -46,7 +46,7 @@ describe("answers an LRO cannot use #emulator", function()
 
   -- call, arguments, the method and path part an injection matches
   local calls = {
-    { "create_scope_map", function() return ch.unique("lrc"), { actions = { "a/b" } } end, "PUT", "/scopeMaps/" },
+    { "create_scope_map", function() return ch.unique("lrc"), { actions = { "repositories/a/content/read" } } end, "PUT", "/scopeMaps/" },
     { "update_scope_map", function() return new_map().name, { description = "x" } end, "PATCH", "/scopeMaps/" },
     { "delete_scope_map", function() return new_map().name end, "DELETE", "/scopeMaps/" },
     { "create_token", function() return ch.unique("lrt"), { scope_map = new_map() } end, "PUT", "/tokens/" },
@@ -116,12 +116,12 @@ describe("answers an LRO cannot use #emulator", function()
   it("client:request with lro = true: a 200 that is not JSON, an empty 201", function()
     local url = em:registry_path() .. "/scopeMaps/" .. ch.unique("lrr")
     inject{ path = "/scopeMaps/", method = "PUT", status = 200, body = HTML }
-    local res, err = client:request("PUT", url, { body = { properties = { actions = { "a/b" } } }, lro = true })
+    local res, err = client:request("PUT", url, { body = { properties = { actions = { "repositories/a/content/read" } } }, lro = true })
     assert.is_nil(res)
     assert.are.equal("InvalidResponse", err.code)
     assert.are.equal(200, err.status)
     inject{ path = "/scopeMaps/", method = "PUT", status = 201, body = "" }
-    res, err = client:request("PUT", url, { body = { properties = { actions = { "a/b" } } }, lro = true })
+    res, err = client:request("PUT", url, { body = { properties = { actions = { "repositories/a/content/read" } } }, lro = true })
     assert.is_nil(res)
     assert.are.equal("InvalidLroResponse", err.code)
     assert.are.equal(201, err.status)

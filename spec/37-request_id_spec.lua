@@ -42,7 +42,7 @@ describe("the caller's request id #emulator", function()
     local lines = {}
     local c = ch.client(em, { logger = function(_, line) lines[#lines + 1] = line end })
     local mark = ch.log_mark(em)
-    local op = c:begin_request("PUT", url, { body = { properties = { actions = { "a/b" } } },
+    local op = c:begin_request("PUT", url, { body = { properties = { actions = { "repositories/a/content/read" } } },
                                               lro = true, headers = headers() })
     assert.are.equal(ID, op:request_id())
     local res = assert(op:wait())
@@ -57,7 +57,7 @@ describe("the caller's request id #emulator", function()
 
   it("goes on the polls of Location and on retries", function()
     em:settings{ lro_style = "location", polls = 1 }
-    local sm = assert(client:create_scope_map(ch.unique("rid"), { actions = { "a/b" } }))
+    local sm = assert(client:create_scope_map(ch.unique("rid"), { actions = { "repositories/a/content/read" } }))
     local url = em:registry_path() .. "/scopeMaps/" .. sm.name
     assert(em:admin("POST", "inject", { path = "/operationResults/", method = "GET", status = 503,
                                         body = '{"error":{"code":"ServiceUnavailable","message":"busy"}}' }))
