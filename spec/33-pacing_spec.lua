@@ -49,6 +49,50 @@ describe("pacing #emulator", function()
     c:close()
   end)
 
+  it("runs a 200-token rotate-and-disable job at the bucket bound, default settings", function()
+    -- the workload of a bulk rotation: each token's password2 is generated, then the
+    -- token disabled (both writes), 64 in flight, against buckets that bind it: 400
+    -- writes through 40 + 60/s is a bound of 6 s (ARM's 200 + 10/s would be 20 s)
+    local big = helpers.start_emulator{ retry_after = 0, polls = 0, seed_data = 200 }
+    finally(function() big:stop() end)
+    local cap, rate = 40, 60
+    big:settings{ throttle = { reads = { 50, 100 }, writes = { cap, rate }, deletes = { cap, rate } } }
+    local c = ch.client(big)
+    local jobs, names = {}, {}
+    for i = 1, 200 do
+      names[i] = ("seed-token-%04d"):format(i)
+      jobs[i] = function() return c:begin_generate_credentials { token = names[i], name = "password2" } end
+    end
+    local t0 = ch.monotime()
+    local disabled = 0
+    local summary = batch.run(jobs, { width = 64, on_done = function(i, value, err, b)
+      if i <= 200 and value then
+        b:add(function() return c:begin_update_token(names[i], { status = "disabled" }) end, true)
+      elseif i > 200 and value and value.status == "disabled" then
+        disabled = disabled + 1
+      end
+    end })
+    local wall = ch.monotime() - t0
+    assert.are.equal(400, summary.total)
+    assert.are.equal(400, summary.succeeded, tostring((summary.results[1] or {}).err))
+    assert.are.equal(200, disabled)
+    local n429, writes, total = 0, 0, 0
+    for _, e in ipairs(big:admin("GET", "log")) do
+      if e.path:find("^/subscriptions/") then
+        total = total + 1
+        if e.throttled then n429 = n429 + 1
+        elseif e.method == "POST" or e.method == "PATCH" then writes = writes + 1 end
+      end
+    end
+    assert.are.equal(400, writes)
+    -- without pacing, every wave of 64 past the bucket is mostly 429s
+    assert.is_true(n429 <= total * 0.05, ("%d of %d requests throttled"):format(n429, total))
+    -- the buckets did bind the job: it took about the bound, not a burst's time
+    local bound = (writes - cap) / rate
+    assert.is_true(wall >= 0.8 * bound, ("%.2f s against a bound of %.2f s"):format(wall, bound))
+    c:close()
+  end)
+
   it("waits out more 429s than it has retries when each says Retry-After", function()
     local c = ch.client(em, { retry = { max_retries = 0, base_delay = 0.01, max_delay = 5 } })
     em:admin("POST", "inject", { path = "/tokens", method = "GET", status = 429, times = 2,
