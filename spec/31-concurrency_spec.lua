@@ -194,6 +194,69 @@ describe("concurrency #emulator", function()
     collectgarbage("collect")
   end)
 
+  -- What a wait costs this process: CPU time against wall time, and how often it
+  -- went to sleep (voluntary context switches, Linux). A driver that spins uses about
+  -- all of the wall time; one that wakes every millisecond sleeps a thousand times a
+  -- second. Sleeping until something is due does neither.
+  local function switches()
+    local f = io.open("/proc/self/status", "r")
+    if not f then return nil end
+    local n = f:read("*a"):match("\nvoluntary_ctxt_switches:%s*(%d+)")
+    f:close()
+    return tonumber(n)
+  end
+  local function idle_cost(fn)
+    collectgarbage("collect")
+    local c0, t0, s0 = os.clock(), now(), switches()
+    fn()
+    local wall = now() - t0
+    return (os.clock() - c0) / wall, s0 and (switches() - s0) / wall, wall
+  end
+  local function assert_idle(what, share, per_s, wall, min_wall)
+    assert.is_true(wall >= min_wall, ("%s: took %.2f s, not the %.1f s it waits"):format(what, wall, min_wall))
+    assert.is_true(share < 0.2, ("%s: CPU was %.0f %% of the wait"):format(what, share * 100))
+    if per_s then
+      assert.is_true(per_s < 200, ("%s: slept %.0f times a second"):format(what, per_s))
+    end
+  end
+
+  it("sleeps while its operations wait for a Retry-After, a token or the pacer", function()
+    local names = seed_tokens("idle", 16)
+    em:settings{ retry_after = 1, polls = 1 }
+    local ops = {}
+    for i, name in ipairs(names) do ops[i] = client:begin_update_token(name, { status = "disabled" }) end
+    local share, per_s, wall = idle_cost(function()
+      for _, op in ipairs(ops) do assert(op:wait()) end
+    end)
+    assert_idle("polls after Retry-After", share, per_s, wall, 0.9)
+
+    -- 16 operations held while the one token request is out
+    em:settings{ retry_after = 0, token_latency_ms = 1000 }
+    local c = ch.client(em, { credential = acr.credential.client_secret{
+      tenant_id = "t1", client_id = em.client_id, client_secret = em.client_secret,
+      authority_host = em.url } })
+    ops = {}
+    for i, name in ipairs(names) do ops[i] = begin_get(c, name) end
+    share, per_s, wall = idle_cost(function() drive_all(ops) end)
+    assert_idle("a token request out", share, per_s, wall, 0.9)
+    for _, op in ipairs(ops) do assert(op:result()) end
+    em:settings{ token_latency_ms = 0 }
+    c:close()
+
+    -- 32 reads held back by the pacer: 2 in the bucket, ARM's 25 more a second
+    em:settings{ throttle = { reads = { 2, 25 } } }
+    c = ch.client(em)
+    ops = {}
+    share, per_s, wall = idle_cost(function()
+      for i = 1, 32 do ops[i] = begin_get(c, names[(i - 1) % #names + 1]) end
+      drive_all(ops)
+    end)
+    em:settings{ throttle = false }
+    assert_idle("the pacer", share, per_s, wall, 1.0)
+    for _, op in ipairs(ops) do assert(op:result()) end
+    c:close()
+  end)
+
   it("fails only the operation whose answer is bad, mid-batch", function()
     local names = seed_tokens("bad", 6)
     em:admin("POST", "inject", { path = "/tokens/" .. names[3], method = "GET", status = 200,

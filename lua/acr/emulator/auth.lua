@@ -144,6 +144,8 @@ function _M.token_endpoint(tenant)
       "The endpoint only accepts POST requests. Received a " .. ngx.req.get_method() .. " request.")
   end
   ngx.req.read_body()
+  local latency = state.settings.token_latency_ms
+  if latency > 0 then ngx.sleep(latency / 1000) end   -- Entra takes its time too
   local args, err = ngx.req.get_post_args(100)
   if not args then
     return aad_error(400, "invalid_request", 900144, "Cannot read the request body: " .. tostring(err))

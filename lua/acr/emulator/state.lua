@@ -45,6 +45,7 @@ local SETTINGS = {
   end,
   page_size = int_at_least(1),
   latency_ms = number_between(0, 600000),
+  token_latency_ms = number_between(0, 600000),
   token_lifetime = int_at_least(1),
   fail_rate = number_between(0, 1),
   seed = int_at_least(0),
@@ -54,7 +55,7 @@ local SETTINGS = {
 
 _M.settings = {
   polls = 1, retry_after = 1, lro_style = "realistic", page_size = 100,
-  latency_ms = 0, token_lifetime = 3600, fail_rate = 0, seed = 1, seed_data = 0,
+  latency_ms = 0, token_latency_ms = 0, token_lifetime = 3600, fail_rate = 0, seed = 1, seed_data = 0,
   throttle = false,
 }
 
