@@ -126,11 +126,14 @@ function helpers.http(method, url, opts)
   local hfile = dir .. "/h" .. counter
   local bfile = dir .. "/b" .. counter
   local ifile = dir .. "/i" .. counter
-  local args = { "curl", "-sS", "-X", method, "-D", hfile, "-o", bfile, "-w", "%{http_code}",
+  -- HEAD as --head: with -X HEAD curl waits for the body a Content-Length announces
+  local args = { "curl", "-sS", "-D", hfile, "-o", bfile, "-w", "%{http_code}",
     "--max-time", tostring(opts.timeout or 30), "-H", "Expect:" }
   local function add(...)
     for _, a in ipairs { ... } do args[#args + 1] = a end
   end
+  -- HEAD as --head: with -X HEAD curl waits for the body a Content-Length announces
+  if method == "HEAD" then add("--head") else add("-X", method) end
   if opts.ca_file then add("--cacert", opts.ca_file) end
   local headers = {}
   for k, v in pairs(opts.headers or {}) do headers[k:lower()] = true; add("-H", k .. ": " .. v) end
