@@ -710,6 +710,46 @@ describe("acr.resty HTTP client and driver #nginx", function()
       assert.are.equal(1, oauth)
     end)
 
+    it("paces a bulk job by ARM's buckets: the threads of a worker share one estimate", function()
+      -- 80 reads from 16 threads through 10 + 25/s: a bound of 2.8 s; unpaced, most of
+      -- each wave past the bucket is a 429
+      em:settings{ lro_style = "realistic", polls = 0, retry_after = 0,
+                   throttle = { reads = { 10, 25 } } }
+      local before = #em:log()
+      local res = run(PRELUDE .. [[
+        local rc = r.wrap(client(), { hosts = T.hosts })
+        local threads, got = {}, 0
+        ngx.update_time()
+        local t0 = ngx.now()
+        for i = 1, 16 do
+          threads[i] = ngx.thread.spawn(function()
+            local n = 0
+            for _ = 1, 5 do
+              if rc:get_scope_map("_repositories_pull") then n = n + 1 end
+            end
+            return n
+          end)
+        end
+        for i = 1, 16 do
+          local ok, n = ngx.thread.wait(threads[i])
+          if ok then got = got + n end
+        end
+        ngx.update_time()
+        return { got = got, wall = ngx.now() - t0 }
+      ]], 60)
+      em:settings{ throttle = false }
+      assert.are.equal(80, res.got)
+      local n429, reads = 0, 0
+      local log = em:log()
+      for i = before + 1, #log do
+        if log[i].throttled then n429 = n429 + 1
+        elseif log[i].method == "GET" then reads = reads + 1 end
+      end
+      assert.are.equal(80, reads)
+      assert.is_true(n429 <= 4, ("%d 429s for 80 reads"):format(n429))
+      assert.is_true(res.wall >= 0.8 * (80 - 10) / 25, ("%.2f s: the bucket did not bind"):format(res.wall))
+    end)
+
     it("a token request whose first asker was killed still answers the next one", function()
       em:settings{ lro_style = "realistic", polls = 0, retry_after = 0 }
       local res = run(PRELUDE .. [[

@@ -221,20 +221,23 @@ end
 -- Waits op:delay(), then makes one exchange. Returns false when nothing was sent
 -- (the operation is done), "auth" after a token request, true otherwise. With a
 -- deadline, returns "late" instead when the next request is due after it (having
--- waited until the deadline).
+-- waited until the deadline). The delay is asked again after each sleep: while this
+-- thread slept, others of the worker may have taken the token the pacer saw coming
+-- (the estimate is the client's), and then this request waits for the next one.
 local function step(op, o, deadline)
-  local d = op:delay()
-  if deadline then
-    update_time()
-    local left = deadline - now()
-    if d > left then
-      if left > 0 then sleep(left) end
-      return "late"
+  while true do
+    local d = op:delay()
+    if deadline then
+      update_time()
+      local left = deadline - now()
+      if d > left then
+        if left > 0 then sleep(left) end
+        return "late"
+      end
     end
-  end
-  if d > 0 then
+    if d <= 0 then break end
     counters.sleeps = counters.sleeps + 1
-    sleep(d)
+    sleep(d > 0.001 and d or 0.001)   -- ngx.sleep rounds to milliseconds: never a spin
   end
   local req = op:next_request()
   if not req then return false end
