@@ -352,6 +352,12 @@ describe("acr.jmespath #jmespath", function()
     assert.are.equal('{"zed":[],"alpha":1,"mid":[]}', jmespath.encode(v))
     assert.are.equal("[]", jmespath.encode(jmespath.search("a[?b]", { a = { 1 } })))
     assert.are.equal("{}", jmespath.encode(jmespath.search("merge(`{}`)", {})))
+    assert.are.equal(1, select("#", jmespath.encode({ 1 })))
+    local cyc = {}
+    cyc[1] = cyc
+    local s, err = jmespath.encode(cyc)
+    assert.is_nil(s)
+    assert.are.equal("invalid-value", err.kind)
     assert.are.same({ "b", "a", "c" },
       jmespath.keys(jmespath.search("merge(@, `{\"c\": 3, \"a\": 0}`)", jmespath.decode('{"b":1,"a":2}'))))
   end)

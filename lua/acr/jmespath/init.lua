@@ -131,7 +131,8 @@ _M.keys = values.keys
 -- syntax: s = jmespath.encode(v) — compact JSON, as to_string() writes it
 function _M.encode(v)
   local s, err = catch(nil, values.encode, v)
-  return s, err
+  if s == nil then return nil, err end
+  return s
 end
 
 -- syntax: v, err = jmespath.decode(s) — JSON text to marked, ordered values

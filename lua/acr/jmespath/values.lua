@@ -119,7 +119,7 @@ function _M.keys(obj)
   for k in pairs(obj) do
     if type(k) == "string" then list[#list + 1] = k end
   end
-  table.sort(list, _M.str_lt)
+  table.sort(list, _M.string_less())
   return list
 end
 
