@@ -394,5 +394,7 @@ describe("acr.jmespath #jmespath", function()
     assert.is_nil((jmespath.decode("01")))
     assert.is_nil((jmespath.decode("1.")))
     assert.are.equal(cjson.null, jmespath.decode(" null "))
+    -- a whole number past 2^53 adds as a float, never wrapping around
+    assert.is_true(jmespath.search("sum(@)", jmespath.decode("[9223372036854775807, 1]")) > 0)
   end)
 end)

@@ -411,7 +411,13 @@ local function read_number(s, i)
   if frac then j = j + #frac end
   local exp = s:match("^[eE][-+]?%d+", j)
   if exp then j = j + #exp end
-  return tonumber(s:sub(i, j - 1)), j
+  local v = tonumber(s:sub(i, j - 1))
+  -- Lua 5.4 reads a large whole number as an integer, which would wrap around in
+  -- sum(); JSON numbers past 2^53 are not exact anyway
+  if math.type and math.type(v) == "integer" and (v >= 2 ^ 53 or v <= -2 ^ 53) then
+    v = v + 0.0
+  end
+  return v, j
 end
 
 -- syntax: n = values.parse_number(s) — s as a whole is a JSON number, else nil
