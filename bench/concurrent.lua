@@ -5,20 +5,22 @@
 --   latency    against an emulator with latency and Retry-After: wall time against the
 --              ideal, ceil(N / WIDTH) waves of the time one token takes alone
 --   throttled  against an emulator with ARM's buckets: wall time against the bucket
---              bound, max over kinds of (requests of the kind - bucket) / refill
+--              bound, max over kinds of (requests of the kind - bucket) / refill;
+--              "paced" is the time from the first to the last request of the kind
+--              that binds, against that bound (the wall adds the last job's own wait)
 -- Prints one RESULT line.
 -- concurrent.lua report FILE: the table of the RESULT lines in FILE.
 if arg[1] == "report" then
-  print(("%-9s %-6s %4s %5s %9s %9s %6s %8s %7s %6s %5s"):format("scenario", "lua", "N", "width",
-    "wall s", "ideal s", "ratio", "cpu ms/r", "rss MB", "conns", "429s"))
+  print(("%-9s %-6s %4s %5s %9s %9s %6s %8s %7s %6s %5s %7s"):format("scenario", "lua", "N", "width",
+    "wall s", "ideal s", "ratio", "cpu ms/r", "rss MB", "conns", "429s", "paced"))
   for line in io.lines(arg[2]) do
     local r = {}
     for k, v in line:gmatch("(%S+)=(%S+)") do r[k] = tonumber(v) or v end
     if r.scenario then
-      print(("%-9s %-6s %4d %5d %9.2f %9.2f %6.2f %8.3f %7.1f %6d %5s"):format(r.scenario,
+      print(("%-9s %-6s %4d %5d %9.2f %9.2f %6.2f %8.3f %7.1f %6d %5s %7s"):format(r.scenario,
         r.lua:find("LuaJIT", 1, true) and "luajit" or "5.4", r.n, r.width, r.wall, r.ideal,
         r.wall / r.ideal, r.cpu * 1000 / r.requests, r.rss_kb / 1024, r.connections,
-        r.throttled or "-"))
+        r.throttled or "-", r.paced and ("%.2f"):format(r.paced / r.ideal) or "-"))
     end
   end
   os.exit(0)
@@ -111,19 +113,25 @@ else
   local cap = { reads = 250, writes = 200, deletes = 200 }
   local rate = { reads = 25, writes = 10, deletes = 10 }
   local count, n429 = { reads = 0, writes = 0, deletes = 0 }, 0
+  local first, last = {}, {}   -- kind -> when its first and last request arrived
   for _, e in ipairs(admin_call("GET", "log")) do
     if e.seq > mark and e.path:find("^/subscriptions/") then
       local k = (e.method == "GET" or e.method == "HEAD") and "reads"
                 or e.method == "DELETE" and "deletes" or "writes"
       if e.throttled then n429 = n429 + 1 else count[k] = count[k] + 1 end
+      first[k] = first[k] or e.start
+      last[k] = e.start
     end
   end
-  local bound = 0
+  local bound, binding = 0, nil
   for k, n in pairs(count) do
     local b = (n - cap[k]) / rate[k]
-    if b > bound then bound = b end
+    if b > bound then bound, binding = b, k end
   end
   result.ideal, result.throttled = bound, n429
+  -- the pacing alone: from the first to the last request of the kind that binds (the
+  -- wall time adds the last job's own wait for its long-running operation)
+  result.paced = binding and last[binding] - first[binding] or 0
 end
 client:close()
 admin:close()
