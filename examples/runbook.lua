@@ -128,7 +128,12 @@ function runbook.client(opts, extra)
   opts.token = nil
   local ok, client = pcall(acr.client, o)
   o = nil
-  if not ok then runbook.usage_error(tostring(client)) end
+  -- misuse reads "bad argument #1 to 'acr.client' (option 'endpoint' …)": the part in
+  -- brackets names the problem in the terms of the command line's options
+  if not ok then
+    local msg = tostring(client)
+    runbook.usage_error(msg:match("^bad argument #%d+ to '[^']*' %((.*)%)$") or msg)
+  end
   return client
 end
 

@@ -103,11 +103,18 @@ describe("acr.batch #emulator", function()
   end)
 
   it("raises on misuse, naming the argument", function()
-    ch.raises("bad argument #1 to 'acr.batch'", batch.new, "jobs")
+    ch.raises("^bad argument #1 to 'acr%.batch%.new' %(list of operations or functions expected, got string%)$",
+              batch.new, "jobs")
+    ch.raises("^bad argument #2 to 'acr%.batch%.run' %(table of options expected, got number%)$",
+              batch.run, {}, 5)
     ch.raises("item 2 is a number", batch.new, { function() end, 42 })
     ch.raises("option 'width'", batch.new, {}, { width = 0 })
     ch.raises("option 'width'", batch.new, {}, { width = 1.5 })
     ch.raises("unknown option 'widht'", batch.new, {}, { widht = 3 })
-    ch.raises("option 'on_done'", batch.new, {}, { on_done = 1 })
+    ch.raises("^bad argument #2 to 'acr%.batch%.new' %(option 'on_done' must be a function, got number%)$",
+              batch.new, {}, { on_done = 1 })
+    local b = batch.new({})
+    ch.raises("^bad argument #2 to 'add' %(acr%.Operation or function expected, got string%)$", b.add, b, "job")
+    ch.raises("^bad argument #1 to 'run' %(acr%.Batch expected, got table%)$", b.run, {})
   end)
 end)

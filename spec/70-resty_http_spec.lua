@@ -815,6 +815,7 @@ describe("acr.resty HTTP client and driver #nginx", function()
       ]])
       if res.pending then pending("this acr.so has no cred:may_block()") return end
       for _, k in ipairs { "wrap", "run", "each", "chain" } do
+        assert.matches("^bad argument #1 to 'acr%.resty%.[a-z]+' %(", res[k])
         assert.matches("may run the Azure CLI", res[k], 1, true)
         assert.matches("allow_blocking_credential", res[k], 1, true)
       end
@@ -830,12 +831,34 @@ describe("acr.resty HTTP client and driver #nginx", function()
         local e2 = select(2, pcall(r.run, "not an op"))
         local e3 = select(2, pcall(r.wrap, 42))
         local e4 = select(2, pcall(r.run, c:prepare("get_token", "abcde"), { timeout = "1" }))
-        return { e1 = tostring(e1), e2 = tostring(e2), e3 = tostring(e3), e4 = tostring(e4) }
+        local e5 = select(2, pcall(r.wait, c:prepare("get_token", "abcde"), -1))
+        local e6 = select(2, pcall(r.wait, c:prepare("get_token", "abcde"), 1, { pool_size = 0 }))
+        local e7 = select(2, pcall(r.each, c:prepare("get_token", "abcde")))
+        local rc = r.wrap(c)
+        local e8 = select(2, pcall(rc.get_token, rc, "a_b"))
+        local ok, tok = pcall(r.wrap, acr.credential.static("t"))
+        local rop = r.wrap(c:prepare("get_token", "abcde"))
+        local e9 = select(2, pcall(rop.wait, rop, "x"))
+        return { e1 = tostring(e1), e2 = tostring(e2), e3 = tostring(e3), e4 = tostring(e4),
+                 e5 = tostring(e5), e6 = tostring(e6), e7 = tostring(e7), e8 = tostring(e8),
+                 e9 = tostring(e9), e10 = ok and "no error" or tostring(tok) }
       ]])
-      assert.matches('unknown option "bogus"', res.e1)
-      assert.matches("acr.Operation expected", res.e2)
-      assert.matches("acr.Client", res.e3)
-      assert.matches('bad option "timeout"', res.e4)
+      -- one shape, as every part of the module raises misuse: bad argument #N to 'fn' (…)
+      local SHAPE = "^bad argument #%d+ to '[%w_.:]+' %(.+%)$"
+      for k, e in pairs(res) do
+        res[k] = e:gsub("^[^\n]-:%d+: ", "")   -- where it was raised, as Lua puts it in front
+        assert.matches(SHAPE, res[k], nil, false, k .. ": " .. e)
+      end
+      assert.matches("^bad argument #2 to 'acr%.resty%.run' %(unknown option 'bogus'%)$", res.e1)
+      assert.matches("^bad argument #1 to 'acr%.resty%.run' %(acr%.Operation expected, got string%)$", res.e2)
+      assert.matches("^bad argument #1 to 'acr%.resty%.wrap' %(acr%.Client, .* expected, got number%)$", res.e3)
+      assert.matches("^bad argument #2 to 'acr%.resty%.run' %(option 'timeout' must be a number, got string%)$", res.e4)
+      assert.matches("^bad argument #2 to 'acr%.resty%.wait' %(a number of seconds", res.e5)
+      assert.matches("^bad argument #3 to 'acr%.resty%.wait' %(option 'pool_size' must be > 0%)$", res.e6)
+      assert.matches("^bad argument #1 to 'acr%.resty%.each' %(acr%.Pager expected, got acr%.Operation%)$", res.e7)
+      assert.matches("^bad argument #2 to 'get_token' %(token name 'a_b'", res.e8)
+      assert.matches("^bad argument #2 to 'wait' %(a number of seconds", res.e9)
+      assert.matches("^bad argument #1 to 'acr%.resty%.wrap' %(", res.e10)
     end)
   end)
 

@@ -289,7 +289,7 @@ describe("examples #emulator #examples", function()
       { "audit.lua", {}, without("ACR_ACCESS_TOKEN"),
         "ACR_ACCESS_TOKEN is not set (a bearer token for Azure Resource Manager)" },
       { "audit.lua", { "--endpoint", "ftp://example.com" }, nil,
-        "acr.client: option 'endpoint' is not an http(s) URL" },
+        "option 'endpoint' is not an http(s) URL" },
       { "cleanup-disabled.lua", {}, nil,
         "say --dry-run to list the disabled tokens, or --yes to delete them" },
       { "cleanup-disabled.lua", { "--dry-run", "--yes" }, nil, "--dry-run and --yes exclude each other" },

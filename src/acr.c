@@ -8,6 +8,7 @@
 #include "error.h"
 #include "http.h"
 #include "json.h"
+#include "luax.h"
 #include "operation.h"
 #include "pager.h"
 #include "resource.h"
@@ -31,9 +32,9 @@ static int is_error(lua_State *L)
 /* syntax: err = acr.error(code, message [, status]) -- a new acr.Error, for other drivers */
 static int new_error(lua_State *L)
 {
-  const char *code = luaL_checkstring(L, 1);
-  const char *msg = luaL_optstring(L, 2, code);
-  lua_Integer status = luaL_optinteger(L, 3, 0);
+  const char *code = acr_check_cstring(L, 1);
+  const char *msg = acr_opt_cstring(L, 2, code);
+  lua_Integer status = lua_isnoneornil(L, 3) ? 0 : acr_check_integer(L, 3);
   acr_error_push(L, code, msg, (long)status);
   return 1;
 }
@@ -47,9 +48,9 @@ int luaopen_acr(lua_State *L)
   lua_newtable(L);
   lua_pushliteral(L, ACR_VERSION);
   lua_setfield(L, -2, "_VERSION");
-  lua_pushcfunction(L, is_error);
+  acr_pushfunc(L, is_error, "acr.is_error");
   lua_setfield(L, -2, "is_error");
-  lua_pushcfunction(L, new_error);
+  acr_pushfunc(L, new_error, "acr.error");
   lua_setfield(L, -2, "error");
   acr_error_open(L);
   acr_operation_open(L);

@@ -17,7 +17,7 @@ void acr_add_methods(lua_State *L, const char *tname, const luaL_Reg *l)
 {
   luaL_getmetatable(L, tname);
   lua_getfield(L, -1, "__index");
-  luaL_setfuncs(L, l, 0);
+  acr_setfuncs(L, l, "");
   lua_pop(L, 2);
 }
 
@@ -71,7 +71,7 @@ void acr_api_push_delete(lua_State *L, int cidx, acr_kind kind, const char *name
 
 static void props_error(lua_State *L, int arg, const char *field, const char *what)
 {
-  luaL_argerror(L, arg, lua_pushfstring(L, "field '%s' %s", field, what));
+  acr_argerror(L, arg, "field '%s' %s", field, what);
 }
 
 static void check_fields(lua_State *L, int pidx, int arg, const char *const *allowed)
@@ -161,7 +161,7 @@ static void token_props(lua_State *L, int cidx, int pidx, int arg, int create)
 /* Pushes the JSON text {"properties": {...}} for props at pidx. */
 static void push_body(lua_State *L, int cidx, acr_kind kind, int pidx, int arg, int create)
 {
-  luaL_checktype(L, pidx, LUA_TTABLE);
+  acr_check_table(L, pidx);
   lua_createtable(L, 0, 1);
   lua_createtable(L, 0, 3);
   if (kind == ACR_KIND_TOKEN)
@@ -170,7 +170,7 @@ static void push_body(lua_State *L, int cidx, acr_kind kind, int pidx, int arg, 
     scope_map_props(L, pidx, arg, create);
   lua_setfield(L, -2, "properties");
   if (!acr_json_encode(L, -1))
-    luaL_argerror(L, arg, lua_tostring(L, -1));
+    acr_argerror(L, arg, "%s", lua_tostring(L, -1));
   lua_remove(L, -2);
 }
 
@@ -207,7 +207,7 @@ void acr_api_push_generate(lua_State *L, int cidx, int aidx, int token_idx, int 
   cidx = lua_absindex(L, cidx);
   aidx = lua_absindex(L, aidx);
   acr_client *c = acr_check_client(L, cidx);
-  luaL_checktype(L, aidx, LUA_TTABLE);
+  acr_check_table(L, aidx);
   check_fields(L, aidx, arg, allowed);
   lua_createtable(L, 0, 3);
   if (token_idx) {
@@ -223,7 +223,7 @@ void acr_api_push_generate(lua_State *L, int cidx, int aidx, int token_idx, int 
   copy_string(L, aidx, arg, "name", "name", names);
   copy_string(L, aidx, arg, "expiry", "expiry", NULL);
   if (!acr_json_encode(L, -1))
-    luaL_argerror(L, arg, lua_tostring(L, -1));
+    acr_argerror(L, arg, "%s", lua_tostring(L, -1));
   lua_remove(L, -2);
   int body = lua_gettop(L);
   luaL_Buffer b;
@@ -316,28 +316,41 @@ static int disable_token(lua_State *L) { return blocking(L, build_disable); }
 static int begin_enable_token(lua_State *L) { return begin(L, build_enable); }
 static int begin_disable_token(lua_State *L) { return begin(L, build_disable); }
 
+static const struct { const char *name; build_fn build; } prepared[] = {
+  {"get_scope_map", build_get_scope_map}, {"create_scope_map", build_create_scope_map},
+  {"update_scope_map", build_update_scope_map}, {"delete_scope_map", build_delete_scope_map},
+  {"get_token", build_get_token}, {"create_token", build_create_token},
+  {"update_token", build_update_token}, {"delete_token", build_delete_token},
+  {"enable_token", build_enable}, {"disable_token", build_disable},
+  {"generate_credentials", build_generate}, {"request", acr_request_build},
+  {NULL, NULL}
+};
+
+/* One prepared operation, run as a closure named after it (upvalue 1) so its misuse
+ * reads as the operation's own: bad argument #2 to 'create_token' (…). */
+static int prepare_one(lua_State *L)
+{
+  prepared[lua_tointeger(L, lua_upvalueindex(2))].build(L);
+  return 1;
+}
+
 /* syntax: op = client:prepare(name, ...)  -- the unsent operation of client:name(...),
  * for drivers other than the blocking one (e.g. acr.resty) and for replaying traffic */
 static int prepare(lua_State *L)
 {
-  static const struct { const char *name; build_fn build; } ops[] = {
-    {"get_scope_map", build_get_scope_map}, {"create_scope_map", build_create_scope_map},
-    {"update_scope_map", build_update_scope_map}, {"delete_scope_map", build_delete_scope_map},
-    {"get_token", build_get_token}, {"create_token", build_create_token},
-    {"update_token", build_update_token}, {"delete_token", build_delete_token},
-    {"enable_token", build_enable}, {"disable_token", build_disable},
-    {"generate_credentials", build_generate}, {"request", acr_request_build},
-    {NULL, NULL}
-  };
   acr_check_client(L, 1);
   const char *name = acr_check_cstring(L, 2);
   int i = 0;
-  while (ops[i].name && strcmp(ops[i].name, name))
+  while (prepared[i].name && strcmp(prepared[i].name, name))
     i++;
-  if (!ops[i].name)
-    return luaL_argerror(L, 2, lua_pushfstring(L, "no operation named '%s'", name));
+  if (!prepared[i].name)
+    return acr_argerror(L, 2, "no operation named '%s'", name);
   lua_remove(L, 2);
-  ops[i].build(L);
+  lua_pushstring(L, prepared[i].name);
+  lua_pushinteger(L, i);
+  lua_pushcclosure(L, prepare_one, 2);
+  lua_insert(L, 1);   /* prepare_one(client, ...) */
+  lua_call(L, lua_gettop(L) - 1, 1);
   return 1;
 }
 

@@ -12,7 +12,7 @@
 
 acr_credential *acr_check_credential(lua_State *L, int idx)
 {
-  return (acr_credential *)luaL_checkudata(L, idx, ACR_CREDENTIAL_MT);
+  return (acr_credential *)acr_check_udata(L, idx, ACR_CREDENTIAL_MT, "acr.Credential");
 }
 
 static void cred_free(acr_credential *c)
@@ -177,47 +177,15 @@ static char *dupz(lua_State *L, const char *s)
   return d;
 }
 
-/* opts.k as a non-empty string, or NULL; raises naming the field otherwise. */
-static const char *opt_str(lua_State *L, int t, const char *fn, const char *k)
+/* Options of a constructor's one argument (luax.h): misuse raises, naming the option. */
+static const char *opt_str(lua_State *L, int t, const char *k)
 {
-  if (!t)
-    return NULL;
-  lua_getfield(L, t, k);
-  if (lua_isnil(L, -1)) {
-    lua_pop(L, 1);
-    return NULL;
-  }
-  if (lua_type(L, -1) != LUA_TSTRING || lua_rawlen(L, -1) == 0)
-    luaL_error(L, "acr.credential.%s: field '%s' must be a non-empty string", fn, k);
-  if (!acr_is_cstring(L, -1))
-    luaL_error(L, "acr.credential.%s: field '%s' must not contain a NUL byte", fn, k);
-  const char *s = lua_tostring(L, -1);
-  lua_pop(L, 1);  /* still held by the options table */
-  return s;
+  return acr_opt_string(L, t, 1, k, ACR_OPT_NONEMPTY);
 }
 
-static const char *req_str(lua_State *L, int t, const char *fn, const char *k)
+static const char *req_str(lua_State *L, int t, const char *k)
 {
-  const char *s = opt_str(L, t, fn, k);
-  if (!s)
-    luaL_error(L, "acr.credential.%s: field '%s' is required", fn, k);
-  return s;
-}
-
-static void check_fields(lua_State *L, int t, const char *fn, const char *const *allowed)
-{
-  const char *k = t ? acr_unknown_key(L, t, allowed) : NULL;
-  if (k)
-    luaL_error(L, "acr.credential.%s: unknown field '%s'", fn, k);
-}
-
-/* The options table at arg 1, or 0 when absent. */
-static int opts_arg(lua_State *L, int required)
-{
-  if (!required && lua_isnoneornil(L, 1))
-    return 0;
-  luaL_checktype(L, 1, LUA_TTABLE);
-  return 1;
+  return acr_opt_string(L, t, 1, k, ACR_OPT_NONEMPTY | ACR_OPT_REQUIRED);
 }
 
 static const char *env(const char *name)
@@ -242,22 +210,32 @@ static void set_identity(lua_State *L, acr_credential *c, const char *tenant,
   c->authority_host = dupz(L, authority ? authority : env("AZURE_AUTHORITY_HOST"));
 }
 
-static int check_tenant(lua_State *L, const char *fn, const char *tenant)
+static int bad_tenant(const char *tenant)
 {
-  if (tenant && strspn(tenant, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                               "0123456789-.") != strlen(tenant))
-    return luaL_error(L, "acr.credential.%s: field 'tenant_id' is not a tenant id", fn);
-  return 0;
+  return tenant && strspn(tenant, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                  "0123456789-.") != strlen(tenant);
+}
+
+/* A tenant_id option that is not a tenant id is misuse. */
+static void check_tenant(lua_State *L, const char *tenant)
+{
+  if (bad_tenant(tenant))
+    acr_opterror(L, 1, "tenant_id", "is not a tenant id");
 }
 
 /* syntax: cred = acr.credential.static(token) */
 static int credential_static(lua_State *L)
 {
+  if (lua_type(L, 1) != LUA_TSTRING)
+    acr_typeerror(L, 1, "string");
   size_t len;
-  const char *tok = luaL_checklstring(L, 1, &len);
-  luaL_argcheck(L, len > 0, 1, "token must not be empty");
-  luaL_argcheck(L, acr_is_cstring(L, 1), 1, "token must not contain a NUL byte");
-  luaL_argcheck(L, strcspn(tok, "\r\n") == len, 1, "token must be one line");
+  const char *tok = lua_tolstring(L, 1, &len);
+  if (len == 0)
+    acr_argerror(L, 1, "token must not be empty");
+  if (!acr_is_cstring(L, 1))
+    acr_argerror(L, 1, "token must not contain a NUL byte");
+  if (strcspn(tok, "\r\n") != len)
+    acr_argerror(L, 1, "token must be one line");
   acr_credential *c = new_cred(L, ACR_CRED_STATIC);
   if (acr_buf_add(&c->token, tok, len) != 0)
     oom(L);
@@ -270,13 +248,12 @@ static int credential_client_secret(lua_State *L)
 {
   static const char *const f[] = {"tenant_id", "client_id", "client_secret", "authority_host",
                                   NULL};
-  opts_arg(L, 1);
-  check_fields(L, 1, "client_secret", f);
-  const char *tenant = req_str(L, 1, "client_secret", "tenant_id");
-  const char *client = req_str(L, 1, "client_secret", "client_id");
-  const char *secret = req_str(L, 1, "client_secret", "client_secret");
-  const char *authority = opt_str(L, 1, "client_secret", "authority_host");
-  check_tenant(L, "client_secret", tenant);
+  acr_check_options(L, 1, 0, f);
+  const char *tenant = req_str(L, 1, "tenant_id");
+  const char *client = req_str(L, 1, "client_id");
+  const char *secret = req_str(L, 1, "client_secret");
+  const char *authority = opt_str(L, 1, "authority_host");
+  check_tenant(L, tenant);
   acr_credential *c = new_cred(L, ACR_CRED_CLIENT_SECRET);
   set_identity(L, c, tenant, client, authority);
   if (acr_buf_adds(&c->secret, secret) != 0)
@@ -309,20 +286,14 @@ static int credential_client_certificate(lua_State *L)
 {
   static const char *const f[] = {"tenant_id", "client_id", "certificate_path", "password",
                                   "send_certificate_chain", "authority_host", NULL};
-  const char *fn = "client_certificate";
-  opts_arg(L, 1);
-  check_fields(L, 1, fn, f);
-  const char *tenant = req_str(L, 1, fn, "tenant_id");
-  const char *client = req_str(L, 1, fn, "client_id");
-  const char *path = req_str(L, 1, fn, "certificate_path");
-  const char *password = opt_str(L, 1, fn, "password");
-  const char *authority = opt_str(L, 1, fn, "authority_host");
-  lua_getfield(L, 1, "send_certificate_chain");
-  if (!lua_isnil(L, -1) && !lua_isboolean(L, -1))
-    luaL_error(L, "acr.credential.%s: field 'send_certificate_chain' must be a boolean", fn);
-  int chain = lua_toboolean(L, -1);
-  lua_pop(L, 1);
-  check_tenant(L, fn, tenant);
+  acr_check_options(L, 1, 0, f);
+  const char *tenant = req_str(L, 1, "tenant_id");
+  const char *client = req_str(L, 1, "client_id");
+  const char *path = req_str(L, 1, "certificate_path");
+  const char *password = opt_str(L, 1, "password");
+  const char *authority = opt_str(L, 1, "authority_host");
+  int chain = acr_opt_bool(L, 1, 1, "send_certificate_chain", 0);
+  check_tenant(L, tenant);
   return make_certificate(L, tenant, client, path, password, chain, authority);
 }
 
@@ -332,12 +303,12 @@ static int credential_workload_identity(lua_State *L)
   static const char *const f[] = {"tenant_id", "client_id", "token_file", "authority_host",
                                   NULL};
   const char *fn = "workload_identity";
-  int t = opts_arg(L, 0);
-  check_fields(L, t, fn, f);
-  const char *tenant = opt_str(L, t, fn, "tenant_id");
-  const char *client = opt_str(L, t, fn, "client_id");
-  const char *file = opt_str(L, t, fn, "token_file");
-  const char *authority = opt_str(L, t, fn, "authority_host");
+  int t = acr_check_options(L, 1, 1, f);
+  const char *tenant = opt_str(L, t, "tenant_id");
+  const char *client = opt_str(L, t, "client_id");
+  const char *file = opt_str(L, t, "token_file");
+  const char *authority = opt_str(L, t, "authority_host");
+  check_tenant(L, tenant);
   tenant = tenant ? tenant : env("AZURE_TENANT_ID");
   client = client ? client : env("AZURE_CLIENT_ID");
   file = file ? file : env("AZURE_FEDERATED_TOKEN_FILE");
@@ -347,7 +318,8 @@ static int credential_workload_identity(lua_State *L)
     return unavailable(L, fn, "AZURE_TENANT_ID is not set");
   if (!client)
     return unavailable(L, fn, "AZURE_CLIENT_ID is not set");
-  check_tenant(L, fn, tenant);
+  if (bad_tenant(tenant))
+    return unavailable(L, fn, "AZURE_TENANT_ID is not a tenant id");
   acr_credential *c = new_cred(L, ACR_CRED_WORKLOAD_IDENTITY);
   set_identity(L, c, tenant, client, authority);
   c->token_file = dupz(L, file);
@@ -360,20 +332,19 @@ static int credential_managed_identity(lua_State *L)
 {
   static const char *const f[] = {"client_id", "object_id", "resource_id", "imds_endpoint",
                                   NULL};
-  const char *fn = "managed_identity";
-  int t = opts_arg(L, 0);
-  check_fields(L, t, fn, f);
-  const char *ids[3] = {opt_str(L, t, fn, "client_id"), opt_str(L, t, fn, "object_id"),
-                        opt_str(L, t, fn, "resource_id")};
+  int t = acr_check_options(L, 1, 1, f);
+  const char *ids[3] = {opt_str(L, t, "client_id"), opt_str(L, t, "object_id"),
+                        opt_str(L, t, "resource_id")};
   static const char *const params[3] = {"client_id", "object_id", "resource_id"};
   int which = -1;
   for (int i = 0; i < 3; i++) {
     if (ids[i] && which >= 0)
-      luaL_error(L, "acr.credential.%s: give one of client_id, object_id, resource_id", fn);
+      acr_opterror(L, 1, params[i], "may not be given with option '%s' (give one of "
+                   "client_id, object_id, resource_id)", params[which]);
     if (ids[i])
       which = i;
   }
-  const char *imds = opt_str(L, t, fn, "imds_endpoint");
+  const char *imds = opt_str(L, t, "imds_endpoint");
   acr_credential *c = new_cred(L, ACR_CRED_MANAGED_IDENTITY);
   if (which >= 0) {
     c->mi_id_param = dupz(L, params[which]);
@@ -396,23 +367,11 @@ static int credential_managed_identity(lua_State *L)
 static int credential_azure_cli(lua_State *L)
 {
   static const char *const f[] = {"tenant_id", "timeout", "az", NULL};
-  const char *fn = "azure_cli";
-  int t = opts_arg(L, 0);
-  check_fields(L, t, fn, f);
-  const char *tenant = opt_str(L, t, fn, "tenant_id");
-  const char *az = opt_str(L, t, fn, "az");
-  double timeout = 10;
-  if (t) {
-    lua_getfield(L, t, "timeout");
-    if (!lua_isnil(L, -1) &&
-        (lua_type(L, -1) != LUA_TNUMBER || !acr_seconds_ok(lua_tonumber(L, -1), 0, 1)))
-      luaL_error(L, "acr.credential.%s: field 'timeout' must be a finite positive number "
-                    "of seconds, at most %d", fn, (int)ACR_MAX_SECONDS);
-    if (!lua_isnil(L, -1))
-      timeout = lua_tonumber(L, -1);
-    lua_pop(L, 1);
-  }
-  check_tenant(L, fn, tenant);
+  int t = acr_check_options(L, 1, 1, f);
+  const char *tenant = opt_str(L, t, "tenant_id");
+  const char *az = opt_str(L, t, "az");
+  double timeout = acr_opt_seconds(L, t, 1, "timeout", 10, 0, 1);
+  check_tenant(L, tenant);
   acr_credential *c = new_cred(L, ACR_CRED_AZURE_CLI);
   c->tenant_id = dupz(L, tenant);
   c->az_path = dupz(L, az ? az : "az");
@@ -434,7 +393,8 @@ static int credential_environment(lua_State *L)
     return unavailable(L, fn, "AZURE_CLIENT_ID is not set");
   if (!secret && !cert)
     return unavailable(L, fn, "neither AZURE_CLIENT_SECRET nor AZURE_CLIENT_CERTIFICATE_PATH is set");
-  check_tenant(L, fn, tenant);
+  if (bad_tenant(tenant))
+    return unavailable(L, fn, "AZURE_TENANT_ID is not a tenant id");
   if (!secret)
     return make_certificate(L, tenant, client, cert, env("AZURE_CLIENT_CERTIFICATE_PASSWORD"),
                             0, NULL);
@@ -471,18 +431,9 @@ static int default_excludes(lua_State *L, int which[4])
 {
   static const char *const f[] = {"exclude_environment", "exclude_workload_identity",
                                   "exclude_managed_identity", "exclude_azure_cli", NULL};
-  int t = opts_arg(L, 0);
-  check_fields(L, t, "default", f);
-  for (int i = 0; i < 4; i++) {
-    which[i] = 1;
-    if (!t)
-      continue;
-    lua_getfield(L, t, f[i]);
-    if (!lua_isnil(L, -1) && !lua_isboolean(L, -1))
-      luaL_error(L, "acr.credential.default: field '%s' must be a boolean", f[i]);
-    which[i] = !lua_toboolean(L, -1);
-    lua_pop(L, 1);
-  }
+  int t = acr_check_options(L, 1, 1, f);
+  for (int i = 0; i < 4; i++)
+    which[i] = !acr_opt_bool(L, t, 1, f[i], 0);
   return 0;
 }
 
@@ -613,10 +564,12 @@ int acr_auth_open(lua_State *L)
   lua_setfield(L, -2, "__gc");
   lua_pushcfunction(L, cred_tostring);
   lua_setfield(L, -2, "__tostring");
-  acr_newlib(L, methods);
+  lua_newtable(L);
+  acr_setfuncs(L, methods, "");
   lua_setfield(L, -2, "__index");
   lua_pop(L, 1);
-  acr_newlib(L, fns);
+  lua_newtable(L);
+  acr_setfuncs(L, fns, "acr.credential.");
   lua_setfield(L, -2, "credential");
   return 0;
 }

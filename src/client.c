@@ -44,9 +44,9 @@ static const char *const options[] = {
 
 acr_client *acr_check_client(lua_State *L, int idx)
 {
-  acr_client *c = (acr_client *)luaL_checkudata(L, idx, ACR_CLIENT_MT);
+  acr_client *c = (acr_client *)acr_check_udata(L, idx, ACR_CLIENT_MT, "acr.Client");
   if (c->closed)
-    luaL_error(L, "acr.Client: the client is closed");
+    acr_argerror(L, idx, "the client is closed");
   return c;
 }
 
@@ -70,7 +70,7 @@ static void client_free(acr_client *c)
  * still read it while they fail with ClientClosed. */
 static int client_close(lua_State *L)
 {
-  acr_client *c = (acr_client *)luaL_checkudata(L, 1, ACR_CLIENT_MT);
+  acr_client *c = (acr_client *)acr_check_udata(L, 1, ACR_CLIENT_MT, "acr.Client");
   c->closed = 1;
   acr_driver_close(L, 1);
   return 0;
@@ -82,70 +82,18 @@ static int client_gc(lua_State *L)
   return 0;
 }
 
-/* ---- option checking: misuse raises, naming the option ---- */
+/* ---- option checking: misuse raises, naming the option (luax.h) ---- */
 
-static void check_known_options(lua_State *L, int t)
-{
-  const char *k = acr_unknown_key(L, t, options);
-  if (k)
-    luaL_error(L, "acr.client: unknown option '%s'", k);
-}
+#define OPTS 1   /* acr.client's one argument */
 
 static const char *opt_string(lua_State *L, int t, const char *k, int required)
 {
-  lua_getfield(L, t, k);
-  int ty = lua_type(L, -1);
-  lua_pop(L, 1);
-  if (ty == LUA_TNIL) {
-    if (required)
-      luaL_error(L, "acr.client: option '%s' is required", k);
-    return NULL;
-  }
-  if (ty != LUA_TSTRING)
-    luaL_error(L, "acr.client: option '%s' must be a string, got %s", k, lua_typename(L, ty));
-  lua_getfield(L, t, k);
-  const char *s = lua_tostring(L, -1);
-  int whole = acr_is_cstring(L, -1);
-  lua_pop(L, 1);  /* still referenced by the options table */
-  if (!whole)
-    luaL_error(L, "acr.client: option '%s' must not contain a NUL byte", k);
-  if (!*s)
-    luaL_error(L, "acr.client: option '%s' must not be empty", k);
-  return s;
+  return acr_opt_string(L, t, OPTS, k, ACR_OPT_NONEMPTY | (required ? ACR_OPT_REQUIRED : 0));
 }
 
-/* Every duration and count has an upper bound too (ACR_MAX_SECONDS, a week): NaN,
- * the infinities and huge values never reach a float-to-integer conversion. */
 static double opt_number(lua_State *L, int t, const char *k, double dflt, double min)
 {
-  lua_getfield(L, t, k);
-  int ty = lua_type(L, -1);
-  double v = lua_tonumber(L, -1);
-  lua_pop(L, 1);
-  if (ty == LUA_TNIL)
-    return dflt;
-  if (ty != LUA_TNUMBER)
-    luaL_error(L, "acr.client: option '%s' must be a number, got %s", k, lua_typename(L, ty));
-  if (!isfinite(v))
-    luaL_error(L, "acr.client: option '%s' must be a finite number (not NaN or infinite)", k);
-  if (!acr_seconds_ok(v, min, 0))
-    luaL_error(L, "acr.client: option '%s' must be %s and at most %d", k,
-               min > 0 ? "> 0" : ">= 0", (int)ACR_MAX_SECONDS);
-  return v;
-}
-
-/* A whole number in 1..max, or dflt when absent. */
-static long opt_count(lua_State *L, int t, const char *k, long dflt, long max)
-{
-  lua_getfield(L, t, k);
-  int ty = lua_type(L, -1);
-  double v = lua_tonumber(L, -1);
-  lua_pop(L, 1);
-  if (ty == LUA_TNIL)
-    return dflt;
-  if (ty != LUA_TNUMBER || !(v >= 1 && v <= (double)max) || v != floor(v))
-    luaL_error(L, "acr.client: option '%s' must be a whole number from 1 to %d", k, (int)max);
-  return (long)v;
+  return acr_opt_seconds(L, t, OPTS, k, dflt, min, 0);
 }
 
 static void check_retry(lua_State *L, int t, acr_retry_policy *p)
@@ -157,21 +105,16 @@ static void check_retry(lua_State *L, int t, acr_retry_policy *p)
   if (lua_type(L, r) == LUA_TNUMBER) {
     double n = lua_tonumber(L, r);
     if (!(n >= 0 && n <= 20) || n != (double)(int)n)
-      luaL_error(L, "acr.client: option 'retry' must be a whole number of retries from 0 to 20");
+      acr_opterror(L, OPTS, "retry", "must be a whole number of retries from 0 to 20");
     p->max_retries = (int)n;
   } else if (lua_type(L, r) == LUA_TTABLE) {
     static const char *const fields[] = {"max_retries", "base_delay", "max_delay", NULL};
-    const char *k = acr_unknown_key(L, r, fields);
-    if (k)
-      luaL_error(L, "acr.client: unknown field '%s' in option 'retry'", k);
-    double n = opt_number(L, r, "max_retries", p->max_retries, 0);
-    if (n > 20 || n != (double)(int)n)
-      luaL_error(L, "acr.client: field 'max_retries' of option 'retry' must be a whole number from 0 to 20");
-    p->max_retries = (int)n;
-    p->base_delay = opt_number(L, r, "base_delay", p->base_delay, 0);
-    p->max_delay = opt_number(L, r, "max_delay", p->max_delay, 0);
+    acr_check_suboptions(L, OPTS, r, "retry", fields);
+    p->max_retries = (int)acr_opt_count(L, r, OPTS, "retry.max_retries", p->max_retries, 0, 20);
+    p->base_delay = opt_number(L, r, "retry.base_delay", p->base_delay, 0);
+    p->max_delay = opt_number(L, r, "retry.max_delay", p->max_delay, 0);
   } else if (!lua_isnil(L, r)) {
-    luaL_error(L, "acr.client: option 'retry' must be a number or a table");
+    acr_opterror(L, OPTS, "retry", "must be a number or a table, got %s", luaL_typename(L, r));
   }
   lua_pop(L, 1);
 }
@@ -183,10 +126,10 @@ static void check_names(lua_State *L, const char *rg, const char *registry)
 {
   size_t n = strlen(registry);
   if (n < 5 || n > 50 || strspn(registry, ACR_ALNUM) != n)
-    luaL_error(L, "acr.client: option 'registry' must be 5 to 50 letters and digits");
+    acr_opterror(L, OPTS, "registry", "must be 5 to 50 letters and digits");
   n = strlen(rg);
   if (n > 90 || strspn(rg, ACR_ALNUM "-_.()") != n || rg[n - 1] == '.')
-    luaL_error(L, "acr.client: option 'resource_group' is not a valid resource group name "
+    acr_opterror(L, OPTS, "resource_group", "is not a valid resource group name "
                   "(1 to 90 letters, digits, '-', '_', '.', '(' and ')', not ending in '.')");
 }
 
@@ -211,7 +154,7 @@ static const char *check_endpoint(lua_State *L, int t, acr_origin *o, const char
   const char *cloud = opt_string(L, t, "cloud", 0);
   const char *ep = opt_string(L, t, "endpoint", 0);
   if (cloud && ep)
-    luaL_error(L, "acr.client: give 'cloud' or 'endpoint', not both");
+    acr_opterror(L, OPTS, "endpoint", "may not be given with option 'cloud' (give one)");
   if (!ep) {
     int i = 0;
     if (!cloud)
@@ -219,18 +162,18 @@ static const char *check_endpoint(lua_State *L, int t, acr_origin *o, const char
     while (clouds[i].name && strcmp(clouds[i].name, cloud))
       i++;
     if (!clouds[i].name)
-      luaL_error(L, "acr.client: unknown cloud '%s' (AzureCloud, AzureChinaCloud, "
-                    "AzureUSGovernment)", cloud);
+      acr_opterror(L, OPTS, "cloud", "must be AzureCloud, AzureChinaCloud or "
+                   "AzureUSGovernment, not '%s'", cloud);
     ep = clouds[i].arm;
     *authority = clouds[i].authority;
   }
   if (acr_url_origin(ep, o) != 0)
-    luaL_error(L, "acr.client: option 'endpoint' is not an http(s) URL");
+    acr_opterror(L, OPTS, "endpoint", "is not an http(s) URL");
   if (!endpoint_is_origin(ep))
-    luaL_error(L, "acr.client: option 'endpoint' must be scheme://host[:port] only "
+    acr_opterror(L, OPTS, "endpoint", "must be scheme://host[:port] only "
                   "(no path, query, fragment or userinfo)");
   if (!strcmp(o->scheme, "http") && !acr_origin_is_loopback(o))
-    luaL_error(L, "acr.client: option 'endpoint' must be https (http only on loopback)");
+    acr_opterror(L, OPTS, "endpoint", "must be https (http only on loopback)");
   return ep;
 }
 
@@ -283,7 +226,7 @@ static void check_subscription(lua_State *L, const char *sub)
 {
   size_t n = strlen(sub);
   if (n > 64 || strspn(sub, ACR_ALNUM "-") != n)
-    luaL_error(L, "acr.client: option 'subscription_id' is not a valid subscription id");
+    acr_opterror(L, OPTS, "subscription_id", "is not a valid subscription id");
 }
 
 /* Keeps the Lua-side values (credential, logger, authority) in the uservalue table. */
@@ -292,12 +235,12 @@ static void set_uservalue(lua_State *L, int t, int ud)
   lua_createtable(L, 0, 3);
   lua_getfield(L, t, "credential");
   if (!luaL_testudata(L, -1, ACR_CREDENTIAL_MT))
-    luaL_error(L, "acr.client: option 'credential' must be an acr.Credential "
-                  "(e.g. acr.credential.static(token))");
+    acr_opterror(L, OPTS, "credential", "must be an acr.Credential (e.g. "
+                 "acr.credential.static(token)), got %s", luaL_typename(L, -1));
   lua_setfield(L, -2, "credential");
   lua_getfield(L, t, "logger");
   if (!lua_isnil(L, -1) && !lua_isfunction(L, -1))
-    luaL_error(L, "acr.client: option 'logger' must be a function");
+    acr_opterror(L, OPTS, "logger", "must be a function, got %s", luaL_typename(L, -1));
   lua_setfield(L, -2, "logger");
   lua_newtable(L);
   lua_setfield(L, -2, "inflight");   /* driver.c */
@@ -338,21 +281,21 @@ static void fill_client(lua_State *L, int t, acr_client *c)
   check_subscription(L, sub);
   check_names(L, rg, reg);
   if (apiv && !acr_api_version_valid(apiv))
-    luaL_error(L, "acr.client: option 'api_version' may contain only letters, digits, '.' "
+    acr_opterror(L, OPTS, "api_version", "may contain only letters, digits, '.' "
                   "and '-' (e.g. " DEFAULT_API_VERSION ")");
   if (uap && !acr_is_one_line(uap))
-    luaL_error(L, "acr.client: option 'user_agent' must be one line of text (no CR, LF or "
+    acr_opterror(L, OPTS, "user_agent", "must be one line of text (no CR, LF or "
                   "other control characters)");
   if (ca && access(ca, R_OK) != 0)
-    luaL_error(L, "acr.client: option 'ca_file' is not a readable file: %s", ca);
+    acr_opterror(L, OPTS, "ca_file", "is not a readable file: %s", ca);
   c->timeout = opt_number(L, t, "timeout", 60, 0.001);
   double connect_timeout = opt_number(L, t, "connect_timeout", 10, 0.001);
   c->poll_interval = opt_number(L, t, "poll_interval", 5, 0);
   c->lro_timeout = opt_number(L, t, "lro_timeout", 0, 0);
   check_retry(L, t, &c->retry);
   acr_pacer_init(&c->pacer);
-  c->max_connections = opt_count(L, t, "max_connections", DEFAULT_MAX_CONNECTIONS,
-                                 MAX_MAX_CONNECTIONS);
+  c->max_connections = acr_opt_count(L, t, OPTS, "max_connections", DEFAULT_MAX_CONNECTIONS,
+                                     1, MAX_MAX_CONNECTIONS);
   c->endpoint = origin_string(&c->origin);
   c->registry_path = make_registry_path(sub, rg, reg);
   c->api_version = strdup(apiv ? apiv : DEFAULT_API_VERSION);
@@ -372,8 +315,7 @@ static void fill_client(lua_State *L, int t, acr_client *c)
 /* syntax: client = acr.client{subscription_id=, resource_group=, registry=, credential=, …} */
 static int client_new(lua_State *L)
 {
-  luaL_checktype(L, 1, LUA_TTABLE);
-  check_known_options(L, 1);
+  acr_check_options(L, OPTS, 0, options);
   acr_origin origin;
   const char *authority;
   const char *ep = check_endpoint(L, 1, &origin, &authority);
@@ -445,14 +387,12 @@ static void check_name(lua_State *L, int arg, const char *name, const char *what
 {
   /* arg holds the name itself: C would see it cut at a NUL byte. */
   if (lua_type(L, arg) == LUA_TSTRING && !acr_is_cstring(L, arg))
-    luaL_argerror(L, arg, lua_pushfstring(L, "%s name must not contain a NUL byte", what));
+    acr_argerror(L, arg, "%s name must not contain a NUL byte", what);
   size_t n = strlen(name);
   if (n < 5 || n > 50)
-    luaL_argerror(L, arg, lua_pushfstring(L, "%s name '%s' must be 5 to 50 characters", what,
-                                          name));
+    acr_argerror(L, arg, "%s name '%s' must be 5 to 50 characters", what, name);
   if (!acr_name_valid(name, n, is_token))
-    luaL_argerror(L, arg, lua_pushfstring(L, "%s name '%s' may contain only %s", what, name,
-                                          rule));
+    acr_argerror(L, arg, "%s name '%s' may contain only %s", what, name, rule);
 }
 
 void acr_check_scope_map_name(lua_State *L, int arg, const char *name)
@@ -509,10 +449,11 @@ int acr_client_open(lua_State *L)
   lua_setfield(L, -2, "__close");
   lua_pushcfunction(L, client_tostring);
   lua_setfield(L, -2, "__tostring");
-  acr_newlib(L, methods);
+  lua_newtable(L);
+  acr_setfuncs(L, methods, "");
   lua_setfield(L, -2, "__index");
   lua_pop(L, 1);
-  lua_pushcfunction(L, client_new);
+  acr_pushfunc(L, client_new, "acr.client");
   lua_setfield(L, -2, "client");
   return 0;
 }

@@ -328,12 +328,24 @@ int acr_op_wait(lua_State *L, int idx)
   return acr_op_push_result(L, idx);
 }
 
+/* max_seconds at arg: a number of seconds, or -1 when absent. */
+static double opt_max_seconds(lua_State *L, int arg)
+{
+  if (lua_isnoneornil(L, arg))
+    return -1;
+  if (lua_type(L, arg) != LUA_TNUMBER)
+    acr_typeerror(L, arg, "number of seconds");
+  double max = lua_tonumber(L, arg);
+  if (!(max < 1e9))
+    acr_argerror(L, arg, "a number of seconds expected, not NaN or more than 1e9");
+  return max;
+}
+
 /* syntax: value, err = op:wait([max_seconds]) */
 static int op_wait(lua_State *L)
 {
   acr_op *op = acr_op_check(L, 1);
-  double max = luaL_optnumber(L, 2, -1);
-  luaL_argcheck(L, max == max && max < 1e9, 2, "a number of seconds expected");
+  double max = opt_max_seconds(L, 2);
   if (max < 0)
     return acr_op_wait(L, 1);
   int cidx = push_client(L, 1);
@@ -373,8 +385,7 @@ static int op_poll(lua_State *L)
 static int op_wait_accepted(lua_State *L)
 {
   acr_op *op = acr_op_check(L, 1);
-  double max = luaL_optnumber(L, 2, -1);
-  luaL_argcheck(L, max == max && max < 1e9, 2, "a number of seconds expected");
+  double max = opt_max_seconds(L, 2);
   int cidx = push_client(L, 1);
   adopt(L, cidx, 1);
   drive(L, cidx, 1, UNTIL_ANSWERED, max < 0 ? HUGE_VAL : acr_now() + max);
@@ -392,8 +403,7 @@ static int op_wait_accepted(lua_State *L)
 int acr_client_drive(lua_State *L)
 {
   acr_client *c = acr_check_client(L, 1);
-  double max = luaL_optnumber(L, 2, -1);
-  luaL_argcheck(L, max == max && max < 1e9, 2, "a number of seconds expected");
+  double max = opt_max_seconds(L, 2);
   unsigned long ended = c->ended;
   drive(L, 1, 0, UNTIL_ANY, max < 0 ? HUGE_VAL : acr_now() + max);
   lua_pushinteger(L, (lua_Integer)(c->ended - ended));
@@ -440,5 +450,5 @@ void acr_driver_methods(lua_State *L)
     {"result", op_result}, {"wait", op_wait}, {"poll", op_poll},
     {"wait_accepted", op_wait_accepted}, {NULL, NULL}
   };
-  luaL_setfuncs(L, methods, 0);
+  acr_setfuncs(L, methods, "");
 }

@@ -176,11 +176,11 @@ static int op_feed(lua_State *L)
   acr_op *op = acr_opi_check_op(L, 1);
   lua_settop(L, 6);
   if (lua_isnoneornil(L, 5))
-    luaL_checkinteger(L, 2);
+    acr_check_integer(L, 2);
   if (!lua_isnil(L, 3))
-    luaL_checktype(L, 3, LUA_TTABLE);
-  if (!lua_isnil(L, 4))
-    luaL_checktype(L, 4, LUA_TSTRING);
+    acr_check_table(L, 3);
+  if (!lua_isnil(L, 4) && lua_type(L, 4) != LUA_TSTRING)
+    acr_typeerror(L, 4, "string");
   acr_opi_feed(L, 1, op, 2);
   lua_pushstring(L, op->status);
   return 1;
@@ -400,7 +400,8 @@ int acr_operation_open(lua_State *L)
   acr_newmetatable(L, ACR_OPERATION_MT);   /* no __gc: see keep_string */
   lua_pushcfunction(L, op_tostring);
   lua_setfield(L, -2, "__tostring");
-  acr_newlib(L, methods);
+  lua_newtable(L);
+  acr_setfuncs(L, methods, "");
   acr_driver_methods(L);
   lua_setfield(L, -2, "__index");
   lua_pop(L, 1);

@@ -47,7 +47,7 @@ static void new_request_id(char out[ACR_MAX_REQUEST_ID + 1])
 
 acr_op *acr_opi_check_op(lua_State *L, int idx)
 {
-  return (acr_op *)luaL_checkudata(L, idx, ACR_OPERATION_MT);
+  return (acr_op *)acr_check_udata(L, idx, ACR_OPERATION_MT, "acr.Operation");
 }
 
 /* uservalue fields: client, result, error, headers (extra request headers), and the
@@ -393,7 +393,7 @@ void acr_opi_feed(lua_State *L, int idx, acr_op *op, int a)
 {
   int top = lua_gettop(L);
   if (op->phase == PH_DONE)
-    luaL_error(L, "acr.Operation: acr_opi_feed() on a finished operation");
+    acr_argerror(L, idx, "the acr.Operation is done: nothing more to feed");
   if (op->client->closed) {
     acr_opi_fail_with(L, idx, op, "ClientClosed", "the client was closed before the operation ended");
     lua_settop(L, top);
@@ -401,9 +401,9 @@ void acr_opi_feed(lua_State *L, int idx, acr_op *op, int a)
   }
   if (op->awaiting_auth) {
     acr_auth_answer ans = {0, 0, NULL, 0, NULL, NULL};
-    ans.terr = lua_isnoneornil(L, a + 3) ? NULL : luaL_checkstring(L, a + 3);
-    ans.tmsg = luaL_optstring(L, a + 4, NULL);
-    ans.status = ans.terr ? 0 : (long)luaL_checkinteger(L, a);
+    ans.terr = lua_isnoneornil(L, a + 3) ? NULL : acr_check_cstring(L, a + 3);
+    ans.tmsg = acr_opt_cstring(L, a + 4, NULL);
+    ans.status = ans.terr ? 0 : (long)acr_check_integer(L, a);
     ans.hdr = lua_istable(L, a + 1) ? a + 1 : 0;
     if (lua_type(L, a + 2) == LUA_TSTRING)
       ans.body = lua_tolstring(L, a + 2, &ans.body_len);
@@ -414,11 +414,11 @@ void acr_opi_feed(lua_State *L, int idx, acr_op *op, int a)
   op->answered = 1;
   pace_answer(L, op, a);
   if (!lua_isnoneornil(L, a + 3)) {
-    on_transport_error(L, idx, op, luaL_checkstring(L, a + 3), luaL_optstring(L, a + 4, NULL));
+    on_transport_error(L, idx, op, acr_check_cstring(L, a + 3), acr_opt_cstring(L, a + 4, NULL));
     lua_settop(L, top);
     return;
   }
-  long status = (long)luaL_checkinteger(L, a);
+  long status = (long)acr_check_integer(L, a);
   int hdr = lua_istable(L, a + 1) ? a + 1 : 0;
   int body = lua_type(L, a + 2) == LUA_TSTRING ? a + 2 : 0;
   int doc = 0, garbled = 0;

@@ -25,7 +25,7 @@ typedef struct acr_pager {
 
 static acr_pager *check_pager(lua_State *L, int idx)
 {
-  return (acr_pager *)luaL_checkudata(L, idx, ACR_PAGER_MT);
+  return (acr_pager *)acr_check_udata(L, idx, ACR_PAGER_MT, "acr.Pager");
 }
 
 static int pending_error(lua_State *L, int idx, acr_pager *p);
@@ -246,10 +246,11 @@ static int take_op(lua_State *L, int idx, acr_pager *p, int opidx)
 static int pager_take(lua_State *L)
 {
   acr_pager *p = check_pager(L, 1);
-  luaL_checkudata(L, 2, ACR_OPERATION_MT);
+  acr_check_udata(L, 2, ACR_OPERATION_MT, "acr.Operation");
   acr_uv_get(L, 1, "op");
-  luaL_argcheck(L, lua_rawequal(L, -1, 2), 2,
-                "not the operation this pager's last next_operation() returned, or taken already");
+  if (!lua_rawequal(L, -1, 2))
+    acr_argerror(L, 2, "not the operation this pager's last next_operation() returned, or "
+                 "taken already");
   lua_pop(L, 1);
   return take_op(L, 1, p, 2);
 }
@@ -368,7 +369,8 @@ int acr_pager_open(lua_State *L)
   lua_setfield(L, -2, "__call");
   lua_pushcfunction(L, pager_tostring);
   lua_setfield(L, -2, "__tostring");
-  acr_newlib(L, methods);
+  lua_newtable(L);
+  acr_setfuncs(L, methods, "");
   lua_setfield(L, -2, "__index");
   lua_pop(L, 1);
   acr_add_methods(L, ACR_CLIENT_MT, client_methods);

@@ -21,7 +21,7 @@ static const char *check_method(lua_State *L, int arg)
   const char *m = acr_check_cstring(L, arg);
   size_t n = strlen(m);
   if (n == 0 || n > 15 || strspn(m, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") != n)
-    luaL_argerror(L, arg, "an HTTP method expected (upper-case letters, e.g. GET, HEAD, OPTIONS)");
+    acr_argerror(L, arg, "an HTTP method expected (upper-case letters, e.g. GET, HEAD, OPTIONS)");
   return m;
 }
 
@@ -30,10 +30,9 @@ static void opt_type(lua_State *L, int o, const char *k, int type)
 {
   lua_getfield(L, o, k);
   if (!lua_isnil(L, -1) && lua_type(L, -1) != type)
-    luaL_error(L, "bad option '%s' (%s expected, got %s)", k, lua_typename(L, type),
-               luaL_typename(L, -1));
+    acr_opterror(L, o, k, "must be a %s, got %s", lua_typename(L, type), luaL_typename(L, -1));
   if (type == LUA_TSTRING && lua_isstring(L, -1) && !acr_is_cstring(L, -1))
-    luaL_error(L, "bad option '%s' (must not contain a NUL byte)", k);
+    acr_opterror(L, o, k, "must not contain a NUL byte");
   lua_pop(L, 1);
 }
 
@@ -45,19 +44,11 @@ static void check_api_version(lua_State *L, int o)
   if (ty == LUA_TSTRING) {
     const char *v = lua_tostring(L, -1);
     if (!acr_is_cstring(L, -1) || !acr_api_version_valid(v))
-      luaL_error(L, "bad option 'api_version' (letters, digits, '.' and '-' expected)");
+      acr_opterror(L, o, "api_version", "may contain only letters, digits, '.' and '-'");
   } else if (ty != LUA_TNIL && !(ty == LUA_TBOOLEAN && !lua_toboolean(L, -1))) {
-    luaL_error(L, "bad option 'api_version' (string or false expected, got %s)",
-               luaL_typename(L, -1));
+    acr_opterror(L, o, "api_version", "must be a string or false, got %s", luaL_typename(L, -1));
   }
   lua_pop(L, 1);
-}
-
-static void check_options(lua_State *L, int o, const char *const *allowed)
-{
-  const char *k = acr_unknown_key(L, o, allowed);
-  if (k)
-    luaL_error(L, "unknown option '%s'", k);
 }
 
 /* The options table at idx (absent: an empty one), with nothing above it on the stack
@@ -68,9 +59,8 @@ static void options_at(lua_State *L, int idx, const char *const *allowed)
     lua_settop(L, idx - 1);
     lua_newtable(L);
   }
-  luaL_checktype(L, idx, LUA_TTABLE);
+  acr_check_options(L, idx, 0, allowed);
   lua_settop(L, idx);
-  check_options(L, idx, allowed);
 }
 
 /* Names a caller may not set: the transport's framing and routing, the credential's
@@ -88,15 +78,15 @@ static const struct { const char *name, *why; } reserved[] = {
 
 /* A caller's request id becomes op:request_id() and goes into every log line and
  * error of the operation: visible ASCII, no blanks, at most ACR_MAX_REQUEST_ID long. */
-static void check_request_id(lua_State *L, const char *v)
+static void check_request_id(lua_State *L, int o, const char *v)
 {
   size_t n = strlen(v);
   for (size_t i = 0; i < n; i++)
     if (v[i] <= ' ' || v[i] > '~')
       n = 0;
   if (n == 0 || n > ACR_MAX_REQUEST_ID)
-    luaL_error(L, "bad option 'headers' (x-ms-client-request-id must be 1 to %d visible "
-                  "ASCII characters)", ACR_MAX_REQUEST_ID);
+    acr_opterror(L, o, "headers", "x-ms-client-request-id must be 1 to %d visible ASCII "
+                 "characters", ACR_MAX_REQUEST_ID);
 }
 
 /* A header table maps RFC 9110 token names to one-line string values (no CR, LF, NUL
@@ -111,24 +101,24 @@ static void check_headers(lua_State *L, int o)
       if (lua_type(L, -2) != LUA_TSTRING || lua_type(L, -1) != LUA_TSTRING ||
           !acr_is_cstring(L, -2) || !acr_is_cstring(L, -1) ||
           !acr_is_token(lua_tostring(L, -2)) || !acr_is_one_line(lua_tostring(L, -1)))
-        luaL_error(L, "bad option 'headers' (header names must be tokens and values one line "
-                      "of text, both strings without NUL, CR or LF)");
+        acr_opterror(L, o, "headers", "must map header names (tokens) to values (one line of "
+                     "text), both strings without NUL, CR or LF");
       const char *name = lua_tostring(L, -2);
       if (!strcasecmp(name, "x-ms-client-request-id"))
-        check_request_id(L, lua_tostring(L, -1));
+        check_request_id(L, o, lua_tostring(L, -1));
       for (int i = 0; reserved[i].name; i++) {
         if (strcasecmp(name, reserved[i].name))
           continue;
         if (reserved[i].why)
-          luaL_error(L, "bad option 'headers' (%s)", reserved[i].why);
-        luaL_error(L, "bad option 'headers' (%s may not be set by the caller)", name);
+          acr_opterror(L, o, "headers", "may not set %s: %s", name, reserved[i].why);
+        acr_opterror(L, o, "headers", "may not set %s (the transport sets it)", name);
       }
       lua_pushnil(L);  /* the same name twice in other cases would be sent twice */
       while (lua_next(L, h)) {
         lua_pop(L, 1);
         if (lua_type(L, -1) == LUA_TSTRING && strcasecmp(lua_tostring(L, -1), name) == 0 &&
             !lua_rawequal(L, -1, -3))
-          luaL_error(L, "bad option 'headers' (header '%s' given twice)", name);
+          acr_opterror(L, o, "headers", "gives header '%s' twice", name);
       }
       lua_pop(L, 1);
     }
@@ -145,12 +135,12 @@ static void push_url(lua_State *L, acr_client *c, int arg, int o)
   if ((ref[0] != '/' && strncasecmp(ref, "https://", 8) && strncasecmp(ref, "http://", 7)) ||
       acr_url_resolve(c->endpoint, ref, &url, &origin) != 0) {
     acr_buf_free(&url);
-    luaL_argerror(L, arg, "an absolute http(s) URL or a path starting with '/' expected, "
-                          "in plain ASCII without user info");
+    acr_argerror(L, arg, "an absolute http(s) URL or a path starting with '/' expected, "
+                         "in plain ASCII without user info");
   }
   if (!acr_origin_equal(&origin, &c->origin)) {
     acr_buf_free(&url);
-    luaL_argerror(L, arg, "the URL is not on the client's endpoint (the token goes nowhere else)");
+    acr_argerror(L, arg, "the URL is not on the client's endpoint (the token goes nowhere else)");
   }
   int rc = 0;
   lua_getfield(L, o, "query");
@@ -160,8 +150,8 @@ static void push_url(lua_State *L, acr_client *c, int arg, int o)
       if (lua_type(L, -2) != LUA_TSTRING || !lua_isstring(L, -1) ||
           !acr_is_cstring(L, -2) || !acr_is_cstring(L, -1)) {
         acr_buf_free(&url);
-        luaL_error(L, "bad option 'query' (string names and string or number values without "
-                      "NUL bytes expected)");
+        acr_opterror(L, o, "query", "must map string names to string or number values, "
+                     "without NUL bytes");
       }
       rc = acr_url_set_param(&url, lua_tostring(L, -2), lua_tostring(L, -1));
       lua_pop(L, 1);
@@ -186,10 +176,10 @@ static void push_body(lua_State *L, int o)
   lua_getfield(L, o, "body");
   if (lua_istable(L, -1)) {
     if (!acr_json_encode(L, -1))
-      luaL_error(L, "bad option 'body' (%s)", lua_tostring(L, -1));
+      acr_opterror(L, o, "body", "cannot be sent as JSON: %s", lua_tostring(L, -1));
     lua_remove(L, -2);
   } else if (!lua_isnil(L, -1) && lua_type(L, -1) != LUA_TSTRING) {
-    luaL_error(L, "bad option 'body' (table or string expected)");
+    acr_opterror(L, o, "body", "must be a table or a string, got %s", luaL_typename(L, -1));
   }
 }
 
@@ -202,16 +192,11 @@ void acr_request_build(lua_State *L)
   options_at(L, 4, allowed);
   opt_type(L, 4, "lro", LUA_TBOOLEAN);
   opt_type(L, 4, "final_state_via", LUA_TSTRING);
-  opt_type(L, 4, "timeout", LUA_TNUMBER);
   opt_type(L, 4, "headers", LUA_TTABLE);
   opt_type(L, 4, "query", LUA_TTABLE);
   check_headers(L, 4);
   check_api_version(L, 4);
-  lua_getfield(L, 4, "timeout");
-  if (!lua_isnil(L, -1) && !acr_seconds_ok(lua_tonumber(L, -1), 0, 1))
-    luaL_error(L, "bad option 'timeout' (a finite number of seconds > 0 and at most %d "
-                  "expected)", (int)ACR_MAX_SECONDS);
-  lua_pop(L, 1);
+  double timeout = acr_opt_seconds(L, 4, 4, "timeout", 0, 0, 1);
   acr_op_spec s;
   memset(&s, 0, sizeof s);
   s.method = method;
@@ -225,10 +210,10 @@ void acr_request_build(lua_State *L)
   lua_getfield(L, 4, "final_state_via");
   int fsv = acr_lro_parse_final_via(lua_tostring(L, -1));
   if (fsv < 0)
-    luaL_error(L, "bad option 'final_state_via' (azure-async-operation, location or original-uri)");
+    acr_opterror(L, 4, "final_state_via", "must be azure-async-operation, location or "
+                 "original-uri");
   s.final_via = (acr_final_via)fsv;
-  lua_getfield(L, 4, "timeout");
-  s.timeout = lua_tonumber(L, -1);
+  s.timeout = timeout;
   lua_getfield(L, 4, "headers");
   s.headers_idx = lua_istable(L, -1) ? lua_gettop(L) : 0;
   s.shape = ACR_SHAPE_RAW;
@@ -271,8 +256,8 @@ static int client_pages(lua_State *L)
   lua_getfield(L, 3, "api_version");
   const char *apiv = lua_isstring(L, -1) ? lua_tostring(L, -1)
                      : lua_isboolean(L, -1) ? NULL : c->api_version;
-  acr_pager_push(L, 1, lua_tostring(L, 4), ACR_SHAPE_RAW, luaL_optstring(L, 5, "value"),
-                 one_page ? NULL : luaL_optstring(L, 6, "nextLink"), apiv);
+  acr_pager_push(L, 1, lua_tostring(L, 4), ACR_SHAPE_RAW, acr_opt_cstring(L, 5, "value"),
+                 one_page ? NULL : acr_opt_cstring(L, 6, "nextLink"), apiv);
   return 1;
 }
 

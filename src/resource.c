@@ -20,7 +20,7 @@ static const char *const mt_names[] = {ACR_SCOPEMAP_MT, ACR_TOKEN_MT};
 
 static acr_resource *check_resource(lua_State *L, int idx, acr_kind kind)
 {
-  return (acr_resource *)luaL_checkudata(L, idx, mt_names[kind]);
+  return (acr_resource *)acr_check_udata(L, idx, mt_names[kind], mt_names[kind]);
 }
 
 static acr_resource *test_resource(lua_State *L, int idx)
@@ -123,7 +123,7 @@ static int resource_index(lua_State *L)
 {
   acr_resource *r = test_resource(L, 1);
   if (!r)
-    return luaL_argerror(L, 1, "acr.ScopeMap or acr.Token expected");
+    return acr_typeerror(L, 1, "acr.ScopeMap or acr.Token");
   lua_getmetatable(L, 1);
   lua_getfield(L, -1, "methods");
   lua_pushvalue(L, 2);
@@ -177,7 +177,7 @@ static int resource_tostring(lua_State *L)
 {
   acr_resource *r = test_resource(L, 1);
   if (!r)
-    return luaL_argerror(L, 1, "acr.ScopeMap or acr.Token expected");
+    return acr_typeerror(L, 1, "acr.ScopeMap or acr.Token");
   push_path(L, 1, "name", NULL);
   if (r->kind == ACR_KIND_TOKEN) {
     push_path(L, 1, "properties", "status");
@@ -237,24 +237,24 @@ void acr_resource_push_id(lua_State *L, int cidx, int arg, int is_token)
   acr_resource *r = test_resource(L, arg);
   if (r) {
     if (r->kind != want)
-      luaL_argerror(L, arg, is_token ? "an acr.Token expected" : "an acr.ScopeMap expected");
+      acr_argerror(L, arg, is_token ? "an acr.Token expected" : "an acr.ScopeMap expected");
     push_path(L, arg, "id", NULL);
     if (!valid_id(L, cidx, -1, is_token))
-      luaL_argerror(L, arg, is_token
+      acr_argerror(L, arg, is_token
                     ? "the Token's id (from the server) is not a token id of this client's registry"
                     : "the ScopeMap's id (from the server) is not a scope map id of this "
                       "client's registry");
     return;
   }
   if (lua_type(L, arg) != LUA_TSTRING)
-    luaL_argerror(L, arg, is_token ? "a Token, a token name or a token resource id expected"
+    acr_argerror(L, arg, is_token ? "a Token, a token name or a token resource id expected"
                                    : "a ScopeMap, a scope map name or a resource id expected");
   const char *s = lua_tostring(L, arg);
   const char *coll = is_token ? "/tokens/" : "/scopeMaps/";
   if (s[0] == '/') {
     if (!is_resource_id(s, is_token ? "/tokens/" : "/scopeMaps/") &&
         !is_resource_id(s, is_token ? "/TOKENS/" : "/scopemaps/"))
-      luaL_argerror(L, arg, "not a resource id of this kind");
+      acr_argerror(L, arg, "not a resource id of this kind");
     lua_pushvalue(L, arg);
     return;
   }
@@ -315,7 +315,7 @@ static int kind_of(lua_State *L)
 {
   acr_resource *r = test_resource(L, 1);
   if (!r)
-    luaL_argerror(L, 1, "acr.ScopeMap or acr.Token expected");
+    acr_typeerror(L, 1, "acr.ScopeMap or acr.Token");
   return (int)r->kind;
 }
 
@@ -345,7 +345,7 @@ static int m_refresh(lua_State *L)
 static int update(lua_State *L, int wait)
 {
   acr_kind k = (acr_kind)kind_of(L);
-  luaL_checktype(L, 2, LUA_TTABLE);
+  acr_check_table(L, 2);
   const char *name = self_name(L, k);
   if (!name)
     return acr_error_return(L);
@@ -444,7 +444,7 @@ static int m_scope_map(lua_State *L)
 static int m_to_table(lua_State *L)
 {
   if (!test_resource(L, 1))
-    return luaL_argerror(L, 1, "acr.ScopeMap or acr.Token expected");
+    return acr_typeerror(L, 1, "acr.ScopeMap or acr.Token");
   acr_uv_get(L, 1, "doc");
   push_tree(L, -1, 0);
   return 1;
@@ -473,7 +473,8 @@ static void new_class(lua_State *L, const char *name, const luaL_Reg *methods)
   lua_setfield(L, -2, "__eq");
   lua_pushcfunction(L, resource_tostring);
   lua_setfield(L, -2, "__tostring");
-  acr_newlib(L, methods);
+  lua_newtable(L);
+  acr_setfuncs(L, methods, "");
   lua_setfield(L, -2, "methods");
   lua_pop(L, 1);
 }

@@ -11,10 +11,16 @@
 -- A job is an acr.Operation (prepared or begun), or a function that returns one (or
 -- value, err): it is called only when a slot is free, so `function() return
 -- client:begin_delete_token(name) end` sends nothing before its turn.
+local check = require "acr.check"
+
 local _M = { _VERSION = "0.1.0" }
 
-local Batch = {}
+local Batch = { __name = "acr.Batch" }
 Batch.__index = Batch
+
+local function check_self(fname, self)
+  if getmetatable(self) ~= Batch then check.typeerror(fname, 1, "acr.Batch", self, 2) end
+end
 
 local OPERATION = "acr.Operation"
 
@@ -23,40 +29,28 @@ local function is_operation(v)
   return mt and mt.__name == OPERATION or false
 end
 
-local function check_opts(opts)
-  if opts ~= nil and type(opts) ~= "table" then
-    error("bad argument #2 to 'acr.batch' (table of options expected, got " .. type(opts) .. ")", 3)
-  end
-  opts = opts or {}
-  for k in pairs(opts) do
-    if k ~= "width" and k ~= "on_done" then
-      error("bad argument #2 to 'acr.batch' (unknown option '" .. tostring(k) .. "')", 3)
+local OPTIONS = { width = "number", on_done = "function" }
+
+-- fname: batch.new or batch.run, whose misuse it reports (level: from the public function).
+local function check_jobs(fname, jobs, opts, level)
+  level = level + 1
+  if type(jobs) ~= "table" then check.typeerror(fname, 1, "list of operations or functions", jobs, level) end
+  for i = 1, #jobs do
+    local j = jobs[i]
+    if type(j) ~= "function" and not is_operation(j) then
+      check.argerror(fname, 1, ("item %d is a %s, not an acr.Operation or a function")
+                     :format(i, check.type_of(j)), level)
     end
   end
+  opts = check.options(fname, 2, opts, OPTIONS, level)
   local w = opts.width == nil and 16 or opts.width
-  if type(w) ~= "number" or w < 1 or w ~= math.floor(w) or w > 100000 then
-    error("bad argument #2 to 'acr.batch' (option 'width' must be a whole number from 1)", 3)
-  end
-  if opts.on_done ~= nil and type(opts.on_done) ~= "function" then
-    error("bad argument #2 to 'acr.batch' (option 'on_done' must be a function)", 3)
+  if w < 1 or w ~= math.floor(w) or w > 100000 then
+    check.opterror(fname, 2, "width", "must be a whole number from 1 to 100000", level)
   end
   return w, opts.on_done
 end
 
--- syntax: b = batch.new(jobs, {width=16, on_done=?})
-function _M.new(jobs, opts)
-  if type(jobs) ~= "table" then
-    error("bad argument #1 to 'acr.batch' (list of operations or functions expected, got "
-          .. type(jobs) .. ")", 2)
-  end
-  for i = 1, #jobs do
-    local j = jobs[i]
-    if type(j) ~= "function" and not is_operation(j) then
-      error(("bad argument #1 to 'acr.batch' (item %d is a %s, not an acr.Operation or a "
-             .. "function)"):format(i, type(j)), 2)
-    end
-  end
-  local width, on_done = check_opts(opts)
+local function new(jobs, width, on_done)
   local own = {}
   for i = 1, #jobs do own[i] = jobs[i] end   -- the caller's list stays as it was
   return setmetatable({
@@ -67,12 +61,17 @@ function _M.new(jobs, opts)
   }, Batch)
 end
 
+-- syntax: b = batch.new(jobs, {width=16, on_done=?})
+function _M.new(jobs, opts)
+  return new(jobs, check_jobs("acr.batch.new", jobs, opts, 1))
+end
+
 -- syntax: i = b:add(job, first?)  -- one more job; first: before every job not yet started,
 -- so the next step of a job that ended (added from on_done) takes the slot it freed
 function Batch:add(job, first)
+  check_self("add", self)
   if type(job) ~= "function" and not is_operation(job) then
-    error("bad argument #1 to 'add' (an acr.Operation or a function expected, got "
-          .. type(job) .. ")", 2)
+    check.typeerror("add", 2, "acr.Operation or function", job)
   end
   self.total = self.total + 1
   self.jobs[self.total] = job
@@ -180,6 +179,7 @@ end
 
 -- syntax: for i, value, err in b:results() do … end  -- each job once, as it completes
 function Batch:results()
+  check_self("results", self)
   return function()
     while self.ready_pos > #self.ready do
       if self.done == self.total then return nil end
@@ -194,6 +194,7 @@ end
 
 -- syntax: summary = b:run()  -- drives every job to its end; {total=, succeeded=, failed=, results={[i]={value=, err=}}}
 function Batch:run()
+  check_self("run", self)
   local results = {}
   for i, v, e in self:results() do results[i] = { value = v, err = e } end
   return { total = self.total, succeeded = self.total - self.failed, failed = self.failed,
@@ -202,13 +203,14 @@ end
 
 -- syntax: p = b:progress()  -- {total=, done=, failed=, running=, pending=}
 function Batch:progress()
+  check_self("progress", self)
   return { total = self.total, done = self.done, failed = self.failed, running = self.nrunning,
            pending = self.total - self.done - self.nrunning }
 end
 
 -- syntax: summary = batch.run(jobs, {width=16, on_done=?})
 function _M.run(jobs, opts)
-  return _M.new(jobs, opts):run()
+  return new(jobs, check_jobs("acr.batch.run", jobs, opts, 1)):run()
 end
 
 return _M

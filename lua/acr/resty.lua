@@ -17,6 +17,7 @@
 
 local acr = require "acr"
 local http = require "acr.resty.http"
+local check = require "acr.check"
 
 local ngx = ngx
 local sleep, now, update_time, get_phase = ngx.sleep, ngx.now, ngx.update_time, ngx.get_phase
@@ -53,18 +54,14 @@ local OPTIONS = {
   allow_blocking_credential = "boolean",
 }
 
-local function merge(base, opts, level)
+-- The driver options opts (argument n of fname) over base.
+local function merge(fname, n, base, opts, level)
   if opts == nil then return base end
-  if type(opts) ~= "table" then error("bad options (table expected, got " .. type(opts) .. ")", level + 1) end
+  check.options(fname, n, opts, OPTIONS, level)
   local o = {}
   for k, v in pairs(base) do o[k] = v end
   for k, v in pairs(opts) do
-    local want = OPTIONS[k]
-    if not want then error('unknown option "' .. tostring(k) .. '"', level + 1) end
-    if type(v) ~= want then
-      error('bad option "' .. k .. '" (' .. want .. " expected, got " .. type(v) .. ")", level + 1)
-    end
-    if want == "number" and v <= 0 then error('bad option "' .. k .. '" (must be positive)', level + 1) end
+    if OPTIONS[k] == "number" and not (v > 0) then check.opterror(fname, n, k, "must be > 0", level) end
     o[k] = v
   end
   o._merged = true
@@ -104,15 +101,15 @@ local function may_block(cred)
 end
 
 -- x: an acr.Client, acr.Operation or acr.Pager
-local function check_credential(x, o, level)
+local function check_credential(fname, x, o, level)
   if o.allow_blocking_credential then return end
   local client = type_name(x) == "acr.Client" and x or uv_field(x, "client")
   local cred = client and uv_field(client, "credential")
   if cred and may_block(cred) then
-    error("acr.resty: the client's credential (" .. tostring(cred) .. ") may run the Azure"
-          .. " CLI, which blocks the whole nginx worker while it runs; use another credential"
+    check.argerror(fname, 1, "the client's credential (" .. tostring(cred) .. ") may run the"
+          .. " Azure CLI, which blocks the whole nginx worker while it runs; use another credential"
           .. " (e.g. acr.credential.default{exclude_azure_cli = true}), or pass the driver"
-          .. " option allow_blocking_credential = true (see docs/RESTY.md)", level + 1)
+          .. " option allow_blocking_credential = true (see docs/RESTY.md)", level)
   end
 end
 
@@ -245,12 +242,10 @@ local function step(op, o, deadline)
   return req.auth and "auth" or true
 end
 
--- A check of an entry point's first argument: check(x, level).
+-- A check of an entry point's first argument: check_arg(fname, x, level).
 local function checker(want)
-  return function(x, level)
-    if type_name(x) ~= want then
-      error("bad argument #1 (" .. want .. " expected, got " .. (type_name(x) or type(x)) .. ")", level + 1)
-    end
+  return function(fname, x, level)
+    if type_name(x) ~= want then check.typeerror(fname, 1, want, x, level) end
   end
 end
 
@@ -274,21 +269,21 @@ local function result(op)
   return op:result()
 end
 
-local function check_max(max, argn, level)
-  if max ~= nil and (type(max) ~= "number" or max < 0) then
-    error("bad argument #" .. argn .. " (non-negative number expected)", level + 1)
+local function check_max(fname, max, argn, level)
+  if max ~= nil and (type(max) ~= "number" or not (max >= 0)) then
+    check.argerror(fname, argn, "a number of seconds >= 0 expected, got " .. check.type_of(max), level)
   end
 end
 
 -- What every r.* entry point checks, in this order: its first argument (check is
 -- check_op or check_pager), the phase, r.wait's max_seconds (when timed), the
 -- options and the client's credential. Returns the merged options.
-local function enter(check, x, opts, timed, max)
-  check(x, 3)
+local function enter(fname, check_arg, x, opts, timed, max)
+  check_arg(fname, x, 3)
   check_phase(3)
-  if timed then check_max(max, 2, 3) end
-  local o = merge(DEFAULTS, opts, 3)
-  check_credential(x, o, 3)
+  if timed then check_max(fname, max, 2, 3) end
+  local o = merge(fname, timed and 3 or 2, DEFAULTS, opts, 3)
+  check_credential(fname, x, o, 3)
   return o
 end
 
@@ -306,20 +301,20 @@ end
 
 -- syntax: value, err = r.run(op, opts?)
 function _M.run(op, opts)
-  drive(op, enter(check_op, op, opts))
+  drive(op, enter("acr.resty.run", check_op, op, opts))
   return result(op)
 end
 _M.result = _M.run
 
 -- syntax: value, err = r.wait(op, max_seconds?, opts?)
 function _M.wait(op, max, opts)
-  drive_for(op, enter(check_op, op, opts, true, max), max)
+  drive_for(op, enter("acr.resty.wait", check_op, op, opts, true, max), max)
   return result(op)
 end
 
 -- syntax: status = r.poll(op, opts?)
 function _M.poll(op, opts)
-  return poll(op, enter(check_op, op, opts))
+  return poll(op, enter("acr.resty.poll", check_op, op, opts))
 end
 
 -- Sends the call's own request (after a token request when one is needed) and
@@ -334,7 +329,7 @@ end
 
 -- syntax: op = r.start(op, opts?)
 function _M.start(op, opts)
-  return start(op, enter(check_op, op, opts))
+  return start(op, enter("acr.resty.start", check_op, op, opts))
 end
 
 local function next_page(pager, o)
@@ -349,7 +344,7 @@ local check_pager = checker("acr.Pager")
 
 -- syntax: items, err = r.next_page(pager, opts?)
 function _M.next_page(pager, opts)
-  return next_page(pager, enter(check_pager, pager, opts))
+  return next_page(pager, enter("acr.resty.next_page", check_pager, pager, opts))
 end
 
 -- The next of a pager's items, one page in memory at a time (s holds the page,
@@ -380,7 +375,7 @@ end
 
 -- syntax: for item in r.each(pager, opts?) do … end
 function _M.each(pager, opts)
-  local o = enter(check_pager, pager, opts)
+  local o = enter("acr.resty.each", check_pager, pager, opts)
   local s = { pos = 0, count = 0 }
   return function() return next_item(s, pager, o) end
 end
@@ -482,8 +477,8 @@ end
 function _M.wrap(x, arg)
   local tn = type_name(x)
   if tn == "acr.Client" or tn == "acr.Operation" or tn == "acr.Pager" then
-    local o = merge(DEFAULTS, arg, 2)
-    check_credential(x, o, 2)
+    local o = merge("acr.resty.wrap", 2, DEFAULTS, arg, 2)
+    check_credential("acr.resty.wrap", x, o, 2)
     if tn == "acr.Client" then return setmetatable({ client = x, opts = o }, Client) end
     if tn == "acr.Operation" then return new_operation(x, nil, o) end
     return setmetatable({ pager = x, opts = o, pos = 0, count = 0 }, Pager)
@@ -491,14 +486,14 @@ function _M.wrap(x, arg)
     local rc = arg
     if type_name(rc) == "acr.Client" then rc = _M.wrap(rc) end
     if getmetatable(rc) ~= Client then
-      error("bad argument #2 (the object's acr.Client or its r.wrap() expected)", 2)
+      check.argerror("acr.resty.wrap", 2, "the object's acr.Client or its r.wrap() expected", 1)
     end
     return wrap_resource(x, rc)
   elseif is_wrapper(x) then
     return x
   end
-  error("bad argument #1 (acr.Client, acr.Operation, acr.Pager, acr.Token or acr.ScopeMap expected, got "
-        .. (tn or type(x)) .. ")", 2)
+  check.typeerror("acr.resty.wrap", 1, "acr.Client, acr.Operation, acr.Pager, acr.Token or acr.ScopeMap",
+                  x, 1)
 end
 
 -- The client's calls, each with its begin_* twin where the client has one.
@@ -545,7 +540,7 @@ end
 
 function Operation:wait(max)
   check_phase(2)
-  check_max(max, 1, 2)
+  check_max("wait", max, 2, 2)
   drive_for(self.op, self.opts, max)
   return wrap_value(self.rc, result(self.op))
 end
@@ -616,15 +611,17 @@ local function name_arg(self)
 end
 
 local function update_args(self, props)
-  if type(props) ~= "table" then error("bad argument #1 (table expected)", 3) end
+  if type(props) ~= "table" then check.typeerror("update", 2, "table", props, 2) end
   return self.obj.name, props
 end
 
 local function credential_args(self, args)
-  if args ~= nil and type(args) ~= "table" then error("bad argument #1 (table expected)", 3) end
+  if args ~= nil and type(args) ~= "table" then
+    check.typeerror("generate_credentials", 2, "table", args, 2)
+  end
   local t = { token = self.obj }
   for k, v in pairs(args or {}) do
-    if k == "token" then error('bad argument #1 (field "token" is the token itself)', 3) end
+    if k == "token" then check.argerror("generate_credentials", 2, "field 'token' is the token itself", 2) end
     t[k] = v
   end
   return t
