@@ -30,6 +30,7 @@ describe("acr-emulator admin #emulator", function()
     it("reports the start flags and changes at run time", function()
       local s = em:settings()
       assert.are.same({ polls = 2, retry_after = 0, lro_style = "realistic", page_size = 7, latency_ms = 0,
+        token_latency_ms = 0,
         token_lifetime = 3600, fail_rate = 0, seed = 1, seed_data = 0, throttle = false }, s)
       local after, st = em:settings { page_size = 3, lro_style = "location" }
       assert.are.equal(200, st)
