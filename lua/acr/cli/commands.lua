@@ -48,17 +48,40 @@ local REPO_ACTION_SET, GATEWAY_ACTION_SET = set_of(REPO_ACTIONS), set_of(GATEWAY
 -- option values
 ---------------------------------------------------------------------------
 
-local function check_repository(repo, cmd)
-  if #repo > 256 or not repo:match("^[a-z0-9*][a-z0-9._/*-]*$") or repo:find("//", 1, true)
-    or repo:find("/$") then
-    fail.usage("'" .. repo .. "' is not a repository name (lower-case letters, digits, '.', '_', "
-      .. "'-', '/')", cmd)
+-- Repository and gateway names by the module's rule for scope map actions (src/names.c,
+-- docs/API.md "Scope map actions"), so that the command line refuses, before anything
+-- is read or sent, what the module would refuse after.
+
+-- One path component: lower-case letters and digits, '.', '_' and '-' inside only.
+local function component_ok(c)
+  return c:find("^[a-z0-9]$") ~= nil or c:find("^[a-z0-9][a-z0-9._-]*[a-z0-9]$") ~= nil
+end
+
+-- "*", or components joined by '/' (none empty), optionally ending in a "*"
+-- component (every repository under that prefix); at most 256 characters.
+local function repository_ok(repo)
+  if repo == "*" then return true end
+  if #repo == 0 or #repo > 256 then return false end
+  local body = #repo > 2 and repo:match("^(.*)/%*$") or repo
+  for c in (body .. "/"):gmatch("([^/]*)/") do
+    if not component_ok(c) then return false end
+  end
+  return true
+end
+
+local function check_repository(repo, cmd, flag)
+  if not repository_ok(repo) then
+    fail.usage(("%s '%s' is not a repository name (components of lower-case letters and digits, "
+      .. "with '.', '_' or '-' inside, joined by '/'; '*', or a last component '*')")
+      :format(flag, repo), cmd)
   end
 end
 
-local function check_gateway(gw, cmd)
-  if #gw > 50 or not gw:match("^[A-Za-z0-9][A-Za-z0-9-]*$") then
-    fail.usage("'" .. gw .. "' is not a gateway (connected registry) name", cmd)
+-- A connected registry: 5 to 50 ASCII letters and digits.
+local function check_gateway(gw, cmd, flag)
+  if #gw < 5 or #gw > 50 or not gw:find("^[A-Za-z0-9]+$") then
+    fail.usage(("%s '%s' is not a gateway (connected registry) name (5 to 50 letters and "
+      .. "digits)"):format(flag, gw), cmd)
   end
 end
 
@@ -75,7 +98,7 @@ local ACTION_KINDS = {
 local function add_actions(list, kind, groups, cmd, flag)
   local k = ACTION_KINDS[kind]
   for _, g in ipairs(groups or {}) do
-    k.check(g[1], cmd)
+    k.check(g[1], cmd, flag)
     for i = 2, #g do
       if not k.set[g[i]] then
         fail.usage(("%s %s: '%s' is not a %s action (%s)"):format(flag, g[1], g[i], kind,
