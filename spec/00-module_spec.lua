@@ -119,10 +119,17 @@ describe("the luarocks rock #build", function()
     if as_user ~= "" then assert.are.equal("nobody", user) end
     local V = rock.luaver
     local rockdir = tree_path("lib/luarocks/rocks-" .. V, "lua-acr", "scm-1")
-    for _, f in ipairs { tree_path("lib/lua", V, "acr.so"), tree_path("share/lua", V, "acr/cli.lua"),
+    for _, f in ipairs { tree_path("lib/lua", V, "acr.so"), tree_path("share/lua", V, "acr/cli/init.lua"),
         tree_path("share/lua", V, "acr/resty.lua"), tree_path("share/lua", V, "acr/emulator/init.lua"),
         tree_path("bin/acr"), tree_path("bin/acr-emulator"), rockdir .. "/docs/CLI.md",
         rockdir .. "/docs/API.md", rockdir .. "/docs/RESTY.md", rockdir .. "/examples/rotate-token.lua" } do
+      assert.truthy(helpers.read_file(f), f .. " is not in the tree")
+    end
+    -- every part of the command line, as the checkout has them
+    local _, parts = sh("cd " .. q(helpers.root .. "/lua/acr/cli") .. " && ls *.lua")
+    assert.truthy(parts:find("args.lua", 1, true), parts)
+    for part in parts:gmatch("[^\n]+") do
+      local f = tree_path("share/lua", V, "acr/cli/" .. part)
       assert.truthy(helpers.read_file(f), f .. " is not in the tree")
     end
     -- bin/acr is luarocks' wrapper: the tree's interpreter, the tree's paths
@@ -170,7 +177,7 @@ for s in client:scope_maps() do print("listed " .. s.name) end
     local ok, out = run({ rock.interp, "drive.lua", em_url }, { LUA_PATH = lpath, LUA_CPATH = cpath })
     assert.is_true(ok, out)
     assert.truthy(out:find("module " .. tree_path("lib/lua", V, "acr.so") .. "\n", 1, true), out)
-    assert.truthy(out:find("cli " .. tree_path("share/lua", V, "acr/cli.lua") .. "\n", 1, true), out)
+    assert.truthy(out:find("cli " .. tree_path("share/lua", V, "acr/cli/init.lua") .. "\n", 1, true), out)
     assert.truthy(out:find("created rock-pull Succeeded\n", 1, true), out)
     assert.truthy(out:find("listed rock-pull\n", 1, true), out)
   end)

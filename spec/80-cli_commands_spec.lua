@@ -154,8 +154,28 @@ describe("acr command line #emulator #cli", function()
       { "an unknown option", { "token", "list", "--colour", "red" }, "unknown option %-%-colour" },
       { "a bad repository action", { "scope-map", "create", "-n", "map-bad", "--repository", "app", "content/rd" },
         "'content/rd' is not a repository action" },
-      { "a bad gateway action", { "scope-map", "create", "-n", "map-bad", "--gateway", "gw1", "content/read" },
+      { "a bad gateway action", { "scope-map", "create", "-n", "map-bad", "--gateway", "edge1", "content/read" },
         "'content/read' is not a gateway action" },
+      -- repository and gateway names by the module's rule for scope map actions (docs/API.md)
+      { "a wildcard inside a repository name", { "scope-map", "create", "-n", "map-bad", "--repository", "app*",
+        "content/read" }, "%-%-repository 'app%*' is not a repository name" },
+      { "a wildcard before a repository name", { "token", "create", "-n", "tok-bad", "--repository", "*/app",
+        "content/read" }, "%-%-repository '%*/app' is not a repository name" },
+      { "two wildcards", { "scope-map", "update", "-n", "map-bad", "--repository", "a/*/*", "content/read" },
+        "%-%-repository 'a/%*/%*' is not a repository name" },
+      { "an upper-case repository", { "scope-map", "create", "-n", "map-bad", "--repository", "App",
+        "content/read" }, "%-%-repository 'App' is not a repository name" },
+      { "a component ending in a dot", { "scope-map", "create", "-n", "map-bad", "--repository", "team./app",
+        "content/read" }, "%-%-repository 'team%./app' is not a repository name" },
+      { "a hyphenated gateway", { "scope-map", "create", "-n", "map-bad", "--gateway", "edge-1", "config/read" },
+        "%-%-gateway 'edge%-1' is not a gateway %(connected registry%) name" },
+      { "a gateway of 4 characters", { "token", "create", "-n", "tok-bad", "--gateway", "edge", "config/read" },
+        "%-%-gateway 'edge' is not a gateway" },
+      -- before the scope map is read: nothing is sent
+      { "a wildcard to add", { "scope-map", "update", "-n", "map-bad", "--add-repository", "app*", "content/read" },
+        "%-%-add%-repository 'app%*' is not a repository name" },
+      { "a hyphenated gateway to remove", { "scope-map", "update", "-n", "map-bad", "--remove-gateway", "edge-1",
+        "config/read" }, "%-%-remove%-gateway 'edge%-1' is not a gateway" },
       { "a repository without actions", { "scope-map", "create", "-n", "map-bad", "--repository", "app" },
         "needs a name and at least one action" },
       { "no actions at all", { "scope-map", "create", "-n", "map-bad" }, "at least one %-%-repository" },
@@ -239,6 +259,16 @@ describe("acr command line #emulator #cli", function()
   end)
 
   describe("scope-map", function()
+    it("takes the repository wildcards ACR takes: '*' and a last '*' component", function()
+      local r = acr({ "scope-map", "create", "-n", "map-wild", "--repository", "*", "metadata/read",
+                      "--repository", "team/*", "content/read", "--repository", "a.b_c-d/e", "content/write" })
+      assert.are.equal(0, r.code, r.err)
+      assert.are.same({ "repositories/*/metadata/read", "repositories/team/*/content/read",
+                        "repositories/a.b_c-d/e/content/write" }, r.json.properties.actions)
+      r = acr({ "scope-map", "delete", "-n", "map-wild", "--yes" })
+      assert.are.equal(0, r.code, r.err)
+    end)
+
     it("create, show, update, list and delete, as ARM's JSON", function()
       local r = make_map("map-ci", "content/read", "metadata/read",
         "--gateway", "edge1", "config/read", "message/write", "--description", "CI pulls")

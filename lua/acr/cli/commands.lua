@@ -1,0 +1,468 @@
+-- acr.cli.commands — the command table: each command's words, help, options and
+-- what it runs. COMMANDS maps a path ("token credential generate") to its spec
+-- { path, summary, usage, help?, opts = name -> { kind, short? }, needs_name?, run };
+-- ORDER lists the paths as the help shows them.
+--
+-- run(ctx, o): ctx.cmd (the spec), ctx.o (= o, the options), ctx.client, ctx.spinner
+-- (stderr is a terminal). A misuse found here is a usage error (exit 2), raised
+-- before anything is sent.
+
+local fail = require "acr.cli.fail"
+local help = require "acr.cli.help"
+local operation = require "acr.cli.operation"
+local output = require "acr.cli.output"
+local prompt = require "acr.cli.prompt"
+
+local _M = {}
+
+local COMMANDS, ORDER = {}, {}
+_M.COMMANDS, _M.ORDER = COMMANDS, ORDER
+
+local function command(path, spec)
+  spec.path = path
+  COMMANDS[path] = spec
+  ORDER[#ORDER + 1] = path
+end
+
+-- syntax: bool = commands.is_group(prefix)  -- "token", "token credential"
+function _M.is_group(prefix)
+  if prefix == "" then return false end
+  for _, path in ipairs(ORDER) do
+    if path:sub(1, #prefix + 1) == prefix .. " " then return true end
+  end
+  return false
+end
+
+local function set_of(list)
+  local s = {}
+  for _, v in ipairs(list) do s[v] = true end
+  return s
+end
+
+local REPO_ACTIONS = { "content/read", "content/write", "content/delete", "metadata/read",
+                       "metadata/write" }
+local GATEWAY_ACTIONS = { "config/read", "config/write", "message/read", "message/write" }
+local REPO_ACTION_SET, GATEWAY_ACTION_SET = set_of(REPO_ACTIONS), set_of(GATEWAY_ACTIONS)
+
+---------------------------------------------------------------------------
+-- option values
+---------------------------------------------------------------------------
+
+-- Repository and gateway names by the module's rule for scope map actions (src/names.c,
+-- docs/API.md "Scope map actions"), so that the command line refuses, before anything
+-- is read or sent, what the module would refuse after.
+
+-- One path component: lower-case letters and digits, '.', '_' and '-' inside only.
+local function component_ok(c)
+  return c:find("^[a-z0-9]$") ~= nil or c:find("^[a-z0-9][a-z0-9._-]*[a-z0-9]$") ~= nil
+end
+
+-- "*", or components joined by '/' (none empty), optionally ending in a "*"
+-- component (every repository under that prefix); at most 256 characters.
+local function repository_ok(repo)
+  if repo == "*" then return true end
+  if #repo == 0 or #repo > 256 then return false end
+  local body = #repo > 2 and repo:match("^(.*)/%*$") or repo
+  for c in (body .. "/"):gmatch("([^/]*)/") do
+    if not component_ok(c) then return false end
+  end
+  return true
+end
+
+local function check_repository(repo, cmd, flag)
+  if not repository_ok(repo) then
+    fail.usage(("%s '%s' is not a repository name (components of lower-case letters and digits, "
+      .. "with '.', '_' or '-' inside, joined by '/'; '*', or a last component '*')")
+      :format(flag, repo), cmd)
+  end
+end
+
+-- A connected registry: 5 to 50 ASCII letters and digits.
+local function check_gateway(gw, cmd, flag)
+  if #gw < 5 or #gw > 50 or not gw:find("^[A-Za-z0-9]+$") then
+    fail.usage(("%s '%s' is not a gateway (connected registry) name (5 to 50 letters and "
+      .. "digits)"):format(flag, gw), cmd)
+  end
+end
+
+-- What a --repository or a --gateway group makes: ACTION_KINDS.repository and .gateway.
+local ACTION_KINDS = {
+  repository = { prefix = "repositories/", verbs = REPO_ACTIONS, set = REPO_ACTION_SET,
+                 check = check_repository },
+  gateway = { prefix = "gateway/", verbs = GATEWAY_ACTIONS, set = GATEWAY_ACTION_SET,
+              check = check_gateway },
+}
+
+-- {{"app", "content/read", …}, …} -> {"repositories/app/content/read", …} (a gateway's:
+-- "gateway/NAME/…"), appended to list. flag: the option, for the messages.
+local function add_actions(list, kind, groups, cmd, flag)
+  local k = ACTION_KINDS[kind]
+  for _, g in ipairs(groups or {}) do
+    k.check(g[1], cmd, flag)
+    for i = 2, #g do
+      if not k.set[g[i]] then
+        fail.usage(("%s %s: '%s' is not a %s action (%s)"):format(flag, g[1], g[i], kind,
+          table.concat(k.verbs, ", ")), cmd)
+      end
+      list[#list + 1] = k.prefix .. g[1] .. "/" .. g[i]
+    end
+  end
+  return list
+end
+
+-- The actions of o's --REPO_FLAG groups, then of its --GW_FLAG groups.
+local function actions_from(o, cmd, repo_flag, gw_flag)
+  local list = add_actions({}, "repository", o._multi[repo_flag], cmd, "--" .. repo_flag)
+  return add_actions(list, "gateway", o._multi[gw_flag], cmd, "--" .. gw_flag)
+end
+
+local function is_rfc3339(s)
+  local y, mo, d, h, mi, sec, rest = s:match("^(%d%d%d%d)%-(%d%d)%-(%d%d)[Tt](%d%d):(%d%d):(%d%d)(.*)$")
+  if not y then return false end
+  mo, d, h, mi, sec = tonumber(mo), tonumber(d), tonumber(h), tonumber(mi), tonumber(sec)
+  if mo < 1 or mo > 12 or d < 1 or d > 31 or h > 23 or mi > 59 or sec > 60 then return false end
+  rest = rest:gsub("^%.%d+", "")
+  return rest == "Z" or rest == "z" or rest:match("^[+-]%d%d:%d%d$") ~= nil
+end
+
+-- The expiry of generated passwords, or nil.
+local function expiry_from(o, cmd)
+  local days, at = o["expiration-in-days"], o.expiration
+  if days and at then fail.usage("give --expiration-in-days or --expiration, not both", cmd) end
+  if days then
+    local n = tonumber(days)
+    if not n or n < 1 or n ~= math.floor(n) or n > 36500 then
+      fail.usage("--expiration-in-days must be a whole number of days, 1 or more", cmd)
+    end
+    return os.date("!%Y-%m-%dT%H:%M:%SZ", os.time() + n * 86400)
+  end
+  if at then
+    if not is_rfc3339(at) then
+      fail.usage("--expiration must be an RFC 3339 time, e.g. 2027-01-01T00:00:00Z", cmd)
+    end
+    return at
+  end
+end
+
+local function check_status(s, cmd)
+  if s and s ~= "enabled" and s ~= "disabled" then
+    fail.usage("--status must be enabled or disabled", cmd)
+  end
+  return s
+end
+
+---------------------------------------------------------------------------
+-- commands
+---------------------------------------------------------------------------
+
+local NAME_OPT = { kind = "value", short = "n" }
+local NO_WAIT = { kind = "flag" }
+local YES = { kind = "flag", short = "y" }
+local MULTI = { kind = "multi" }
+local VALUE = { kind = "value" }
+local FLAG = { kind = "flag" }
+
+-- Defines GROUP delete, GROUP show and GROUP list for one kind of resource. k: noun
+-- ("scope map"), plural ("scope maps"), one and many (what emit is told the output is
+-- of), get, begin_delete and pager (the names of the client's methods), delete_note
+-- (added to the question delete asks) and show_note (added to show's summary), both
+-- optional.
+local function kind_commands(group, k)
+  command(group .. " delete", {
+    summary = "Delete a " .. k.noun .. ".",
+    usage = "-n NAME [--yes] [--no-wait]",
+    help = [[
+  -n, --name NAME
+  -y, --yes          do not ask (without it: asks on a terminal, refuses with none)
+      --no-wait]],
+    opts = { name = NAME_OPT, yes = YES, ["no-wait"] = NO_WAIT },
+    run = function(ctx, o)
+      prompt.confirm(ctx, "delete " .. k.noun .. " '" .. o.name .. "'" .. (k.delete_note or ""))
+      operation.run(ctx, "delete " .. k.noun .. " " .. o.name, ctx.client[k.begin_delete],
+        ctx.client, o.name)
+    end,
+  })
+
+  command(group .. " show", {
+    summary = "Show a " .. k.noun .. (k.show_note or "") .. ".",
+    usage = "-n NAME",
+    help = "  -n, --name NAME",
+    opts = { name = NAME_OPT },
+    run = function(ctx, o)
+      local v = fail.on(fail.guarded(ctx.client[k.get], ctx.client, o.name))
+      output.emit(o, k.one, v:to_table())
+    end,
+  })
+
+  command(group .. " list", {
+    summary = "List the registry's " .. k.plural .. ".",
+    usage = "",
+    needs_name = false,
+    run = function(ctx, o)
+      output.emit(o, k.many, operation.list_all(ctx, ctx.client[k.pager]))
+    end,
+  })
+end
+
+command("scope-map create", {
+  summary = "Create a scope map.",
+  usage = "-n NAME (--repository REPO ACTION… | --gateway GATEWAY ACTION…)… [--description TEXT] [--no-wait]",
+  help = ([[
+  -n, --name NAME                       the scope map (5-50 of A-Z a-z 0-9 - _)
+      --repository REPO ACTION...       repeatable; actions: %s
+      --gateway GATEWAY ACTION...       repeatable; actions: %s (gateway/GATEWAY/ACTION)
+      --description TEXT
+      --no-wait                         start it, print its status and request id]]):format(
+    table.concat(REPO_ACTIONS, " "), table.concat(GATEWAY_ACTIONS, " ")),
+  opts = { name = NAME_OPT, repository = MULTI, gateway = MULTI, description = VALUE,
+           ["no-wait"] = NO_WAIT },
+  run = function(ctx, o)
+    local actions = actions_from(o, ctx.cmd, "repository", "gateway")
+    if #actions == 0 then fail.usage("give at least one --repository or --gateway", ctx.cmd) end
+    local sm = operation.run(ctx, "create scope map " .. o.name,
+      ctx.client.begin_create_scope_map, ctx.client, o.name,
+      { actions = actions, description = o.description })
+    if sm then output.emit(o, "scope_map", sm:to_table()) end
+  end,
+})
+
+-- The scope map's actions, read, less those in remove, then those in add it lacks
+-- (duplicates dropped); refuses (usage) to leave none.
+local function edited_actions(ctx, o, add, remove)
+  local sm = fail.on(fail.guarded(ctx.client.get_scope_map, ctx.client, o.name))
+  local drop, have, actions = set_of(remove), {}, {}
+  for _, a in ipairs(sm.actions or {}) do
+    if not drop[a] and not have[a] then actions[#actions + 1] = a; have[a] = true end
+  end
+  for _, a in ipairs(add) do
+    if not have[a] then actions[#actions + 1] = a; have[a] = true end
+  end
+  if #actions == 0 then
+    fail.usage("this would remove every action of scope map '" .. o.name .. "'; a scope map "
+      .. "needs at least one (delete it with acr scope-map delete, or give --add-*)", ctx.cmd)
+  end
+  return actions
+end
+
+command("scope-map update", {
+  summary = "Update a scope map's actions or description.",
+  usage = "-n NAME [--add-repository REPO ACTION…] [--remove-repository REPO ACTION…] "
+    .. "[--add-gateway GATEWAY ACTION…] [--remove-gateway GATEWAY ACTION…] "
+    .. "[--repository REPO ACTION… | --gateway GATEWAY ACTION…] [--description TEXT] [--no-wait]",
+  help = [[
+  -n, --name NAME
+      --add-repository REPO ACTION...      add these actions (repeatable)
+      --remove-repository REPO ACTION...   remove these actions (repeatable)
+      --add-gateway GATEWAY ACTION...      as --add-repository, for gateway/GATEWAY/ACTION
+      --remove-gateway GATEWAY ACTION...
+      --repository / --gateway ...         replace all actions by these (not with --add/--remove)
+      --description TEXT
+      --no-wait]],
+  opts = { name = NAME_OPT, repository = MULTI, gateway = MULTI, ["add-repository"] = MULTI,
+           ["remove-repository"] = MULTI, ["add-gateway"] = MULTI, ["remove-gateway"] = MULTI,
+           description = VALUE, ["no-wait"] = NO_WAIT },
+  run = function(ctx, o)
+    local cmd = ctx.cmd
+    local set = actions_from(o, cmd, "repository", "gateway")
+    local add = actions_from(o, cmd, "add-repository", "add-gateway")
+    local remove = actions_from(o, cmd, "remove-repository", "remove-gateway")
+    if #set > 0 and (#add > 0 or #remove > 0) then
+      fail.usage("--repository/--gateway replace the actions: not with --add-*/--remove-*", cmd)
+    end
+    if #set == 0 and #add == 0 and #remove == 0 and not o.description then
+      fail.usage("nothing to update: give actions to add or remove, or --description", cmd)
+    end
+    local params = { description = o.description }
+    if #set > 0 then
+      params.actions = set
+    elseif #add > 0 or #remove > 0 then
+      params.actions = edited_actions(ctx, o, add, remove)
+    end
+    local sm = operation.run(ctx, "update scope map " .. o.name,
+      ctx.client.begin_update_scope_map, ctx.client, o.name, params)
+    if sm then output.emit(o, "scope_map", sm:to_table()) end
+  end,
+})
+
+kind_commands("scope-map", {
+  noun = "scope map", plural = "scope maps", one = "scope_map", many = "scope_maps",
+  get = "get_scope_map", begin_delete = "begin_delete_scope_map", pager = "scope_maps",
+  delete_note = " (tokens bound to it lose its permissions)",
+})
+
+-- Generates the passwords (name nil: both) of a token; returns ARM's shape.
+local function generate(ctx, tok_name, name, expiry)
+  local creds = operation.run(ctx, "generate credentials for " .. tok_name,
+    ctx.client.begin_generate_credentials, ctx.client,
+    { token = tok_name, name = name, expiry = expiry })
+  return creds and output.creds_table(creds)
+end
+
+-- As az does: a scope map of the token's own, named after it, made and waited for
+-- (even with --no-wait); returns its name.
+local function own_scope_map(ctx, o, actions)
+  local name = o.name .. "-scope-map"
+  local sm_ctx = setmetatable({ o = setmetatable({ ["no-wait"] = false }, { __index = o }) },
+    { __index = ctx })
+  operation.run(sm_ctx, "create scope map " .. name, ctx.client.begin_create_scope_map,
+    ctx.client, name, { actions = actions, description = "Token " .. o.name .. " scope map" })
+  return name
+end
+
+-- Generates both passwords of the new token t (ARM's shape) into its credentials.
+local function with_passwords(ctx, o, t, expiry)
+  local ok, creds = pcall(generate, ctx, o.name, nil, expiry)
+  if not ok then
+    io.stderr:write("acr: token " .. o.name .. " was created, but generating its passwords failed\n")
+    error(creds, 0)
+  end
+  t.properties = t.properties or {}
+  t.properties.credentials = t.properties.credentials or {}
+  t.properties.credentials.username = creds.username
+  t.properties.credentials.passwords = creds.passwords
+end
+
+command("token create", {
+  summary = "Create a token (and, unless --no-passwords, both of its passwords).",
+  usage = "-n NAME (--scope-map MAP | --repository REPO ACTION… | --gateway GATEWAY ACTION…) "
+    .. "[--status enabled|disabled] [--no-passwords | --expiration-in-days N | --expiration TIME] [--no-wait]",
+  help = [[
+  -n, --name NAME                   the token (5-50 of A-Z a-z 0-9 -)
+      --scope-map MAP               the scope map to bind it to (a name or a resource id)
+      --repository REPO ACTION...   instead of --scope-map: create the scope map NAME-scope-map
+      --gateway GATEWAY ACTION...     with these actions and bind the token to it
+      --status STATUS               enabled (default) or disabled
+      --no-passwords                do not generate passwords
+]] .. help.expiry(29) .. [[
+      --no-wait                     start the creation, print its status and request id
+                                    (no passwords are generated then)]],
+  opts = { name = NAME_OPT, ["scope-map"] = VALUE, repository = MULTI, gateway = MULTI,
+           status = VALUE, ["no-passwords"] = FLAG, ["expiration-in-days"] = VALUE,
+           expiration = VALUE, ["no-wait"] = NO_WAIT },
+  run = function(ctx, o)
+    local cmd = ctx.cmd
+    local actions = actions_from(o, cmd, "repository", "gateway")
+    local status = check_status(o.status, cmd)
+    local expiry = expiry_from(o, cmd)
+    if o["scope-map"] and #actions > 0 then
+      fail.usage("give --scope-map or --repository/--gateway, not both", cmd)
+    end
+    if not o["scope-map"] and #actions == 0 then
+      fail.usage("give --scope-map, or --repository/--gateway to make one", cmd)
+    end
+    if o["no-passwords"] and expiry then
+      fail.usage("--expiration* set the passwords' expiry: not with --no-passwords", cmd)
+    end
+    local scope_map = o["scope-map"]
+    if #actions > 0 then scope_map = own_scope_map(ctx, o, actions) end
+    local tok = operation.run(ctx, "create token " .. o.name, ctx.client.begin_create_token,
+      ctx.client, o.name, { scope_map = scope_map, status = status })
+    if not tok then
+      if not o["no-passwords"] then
+        io.stderr:write("acr: --no-wait: no passwords were generated; when the token exists: "
+          .. "acr token credential generate -n " .. o.name .. "\n")
+      end
+      return
+    end
+    local t = tok:to_table()
+    if not o["no-passwords"] then with_passwords(ctx, o, t, expiry) end
+    output.emit(o, "token_created", t)
+  end,
+})
+
+command("token update", {
+  summary = "Update a token's scope map or status.",
+  usage = "-n NAME [--scope-map MAP] [--status enabled|disabled] [--no-wait]",
+  help = [[
+  -n, --name NAME
+      --scope-map MAP     bind it to another scope map (a name or a resource id)
+      --status STATUS     enabled or disabled
+      --no-wait]],
+  opts = { name = NAME_OPT, ["scope-map"] = VALUE, status = VALUE, ["no-wait"] = NO_WAIT },
+  run = function(ctx, o)
+    local status = check_status(o.status, ctx.cmd)
+    if not status and not o["scope-map"] then
+      fail.usage("nothing to update: give --scope-map or --status", ctx.cmd)
+    end
+    local tok = operation.run(ctx, "update token " .. o.name, ctx.client.begin_update_token,
+      ctx.client, o.name, { scope_map = o["scope-map"], status = status })
+    if tok then output.emit(o, "token", tok:to_table()) end
+  end,
+})
+
+kind_commands("token", {
+  noun = "token", plural = "tokens", one = "token", many = "tokens",
+  get = "get_token", begin_delete = "begin_delete_token", pager = "tokens",
+  show_note = " (its passwords' names and expiries, never values)",
+})
+
+command("token credential generate", {
+  summary = "Generate password1, password2 or both; prints them once.",
+  usage = "-n TOKEN [--password1] [--password2] [--expiration-in-days N | --expiration TIME] [--no-wait]",
+  help = [[
+  -n, --name TOKEN
+      --password1              generate password1 (neither --password1 nor --password2: both)
+      --password2              generate password2
+]] .. help.expiry(24) .. [[
+      --no-wait                start it, print its status and request id (the values are then lost)]],
+  opts = { name = NAME_OPT, password1 = FLAG, password2 = FLAG, ["expiration-in-days"] = VALUE,
+           expiration = VALUE, ["no-wait"] = NO_WAIT },
+  run = function(ctx, o)
+    local expiry = expiry_from(o, ctx.cmd)
+    local name
+    if o.password1 and not o.password2 then name = "password1" end
+    if o.password2 and not o.password1 then name = "password2" end
+    local creds = generate(ctx, o.name, name, expiry)
+    if creds then output.emit(o, "credentials", creds) end
+  end,
+})
+
+-- The PATCH body that keeps the passwords of tok that o does not delete; a failure
+-- (exit 1) when o deletes one tok lacks.
+local function kept_passwords(tok, o)
+  local have = {}
+  for _, p in ipairs((tok.credentials or {}).passwords or {}) do have[p.name] = true end
+  local drop = { password1 = o.password1, password2 = o.password2 }
+  for _, n in ipairs { "password1", "password2" } do
+    if drop[n] and not have[n] then fail.failure("token '" .. o.name .. "' has no " .. n) end
+  end
+  local keep = {}
+  for _, n in ipairs { "password1", "password2" } do
+    if have[n] and not drop[n] then keep[#keep + 1] = '{"name":"' .. n .. '"}' end
+  end
+  -- a string body: an empty Lua table would be encoded as {} where ARM wants []
+  return '{"properties":{"credentials":{"passwords":[' .. table.concat(keep, ",") .. "]}}}"
+end
+
+command("token credential delete", {
+  summary = "Delete password1 and/or password2 of a token.",
+  usage = "-n TOKEN (--password1 | --password2)… [--yes] [--no-wait]",
+  help = [[
+  -n, --name TOKEN
+      --password1     delete password1
+      --password2     delete password2
+  -y, --yes           do not ask (without it: asks on a terminal, refuses with none)
+      --no-wait
+As az does: the token is read, then PATCHed with the passwords it keeps.]],
+  opts = { name = NAME_OPT, password1 = FLAG, password2 = FLAG, yes = YES, ["no-wait"] = NO_WAIT },
+  run = function(ctx, o)
+    if not o.password1 and not o.password2 then
+      fail.usage("give --password1, --password2 or both", ctx.cmd)
+    end
+    local what = "delete " .. ((o.password1 and o.password2) and "password1 and password2"
+      or (o.password1 and "password1" or "password2")) .. " of token '" .. o.name .. "'"
+    prompt.can_confirm(ctx, what) -- before the token is read
+    local tok = fail.on(fail.guarded(ctx.client.get_token, ctx.client, o.name))
+    local body = kept_passwords(tok, o)
+    prompt.confirm(ctx, what)
+    local res = operation.run(ctx, "delete credentials of " .. o.name, ctx.client.begin_request,
+      ctx.client, "PATCH", tok.id, { body = body, lro = true,
+                                     headers = { ["Content-Type"] = "application/json" } })
+    if res then
+      local t = type(res.body) == "table" and res.body or tok:to_table()
+      output.emit(o, "token", t)
+    end
+  end,
+})
+
+return _M
