@@ -294,6 +294,7 @@ static void fill_client(lua_State *L, int t, acr_client *c)
   c->lro_timeout = opt_number(L, t, "lro_timeout", 0, 0);
   check_retry(L, t, &c->retry);
   acr_pacer_init(&c->pacer);
+  c->due_dirty = 1;
   c->max_connections = acr_opt_count(L, t, OPTS, "max_connections", DEFAULT_MAX_CONNECTIONS,
                                      1, MAX_MAX_CONNECTIONS);
   c->endpoint = origin_string(&c->origin);

@@ -19,6 +19,12 @@ typedef struct acr_client {
   struct acr_xfer *xfers;  /* requests out (driver.c) */
   int token_fetches;       /* token requests out: at most one (single flight) */
   unsigned long ended;     /* operations ended by the driver, for client:drive() */
+  /* The soonest time a started operation without a request out is due (driver.c),
+   * so a wake walks the started ones only when one may be due: due_dirty says the
+   * estimate is unknown (operations held for the token request were released). */
+  double due_at;
+  double due_walked;       /* the last walk: one a second at least, whatever is known */
+  int due_dirty;
   acr_pacer pacer;         /* ARM's rate limits, for all of the client's requests */
   long max_connections;
   char *endpoint;          /* "https://management.azure.com": no trailing slash */

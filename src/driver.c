@@ -55,8 +55,16 @@ static void set_inflight(lua_State *L, int cidx, xfer *x, int opidx)
   lua_pop(L, 1);
 }
 
+/* An operation without a request out will be due at t: the next wake must look. */
+static void note_due(acr_client *c, double t)
+{
+  if (t < c->due_at)
+    c->due_at = t;
+}
+
 static void set_active(lua_State *L, int cidx, int opidx)
 {
+  note_due((acr_client *)lua_touserdata(L, cidx), acr_op_due(acr_op_check(L, opidx)));
   push_table(L, cidx, "active");
   lua_pushvalue(L, opidx);
   lua_pushboolean(L, 1);
@@ -100,11 +108,24 @@ static void complete(lua_State *L, int cidx, acr_client *c, xfer *x, int rc)
     acr_op_take_note(op, note, sizeof note);   /* the wait this answer led to */
   if (op && acr_op_finished(op))
     c->ended++;
+  else if (op && !acr_op_transfer(op))
+    note_due(c, acr_op_due(op));
+  if (auth)
+    c->due_dirty = 1;   /* the operations held for this token may go now */
   if (msg[0])
     acr_client_log(L, cidx, status >= 400 || status == 0 ? "warn" : "debug", msg);
   if (note[0] && msg[0])
     acr_client_log(L, cidx, "info", note);
   lua_settop(L, base);
+}
+
+/* Whether an operation without a request out may be counted toward the next wake:
+ * one held back only by the token request out is woken by that answer instead (so it
+ * is not counted: no spinning). */
+static int counts_for_wake(const acr_client *c, const acr_op *op, double now)
+{
+  return !acr_op_finished(op) && !acr_op_transfer(op) &&
+         !(acr_op_due(op) <= now && c->token_fetches);
 }
 
 /* Sends op's next request. The token request of a client is single-flight: while one
@@ -124,6 +145,7 @@ static void start(lua_State *L, int cidx, int opidx)
   double wait = acr_pacer_wait(&c->pacer, acr_op_method(op), acr_op_paced(op), now);
   if (wait > 0) {
     acr_op_defer(op, now + wait);   /* its bucket should have a token by then */
+    note_due(c, now + wait);
     return;
   }
   char err[256] = "out of memory";
@@ -143,6 +165,8 @@ static void start(lua_State *L, int cidx, int opidx)
     acr_xfer_free(c, x);
     if (acr_op_finished(op))
       c->ended++;   /* getting a token failed: client:drive() counts it */
+    else if (counts_for_wake(c, op, acr_now()))
+      note_due(c, acr_op_due(op));   /* held back by the credential (a refresh back-off) */
     return;
   }
   double timeout = r.timeout;
@@ -190,15 +214,6 @@ static void harvest(lua_State *L, int cidx, acr_client *c)
   }
 }
 
-/* Whether an operation without a request out may be counted toward the next wake:
- * one held back only by the token request out is woken by that answer instead (so it
- * is not counted: no spinning). */
-static int counts_for_wake(const acr_client *c, const acr_op *op, double now)
-{
-  return !acr_op_finished(op) && !acr_op_transfer(op) &&
-         !(acr_op_due(op) <= now && c->token_fetches);
-}
-
 /* Starts the due requests of every started operation; returns the soonest time one
  * that is not due yet will be (HUGE_VAL: none). Finished ones leave the set.
  * This runs on every wake of a drive, so it walks the set once and copies only the
@@ -209,6 +224,13 @@ static double start_due(lua_State *L, int cidx)
 {
   double soonest = HUGE_VAL, now = acr_now();
   acr_client *c = (acr_client *)lua_touserdata(L, cidx);
+  /* nothing can be due before due_at unless an event said otherwise; a walk a second
+   * all the same, so that no wake relies on one notice */
+  if (!c->due_dirty && now < c->due_at && now - c->due_walked < 1.0)
+    return c->due_at;
+  c->due_dirty = 0;
+  c->due_at = HUGE_VAL;   /* events during the walk note theirs into it */
+  c->due_walked = now;
   push_table(L, cidx, "active");
   int t = lua_gettop(L), n = 0;
   lua_pushnil(L);   /* the list of due ones, made when the first is found */
@@ -243,7 +265,8 @@ static double start_due(lua_State *L, int cidx)
     lua_settop(L, t + 1);
   }
   lua_settop(L, t - 1);
-  return soonest;
+  note_due(c, soonest);
+  return c->due_at;
 }
 
 /* What a drive waits for. */
@@ -254,15 +277,20 @@ static int reached(const acr_op *op, int until)
   return acr_op_finished(op) || (until == UNTIL_ANSWERED && acr_op_answered(op));
 }
 
-/* Whether an operation ended since `ended` was read, or none is left to wait for. */
+/* Whether an operation ended since `ended` was read, or none is left to wait for
+ * (the set may still hold ended ones: start_due clears them only when it walks). */
 static int any_ended(lua_State *L, int cidx, const acr_client *c, unsigned long ended)
 {
   if (c->ended != ended || c->xfers)
     return c->ended != ended;
   push_table(L, cidx, "active");
+  int t = lua_gettop(L), left = 0;
   lua_pushnil(L);
-  int left = lua_next(L, -2);
-  lua_settop(L, lua_gettop(L) - (left ? 3 : 1));
+  while (!left && lua_next(L, t)) {
+    lua_pop(L, 1);
+    left = !acr_op_finished((const acr_op *)lua_touserdata(L, -1));
+  }
+  lua_settop(L, t - 1);
   return !left;
 }
 
