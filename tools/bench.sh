@@ -15,7 +15,7 @@
 # env: BENCH_N, BENCH_RUNS, BENCH_SEEDED (5000), BENCH_PAGE (100),
 #      BENCH_TRANSPORTS ("http tls"), BENCH_OUT (keep the raw RESULT lines there),
 #      BENCH_CONCURRENT (0: skip them), BENCH_CONC_N ("64 256"), BENCH_CONC_WIDTHS
-#      ("1 8 32 128"), BENCH_ALL (1: also the combinations of more than 64 waves)
+#      ("1 8 32 128 256"), BENCH_ALL (1: also the combinations of more than 64 waves)
 set -eu
 
 usage() {
@@ -140,8 +140,9 @@ if [ "${BENCH_CONCURRENT:-1}" = 1 ]; then
   start_emulator lat http --latency-ms 50 --retry-after 1 --polls 1 --seed-data 257
   run=1
   for n in ${BENCH_CONC_N:-64 256}; do
-    for w in ${BENCH_CONC_WIDTHS:-1 8 32 128}; do
+    for w in ${BENCH_CONC_WIDTHS:-1 8 32 128 256}; do
       if [ $(( (n + w - 1) / w )) -gt 64 ] && [ "${BENCH_ALL:-0}" != 1 ]; then continue; fi
+      [ "$w" -gt "$n" ] && continue   # no more in flight than there are tokens
       conc_run latency "$URL" "$n" "$w" "$run"
       run=$((run + 1))
     done
