@@ -359,8 +359,8 @@ command("token create", {
       ctx.client, o.name, { scope_map = scope_map, status = status })
     if not tok then
       if not o["no-passwords"] then
-        io.stderr:write("acr: --no-wait: no passwords were generated; when the token exists: "
-          .. "acr token credential generate -n " .. o.name .. "\n")
+        output.warn(o, "--no-wait: no passwords were generated; when the token exists: "
+          .. "acr token credential generate -n " .. o.name)
       end
       return
     end
@@ -441,7 +441,7 @@ command("token credential delete", {
   -n, --name TOKEN
       --password1     delete password1
       --password2     delete password2
-  -y, --yes           do not ask (without it: asks on a terminal, refuses with none)
+  -y, --yes           accepted, and not needed: it does not ask, as az does not
       --no-wait
 As az does: the token is read, then PATCHed with the passwords it keeps.]],
   opts = { name = NAME_OPT, password1 = FLAG, password2 = FLAG, yes = YES, ["no-wait"] = NO_WAIT },
@@ -449,12 +449,8 @@ As az does: the token is read, then PATCHed with the passwords it keeps.]],
     if not o.password1 and not o.password2 then
       fail.usage("give --password1, --password2 or both", ctx.cmd)
     end
-    local what = "delete " .. ((o.password1 and o.password2) and "password1 and password2"
-      or (o.password1 and "password1" or "password2")) .. " of token '" .. o.name .. "'"
-    prompt.can_confirm(ctx, what) -- before the token is read
     local tok = fail.on(fail.guarded(ctx.client.get_token, ctx.client, o.name))
     local body = kept_passwords(tok, o)
-    prompt.confirm(ctx, what)
     local res = operation.run(ctx, "delete credentials of " .. o.name, ctx.client.begin_request,
       ctx.client, "PATCH", tok.id, { body = body, lro = true,
                                      headers = { ["Content-Type"] = "application/json" } })
