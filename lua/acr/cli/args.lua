@@ -26,6 +26,8 @@ _M.COMMON = {
   ["ca-file"] = { kind = "value", env = "REQUESTS_CA_BUNDLE" },
   output = { kind = "value", short = "o" },
   verbose = { kind = "flag" },
+  debug = { kind = "flag" },
+  ["only-show-errors"] = { kind = "flag" },
   help = { kind = "flag", short = "h" },
 }
 local COMMON = _M.COMMON

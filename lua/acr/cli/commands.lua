@@ -39,6 +39,14 @@ local function set_of(list)
   return s
 end
 
+-- Whether lists a and b hold the same members, in any order.
+local function same_set(a, b)
+  local sa, sb = set_of(a), set_of(b)
+  for x in pairs(sa) do if not sb[x] then return false end end
+  for x in pairs(sb) do if not sa[x] then return false end end
+  return true
+end
+
 local REPO_ACTIONS = { "content/read", "content/write", "content/delete", "metadata/read",
                        "metadata/write" }
 local GATEWAY_ACTIONS = { "config/read", "config/write", "message/read", "message/write" }
@@ -161,6 +169,114 @@ local YES = { kind = "flag", short = "y" }
 local MULTI = { kind = "multi" }
 local VALUE = { kind = "value" }
 local FLAG = { kind = "flag" }
+local DRY_RUN = { kind = "flag" }
+local DRY_RUN_HELP = "      --dry-run          print what would be sent and what would change; send no write"
+
+---------------------------------------------------------------------------
+-- current state, and --dry-run
+---------------------------------------------------------------------------
+
+-- syntax: t, err = current(ctx, get, name)  -- the resource (its to_table()), or nil and
+-- ARM's error when it answers 404; any other failure is raised
+local function current(ctx, get, name)
+  local v, e = fail.guarded(ctx.client[get], ctx.client, name)
+  if v == nil and e ~= nil then
+    if fail.is_not_found(e) then return nil, e end
+    error(e, 0)
+  end
+  return v:to_table()
+end
+
+-- The current resource, or the 404 raised: what the command would fail with.
+local function existing(ctx, get, name)
+  local t, e = current(ctx, get, name)
+  if not t then error(e, 0) end
+  return t
+end
+
+-- "a, b" of a list; "(none)" when it is empty.
+local function listed(l)
+  return #l > 0 and table.concat(l, ", ") or "(none)"
+end
+
+-- The lines saying how fields change from before to after (both { field = string or
+-- list of strings }); fields: their order. A list changes by its members.
+local function diff(fields, before, after)
+  local lines = {}
+  for _, f in ipairs(fields) do
+    local a, b = after[f], before and before[f]
+    if type(a) == "table" then
+      local had, has = set_of(type(b) == "table" and b or {}), set_of(a)
+      local plus, minus = {}, {}
+      for _, x in ipairs(a) do if not had[x] then plus[#plus + 1] = x end end
+      for _, x in ipairs(type(b) == "table" and b or {}) do if not has[x] then minus[#minus + 1] = x end end
+      if not before then
+        lines[#lines + 1] = ("  %s: %s"):format(f, listed(a))
+      else
+        for _, x in ipairs(plus) do lines[#lines + 1] = ("  %s: + %s"):format(f, x) end
+        for _, x in ipairs(minus) do lines[#lines + 1] = ("  %s: - %s"):format(f, x) end
+      end
+    elseif a ~= nil and a ~= b then
+      lines[#lines + 1] = before and ("  %s: %s -> %s"):format(f, tostring(b or "(none)"), tostring(a))
+        or ("  %s: %s"):format(f, tostring(a))
+    end
+  end
+  return lines
+end
+
+-- syntax: step = planned(ctx, what, op_name, ...)  -- the request client:op_name(...)
+-- would send first, unsent: { what =, method =, url =, body = }. The credential's token
+-- is in hand by then (the current state was read), so it is the ARM request; its
+-- headers (the bearer token) are never shown.
+local function planned(ctx, what, op_name, ...)
+  local op = fail.guarded(ctx.client.prepare, ctx.client, op_name, ...)
+  local req = op:next_request()
+  if not req or req.auth then fail.failure("--dry-run: the request could not be prepared") end
+  return { what = what, method = req.method, url = req.url, body = req.body }
+end
+
+-- Prints the plan of a --dry-run on stdout (text, whatever -o says; nothing with -o none):
+-- each step's change, method and URL and body, then that nothing was changed.
+local function print_plan(o, steps)
+  if o.output == "none" then return end
+  local lines = {}
+  for _, st in ipairs(steps) do
+    for _, l in ipairs(type(st.what) == "table" and st.what or { st.what }) do
+      lines[#lines + 1] = fail.printable(l)
+    end
+    if st.method then
+      lines[#lines + 1] = "  " .. st.method .. " " .. st.url
+      if st.body and st.body ~= "" then lines[#lines + 1] = "  " .. fail.printable(st.body) end
+    end
+  end
+  lines[#lines + 1] = "dry run: nothing was changed"
+  output.out(table.concat(lines, "\n") .. "\n")
+end
+
+-- The fields a dry run compares: of a scope map, of a token.
+local SM_FIELDS = { "description", "actions" }
+local TOKEN_FIELDS = { "status", "scopeMapId" }
+
+local function sm_fields(t)
+  local p = t and t.properties or {}
+  return t and { description = p.description, actions = p.actions or {} }
+end
+
+local function token_fields(t)
+  local p = t and t.properties or {}
+  return t and { status = p.status, scopeMapId = p.scopeMapId }
+end
+
+-- "would create KIND 'NAME'" and its fields, or "would change KIND 'NAME'" and the
+-- changes (or that nothing changes).
+local function change_lines(noun, name, fields, before, after)
+  local head = before and ("would change " .. noun .. " '" .. name .. "'")
+    or ("would create " .. noun .. " '" .. name .. "'")
+  local lines = diff(fields, before, after)
+  if before and #lines == 0 then head = head .. ": no field changes" end
+  table.insert(lines, 1, head)
+  return lines
+end
 
 -- Defines GROUP delete, GROUP show and GROUP list for one kind of resource. k: noun
 -- ("scope map"), plural ("scope maps"), one and many (what emit is told the output is
@@ -174,9 +290,16 @@ local function kind_commands(group, k)
     help = [[
   -n, --name NAME
   -y, --yes          do not ask (without it: asks on a terminal, refuses with none)
-      --no-wait]],
-    opts = { name = NAME_OPT, yes = YES, ["no-wait"] = NO_WAIT },
+      --no-wait
+]] .. DRY_RUN_HELP,
+    opts = { name = NAME_OPT, yes = YES, ["no-wait"] = NO_WAIT, ["dry-run"] = DRY_RUN },
     run = function(ctx, o)
+      if o["dry-run"] then
+        local before = current(ctx, k.get, o.name)
+        local what = before and ("would delete " .. k.noun .. " '" .. o.name .. "'")
+          or (k.noun .. " '" .. o.name .. "' does not exist: deleting it changes nothing")
+        return print_plan(o, { planned(ctx, what, k.begin_delete:gsub("^begin_", ""), o.name) })
+      end
       prompt.confirm(ctx, "delete " .. k.noun .. " '" .. o.name .. "'" .. (k.delete_note or ""))
       operation.run(ctx, "delete " .. k.noun .. " " .. o.name, ctx.client[k.begin_delete],
         ctx.client, o.name)
@@ -212,13 +335,19 @@ command("scope-map create", {
       --repository REPO ACTION...       repeatable; actions: %s
       --gateway GATEWAY ACTION...       repeatable; actions: %s (gateway/GATEWAY/ACTION)
       --description TEXT
-      --no-wait                         start it, print its status and request id]]):format(
-    table.concat(REPO_ACTIONS, " "), table.concat(GATEWAY_ACTIONS, " ")),
+      --no-wait                         start it, print its status and request id
+]]):format(table.concat(REPO_ACTIONS, " "), table.concat(GATEWAY_ACTIONS, " ")) .. DRY_RUN_HELP,
   opts = { name = NAME_OPT, repository = MULTI, gateway = MULTI, description = VALUE,
-           ["no-wait"] = NO_WAIT },
+           ["no-wait"] = NO_WAIT, ["dry-run"] = DRY_RUN },
   run = function(ctx, o)
     local actions = actions_from(o, ctx.cmd, "repository", "gateway")
     if #actions == 0 then fail.usage("give at least one --repository or --gateway", ctx.cmd) end
+    if o["dry-run"] then
+      local before = current(ctx, "get_scope_map", o.name)
+      local params = { actions = actions, description = o.description }
+      return print_plan(o, { planned(ctx, change_lines("scope map", o.name, SM_FIELDS,
+        sm_fields(before), params), "create_scope_map", o.name, params) })
+    end
     local sm = operation.run(ctx, "create scope map " .. o.name,
       ctx.client.begin_create_scope_map, ctx.client, o.name,
       { actions = actions, description = o.description })
@@ -257,10 +386,11 @@ command("scope-map update", {
       --remove-gateway GATEWAY ACTION...
       --repository / --gateway ...         replace all actions by these (not with --add/--remove)
       --description TEXT
-      --no-wait]],
+      --no-wait
+]] .. DRY_RUN_HELP,
   opts = { name = NAME_OPT, repository = MULTI, gateway = MULTI, ["add-repository"] = MULTI,
            ["remove-repository"] = MULTI, ["add-gateway"] = MULTI, ["remove-gateway"] = MULTI,
-           description = VALUE, ["no-wait"] = NO_WAIT },
+           description = VALUE, ["no-wait"] = NO_WAIT, ["dry-run"] = DRY_RUN },
   run = function(ctx, o)
     local cmd = ctx.cmd
     local set = actions_from(o, cmd, "repository", "gateway")
@@ -277,6 +407,12 @@ command("scope-map update", {
       params.actions = set
     elseif #add > 0 or #remove > 0 then
       params.actions = edited_actions(ctx, o, add, remove)
+    end
+    if o["dry-run"] then
+      local before = sm_fields(existing(ctx, "get_scope_map", o.name))
+      local after = { description = params.description, actions = params.actions or before.actions }
+      return print_plan(o, { planned(ctx, change_lines("scope map", o.name, SM_FIELDS, before,
+        after), "update_scope_map", o.name, params) })
     end
     local sm = operation.run(ctx, "update scope map " .. o.name,
       ctx.client.begin_update_scope_map, ctx.client, o.name, params)
@@ -298,15 +434,84 @@ local function generate(ctx, tok_name, name, expiry)
   return creds and output.creds_table(creds)
 end
 
--- As az does: a scope map of the token's own, named after it, made and waited for
--- (even with --no-wait); returns its name.
-local function own_scope_map(ctx, o, actions)
+-- As az does: the token's own scope map, NAME-scope-map. One that exists with the same
+-- actions (as a set) is reused; one with other actions is left alone and the command
+-- fails, in az's words. Returns its name and whether it is to be made.
+local function own_scope_map_plan(ctx, o, actions)
   local name = o.name .. "-scope-map"
+  local sm = current(ctx, "get_scope_map", name)
+  if not sm then return name, true end
+  if not same_set((sm.properties or {}).actions or {}, actions) then
+    fail.failure("The default scope map was already configured with different repository "
+      .. "permissions.\nPlease use \"acr scope-map update -n " .. name
+      .. " --add-repository REPO ACTION... --remove-repository REPO ACTION...\" to update.")
+  end
+  output.debug(o, "scope map '" .. name .. "' exists with the same actions: reused")
+  return name, false
+end
+
+-- The token's own scope map, made and waited for (even with --no-wait).
+local function own_scope_map(ctx, o, name, actions)
   local sm_ctx = setmetatable({ o = setmetatable({ ["no-wait"] = false }, { __index = o }) },
     { __index = ctx })
   operation.run(sm_ctx, "create scope map " .. name, ctx.client.begin_create_scope_map,
     ctx.client, name, { actions = actions, description = "Token " .. o.name .. " scope map" })
-  return name
+end
+
+-- The registry's login server: NAME.azurecr.io, or the suffix of --cloud.
+local LOGIN_SUFFIX = { AzureCloud = "azurecr.io", AzureChinaCloud = "azurecr.cn",
+                       AzureUSGovernment = "azurecr.us" }
+local function login_server(o)
+  return o.registry:lower() .. "." .. (LOGIN_SUFFIX[o.cloud or "AzureCloud"] or "azurecr.io")
+end
+
+-- After a token is created with passwords, what its user needs next (a warning on
+-- stderr, so that stdout stays the token's document): the password is never in it.
+local function login_hint(o)
+  if o.output == "none" then return end
+  output.warn(o, "Please store your generated credentials safely: they are shown only once. "
+    .. "Log in with the password on stdin, never on the command line: docker login "
+    .. login_server(o) .. " --username " .. o.name .. " --password-stdin")
+end
+
+-- token create's checks before anything is written: a token that exists is not
+-- replaced (its live passwords would be) unless --overwrite; returns it, or nil.
+local function token_to_create(ctx, o)
+  local before = current(ctx, "get_token", o.name)
+  if before and not o.overwrite then
+    fail.failure("token '" .. o.name .. "' already exists; creating it again would replace its "
+      .. "passwords. Use `acr token update` or `acr token credential generate` (or --overwrite "
+      .. "to replace it)")
+  end
+  if before then
+    output.warn(o, "token '" .. o.name .. "' exists: --overwrite replaces it"
+      .. (o["no-passwords"] and "" or " and both of its passwords"))
+  end
+  return before
+end
+
+-- token create --dry-run: the requests it would send, and what they would change.
+local function token_create_plan(ctx, o, before, sm, status, expiry)
+  local steps = {}
+  if sm.make then
+    local params = { actions = sm.actions, description = "Token " .. o.name .. " scope map" }
+    steps[#steps + 1] = planned(ctx, change_lines("scope map", sm.name, SM_FIELDS, nil, params),
+      "create_scope_map", sm.name, params)
+  elseif sm.actions then
+    steps[#steps + 1] = { what = "scope map '" .. sm.name .. "' exists with the same actions: reused" }
+  end
+  local sm_id = sm.name:find("/", 1, true) and sm.name
+    or (ctx.client:registry_id() .. "/scopeMaps/" .. sm.name)
+  local lines = change_lines("token", o.name, TOKEN_FIELDS, token_fields(before),
+    { status = status or "enabled", scopeMapId = sm_id })
+  if before then lines[1] = lines[1]:gsub("^would change", "would replace") end
+  steps[#steps + 1] = planned(ctx, lines, "create_token", o.name, { scope_map = sm.name, status = status })
+  if not o["no-passwords"] and not o["no-wait"] then
+    steps[#steps + 1] = planned(ctx, "would generate password1 and password2 of token '" .. o.name
+      .. "'" .. (before and " (replacing the ones it has)" or ""), "generate_credentials",
+      { token = o.name, expiry = expiry })
+  end
+  print_plan(o, steps)
 end
 
 -- Generates both passwords of the new token t (ARM's shape) into its credentials.
@@ -335,10 +540,13 @@ command("token create", {
       --no-passwords                do not generate passwords
 ]] .. help.expiry(29) .. [[
       --no-wait                     start the creation, print its status and request id
-                                    (no passwords are generated then)]],
+                                    (no passwords are generated then)
+      --overwrite                   replace the token if it exists (and its passwords);
+                                    without it, a token that exists is an error
+]] .. DRY_RUN_HELP,
   opts = { name = NAME_OPT, ["scope-map"] = VALUE, repository = MULTI, gateway = MULTI,
            status = VALUE, ["no-passwords"] = FLAG, ["expiration-in-days"] = VALUE,
-           expiration = VALUE, ["no-wait"] = NO_WAIT },
+           expiration = VALUE, ["no-wait"] = NO_WAIT, overwrite = FLAG, ["dry-run"] = DRY_RUN },
   run = function(ctx, o)
     local cmd = ctx.cmd
     local actions = actions_from(o, cmd, "repository", "gateway")
@@ -353,20 +561,27 @@ command("token create", {
     if o["no-passwords"] and expiry then
       fail.usage("--expiration* set the passwords' expiry: not with --no-passwords", cmd)
     end
-    local scope_map = o["scope-map"]
-    if #actions > 0 then scope_map = own_scope_map(ctx, o, actions) end
+    local before = token_to_create(ctx, o)
+    local sm = { name = o["scope-map"] }
+    if #actions > 0 then
+      sm.actions = actions
+      sm.name, sm.make = own_scope_map_plan(ctx, o, actions)
+    end
+    if o["dry-run"] then return token_create_plan(ctx, o, before, sm, status, expiry) end
+    if sm.make then own_scope_map(ctx, o, sm.name, actions) end
     local tok = operation.run(ctx, "create token " .. o.name, ctx.client.begin_create_token,
-      ctx.client, o.name, { scope_map = scope_map, status = status })
+      ctx.client, o.name, { scope_map = sm.name, status = status })
     if not tok then
       if not o["no-passwords"] then
-        io.stderr:write("acr: --no-wait: no passwords were generated; when the token exists: "
-          .. "acr token credential generate -n " .. o.name .. "\n")
+        output.warn(o, "--no-wait: no passwords were generated; when the token exists: "
+          .. "acr token credential generate -n " .. o.name)
       end
       return
     end
     local t = tok:to_table()
     if not o["no-passwords"] then with_passwords(ctx, o, t, expiry) end
     output.emit(o, "token_created", t)
+    if not o["no-passwords"] then login_hint(o) end
   end,
 })
 
@@ -377,12 +592,22 @@ command("token update", {
   -n, --name NAME
       --scope-map MAP     bind it to another scope map (a name or a resource id)
       --status STATUS     enabled or disabled
-      --no-wait]],
-  opts = { name = NAME_OPT, ["scope-map"] = VALUE, status = VALUE, ["no-wait"] = NO_WAIT },
+      --no-wait
+]] .. DRY_RUN_HELP,
+  opts = { name = NAME_OPT, ["scope-map"] = VALUE, status = VALUE, ["no-wait"] = NO_WAIT,
+           ["dry-run"] = DRY_RUN },
   run = function(ctx, o)
     local status = check_status(o.status, ctx.cmd)
     if not status and not o["scope-map"] then
       fail.usage("nothing to update: give --scope-map or --status", ctx.cmd)
+    end
+    if o["dry-run"] then
+      local before = token_fields(existing(ctx, "get_token", o.name))
+      local map = o["scope-map"]
+      local after = { status = status, scopeMapId = map and (map:find("/", 1, true) and map
+        or (ctx.client:registry_id() .. "/scopeMaps/" .. map)) }
+      return print_plan(o, { planned(ctx, change_lines("token", o.name, TOKEN_FIELDS, before, after),
+        "update_token", o.name, { scope_map = map, status = status }) })
     end
     local tok = operation.run(ctx, "update token " .. o.name, ctx.client.begin_update_token,
       ctx.client, o.name, { scope_map = o["scope-map"], status = status })
@@ -404,14 +629,31 @@ command("token credential generate", {
       --password1              generate password1 (neither --password1 nor --password2: both)
       --password2              generate password2
 ]] .. help.expiry(24) .. [[
-      --no-wait                start it, print its status and request id (the values are then lost)]],
+      --no-wait                start it, print its status and request id (the values are then lost)
+]] .. DRY_RUN_HELP,
   opts = { name = NAME_OPT, password1 = FLAG, password2 = FLAG, ["expiration-in-days"] = VALUE,
-           expiration = VALUE, ["no-wait"] = NO_WAIT },
+           expiration = VALUE, ["no-wait"] = NO_WAIT, ["dry-run"] = DRY_RUN },
   run = function(ctx, o)
     local expiry = expiry_from(o, ctx.cmd)
     local name
     if o.password1 and not o.password2 then name = "password1" end
     if o.password2 and not o.password1 then name = "password2" end
+    if o["dry-run"] then
+      local tok = existing(ctx, "get_token", o.name)
+      local have = {}
+      for _, p in ipairs(((tok.properties or {}).credentials or {}).passwords or {}) do
+        have[p.name] = p
+      end
+      local lines = {}
+      for _, n in ipairs(name and { name } or { "password1", "password2" }) do
+        local p = have[n]
+        lines[#lines + 1] = p and ("would replace " .. n .. " of token '" .. o.name .. "' (created "
+          .. tostring(p.creationTime) .. ", expiry " .. tostring(p.expiry or "never") .. ")")
+          or ("would create " .. n .. " of token '" .. o.name .. "'")
+      end
+      return print_plan(o, { planned(ctx, lines, "generate_credentials",
+        { token = o.name, name = name, expiry = expiry }) })
+    end
     local creds = generate(ctx, o.name, name, expiry)
     if creds then output.emit(o, "credentials", creds) end
   end,
@@ -441,20 +683,25 @@ command("token credential delete", {
   -n, --name TOKEN
       --password1     delete password1
       --password2     delete password2
-  -y, --yes           do not ask (without it: asks on a terminal, refuses with none)
+  -y, --yes           accepted, and not needed: it does not ask, as az does not
       --no-wait
+]] .. DRY_RUN_HELP .. [[
+
 As az does: the token is read, then PATCHed with the passwords it keeps.]],
-  opts = { name = NAME_OPT, password1 = FLAG, password2 = FLAG, yes = YES, ["no-wait"] = NO_WAIT },
+  opts = { name = NAME_OPT, password1 = FLAG, password2 = FLAG, yes = YES, ["no-wait"] = NO_WAIT,
+           ["dry-run"] = DRY_RUN },
   run = function(ctx, o)
     if not o.password1 and not o.password2 then
       fail.usage("give --password1, --password2 or both", ctx.cmd)
     end
-    local what = "delete " .. ((o.password1 and o.password2) and "password1 and password2"
-      or (o.password1 and "password1" or "password2")) .. " of token '" .. o.name .. "'"
-    prompt.can_confirm(ctx, what) -- before the token is read
     local tok = fail.on(fail.guarded(ctx.client.get_token, ctx.client, o.name))
     local body = kept_passwords(tok, o)
-    prompt.confirm(ctx, what)
+    if o["dry-run"] then
+      local what = "would delete " .. ((o.password1 and o.password2) and "password1 and password2"
+        or (o.password1 and "password1" or "password2")) .. " of token '" .. o.name .. "'"
+      return print_plan(o, { planned(ctx, what, "request", "PATCH", tok.id, { body = body,
+        lro = true, headers = { ["Content-Type"] = "application/json" } }) })
+    end
     local res = operation.run(ctx, "delete credentials of " .. o.name, ctx.client.begin_request,
       ctx.client, "PATCH", tok.id, { body = body, lro = true,
                                      headers = { ["Content-Type"] = "application/json" } })

@@ -33,7 +33,8 @@ function _M.settle(o, cmd)
   if cmd.needs_name ~= false and not o.name then fail.usage("--name is required", cmd) end
 end
 
--- One line per HTTP exchange on stderr (the module never logs a secret).
+-- One line per HTTP exchange on stderr (the module never logs a secret), and one per
+-- retry decision: --verbose and --debug both show them all.
 local function verbose_logger(level, message)
   io.stderr:write("acr: ", tostring(level), ": ", tostring(message), "\n")
 end
@@ -44,7 +45,7 @@ function _M.client(o)
   return fail.guarded(acr.client, {
     subscription_id = o.subscription, resource_group = o["resource-group"],
     registry = o.registry, credential = cred, cloud = o.cloud, endpoint = o.endpoint,
-    ca_file = o["ca-file"], logger = o.verbose and verbose_logger or nil,
+    ca_file = o["ca-file"], logger = (o.verbose or o.debug) and verbose_logger or nil,
     user_agent = "acr-cli/" .. tostring(acr._VERSION),
   })
 end

@@ -6,7 +6,9 @@ local acr = require "acr"
 
 local _M = {}
 
-_M.EXIT_OK, _M.EXIT_SERVICE, _M.EXIT_USAGE, _M.EXIT_AUTH = 0, 1, 2, 3
+-- As az: 0 success, 1 an error (the service, authentication, the transport), 2 usage,
+-- 3 the resource was not found (az's ResourceNotFoundError).
+_M.EXIT_OK, _M.EXIT_SERVICE, _M.EXIT_USAGE, _M.EXIT_NOT_FOUND = 0, 1, 2, 3
 
 -- A usage error travels as a table through error() up to main().
 local UsageError = {}
@@ -64,16 +66,19 @@ function _M.printable(s)
 end
 local printable = _M.printable
 
--- Getting a token failed, however (a refusal, or a token endpoint out of reach): exit 3.
-local function is_auth_error(err)
-  return err.during == "token" or err.code == "AuthenticationFailed" or err.status == 401
-    or err.status == 403
+local NOT_FOUND_CODES = { ResourceNotFound = true, TokenNotFound = true, ScopeMapNotFound = true }
+
+-- syntax: bool = fail.is_not_found(err)  -- ARM's 404 for the scope map, token or
+-- registry (never one of the token endpoint's: getting a token is authentication)
+function _M.is_not_found(err)
+  if not acr.is_error(err) or err.during == "token" then return false end
+  return err.status == 404 or NOT_FOUND_CODES[err.code] == true
 end
 
 local REPORTED = { { "status", "Status" }, { "target", "Target" }, { "request_id", "Request id" },
   { "correlation_id", "Correlation id" }, { "client_request_id", "Client request id" } }
 
--- syntax: code = fail.report(err)  -- an acr.Error on stderr; returns 1 or 3
+-- syntax: code = fail.report(err)  -- an acr.Error on stderr; returns 3 (not found) or 1
 function _M.report(err)
   local lines = { ("ERROR: (%s) %s"):format(printable(err.code), printable(err.message)) }
   lines[#lines + 1] = "Code: " .. printable(err.code)
@@ -81,7 +86,7 @@ function _M.report(err)
     if err[f[1]] then lines[#lines + 1] = f[2] .. ": " .. printable(err[f[1]]) end
   end
   io.stderr:write(table.concat(lines, "\n"), "\n")
-  return is_auth_error(err) and _M.EXIT_AUTH or _M.EXIT_SERVICE
+  return _M.is_not_found(err) and _M.EXIT_NOT_FOUND or _M.EXIT_SERVICE
 end
 
 return _M

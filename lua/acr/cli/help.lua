@@ -15,6 +15,9 @@ Connection (every command):
       --ca-file FILE         CA bundle for https (env REQUESTS_CA_BUNDLE)
   -o, --output FORMAT        json (default), table, tsv, none
       --verbose              one line per HTTP exchange on stderr (never a secret)
+      --debug                as --verbose (exchanges, request ids, retries), and the
+                             command's decisions
+      --only-show-errors     no warnings on stderr, only errors
   -h, --help                 this help
 Credentials come from the environment (acr.credential.default(): AZURE_TENANT_ID,
 AZURE_CLIENT_ID, AZURE_CLIENT_SECRET or AZURE_CLIENT_CERTIFICATE_PATH, workload identity,
@@ -48,7 +51,8 @@ function _M.top(commands, doc)
   local lines = summaries(commands, { ("usage: %s GROUP COMMAND [options]   (%s GROUP COMMAND -h "
     .. "for a command's help)"):format(PROG, PROG), "" }, "")
   lines[#lines + 1] = ""
-  lines[#lines + 1] = "Exit status: 0 success, 1 the service failed, 2 usage, 3 authentication."
+  lines[#lines + 1] = "Exit status: 0 success, 1 an error (service, authentication, network), 2 usage, "
+    .. "3 not found."
   lines[#lines + 1] = "acr --version prints the version. See " .. doc .. "."
   return table.concat(lines, "\n") .. "\n"
 end

@@ -3,7 +3,8 @@
 --
 -- syntax: code = require("acr.cli").main(argv)
 -- context: command line (blocking); returns the exit status:
---   0 success, 1 the service (or the transport) failed, 2 usage, 3 authentication.
+--   0 success, 1 an error (the service, authentication, the transport), 2 usage,
+--   3 the resource was not found (as az's ResourceNotFoundError).
 --
 -- Works on Lua 5.4 and LuaJIT. Nothing here keeps a secret: generated passwords go
 -- to stdout once, in the output; credentials come from the environment only.
@@ -27,8 +28,16 @@ _M.json_encode = output.json_encode
 
 local PROG = "acr"
 
--- A command line that names no command: --version, -h, or a usage error with the
--- help of the group it got to. A word that is not a command's is never repeated: it
+-- A usage error: its one line, then where the help is (the command's, the group's, the
+-- tool's), as a usage error says it in az.
+local function usage_error(path, msg)
+  local where = path ~= "" and (PROG .. " " .. path) or PROG
+  io.stderr:write(where, ": error: ", msg, "\nTry '", where, " --help'\n")
+  return fail.EXIT_USAGE
+end
+
+-- A command line that names no command: --version, -h, or a usage error pointing to
+-- the help of the group it got to. A word that is not a command's is never repeated: it
 -- may be a misplaced value.
 local function without_command(argv, line)
   local prefix = line.prefix or ""
@@ -49,8 +58,7 @@ local function without_command(argv, line)
       or prefix == "" and "a command is required"
       or ("'" .. prefix .. "' needs a command")
   end
-  io.stderr:write(PROG, ": error: ", msg, "\n\n", text)
-  return fail.EXIT_USAGE
+  return usage_error(commands.is_group(prefix) and prefix or "", msg)
 end
 
 -- Parses the options, then runs the command (nothing for -h but its help).
@@ -80,8 +88,7 @@ local function exit_for(cmd, e)
       io.stderr:write("ERROR: ", e.message, "\n")
       return fail.EXIT_SERVICE
     end
-    io.stderr:write(PROG, " ", cmd.path, ": error: ", e.message, "\n\n", help.command(cmd))
-    return fail.EXIT_USAGE
+    return usage_error(cmd.path, e.message)
   end
   if acr.is_error(e) then return fail.report(e) end
   io.stderr:write(PROG, ": internal error: ", tostring(e), "\n")

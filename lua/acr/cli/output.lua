@@ -70,6 +70,17 @@ function _M.finish(code, prog)
   return code == 0 and 1 or code
 end
 
+-- syntax: output.warn(o, msg)  -- "WARNING: msg" on stderr, unless --only-show-errors
+function _M.warn(o, msg)
+  if o["only-show-errors"] then return end
+  io.stderr:write("WARNING: ", printable(msg), "\n")
+end
+
+-- syntax: output.debug(o, msg)  -- a decision of the command, on stderr with --debug
+function _M.debug(o, msg)
+  if o.debug then io.stderr:write("acr: debug: ", printable(msg), "\n") end
+end
+
 ---------------------------------------------------------------------------
 -- json: indented, keys sorted, "/" not escaped. Lua cannot tell an empty array
 -- from an empty object, so the members ARM defines as arrays are written as []
