@@ -31,8 +31,10 @@ _M.ARRAY, _M.OBJECT = ARRAY, OBJECT
 local CJSON_ARRAY = has_cjson and rawget(cjson, "array_mt") or ARRAY
 local CJSON_EMPTY_ARRAY = has_cjson and rawget(cjson, "empty_array_mt") or ARRAY
 
--- The key order of the objects json.object() marked (weak: it goes with its object).
+-- The key order of the objects json.object() marked (weak: it goes with its object);
+-- acr.jmespath records the order of the objects it makes here too.
 local order = setmetatable({}, { __mode = "k" })
+_M.order = order
 
 -- syntax: a = json.array(t?)  -- marks t (or a new table) as an array
 function _M.array(t)

@@ -28,8 +28,9 @@ _M.ARRAY, _M.OBJECT = ARRAY, OBJECT
 local CJSON_ARRAY = has_cjson and rawget(cjson, "array_mt") or ARRAY
 local CJSON_EMPTY_ARRAY = has_cjson and rawget(cjson, "empty_array_mt") or ARRAY
 
--- The key order of the objects made or decoded here (weak: it goes with its object).
-local order = setmetatable({}, { __mode = "k" })
+-- The key order of the objects made or decoded here (weak: it goes with its object):
+-- acr.json's record of it, so that its writer and its callers see it too.
+local order = require("acr.json").order
 
 local MAX_DEPTH = 1000   -- data nesting that equal() and encode() follow (cycles stop here)
 _M.MAX_DEPTH = MAX_DEPTH
