@@ -73,48 +73,10 @@ local function epoch(s)
   return t
 end
 
--- A small JSON writer: sorted keys and [] for empty lists, so the output is
--- stable and diffable from one run to the next.
-local function json(v, out)
-  out = out or {}
-  local t = type(v)
-  if t == "table" then
-    if v[1] ~= nil or getmetatable(v) == "array" then
-      out[#out + 1] = "["
-      for i, x in ipairs(v) do
-        if i > 1 then out[#out + 1] = "," end
-        json(x, out)
-      end
-      out[#out + 1] = "]"
-    else
-      local keys = {}
-      for k in pairs(v) do keys[#keys + 1] = tostring(k) end
-      table.sort(keys)
-      out[#out + 1] = "{"
-      for i, k in ipairs(keys) do
-        if i > 1 then out[#out + 1] = "," end
-        json(k, out)
-        out[#out + 1] = ":"
-        json(v[k], out)
-      end
-      out[#out + 1] = "}"
-    end
-  elseif t == "string" then
-    out[#out + 1] = '"' .. v:gsub('[%c"\\]', function(c)
-      local esc = { ['"'] = '\\"', ["\\"] = "\\\\", ["\n"] = "\\n", ["\r"] = "\\r", ["\t"] = "\\t" }
-      return esc[c] or ("\\u%04x"):format(c:byte())
-    end) .. '"'
-  elseif t == "number" then
-    out[#out + 1] = (v == math.floor(v) and v > -2^53 and v < 2^53) and ("%d"):format(v)
-      or ("%.17g"):format(v)
-  elseif t == "boolean" then
-    out[#out + 1] = tostring(v)
-  else
-    out[#out + 1] = "null"
-  end
-  return out
-end
-local function array(t) return setmetatable(t, { __metatable = "array" }) end
+-- JSON through the project's one writer (acr.json): sorted keys and [] for the empty
+-- lists marked as arrays, so the output is stable and diffable from one run to the next.
+local acr_json = require "acr.json"
+local array = acr_json.array
 
 ---------------------------------------------------------------------------
 -- the audit
@@ -210,11 +172,11 @@ if not ran then runbook.fail(failure, client) end
 client:close()
 
 if opts.json then
-  io.stdout:write(table.concat(json {
+  io.stdout:write(acr_json.encode({
     registry = opts.registry, resource_group = opts["resource-group"],
     generated = os.date("!%Y-%m-%dT%H:%M:%SZ", now), tokens = array(tokens),
     scope_maps_fetched = fetched,
-  }), "\n")
+  }, { sort = true }), "\n")
   os.exit(0)
 end
 

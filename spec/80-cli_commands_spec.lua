@@ -188,7 +188,7 @@ describe("acr command line #emulator #cli", function()
         "--expiration", "2030-01-01T00:00:00Z" }, "not both" },
       { "zero days", { "token", "create", "-n", "tok-bad", "--scope-map", "m1234", "--expiration-in-days", "0" },
         "whole number of days" },
-      { "a bad --output", { "token", "list", "-o", "yaml" }, "json, table, tsv or none" },
+      { "a bad --output", { "token", "list", "-o", "xml" }, "json, jsonc, yaml, yamlc, table, tsv or none" },
       { "a name the API refuses", { "token", "show", "-n", "x" }, "token name 'x' must be 5 to 50" },
       { "credential delete of nothing", { "token", "credential", "delete", "-n", "tok-bad", "--yes" },
         "%-%-password1, %-%-password2 or both" },

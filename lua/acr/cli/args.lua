@@ -25,6 +25,7 @@ _M.COMMON = {
   endpoint = { kind = "value", env = "ACR_ENDPOINT" },
   ["ca-file"] = { kind = "value", env = "REQUESTS_CA_BUNDLE" },
   output = { kind = "value", short = "o" },
+  query = { kind = "value" },
   verbose = { kind = "flag" },
   debug = { kind = "flag" },
   ["only-show-errors"] = { kind = "flag" },

@@ -21,10 +21,13 @@ function _M.settle(o, cmd)
       if v and v ~= "" then o[name] = v end
     end
   end
-  o.output = o.output or "json"
+  -- as az: AZURE_CORE_OUTPUT is the default format; the name in any case
+  local env_output = os.getenv("AZURE_CORE_OUTPUT")
+  o.output = (o.output or (env_output ~= "" and env_output) or "json"):lower()
   if not output.is_format(o.output) then
-    fail.usage("--output must be json, table, tsv or none", cmd)
+    fail.usage("--output must be " .. output.FORMAT_NAMES, cmd)
   end
+  output.check_query(o, cmd)
   for _, req in ipairs(REQUIRED) do
     if not o[req] then
       fail.usage(("--%s is required (or set %s)"):format(req, args.COMMON[req].env), cmd)

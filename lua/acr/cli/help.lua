@@ -13,7 +13,8 @@ Connection (every command):
       --cloud NAME           AzureCloud (default), AzureChinaCloud, AzureUSGovernment
       --endpoint URL         ARM endpoint instead of the cloud's (env ACR_ENDPOINT)
       --ca-file FILE         CA bundle for https (env REQUESTS_CA_BUNDLE)
-  -o, --output FORMAT        json (default), table, tsv, none
+  -o, --output FORMAT        json (default; AZURE_CORE_OUTPUT), jsonc, yaml, yamlc, table, tsv, none
+      --query JMESPATH       JMESPath query applied to the output (see jmespath.org)
       --verbose              one line per HTTP exchange on stderr (never a secret)
       --debug                as --verbose (exchanges, request ids, retries), and the
                              command's decisions

@@ -1,10 +1,15 @@
 -- acr.cli.output — what a command prints on stdout: the value (ARM's document of
--- it), in a format (-o json|table|tsv|none), and whether it was delivered.
+-- it), filtered by --query (JMESPath), in a format (-o json|jsonc|yaml|yamlc|table|
+-- tsv|none), and whether it was delivered.
 --
--- emit(o, kind, value) is the one way out: it notes generated passwords, then
--- formats the value. A --query step belongs between the two (see emit).
+-- emit(o, kind, value) is the one way out: it notes generated passwords, applies
+-- the query, then formats what is left, after az's rules (knack's output.py).
 
-local printable = require("acr.cli.fail").printable
+local fail = require "acr.cli.fail"
+local json = require "acr.json"
+local jmespath = require "acr.jmespath"
+
+local printable = fail.printable
 
 local _M = {}
 
@@ -82,72 +87,66 @@ function _M.debug(o, msg)
 end
 
 ---------------------------------------------------------------------------
--- json: indented, keys sorted, "/" not escaped. Lua cannot tell an empty array
--- from an empty object, so the members ARM defines as arrays are written as []
--- when empty.
+-- the document: ARM's key order, arrays marked
 ---------------------------------------------------------------------------
 
+-- Lua cannot tell an empty array from an empty object: the members ARM defines as
+-- arrays are arrays when empty.
 local ARRAY_KEYS = set_of { "actions", "passwords", "certificates", "value", "details" }
 
-local ESCAPES = { ['"'] = '\\"', ["\\"] = "\\\\", ["\b"] = "\\b", ["\f"] = "\\f",
-                  ["\n"] = "\\n", ["\r"] = "\\r", ["\t"] = "\\t" }
-
-local function json_string(s)
-  return '"' .. s:gsub('[%c"\\]', function(c)
-    return ESCAPES[c] or ("\\u%04x"):format(c:byte())
-  end) .. '"'
+-- ARM's key order (as the service and the emulator write them), by the key the
+-- object is under ("" for the top); keys not listed come after, sorted.
+local ARM_ORDER = {
+  [""] = { "type", "id", "name", "systemData", "properties", "username", "passwords",
+           "status", "request_id" },
+  properties = { "description", "type", "creationDate", "provisioningState", "scopeMapId",
+                 "objectId", "actions", "credentials", "status" },
+  credentials = { "username", "certificates", "passwords" },
+  passwords = { "creationTime", "expiry", "name", "value" },
+  certificates = { "name", "expiry", "thumbprint" },
+}
+local ARM_RANK = {}
+for parent, keys in pairs(ARM_ORDER) do
+  ARM_RANK[parent] = {}
+  for i, k in ipairs(keys) do ARM_RANK[parent][k] = i end
 end
 
-local function is_array(t)
-  local n = #t
-  if n == 0 then return false end
-  local count = 0
-  for _ in pairs(t) do count = count + 1 end
-  return count == n
+-- The objects that come from the service (not made by --query): tsv lists their
+-- values by sorted key, as az does for a result's dicts.
+local from_data = setmetatable({}, { __mode = "k" })
+
+local function arm_keys(t, parent)
+  local rank = ARM_RANK[parent] or ARM_RANK[""]
+  local keys = json.sorted_keys(t)
+  local big = #keys + 1000
+  local pos = {}
+  for i, k in ipairs(keys) do pos[k] = (rank[k] or big) * 10000 + i end
+  table.sort(keys, function(a, b) return pos[a] < pos[b] end)
+  return keys
 end
 
-local function json_number(v)
-  if v ~= v or v == math.huge or v == -math.huge then return "null" end
-  if v == math.floor(v) and v > -2^53 and v < 2^53 then return ("%d"):format(v) end
-  return ("%.17g"):format(v)
-end
-
-local json_encode
-
-local function json_array(v, indent, inner)
-  local parts = {}
-  for i = 1, #v do parts[i] = inner .. json_encode(v[i], inner) end
-  return "[\n" .. table.concat(parts, ",\n") .. "\n" .. indent .. "]"
-end
-
-local function json_object(v, indent, inner)
-  local keys, parts = {}, {}
-  for k in pairs(v) do keys[#keys + 1] = tostring(k) end
-  table.sort(keys)
-  for i, k in ipairs(keys) do
-    local val = v[k]
-    if val == nil then val = v[tonumber(k)] end
-    parts[i] = inner .. json_string(k) .. ": " .. json_encode(val, inner, ARRAY_KEYS[k])
+-- Marks the plain tables of value (in place: to_table() gives a copy) as JSON
+-- arrays and objects, objects with ARM's key order. parent: the key v is under.
+local function mark(v, parent, as_array)
+  if type(v) ~= "table" or getmetatable(v) ~= nil then return v end
+  local kind = json.kind(v)
+  if kind == "array" or (kind == "empty" and (as_array or ARRAY_KEYS[parent])) then
+    for i = 1, #v do v[i] = mark(v[i], parent) end
+    return json.array(v)
   end
-  return "{\n" .. table.concat(parts, ",\n") .. "\n" .. indent .. "}"
-end
-
-function json_encode(v, indent, as_array)
-  indent = indent or ""
-  local tv = type(v)
-  if tv == "string" then return json_string(v)
-  elseif tv == "number" then return json_number(v)
-  elseif tv == "boolean" then return tostring(v)
-  elseif tv ~= "table" then return "null" end
-  if next(v) == nil then return as_array and "[]" or "{}" end
-  local inner = indent .. "  "
-  if is_array(v) then return json_array(v, indent, inner) end
-  return json_object(v, indent, inner)
+  local keys = arm_keys(v, parent)
+  for _, k in ipairs(keys) do
+    local val = rawget(v, k)
+    if val ~= nil then rawset(v, k, mark(val, k)) end
+  end
+  from_data[v] = true
+  return json.object(v, keys)
 end
 
 -- syntax: s = output.json_encode(v, as_array?)  -- as_array: an empty table is []
 function _M.json_encode(v, as_array)
-  return json_encode(v, "", as_array)
+  return json.encode(v, { indent = 2, sort = true, array_keys = ARRAY_KEYS,
+                          empty_array = as_array })
 end
 
 ---------------------------------------------------------------------------
@@ -251,24 +250,313 @@ local ROWS = {
 }
 
 ---------------------------------------------------------------------------
+-- table and tsv of what --query leaves, by az's rules
+---------------------------------------------------------------------------
+
+-- A scalar in a table cell (tabulate's str()): booleans True/False.
+local function scalar_text(v)
+  local t = type(v)
+  if t == "boolean" then return v and "True" or "False" end
+  if t == "number" then return json.number(v) end
+  if t == "string" then return cell(v) end
+  return ""
+end
+
+local function is_null(v) return v == nil or v == json.null end
+local function kind_of(v)
+  local k = json.kind(v)
+  if k == "empty" then return "array" end
+  return k or "null"
+end
+
+-- A value in a tsv line (knack's _TsvOutput): a list is its length, an object
+-- nothing, null None, booleans True/False.
+local function tsv_value(v)
+  local k = kind_of(v)
+  if k == "array" then return tostring(#v) end
+  if k == "object" then return "" end
+  if k == "null" then return "None" end
+  return scalar_text(v)
+end
+
+-- An object's keys for tsv: the service's objects by sorted key, those --query
+-- made in their order (az: a dict sorted, an OrderedDict as it is).
+local function tsv_keys(obj)
+  if from_data[obj] then return json.sorted_keys(obj) end
+  return json.keys(obj)
+end
+
+local function generic_tsv(result)
+  local items = kind_of(result) == "array" and result or { result }
+  for _, item in ipairs(items) do
+    local k, vals = kind_of(item), {}
+    if k == "object" then
+      for _, key in ipairs(tsv_keys(item)) do vals[#vals + 1] = tsv_value(rawget(item, key)) end
+    elseif k == "array" then
+      for i = 1, #item do vals[i] = tsv_value(item[i]) end
+    elseif k == "boolean" then
+      vals[1] = item and "true" or "false"
+    else
+      vals[1] = tsv_value(item)
+    end
+    out(table.concat(vals, "\t") .. "\n")
+  end
+end
+
+local TABLE_SKIP = set_of { "id", "type", "etag" }
+
+-- UTF-8 characters, for the widths
+local function width_of(s) return #s:gsub("[\128-\191]", "") end
+
+-- knack's _TableOutput and tabulate's "simple" format: the columns are the keys of
+-- the items (first letter capitalised; id, type and etag left out, and so are null,
+-- list and object values), a list item's Column1…, a scalar's Result; a column is
+-- as wide as its header plus two, or its widest cell; numbers align right.
+local function generic_table(result)
+  local items = kind_of(result) == "array" and result or { result }
+  local headers, index, rows = {}, {}, {}
+  local function put(row, h, v)
+    if not index[h] then
+      headers[#headers + 1] = h
+      index[h] = { n = #headers, numeric = true }
+    end
+    row[h] = v
+    if type(v) ~= "number" then index[h].numeric = false end
+  end
+  for _, item in ipairs(items) do
+    local row, k = {}, kind_of(item)
+    if k == "object" then
+      for _, key in ipairs(json.keys(item)) do
+        local v = rawget(item, key)
+        local vk = kind_of(v)
+        if not TABLE_SKIP[key] and vk ~= "null" and vk ~= "array" and vk ~= "object" then
+          put(row, key:sub(1, 1):upper() .. key:sub(2), v)
+        end
+      end
+    elseif k == "array" then
+      for i = 1, #item do
+        local v = item[i]
+        local vk = kind_of(v)
+        put(row, "Column" .. i, (vk == "array" or vk == "object") and json.encode(v) or v)
+      end
+    elseif not is_null(item) then
+      put(row, "Result", item)
+    end
+    rows[#rows + 1] = row
+  end
+  if #headers == 0 then out("\n"); return end
+  local width = {}
+  for i, h in ipairs(headers) do width[i] = width_of(h) + 2 end
+  local text = {}
+  for r, row in ipairs(rows) do
+    text[r] = {}
+    for i, h in ipairs(headers) do
+      local v = row[h]
+      text[r][i] = is_null(v) and "" or scalar_text(v)
+      width[i] = math.max(width[i], width_of(text[r][i]))
+    end
+  end
+  local function line(cells)
+    local c = {}
+    for i, h in ipairs(headers) do
+      local pad = (" "):rep(width[i] - width_of(cells[i]))
+      c[i] = index[h].numeric and (pad .. cells[i]) or (cells[i] .. pad)
+    end
+    return (table.concat(c, "  "):gsub("%s+$", "")) .. "\n"
+  end
+  local dashes = {}
+  for i = 1, #headers do dashes[i] = ("-"):rep(width[i]) end
+  out(line(headers))
+  out(line(dashes))
+  for _, cells in ipairs(text) do out(line(cells)) end
+end
+
+---------------------------------------------------------------------------
+-- yaml (libyaml's emitter, from Debian's lua-yaml), as az's yaml.safe_dump
+---------------------------------------------------------------------------
+
+-- Strings YAML 1.1 would read as something else are quoted: booleans, null,
+-- numbers, timestamps (PyYAML's resolver); libyaml quotes the rest that need it.
+local function looks_typed(s)
+  local l = s:lower()
+  if s == "" or s == "~" or l == "null" or l == "true" or l == "false" or l == "yes"
+    or l == "no" or l == "on" or l == "off" then return true end
+  if s:find("^[-+]?[%d_]+$") or s:find("^[-+]?0[xob]%x+$") then return true end
+  if s:find("^[-+]?[%d_]*%.[%d_]*$") and s:find("%d")
+    or s:find("^[-+]?[%d_]*%.?[%d_]*[eE][-+]?%d+$") and s:find("^[-+]?[%d_]*%.?%d") then
+    return true
+  end
+  if l == ".inf" or l == "-.inf" or l == "+.inf" or l == ".nan" then return true end
+  if s:find("^%d%d%d%d%-%d%d?%-%d%d?$") or s:find("^%d%d%d%d%-%d%d?%-%d%d?[Tt ]") then
+    return true
+  end
+  if s:find("^[-+]?%d[%d_]*:[0-5]?%d") then return true end   -- sexagesimal
+  return false
+end
+
+local function yaml_scalar(v)
+  local k = kind_of(v)
+  local ev = { type = "SCALAR", plain_implicit = true, quoted_implicit = true, style = "PLAIN" }
+  if k == "null" then ev.value = "null"
+  elseif k == "boolean" then ev.value = v and "true" or "false"
+  elseif k == "number" then
+    ev.value = (v ~= v and ".nan") or (v == math.huge and ".inf")
+      or (v == -math.huge and "-.inf") or json.number(v)
+  else
+    ev.value = v
+    if looks_typed(v) then ev.style = "SINGLE_QUOTED" end
+  end
+  return ev
+end
+
+local function yaml_events(v, emit)
+  local k = kind_of(v)
+  if k == "array" then
+    emit { type = "SEQUENCE_START", style = #v == 0 and "FLOW" or "BLOCK" }
+    for i = 1, #v do yaml_events(v[i], emit) end
+    emit { type = "SEQUENCE_END" }
+  elseif k == "object" then
+    local keys = json.sorted_keys(v)
+    emit { type = "MAPPING_START", style = #keys == 0 and "FLOW" or "BLOCK" }
+    for _, key in ipairs(keys) do
+      emit(yaml_scalar(key))
+      yaml_events(rawget(v, key), emit)
+    end
+    emit { type = "MAPPING_END" }
+  else
+    emit(yaml_scalar(v))
+  end
+end
+
+local function yaml_text(v)
+  local ok, yaml = pcall(require, "yaml")
+  if not ok or type(yaml) ~= "table" or not yaml.emitter then
+    fail.failure("-o yaml needs Debian's lua-yaml (the yaml module of lyaml): it is not installed")
+  end
+  local e = yaml.emitter()
+  local function emit(ev)
+    local good, res = e.emit(ev)
+    if not good then error("yaml: " .. tostring(res), 0) end
+    return res
+  end
+  emit { type = "STREAM_START", encoding = "UTF8" }
+  emit { type = "DOCUMENT_START", implicit = true }
+  yaml_events(v, emit)
+  emit { type = "DOCUMENT_END", implicit = true }
+  local s = emit { type = "STREAM_END" }
+  -- PyYAML ends a document that is a plain scalar with "..."
+  local k = kind_of(v)
+  if k ~= "array" and k ~= "object" and not s:find("^['\"]") and not s:find("\n.") then
+    s = s .. "...\n"
+  end
+  return s
+end
+
+---------------------------------------------------------------------------
+-- colour (jsonc, yamlc): on a terminal only
+---------------------------------------------------------------------------
+
+local KEY, STR, LIT, RESET = "\27[94m", "\27[33m", "\27[36m", "\27[39m"
+
+-- Our own JSON text, coloured: keys, strings, and numbers/true/false/null. Its
+-- strings hold no raw control character (the writer escapes them, C1 too).
+local function colour_json(s)
+  local parts, i = {}, 1
+  while i <= #s do
+    local c = s:sub(i, i)
+    if c == '"' then
+      local j = i + 1
+      while true do
+        local q = s:find('[\\"]', j)
+        if s:sub(q, q) == "\\" then j = q + 2 else j = q; break end
+      end
+      local str = s:sub(i, j)
+      local is_key = s:find("^%s*:", j + 1) ~= nil
+      parts[#parts + 1] = (is_key and KEY or STR) .. str .. RESET
+      i = j + 1
+    else
+      local lit = s:match("^[%w%.%+%-]+", i)
+      if lit then
+        parts[#parts + 1] = LIT .. lit .. RESET
+        i = i + #lit
+      else
+        parts[#parts + 1] = c
+        i = i + 1
+      end
+    end
+  end
+  return table.concat(parts)
+end
+
+-- YAML coloured: the keys of block mappings (libyaml escapes control characters).
+local function colour_yaml(s)
+  return (s:gsub("([^\n]*)\n", function(l)
+    local lead, key, rest = l:match("^([%s%-]*)([%w_%.%-]+)(:.*)$")
+    if key then return lead .. KEY .. key .. RESET .. rest .. "\n" end
+    return l .. "\n"
+  end))
+end
+
+local function stdout_tty()
+  local ok, system = pcall(require, "system")
+  if ok and type(system) == "table" and system.isatty then
+    local ok2, r = pcall(system.isatty, io.stdout)
+    if ok2 then return r == true end
+  end
+  local r = os.execute("test -t 1")
+  return r == true or r == 0
+end
+
+---------------------------------------------------------------------------
 -- formats and emit
 ---------------------------------------------------------------------------
 
 local LISTS = set_of { "scope_maps", "tokens" }
 
--- format name -> function(o, kind, value)
+local function json_text(value, c1)
+  return json.encode(value, { indent = 2, sort = true, array_keys = ARRAY_KEYS, c1 = c1 }) .. "\n"
+end
+
+-- format name -> function(o, kind, value); o.queried: value is what --query left
 local FORMATS = {
-  json = function(_, kind, value)
-    out(json_encode(value, "", LISTS[kind]) .. "\n")
+  json = function(_, _, value) out(json_text(value)) end,
+  jsonc = function(_, _, value)
+    if stdout_tty() then out(colour_json(json_text(value, true))) else out(json_text(value)) end
   end,
-  table = function(o, kind, value) ROWS[kind](o, value) end,
-  tsv = function(o, kind, value) ROWS[kind](o, value) end,
+  yaml = function(_, _, value) out(yaml_text(value)) end,
+  yamlc = function(_, _, value)
+    if stdout_tty() then out(colour_yaml(yaml_text(value))) else out(yaml_text(value)) end
+  end,
+  table = function(o, kind, value)
+    if o.queried then return generic_table(value) end
+    ROWS[kind](o, value)
+  end,
+  tsv = function(o, kind, value)
+    if o.queried then return generic_tsv(value) end
+    ROWS[kind](o, value)
+  end,
   none = function() end,
 }
+
+_M.FORMAT_NAMES = "json, jsonc, yaml, yamlc, table, tsv or none"
 
 -- syntax: bool = output.is_format(name)
 function _M.is_format(name)
   return FORMATS[name] ~= nil
+end
+
+-- syntax: output.check_query(o, cmd)  -- compiles o.query into o.query_expr; a
+-- malformed expression is a usage error (exit 2), found before anything is sent.
+-- The expression is not repeated: only what is wrong, and where.
+function _M.check_query(o, cmd)
+  if o.query == nil then return end
+  local expr, err = jmespath.compile(o.query)
+  if not expr then
+    fail.usage(("--query is not a valid JMESPath expression: %s%s"):format(
+      printable(err.message or "syntax error"),
+      err.position and (" (at character " .. err.position .. ")") or ""), cmd)
+  end
+  o.query_expr = expr
 end
 
 -- acr.GeneratedCredentials -> ARM's camelCase shape (the values included).
@@ -292,11 +580,28 @@ end
 
 -- syntax: output.emit(o, kind, value)
 --   kind: scope_map, scope_maps, token, tokens, credentials, token_created, operation;
---   value: ARM's document (a table); o.output: the format.
+--   value: ARM's document (a table); o.output: the format; o.query_expr: the
+--   compiled --query. A query that leaves null prints nothing (as az); one that
+--   fails on the data (a function given the wrong type) is a failure (exit 1).
 function _M.emit(o, kind, value)
   if o.output == "none" then return end
   note_secrets(o, kind, value)
-  -- a --query step (acr.jmespath) goes here: value = query(o.query, value)
+  value = mark(value, "", LISTS[kind])
+  if o.query_expr then
+    local res, err = o.query_expr:search(value)
+    if res == nil then
+      local msg = "--query failed on the result: " .. printable(err.message or tostring(err))
+      if state.secrets then
+        msg = msg .. "\nthe new passwords of token '" .. state.secrets .. "' were generated but "
+          .. "not delivered: generate them again (acr token credential generate -n "
+          .. state.secrets .. ")"
+      end
+      fail.failure(msg)
+    end
+    if is_null(res) then return end
+    o = setmetatable({ queried = true }, { __index = o })
+    value = res
+  end
   FORMATS[o.output](o, kind, value)
 end
 

@@ -28,8 +28,9 @@ _M.ARRAY, _M.OBJECT = ARRAY, OBJECT
 local CJSON_ARRAY = has_cjson and rawget(cjson, "array_mt") or ARRAY
 local CJSON_EMPTY_ARRAY = has_cjson and rawget(cjson, "empty_array_mt") or ARRAY
 
--- The key order of the objects made or decoded here (weak: it goes with its object).
-local order = setmetatable({}, { __mode = "k" })
+-- The key order of the objects made or decoded here (weak: it goes with its object):
+-- acr.json's record of it, so that its writer and its callers see it too.
+local order = require("acr.json").order
 
 local MAX_DEPTH = 1000   -- data nesting that equal() and encode() follow (cycles stop here)
 _M.MAX_DEPTH = MAX_DEPTH
@@ -224,69 +225,24 @@ end
 -- JSON text
 ---------------------------------------------------------------------------
 
--- The shortest of %.15g..%.17g that reads back as the same number.
-function _M.format_number(v)
-  if v ~= v or v == math.huge or v == -math.huge then return "null" end
-  if v == math.floor(v) and v > -2 ^ 53 and v < 2 ^ 53 then
-    return string.format("%d", v)
-  end
-  for p = 15, 17 do
-    local s = string.format("%." .. p .. "g", v)
-    if tonumber(s) == v then return s end
-  end
-  return string.format("%.17g", v)
-end
+-- Writing is acr.json's (the project's one writer), told how this module's values
+-- are kinds and keys.
+local json = require "acr.json"
 
-local ESCAPES = { ['"'] = '\\"', ["\\"] = "\\\\", ["\b"] = "\\b", ["\f"] = "\\f",
-                  ["\n"] = "\\n", ["\r"] = "\\r", ["\t"] = "\\t" }
+-- syntax: s = values.format_number(v) — the shortest of %.15g..%.17g that reads back
+_M.format_number = json.number
 
-local function quote(s)
-  return '"' .. s:gsub('[%c"\\]', function(c)
-    return ESCAPES[c] or string.format("\\u%04x", c:byte())
-  end) .. '"'
-end
-_M.quote = quote
+_M.quote = function(s) return json.quote(s) end
 
-local function encode(v, out, depth)
-  local k = kind(v)
-  if k == "string" then
-    out[#out + 1] = quote(v)
-  elseif k == "number" then
-    out[#out + 1] = _M.format_number(v)
-  elseif k == "boolean" then
-    out[#out + 1] = v and "true" or "false"
-  elseif k == "null" then
-    out[#out + 1] = "null"
-  else
-    if depth > MAX_DEPTH then
-      raise("invalid-value", "data nested more than " .. MAX_DEPTH .. " levels deep")
-    end
-    if k == "array" then
-      out[#out + 1] = "["
-      for i = 1, #v do
-        if i > 1 then out[#out + 1] = "," end
-        encode(v[i], out, depth + 1)
-      end
-      out[#out + 1] = "]"
-    else
-      out[#out + 1] = "{"
-      for i, key in ipairs(_M.keys(v)) do
-        if i > 1 then out[#out + 1] = "," end
-        out[#out + 1] = quote(key)
-        out[#out + 1] = ":"
-        encode(rawget(v, key), out, depth + 1)
-      end
-      out[#out + 1] = "}"
-    end
-  end
+local function too_deep()
+  raise("invalid-value", "data nested more than " .. MAX_DEPTH .. " levels deep")
 end
 
 -- syntax: s = values.encode(v) — compact JSON ("/" and non-ASCII as they are);
 -- raises an invalid-value error past MAX_DEPTH (or on a cycle)
 function _M.encode(v)
-  local out = {}
-  encode(v, out, 0)
-  return table.concat(out)
+  return json.encode(v, { kind = kind, keys = _M.keys, max_depth = MAX_DEPTH + 1,
+                          too_deep = too_deep })
 end
 
 -- Decoding: a small recursive-descent JSON reader that marks what it makes.
