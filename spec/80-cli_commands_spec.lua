@@ -12,7 +12,8 @@ local SUB, RG, REG = "00000000-0000-0000-0000-000000000001", "rg-cli", "cliregis
 local SCRUB = { "AZURE_TENANT_ID", "AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET", "AZURE_AUTHORITY_HOST",
   "AZURE_CLIENT_CERTIFICATE_PATH", "AZURE_CLIENT_CERTIFICATE_PASSWORD", "AZURE_FEDERATED_TOKEN_FILE",
   "IDENTITY_ENDPOINT", "IDENTITY_HEADER", "ACR_IMDS_ENDPOINT", "AZURE_SUBSCRIPTION_ID", "ACR_ENDPOINT",
-  "ACR_REGISTRY", "ACR_RESOURCE_GROUP", "REQUESTS_CA_BUNDLE", "LUA_CPATH_5_4", "LUA_PATH_5_4" }
+  "ACR_REGISTRY", "ACR_RESOURCE_GROUP", "REQUESTS_CA_BUNDLE", "LUA_CPATH_5_4", "LUA_PATH_5_4",
+  "AZURE_DEFAULTS_GROUP", "AZURE_DEFAULTS_ACR", "AZURE_CORE_OUTPUT" }
 
 -- syntax: r = cli(em, args, opts?)  -- r.code, r.out, r.err, r.json
 --   opts.env: extra variables (false unsets one of the defaults)
@@ -24,6 +25,7 @@ local function cli(em, args, opts)
     AZURE_TENANT_ID = TENANT, AZURE_CLIENT_ID = em.client_id, AZURE_CLIENT_SECRET = em.client_secret,
     AZURE_AUTHORITY_HOST = em.url, AZURE_SUBSCRIPTION_ID = SUB,
     ACR_IMDS_ENDPOINT = "http://127.0.0.1:9",   -- managed identity: refused at once
+    AZURE_CONFIG_DIR = helpers.root .. "/spec/no-such-azure-dir",   -- no az defaults or profile
     LUA_CPATH = (os.getenv("ACR_CPATH") or (helpers.root .. "/build/lua5.4/?.so")) .. ";;",
   }
   for k, v in pairs(opts.env or {}) do env[k] = v or nil end
@@ -205,11 +207,11 @@ describe("acr command line #emulator #cli", function()
       end)
     end
 
-    it("the subscription, resource group and registry are required, also from the environment", function()
+    it("the subscription and registry are required (not the resource group), also from the environment", function()
       local r = acr({ "token", "list", "--endpoint", em.url, "--ca-file", em.ca_file, "-g", RG, "-r", REG },
                     { bare = true, env = { AZURE_SUBSCRIPTION_ID = false } })
       assert.are.equal(2, r.code)
-      assert.matches("%-%-subscription is required %(or set AZURE_SUBSCRIPTION_ID%)", r.err)
+      assert.matches("%-%-subscription is required %(or set AZURE_SUBSCRIPTION_ID, or a default subscription", r.err)
       r = acr({ "token", "list" }, { bare = true, env = { ACR_ENDPOINT = em.url, REQUESTS_CA_BUNDLE = em.ca_file,
                                                           ACR_REGISTRY = REG, ACR_RESOURCE_GROUP = RG } })
       assert.are.equal(0, r.code, r.err)

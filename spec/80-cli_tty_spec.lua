@@ -11,7 +11,8 @@ local SUB, RG, REG = "00000000-0000-0000-0000-000000000001", "rg-tty", "ttyregis
 local SCRUB = { "AZURE_TENANT_ID", "AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET", "AZURE_AUTHORITY_HOST",
   "AZURE_CLIENT_CERTIFICATE_PATH", "AZURE_FEDERATED_TOKEN_FILE", "IDENTITY_ENDPOINT", "IDENTITY_HEADER",
   "ACR_IMDS_ENDPOINT", "AZURE_SUBSCRIPTION_ID", "ACR_ENDPOINT", "ACR_REGISTRY", "ACR_RESOURCE_GROUP",
-  "REQUESTS_CA_BUNDLE", "LUA_CPATH_5_4", "LUA_PATH_5_4" }
+  "REQUESTS_CA_BUNDLE", "LUA_CPATH_5_4", "LUA_PATH_5_4", "AZURE_DEFAULTS_GROUP", "AZURE_DEFAULTS_ACR",
+  "AZURE_CORE_OUTPUT" }
 
 local have_script = helpers.sh("command -v script")
 
@@ -25,6 +26,7 @@ local function cli(em, args, opts)
     AZURE_TENANT_ID = TENANT, AZURE_CLIENT_ID = em.client_id, AZURE_CLIENT_SECRET = em.client_secret,
     AZURE_AUTHORITY_HOST = em.url, AZURE_SUBSCRIPTION_ID = SUB, ACR_IMDS_ENDPOINT = "http://127.0.0.1:9",
     LUA_CPATH = (os.getenv("ACR_CPATH") or (helpers.root .. "/build/lua5.4/?.so")) .. ";;",
+    AZURE_CONFIG_DIR = helpers.root .. "/spec/no-such-azure-dir",   -- no az defaults or profile
   } do
     parts[#parts + 1] = q(k .. "=" .. v)
   end

@@ -237,7 +237,8 @@ Emulator.__index = Emulator
 --   opts: tls (bool), port, polls, retry_after, lro_style, page_size, latency_ms,
 --         token_lifetime, fail_rate, seed, seed_data (as the CLI flags), dir,
 --         throttle (true for --throttle alone, or its SPEC string),
---         registries ({"SUB/RG/NAME", …}: seeded besides helpers.DEFAULT_REGISTRY)
+--         registries ({"SUB/RG/NAME", …}: seeded besides helpers.DEFAULT_REGISTRY),
+--         subscription_names ({ [ID] = NAME }: display names in GET /subscriptions)
 -- em.url, em.ca_file (tls), em.dir, em.client_id, em.client_secret
 -- The emulator also stops by itself when this interpreter exits.
 function helpers.start_emulator(opts)
@@ -257,6 +258,11 @@ function helpers.start_emulator(opts)
       for _, r in ipairs(v) do
         flags[#flags + 1] = "--registry"
         flags[#flags + 1] = r
+      end
+    elseif k == "subscription_names" then   -- { [ID] = NAME }: --subscription-name ID=NAME
+      for id, name in pairs(v) do
+        flags[#flags + 1] = "--subscription-name"
+        flags[#flags + 1] = id .. "=" .. name
       end
     elseif k ~= "dir" then
       error("start_emulator: unknown option '" .. tostring(k) .. "'", 2)

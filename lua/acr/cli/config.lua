@@ -1,37 +1,50 @@
 -- acr.cli.config — the connection a command line describes: its options completed
--- from the environment, the settings every command needs, and the client made of
--- them with the environment's credential.
+-- from the environment and az's defaults, the settings every command needs (looked
+-- up through ARM when az would), and the client made of them with the environment's
+-- credential.
 
 local acr = require "acr"
 local args = require "acr.cli.args"
 local fail = require "acr.cli.fail"
+local lookup = require "acr.cli.lookup"
 local output = require "acr.cli.output"
 
 local _M = {}
 
-local REQUIRED = { "subscription", "resource-group", "registry" }
-
 -- syntax: config.settle(o, cmd)
--- Fills what the command line left out from the environment (an option wins over its
--- variable), then refuses (usage) a bad format or a missing setting.
+-- Fills what the command line left out: from the environment (an option wins over its
+-- variable), then from az's defaults (lookup.defaults: AZURE_DEFAULTS_GROUP/ACR,
+-- AZURE_CORE_OUTPUT, then az's config file), the subscription last from az's profile.
+-- Refuses (usage) a bad format or a missing setting. The resource group may stay
+-- unknown: config.client looks it up.
 function _M.settle(o, cmd)
+  o._subscription_by = o.subscription and "--subscription" or "AZURE_SUBSCRIPTION_ID"
   for name, spec in pairs(args.COMMON) do
     if o[name] == nil and spec.env then
       local v = os.getenv(spec.env)
       if v and v ~= "" then o[name] = v end
     end
   end
-  -- as az: AZURE_CORE_OUTPUT is the default format; the name in any case
-  local env_output = os.getenv("AZURE_CORE_OUTPUT")
-  o.output = (o.output or (env_output ~= "" and env_output) or "json"):lower()
+  local d = lookup.defaults()
+  if o.registry == nil then o.registry = d.acr end
+  if o["resource-group"] == nil then o["resource-group"] = d.group end
+  -- as az: the default format (AZURE_CORE_OUTPUT, then [core] output), the name in any case
+  local format_by = o.output and "--output" or d.output and ("the default output (" .. d.source.output .. ")")
+  o.output = (o.output or d.output or "json"):lower()
   if not output.is_format(o.output) then
-    fail.usage("--output must be " .. output.FORMAT_NAMES, cmd)
+    fail.usage(format_by .. " must be " .. output.FORMAT_NAMES, cmd)
   end
   output.check_query(o, cmd)
-  for _, req in ipairs(REQUIRED) do
-    if not o[req] then
-      fail.usage(("--%s is required (or set %s)"):format(req, args.COMMON[req].env), cmd)
-    end
+  if not o.subscription then
+    o.subscription, o._subscription_by = lookup.default_subscription(), "az's default subscription"
+  end
+  if not o.subscription then
+    fail.usage("--subscription is required (or set AZURE_SUBSCRIPTION_ID, or a default "
+      .. "subscription in az's profile: az account set)", cmd)
+  end
+  if not o.registry then
+    fail.usage("--registry is required (or set ACR_REGISTRY, or az's default: AZURE_DEFAULTS_ACR, "
+      .. "[defaults] acr in az's config)", cmd)
   end
   if cmd.needs_name ~= false and not o.name then fail.usage("--name is required", cmd) end
 end
@@ -42,15 +55,37 @@ local function verbose_logger(level, message)
   io.stderr:write("acr: ", tostring(level), ": ", tostring(message), "\n")
 end
 
+-- The subscription of the client that looks up the real one (it names no resource).
+local LOOKUP_SUBSCRIPTION = "00000000-0000-0000-0000-000000000000"
+
 -- syntax: client = config.client(o)  -- the credential from acr.credential.default()
+-- A subscription given by name, or a registry without its resource group, is looked up
+-- first (lookup.subscription, lookup.resource_group) by a client of its own with the
+-- same credential, so one token serves both; o then holds what was found.
 function _M.client(o)
   local cred = fail.guarded(acr.credential.default)
-  return fail.guarded(acr.client, {
-    subscription_id = o.subscription, resource_group = o["resource-group"],
-    registry = o.registry, credential = cred, cloud = o.cloud, endpoint = o.endpoint,
-    ca_file = o["ca-file"], logger = (o.verbose or o.debug) and verbose_logger or nil,
-    user_agent = "acr-cli/" .. tostring(acr._VERSION),
-  })
+  local function make(sub, rg)
+    return fail.guarded(acr.client, {
+      subscription_id = sub, resource_group = rg,
+      registry = o.registry, credential = cred, cloud = o.cloud, endpoint = o.endpoint,
+      ca_file = o["ca-file"], logger = (o.verbose or o.debug) and verbose_logger or nil,
+      user_agent = "acr-cli/" .. tostring(acr._VERSION),
+    })
+  end
+  if not lookup.is_guid(o.subscription) or not o["resource-group"] then
+    local c = make(lookup.is_guid(o.subscription) and o.subscription or LOOKUP_SUBSCRIPTION,
+      o["resource-group"] or "lookup")
+    local ok, e = pcall(function()
+      local name
+      o.subscription, name = lookup.subscription(c, o.subscription, o._subscription_by)
+      if not o["resource-group"] then
+        o["resource-group"] = lookup.resource_group(c, o.subscription, o.registry, name)
+      end
+    end)
+    c:close()
+    if not ok then error(e, 0) end
+  end
+  return make(o.subscription, o["resource-group"])
 end
 
 return _M

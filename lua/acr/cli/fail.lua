@@ -25,8 +25,11 @@ function _M.usage(msg, cmd)
 end
 
 -- A failure that is not an acr.Error (a precondition the CLI checks itself): exit 1.
-function _M.failure(msg)
-  error(setmetatable({ message = msg, cli = true }, UsageError), 0)
+-- mark: what kind it is, as fields ({ not_found = true }: a resource that does not exist).
+function _M.failure(msg, mark)
+  local e = { message = msg, cli = true }
+  for k, v in pairs(mark or {}) do e[k] = v end
+  error(setmetatable(e, UsageError), 0)
 end
 
 -- The output could not be delivered (said by main): exit 1.

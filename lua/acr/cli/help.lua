@@ -8,8 +8,9 @@ local PROG = "acr"
 local COMMON_HELP = [[
 Connection (every command):
   -r, --registry NAME        the registry (env ACR_REGISTRY)
-  -g, --resource-group RG    its resource group (env ACR_RESOURCE_GROUP)
-      --subscription ID      its subscription (env AZURE_SUBSCRIPTION_ID)
+  -g, --resource-group RG    its resource group (env ACR_RESOURCE_GROUP; else looked up)
+      --subscription ID      its subscription, id or name (env AZURE_SUBSCRIPTION_ID;
+                             else az's default)
       --cloud NAME           AzureCloud (default), AzureChinaCloud, AzureUSGovernment
       --endpoint URL         ARM endpoint instead of the cloud's (env ACR_ENDPOINT)
       --ca-file FILE         CA bundle for https (env REQUESTS_CA_BUNDLE)

@@ -199,6 +199,29 @@ routes["DELETE registries"] = function()
   return reply(200, registry_json(reg))
 end
 
+-- Subscriptions' display names (what GET /subscriptions says): GET lists the named
+-- ones, POST {subscription, display_name} names one (reset brings back the seeded names).
+routes["GET subscriptions"] = function()
+  local keys = {}
+  for k in pairs(state.subscription_names) do keys[#keys + 1] = k end
+  table.sort(keys)
+  local out = json.array()
+  for i, k in ipairs(keys) do
+    local n = state.subscription_names[k]
+    out[i] = json.object("subscription", n.sub, "display_name", n.name)
+  end
+  return reply(200, out)
+end
+
+routes["POST subscriptions"] = function()
+  local t, err = body_object()
+  if not t then return bad(err) end
+  local ok, nerr = state.check_subscription_name(t.subscription, t.display_name)
+  if not ok then return bad(nerr) end
+  state.name_subscription(t.subscription, t.display_name)
+  return reply(200, json.object("subscription", t.subscription, "display_name", t.display_name))
+end
+
 -- POST revoke: a new signing secret, so every token issued so far is refused (401).
 routes["POST revoke"] = function()
   state.secret = require("acr.emulator.crypto").random_bytes(32)

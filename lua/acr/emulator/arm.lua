@@ -28,8 +28,23 @@ local SUPPORTED = "2019-05-01-preview, 2020-11-01-preview, 2021-06-01-preview, "
   .. "2023-01-01-preview, 2023-06-01-preview, 2023-07-01, 2023-08-01-preview, "
   .. "2023-11-01-preview, 2024-01-01-preview, 2024-11-01-preview, 2025-03-01-preview, "
   .. "2025-04-01, 2025-05-01-preview, 2025-09-01-preview"
-local API_VERSIONS = {}
-for v in SUPPORTED:gmatch("[^, ]+") do API_VERSIONS[v] = true end
+local function version_set(list)
+  local set = {}
+  for v in list:gmatch("[^, ]+") do set[v] = true end
+  return set
+end
+local API_VERSIONS = version_set(SUPPORTED)
+
+-- The two lists a client reads to find a registry: the tenant's subscriptions
+-- (Microsoft.Resources) and a subscription's registries (GA versions too).
+local LOOKUP_SUPPORTED = {
+  subscriptions = "2016-06-01, 2019-06-01, 2019-11-01, 2020-01-01, 2021-01-01, 2022-12-01",
+  registries = "2017-10-01, 2019-05-01, 2021-09-01, " .. SUPPORTED,
+}
+local LOOKUP_VERSIONS = {
+  subscriptions = version_set(LOOKUP_SUPPORTED.subscriptions),
+  registries = version_set(LOOKUP_SUPPORTED.registries),
+}
 
 local SYSTEM_MAPS = registry.SYSTEM_MAPS
 
@@ -54,6 +69,7 @@ local ALLOWED = {
   scopeMap = "GET, PUT, PATCH, DELETE", token = "GET, PUT, PATCH, DELETE",
   generateCredentials = "POST",
   operationStatus = "GET", operationResult = "GET",
+  subscriptions = "GET", registries = "GET",
 }
 
 ---------------------------------------------------------------------------
@@ -110,8 +126,17 @@ local function parse(segs)
   for i, s in ipairs(segs) do l[i] = s:lower() end
   local n = #segs
   local r = { type = "unknown" }
+  if n == 1 and l[1] == "subscriptions" then
+    r.type = "subscriptions"
+    return r
+  end
   if n < 2 or l[1] ~= "subscriptions" or segs[2] == "" then return r end
   r.sub = segs[2]
+  if n == 5 and l[3] == "providers" and l[4] == "microsoft.containerregistry"
+    and l[5] == "registries" then
+    r.type = "registries"
+    return r
+  end
   if n == 8 and l[3] == "providers" and l[4] == "microsoft.containerregistry"
     and l[5] == "locations" and segs[6] ~= "" and l[7] == "operationresults" and segs[8] ~= "" then
     r.type, r.opid = "operationResult", segs[8]
@@ -505,10 +530,10 @@ end
 
 local handlers = {}
 
-local function list(ctx, reg, coll)
-  local args = ngx.req.get_uri_args(100)
+-- The key a $skipToken names: the list goes on after it (nil: from the start).
+local function skip_after()
   local after
-  for k, v in pairs(args) do
+  for k, v in pairs(ngx.req.get_uri_args(100)) do
     if k:lower() == "$skiptoken" then
       after = type(v) == "string" and util.unb64url(v)
       if not after or after == "" then
@@ -516,6 +541,17 @@ local function list(ctx, reg, coll)
       end
     end
   end
+  return after
+end
+
+-- The nextLink of a page that ends at key last (this path, this api-version).
+local function next_link_after(ctx, last)
+  local path = ngx.var.request_uri:gsub("%?.*$", "")
+  return base_url() .. path .. "?api-version=" .. ctx.api_version .. "&$skipToken=" .. util.b64url(last)
+end
+
+local function list(ctx, reg, coll)
+  local after = skip_after()
   local keys = {}
   for k in pairs(reg[coll]) do
     if not after or k > after then keys[#keys + 1] = k end
@@ -528,12 +564,65 @@ local function list(ctx, reg, coll)
     value[i] = render(reg, coll, reg[coll][keys[i]])
   end
   local next_link
-  if #keys > size then
-    local path = ngx.var.request_uri:gsub("%?.*$", "")
-    next_link = base_url() .. path .. "?api-version=" .. ctx.api_version
-      .. "&$skipToken=" .. util.b64url(keys[size])
-  end
+  if #keys > size then next_link = next_link_after(ctx, keys[size]) end
   return reply(200, json.object("value", value, "nextLink", next_link))
+end
+
+-- A page of items (key -> item), in key order after the $skipToken, rendered by
+-- render_one; extra members of the answer (count) come after value and nextLink.
+local function page_of(ctx, items, render_one, ...)
+  local after = skip_after()
+  local keys = {}
+  for k in pairs(items) do
+    if not after or k > after then keys[#keys + 1] = k end
+  end
+  table.sort(keys)
+  local size = S.settings.page_size
+  local value = json.array()
+  for i = 1, math.min(size, #keys) do value[i] = render_one(items[keys[i]]) end
+  local next_link
+  if #keys > size then next_link = next_link_after(ctx, keys[size]) end
+  return reply(200, json.object("value", value, "nextLink", next_link, ...))
+end
+
+-- GET /subscriptions: those of the registries, and those given a name (--subscription-name,
+-- /__admin/subscriptions), ARM's shape, the display name "Subscription <id>" unless named.
+handlers.subscriptions = function(ctx)
+  local subs = {}
+  for _, reg in pairs(S.registries) do
+    local k = reg.sub:lower()
+    subs[k] = subs[k] or { sub = reg.sub }
+  end
+  for k, named in pairs(S.subscription_names) do subs[k] = subs[k] or { sub = named.sub } end
+  local n = 0
+  for k, entry in pairs(subs) do
+    n = n + 1
+    entry.name = S.subscription_names[k] and S.subscription_names[k].name or ("Subscription " .. entry.sub)
+  end
+  return page_of(ctx, subs, function(e)
+    return json.object("id", "/subscriptions/" .. e.sub, "authorizationSource", "RoleBased",
+      "managedByTenants", json.array(), "subscriptionId", e.sub, "tenantId", S.DEFAULT_TENANT_ID,
+      "displayName", e.name, "state", "Enabled", "subscriptionPolicies", json.object(
+        "locationPlacementId", "Public_2014-09-01", "quotaId", "PayAsYouGo_2014-09-01",
+        "spendingLimit", "Off"))
+  end, "count", json.object("type", "Total", "value", n))
+end
+
+-- GET /subscriptions/{sub}/providers/Microsoft.ContainerRegistry/registries: the
+-- subscription's registries, ARM's shape (an unknown subscription has none).
+handlers.registries = function(ctx)
+  local want, items = ctx.route.sub:lower(), {}
+  for k, reg in pairs(S.registries) do
+    if reg.sub:lower() == want then items[k] = reg end
+  end
+  return page_of(ctx, items, function(reg)
+    return json.object("sku", json.object("name", "Standard", "tier", "Standard"),
+      "type", PROVIDER .. "/registries", "id", registry_id(reg), "name", reg.name,
+      "location", REGION:lower(), "tags", json.object(), "properties", json.object(
+        "loginServer", reg.name:lower() .. ".azurecr.io", "creationDate", reg.creation_date,
+        "provisioningState", "Succeeded", "adminUserEnabled", false,
+        "publicNetworkAccess", "Enabled"))
+  end)
 end
 
 handlers.scopeMaps = function(ctx, reg) return list(ctx, reg, "scopeMaps") end
@@ -736,7 +825,7 @@ local function maybe_fault()
   return true
 end
 
-local function api_version()
+local function api_version(versions)
   local found
   for k, v in pairs(ngx.req.get_uri_args(100)) do
     if k:lower() == "api-version" then
@@ -746,7 +835,7 @@ local function api_version()
   end
   if found == nil then return nil end
   if type(found) ~= "string" then return false, "" end
-  return API_VERSIONS[found] and found or false, found
+  return versions[found] and found or false, found
 end
 
 local function unknown_route(route)
@@ -777,13 +866,13 @@ local function run(ctx)
   end
   if route.type == "unknown" then return unknown_route(route) end
 
-  local version, given = api_version()
+  local version, given = api_version(LOOKUP_VERSIONS[route.type] or API_VERSIONS)
   if version == nil then
     return fail(400, "MissingApiVersionParameter",
       "The api-version query parameter (?api-version=) is required for all requests.")
   elseif not version then
     return fail(400, "InvalidApiVersionParameter", "The api-version '" .. given
-      .. "' is invalid. The supported versions are '" .. SUPPORTED .. "'.")
+      .. "' is invalid. The supported versions are '" .. (LOOKUP_SUPPORTED[route.type] or SUPPORTED) .. "'.")
   end
   ctx.api_version = version
 

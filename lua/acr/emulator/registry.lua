@@ -64,7 +64,7 @@ end
 -- started), plus seed_data scope maps seed-map-NNNN and tokens seed-token-NNNN.
 function _M.new(sub, rg, name, seed_data, started)
   local now = util.iso_time()
-  local reg = { sub = sub, rg = rg, name = name, scopeMaps = {}, tokens = {} }
+  local reg = { sub = sub, rg = rg, name = name, creation_date = now, scopeMaps = {}, tokens = {} }
   for _, m in ipairs(_M.SYSTEM_MAPS) do
     reg.scopeMaps[m.name:lower()] = {
       name = m.name, description = m.description, type = "SystemDefined",

@@ -85,6 +85,26 @@ _M.secret = nil
 -- start and come back, empty, with every reset.
 _M.seeded = {}
 
+-- The subscriptions' display names the settings file gives ("subscription_names":
+-- {ID: NAME}): GET /subscriptions lists them, and they come back with every reset.
+_M.seeded_names = {}
+
+-- syntax: ok, err = state.check_subscription_name(sub, name)
+function _M.check_subscription_name(sub, name)
+  if type(sub) ~= "string" or sub == "" or sub:find("[/%s%%?#]") then
+    return nil, "a subscription must be a non-empty string without '/', '%', '?', '#' or spaces"
+  end
+  if type(name) ~= "string" or name == "" or name:find("%c") then
+    return nil, "a subscription's display name must be a non-empty string without control characters"
+  end
+  return true
+end
+
+-- syntax: state.name_subscription(sub, name)   its display name in GET /subscriptions
+function _M.name_subscription(sub, name)
+  _M.subscription_names[sub:lower()] = { sub = sub, name = name }
+end
+
 -- syntax: reg = state.add_registry(sub, rg, name, seeded?)   an existing one is kept as it is
 function _M.add_registry(sub, rg, name, seeded)
   local key = registry.key(sub, rg, name)
@@ -99,6 +119,8 @@ end
 function _M.reset()
   _M.registries = {}      -- lower("sub/rg/reg") -> registry
   for _, r in ipairs(_M.seeded) do _M.add_registry(r[1], r[2], r[3], true) end
+  _M.subscription_names = {}   -- lower(sub) -> { sub, name }
+  for _, n in ipairs(_M.seeded_names) do _M.name_subscription(n[1], n[2]) end
   _M.ops = {}             -- operation id -> operation
   _M.fail_next = {}       -- lower(resource name) -> { code, message, status }
   _M.injections = {}      -- raw answers for matching requests (see /__admin/inject)
@@ -147,6 +169,13 @@ function _M.init(path)
       local sub, rg, name = registry.parse(spec)
       if not sub then error("bad settings file " .. path .. ": " .. rg) end
       _M.seeded[#_M.seeded + 1] = { sub, rg, name }
+    end
+    local names = t.subscription_names or {}
+    if type(names) ~= "table" then error("bad settings file " .. path .. ": 'subscription_names' must be an object") end
+    for sub, name in pairs(names) do
+      local ok, nerr = _M.check_subscription_name(sub, name)
+      if not ok then error("bad settings file " .. path .. ": " .. nerr) end
+      _M.seeded_names[#_M.seeded_names + 1] = { sub, name }
     end
   else
     _M.config = {}
