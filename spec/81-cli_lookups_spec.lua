@@ -332,14 +332,19 @@ describe("acr defaults and lookups #emulator #cli", function()
 
     it("a default output acr does not write is a usage error naming where it came from", function()
       local r = acr({ "scope-map", "list", "-r", "lookreg1", "-g", "rgA", "--subscription", SUB_A },
-        { AZURE_CORE_OUTPUT = "yamlc" })
+        { AZURE_CORE_OUTPUT = "xml" })
       assert.are.equal(2, r.code, r.err)
-      assert.matches("the default output %(AZURE_CORE_OUTPUT%) must be json, table, tsv or none", r.err)
-      write(".azure/config", "[core]\noutput = yaml\n")
+      assert.matches("the default output %(AZURE_CORE_OUTPUT%) must be json, jsonc", r.err)
+      write(".azure/config", "[core]\noutput = html\n")
       r = acr { "scope-map", "list", "-r", "lookreg1", "-g", "rgA", "--subscription", SUB_A }
       assert.are.equal(2, r.code, r.err)
       assert.matches("the default output %(%[core%] output of az's config%)", r.err)
       assert.are.equal(0, (em:stats() or {}).total or 0)
+      -- any format acr writes, in any case, is taken from there
+      write(".azure/config", "[core]\noutput = YAML\n")
+      r = acr { "scope-map", "list", "-r", "lookreg1", "-g", "rgA", "--subscription", SUB_A }
+      assert.are.equal(0, r.code, r.err)
+      assert.matches("^%- ", r.out)
     end)
   end)
 end)
