@@ -312,6 +312,12 @@ static void drive(lua_State *L, int cidx, int opidx, int until, double deadline)
     if (until == UNTIL_ONCE || (op && reached(op, until)) || now >= deadline || !c->pool ||
         (until == UNTIL_ANY && any_ended(L, cidx, c, ended)))
       return;
+    /* answers just taken in may have made operations due (a retry at once, the final
+     * GET, the ones held for the token): no sleeping past them */
+    if (c->due_dirty)
+      soonest = now;
+    else if (c->due_at < soonest)
+      soonest = c->due_at;
     double next = soonest < deadline ? soonest : deadline;
     long ms = next == HUGE_VAL ? MAX_WAIT_MS : (long)ceil((next - now) * 1000);
     if (op && acr_op_due(op) <= now && !acr_op_transfer(op) && c->token_fetches == 0 &&
