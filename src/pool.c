@@ -23,6 +23,10 @@
 
 enum { TAKEN = 0, IDLE, RUNNING };
 
+#define MAX_EVENTS 64
+#define MAX_UNWATCHED 16
+#define UNWATCHED_WAIT_MS 10   /* how often a socket the epoll set refused is looked at */
+
 struct acr_pool {
   CURLM *multi;
   CURLSH *share;
@@ -34,15 +38,29 @@ struct acr_pool {
   int running;
   int epfd;                     /* the sockets libcurl wants watched */
   double timer_at;              /* when libcurl wants its timeout action (ms); <0: never */
+  curl_socket_t unwatched[MAX_UNWATCHED];   /* sockets the epoll set refused */
+  int nunwatched;
 };
-
-#define MAX_EVENTS 64
 
 static double now_ms(void)
 {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+static void forget_unwatched(acr_pool *p, curl_socket_t s)
+{
+  for (int i = 0; i < p->nunwatched; i++)
+    if (p->unwatched[i] == s)
+      p->unwatched[i--] = p->unwatched[--p->nunwatched];
+}
+
+static void add_unwatched(acr_pool *p, curl_socket_t s)
+{
+  forget_unwatched(p, s);
+  if (p->nunwatched < MAX_UNWATCHED)
+    p->unwatched[p->nunwatched++] = s;
 }
 
 /* CURLMOPT_SOCKETFUNCTION: keeps the epoll set as libcurl wants it. socketp is
@@ -55,6 +73,7 @@ static int on_socket(CURL *easy, curl_socket_t s, int what, void *userp, void *s
     if (socketp)
       epoll_ctl(p->epfd, EPOLL_CTL_DEL, s, NULL);   /* fails only if already closed */
     curl_multi_assign(p->multi, s, NULL);
+    forget_unwatched(p, s);
     return 0;
   }
   struct epoll_event ev;
@@ -65,8 +84,13 @@ static int on_socket(CURL *easy, curl_socket_t s, int what, void *userp, void *s
   if (epoll_ctl(p->epfd, op, s, &ev) != 0) {
     /* the set and libcurl's view disagree (a socket number reused): take libcurl's */
     op = errno == EEXIST ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
-    if (epoll_ctl(p->epfd, op, s, &ev) != 0)
-      return -1;   /* libcurl then fails this transfer */
+    if (epoll_ctl(p->epfd, op, s, &ev) != 0) {
+      /* Out of epoll watches (ENOMEM, ENOSPC). Returning -1 would abort every
+       * transfer of the multi handle; this socket is looked at every few ms instead
+       * (and if even that list is full, libcurl's timeout still ends its transfer). */
+      add_unwatched(p, s);
+      return 0;
+    }
   }
   if (!socketp)
     curl_multi_assign(p->multi, s, p);
@@ -242,16 +266,22 @@ int acr_pool_start(acr_pool *p, acr_http *h)
 /* The wait for epoll: wait_ms, shortened to libcurl's timer. */
 static int wait_for(const acr_pool *p, long wait_ms)
 {
+  if (p->nunwatched > 0 && wait_ms > UNWATCHED_WAIT_MS)
+    wait_ms = UNWATCHED_WAIT_MS;
   if (p->timer_at < 0)
     return (int)wait_ms;
   double left = ceil(p->timer_at - now_ms());
   return left <= 0 ? 0 : left < (double)wait_ms ? (int)left : (int)wait_ms;
 }
 
+/* An error or hang-up is handed on as readable and writable, so libcurl finds it on
+ * the socket itself: CURL_CSELECT_ERR alone would fail the transfer outright, and the
+ * event may be a stale one for a socket number closed and reused within this batch. */
 static int ready_mask(uint32_t events)
 {
-  return (events & EPOLLIN ? CURL_CSELECT_IN : 0) | (events & EPOLLOUT ? CURL_CSELECT_OUT : 0) |
-         (events & (EPOLLERR | EPOLLHUP) ? CURL_CSELECT_ERR : 0);
+  if (events & (EPOLLERR | EPOLLHUP))
+    return CURL_CSELECT_IN | CURL_CSELECT_OUT;
+  return (events & EPOLLIN ? CURL_CSELECT_IN : 0) | (events & EPOLLOUT ? CURL_CSELECT_OUT : 0);
 }
 
 int acr_pool_run(acr_pool *p, long wait_ms)
@@ -265,6 +295,14 @@ int acr_pool_run(acr_pool *p, long wait_ms)
   for (int i = 0; i < n; i++)
     if (curl_multi_socket_action(p->multi, ev[i].data.fd, ready_mask(ev[i].events), &still) !=
         CURLM_OK)
+      rc = -1;
+  /* no readiness known for these: libcurl looks at the socket itself (a copy: an
+   * action may change the list) */
+  curl_socket_t unwatched[MAX_UNWATCHED];
+  int nu = p->nunwatched;
+  memcpy(unwatched, p->unwatched, (size_t)nu * sizeof *unwatched);
+  for (int i = 0; i < nu; i++)
+    if (curl_multi_socket_action(p->multi, unwatched[i], 0, &still) != CURLM_OK)
       rc = -1;
   if (p->timer_at >= 0 && p->timer_at <= now_ms()) {
     /* A timeout action makes libcurl give its next timeout again, even one it gave
