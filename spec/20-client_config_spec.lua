@@ -47,6 +47,15 @@ describe("acr.client options #unit", function()
     raises("'subscription_id' is not a valid", acr.client, base{ subscription_id = "x?y" })
   end)
 
+  it("reads options from the table itself, never through an __index", function()
+    -- a string handed out by __index is held by nothing once read; and an option the
+    -- unknown-key check cannot see is no option
+    local o = setmetatable(base{ registry = false }, { __index = function(_, k)
+      if k == "registry" then return "indexregistry" .. ("x"):rep(8) end
+    end })
+    raises("option 'registry' is required", acr.client, o)
+  end)
+
   it("chooses clouds and refuses plain http off loopback", function()
     local c = acr.client(base{ endpoint = false, cloud = "AzureChinaCloud" })
     assert.are.equal("https://management.chinacloudapi.cn", c:endpoint())

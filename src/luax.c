@@ -179,15 +179,19 @@ void acr_check_suboptions(lua_State *L, int arg, int t, const char *key,
     acr_argerror(L, arg, "unknown option '%s.%s'", key, k);
 }
 
-/* Pushes option key of t (its last dotted part), nil when there is no table. */
+/* Pushes option key of t (its last dotted part), nil when there is no table. Raw, as
+ * acr_unknown_key reads the keys: an __index could hand out a string that nothing
+ * holds once popped, and options are what the table itself says. */
 static int get_opt(lua_State *L, int t, const char *key)
 {
   if (!t) {
     lua_pushnil(L);
     return LUA_TNIL;
   }
+  t = lua_absindex(L, t);
   const char *leaf = strrchr(key, '.');
-  lua_getfield(L, t, leaf ? leaf + 1 : key);
+  lua_pushstring(L, leaf ? leaf + 1 : key);
+  lua_rawget(L, t);
   return lua_type(L, -1);
 }
 
