@@ -122,6 +122,30 @@ static size_t tag_len(const char *s, size_t n)
   return gt ? (size_t)(gt - s) + 1 : n;
 }
 
+static int token_char(unsigned char c)
+{
+  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+         c == '-' || c == '_' || c == '.' || c == '~' || c == '+' || c == '/' || c == '=';
+}
+
+/* The length of a secret that a page may echo: "Bearer <token>" (a proxy or firewall
+ * page showing the request's headers) or a JWT ("eyJ" then three base64url parts, as
+ * every Entra token is); 0 when s does not start with one. */
+static size_t secret_len(const unsigned char *s, size_t n)
+{
+  size_t i = 0, dots = 0;
+  if (n > 7 && starts_with_ci((const char *)s, n, "bearer ") && token_char(s[7])) {
+    for (i = 7; i < n && token_char(s[i]); i++)
+      ;
+    return i;
+  }
+  if (n < 3 || memcmp(s, "eyJ", 3) != 0)
+    return 0;
+  for (; i < n && token_char(s[i]); i++)
+    dots += s[i] == '.';
+  return dots >= 2 ? i : 0;
+}
+
 size_t acr_errtext_clean(const char *in, size_t len, char *out, size_t cap)
 {
   writer w = {out, 0, (cap > ACR_ERRTEXT_MAX + 1 ? ACR_ERRTEXT_MAX + 1 : cap) - 4, 0, 0};
@@ -133,7 +157,9 @@ size_t acr_errtext_clean(const char *in, size_t len, char *out, size_t cap)
   while (i < len && !w.cut) {
     unsigned char c = s[i];
     size_t k;
-    if (c == 0x1b) {
+    if ((i == 0 || !token_char(s[i - 1])) && (k = secret_len(s + i, len - i)) > 0) {
+      put(&w, "[redacted]", 10);
+    } else if (c == 0x1b) {
       k = escape_len(s + i, len - i);
       put_blank(&w);
     } else if (html && c == '<') {

@@ -10,7 +10,8 @@
 /* Writes into out (cap bytes, at least 4; at most ACR_ERRTEXT_MAX + 1 are used) the text
  * of in[0..len): control bytes, C1 controls and terminal escape sequences become a
  * blank, invalid UTF-8 a '?', runs of blanks one blank, with none at either end; tags
- * are dropped (and <script>/<style> with what they hold) when the text starts with '<'.
+ * are dropped (and <script>/<style> with what they hold) when the text starts with '<';
+ * "Bearer <token>" and JWTs (a page echoing the request) become "[redacted]".
  * A text cut to fit ends in "..." at a character boundary. Returns the length written
  * (0: nothing printable). */
 size_t acr_errtext_clean(const char *in, size_t len, char *out, size_t cap);

@@ -16,6 +16,22 @@ static const char *clean(const char *s, size_t n)
 
 #define CLEAN(lit) clean(lit, sizeof lit - 1)
 
+/* a page that echoes the request's headers shows no token */
+static void test_secrets(void)
+{
+  CHECK_STR(CLEAN("denied: Authorization: Bearer eyJ0eXAiOiJKV1QifQ.eyJzdWIiOiJ4In0.c2ln"
+                  " (blocked)"), "denied: Authorization: [redacted] (blocked)");
+  CHECK_STR(CLEAN("authorization: bearer abc.DEF-123_~+/= next"),
+            "authorization: [redacted] next");
+  CHECK_STR(CLEAN("token eyJhbGciOiJSUzI1NiJ9.eyJhdWQiOiJhIn0.sig-part_x end"),
+            "token [redacted] end");
+  /* what only looks a little like one stays */
+  CHECK_STR(CLEAN("eyJust.one dot"), "eyJust.one dot");
+  CHECK_STR(CLEAN("Bearer"), "Bearer");
+  CHECK_STR(CLEAN("keyJ.a.b"), "keyJ.a.b");
+  CHECK_STR(CLEAN("<html><body><p>Bearer eyJa.b.c</p></body></html>"), "[redacted]");
+}
+
 static void test_text(void)
 {
   CHECK_STR(CLEAN("Error from the server"), "Error from the server");
@@ -87,6 +103,7 @@ static void test_bound(void)
 int main(void)
 {
   test_text();
+  test_secrets();
   test_html();
   test_bound();
   return check_exit();
