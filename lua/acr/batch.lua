@@ -121,8 +121,13 @@ local function fill(self)
     local job, err = self.jobs[i], nil
     self.jobs[i] = false                     -- the batch holds no finished job
     if type(job) == "function" then job, err = call_job(job) end
+    local polled, perr = true, nil
     if is_operation(job) then
-      job:poll()                             -- sends its first request, if due
+      polled, perr = pcall(job.poll, job)    -- sends its first request, if due
+    end
+    if not polled then
+      finish(self, i, nil, perr)             -- a raise is the job's failure, as in call_job
+    elseif is_operation(job) then
       self.running[i] = job
       self.nrunning = self.nrunning + 1
       count_client(self, job:client(), 1)
@@ -164,17 +169,20 @@ local function step(self)
   if self.done > before or self.nrunning == 0 then return end
   -- a closed client raises here; its operations have ended (ClientClosed) and are
   -- collected as failures below
+  local ok, err = true, nil
   if self.nclients == 1 then
     -- the client's driver knows every due time: it returns when one of its operations
     -- ends, so a step costs nothing per running operation
     local c = next(self.clients)
-    pcall(c.drive, c)
+    ok, err = pcall(c.drive, c)
   else
     for c in pairs(self.clients) do pcall(c.drive, c, 0) end  -- several: wait on none
     local best, when = soonest(self)
-    best:wait(math.min(when, 0.05))
+    ok, err = pcall(best.wait, best, math.min(when, 0.05))
   end
   collect(self)
+  -- a raise that ended nothing would come back on every step: it is the caller's
+  if not ok and self.done == before then error(err, 0) end
 end
 
 -- syntax: for i, value, err in b:results() do … end  -- each job once, as it completes
