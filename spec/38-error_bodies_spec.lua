@@ -96,6 +96,20 @@ describe("error bodies of other shapes #emulator", function()
     assert.are.equal("the service answered HTTP 400", err.message)
   end)
 
+  it("makes ARM's own code and message safe to print, keeping a long message whole", function()
+    local cjson = require "cjson"
+    local err = answer(400, cjson.encode{ error = { code = "Invalid\27[2JName",
+      message = "name '\27]0;owned\7x\27[31m' is invalid\r\nX-Injected: yes", target = "name" } })
+    assert.are.equal("Invalid Name", err.code)
+    assert.are.equal("name ' x ' is invalid X-Injected: yes", err.message)
+    local parts = {}
+    for i = 1, 100 do parts[i] = ("field f%d is invalid."):format(i) end
+    local long = table.concat(parts, " ")
+    err = answer(400, cjson.encode{ error = { code = "InvalidParameters", message = long } })
+    assert.are.equal(long, err.message)
+    assert.is_true(#err.message > 512)
+  end)
+
   it("applies to client:request's errors too", function()
     inject{ path = "/scopeMaps/", method = "DELETE", status = 423, body = "Locked by \27[1madmin\27[0m" }
     local res, err = client:request("DELETE", em:registry_path() .. "/scopeMaps/some-map", { lro = true })

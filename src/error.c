@@ -137,14 +137,27 @@ static int looks_like_code(const char *s)
 }
 
 /* Pushes the cleaned text of s[0..n) (errtext.c); NULL when nothing printable is left. */
-static const char *push_clean(lua_State *L, const char *s, size_t n)
+static const char *push_clean_to(lua_State *L, const char *s, size_t n, char *buf, size_t cap)
 {
-  char buf[ACR_ERRTEXT_MAX + 1];
-  size_t len = acr_errtext_clean(s, n, buf, sizeof buf);
+  size_t len = acr_errtext_clean(s, n, buf, cap);
   if (len == 0)
     return NULL;
   lua_pushlstring(L, buf, len);
   return lua_tostring(L, -1);
+}
+
+static const char *push_clean(lua_State *L, const char *s, size_t n)
+{
+  char buf[ACR_ERRTEXT_MAX + 1];
+  return push_clean_to(L, s, n, buf, sizeof buf);
+}
+
+/* ARM's own words: made safe to print as well (ARM echoes what the caller sent, and a
+ * message may reach a terminal), with room for a long list of invalid fields. */
+static const char *push_clean_arm(lua_State *L, const char *s)
+{
+  char buf[ACR_ERRTEXT_ARM_MAX + 1];
+  return s ? push_clean_to(L, s, strlen(s), buf, sizeof buf) : NULL;
 }
 
 /* Another shape's words: Entra ID's {"error":"invalid_client","error_description":…},
@@ -175,7 +188,8 @@ static void other_shape(lua_State *L, int doc, int text, const char **code, cons
     *msg = push_clean(L, lua_tostring(L, text), lua_rawlen(L, text));
 }
 
-/* ARM: {"error":{"code","message","details","target"}}, taken as it is. Any other body
+/* ARM: {"error":{"code","message","details","target"}}, code and message made safe to
+ * print (no control bytes or terminal escapes, 4 KB at most), the rest as it is. Any other body
  * (other_shape) gives its words, made safe, and a status-based code unless it has one. */
 void acr_error_push_response(lua_State *L, long status, int hdr_idx, int body_idx, int text_idx)
 {
@@ -188,8 +202,8 @@ void acr_error_push_response(lua_State *L, long status, int hdr_idx, int body_id
     lua_getfield(L, body_idx, "error");
     if (lua_istable(L, -1)) {
       inner = lua_gettop(L);
-      code = field_text(L, inner, "code");
-      msg = field_text(L, inner, "message");
+      code = push_clean_arm(L, field_text(L, inner, "code"));
+      msg = push_clean_arm(L, field_text(L, inner, "message"));
     }
   }
   if (!inner)

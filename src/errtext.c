@@ -148,7 +148,7 @@ static size_t secret_len(const unsigned char *s, size_t n)
 
 size_t acr_errtext_clean(const char *in, size_t len, char *out, size_t cap)
 {
-  writer w = {out, 0, (cap > ACR_ERRTEXT_MAX + 1 ? ACR_ERRTEXT_MAX + 1 : cap) - 4, 0, 0};
+  writer w = {out, 0, (cap > ACR_ERRTEXT_ARM_MAX + 1 ? ACR_ERRTEXT_ARM_MAX + 1 : cap) - 4, 0, 0};
   const unsigned char *s = (const unsigned char *)in;
   size_t i = 0;
   while (i < len && (s[i] == ' ' || s[i] == '\t' || s[i] == '\r' || s[i] == '\n'))
