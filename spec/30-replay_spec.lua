@@ -241,3 +241,39 @@ describe("recorded traffic replays through op:feed() #replay", function()
     end
   end)
 end)
+
+describe("op:feed() takes what a driver hands it #unit", function()
+  local acr = require "acr"
+  local ch = require "client_helpers"
+  local function fresh()
+    local c = acr.client(ch.options())
+    local op = c:prepare("get_token", "tok-feed")
+    assert(op:next_request())
+    return c, op
+  end
+  local DOC = '{"id":"/subscriptions/sub/resourceGroups/rg/providers/Microsoft.ContainerRegistry/'
+    .. 'registries/myregistry/tokens/tok-feed","name":"tok-feed","properties":{}}'
+
+  it("a status as text, as a status line gives it", function()
+    local c, op = fresh()
+    assert.are.equal("Succeeded", op:feed("200", { ["content-type"] = "application/json" }, DOC))
+    assert.are.equal("tok-feed", assert(op:result()).name)
+    c:close()
+  end)
+
+  it("a whole number no status can be is a failed answer, not a raise", function()
+    local c, op = fresh()
+    assert.are.equal("Failed", op:feed(2 ^ 63, {}, DOC))
+    local _, err = op:result()
+    assert.is_truthy(acr.is_error(err))
+    c:close()
+  end)
+
+  it("a transport failure's message with a NUL byte", function()
+    local c, op = fresh()
+    op:feed(nil, nil, nil, "TlsError", "handshake\0 failed")
+    local _, err = op:result()
+    assert.are.equal("TlsError", err.code)
+    c:close()
+  end)
+end)

@@ -3,6 +3,7 @@
  * the result, and where the operation stands. The state machine is operation.c. */
 #include <stdio.h>
 #include <stdlib.h>
+#include <math.h>
 #include <string.h>
 
 #include "auth.h"
@@ -175,8 +176,22 @@ static int op_feed(lua_State *L)
 {
   acr_op *op = acr_opi_check_op(L, 1);
   lua_settop(L, 6);
-  if (lua_isnoneornil(L, 5))
+  if (lua_isnoneornil(L, 5)) {
+    /* a status as text ("200", from a driver that reads the status line) is taken as
+     * Lua's own integer checks take it */
+    if (lua_type(L, 2) == LUA_TSTRING && lua_isnumber(L, 2)) {
+      lua_pushnumber(L, lua_tonumber(L, 2));
+      lua_replace(L, 2);
+    }
+    /* a whole number no status can be (2^63 - 1 from a status line) is an answer the
+     * operation refuses, not the driver's mistake */
+    double v = lua_type(L, 2) == LUA_TNUMBER ? lua_tonumber(L, 2) : 0;
+    if (v == floor(v) && (v > 999 || v < -1)) {
+      lua_pushinteger(L, -1);
+      lua_replace(L, 2);
+    }
     acr_check_integer(L, 2);
+  }
   if (!lua_isnil(L, 3))
     acr_check_table(L, 3);
   if (!lua_isnil(L, 4) && lua_type(L, 4) != LUA_TSTRING)

@@ -363,6 +363,17 @@ static double ratelimit_remaining(lua_State *L, int hdr, int kind)
   return best;
 }
 
+/* A transport failure's message, as the driver words it: any text (a NUL ends what is
+ * shown of it), or nil. */
+static const char *opt_text(lua_State *L, int arg)
+{
+  if (lua_isnoneornil(L, arg))
+    return NULL;
+  if (!lua_isstring(L, arg))
+    acr_typeerror(L, arg, "string");
+  return lua_tostring(L, arg);
+}
+
 /* What ARM's answer (acr_opi_feed()'s values at a) says of its bucket, for the client's pacer:
  * both drivers feed every answer through here. */
 static void pace_answer(lua_State *L, acr_op *op, int a)
@@ -402,7 +413,7 @@ void acr_opi_feed(lua_State *L, int idx, acr_op *op, int a)
   if (op->awaiting_auth) {
     acr_auth_answer ans = {0, 0, NULL, 0, NULL, NULL};
     ans.terr = lua_isnoneornil(L, a + 3) ? NULL : acr_check_cstring(L, a + 3);
-    ans.tmsg = acr_opt_cstring(L, a + 4, NULL);
+    ans.tmsg = opt_text(L, a + 4);
     ans.status = ans.terr ? 0 : (long)acr_check_integer(L, a);
     ans.hdr = lua_istable(L, a + 1) ? a + 1 : 0;
     if (lua_type(L, a + 2) == LUA_TSTRING)
@@ -414,7 +425,7 @@ void acr_opi_feed(lua_State *L, int idx, acr_op *op, int a)
   op->answered = 1;
   pace_answer(L, op, a);
   if (!lua_isnoneornil(L, a + 3)) {
-    on_transport_error(L, idx, op, acr_check_cstring(L, a + 3), acr_opt_cstring(L, a + 4, NULL));
+    on_transport_error(L, idx, op, acr_check_cstring(L, a + 3), opt_text(L, a + 4));
     lua_settop(L, top);
     return;
   }
