@@ -281,7 +281,9 @@ static int reached(const acr_op *op, int until)
  * (the set may still hold ended ones: start_due clears them only when it walks). */
 static int any_ended(lua_State *L, int cidx, const acr_client *c, unsigned long ended)
 {
-  if (c->ended != ended || c->xfers)
+  /* requests out are the pool's running transfers (one a raise left half made, on
+   * the client's list until it closes, is not out) */
+  if (c->ended != ended || (c->pool && acr_pool_running(c->pool) > 0))
     return c->ended != ended;
   push_table(L, cidx, "active");
   int t = lua_gettop(L), left = 0;
