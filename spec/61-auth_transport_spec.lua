@@ -130,6 +130,32 @@ describe("token requests that fail in transport #emulator #auth", function()
     assert.matches("retry 2/3 in [%d.]+ s %(token endpoint: ConnectionFailed%)", text)
   end)
 
+  it("holds every operation's token request while one waits out the endpoint's back-off", function()
+    em:admin("POST", "inject", { path = "/oauth2/v2.0/token", drop = true, times = 2 })
+    local mark = ch.log_mark(em)
+    local c = client(secret_cred(), { retry = { max_retries = 3, base_delay = 0.3, max_delay = 0.3 } })
+    local ops = {}
+    for i = 1, 16 do
+      ops[i] = c:prepare("get_token", "nosuch-" .. i)
+      ops[i]:poll()
+    end
+    for _, op in ipairs(ops) do
+      local _, err = op:wait()
+      assert.are.equal(404, err.status)   -- every one got the token, then ARM's answer
+    end
+    local starts = {}
+    for _, e in ipairs(ch.log_since(em, mark)) do
+      if e.kind == "POST injected" or e.kind == "POST oauth2" then starts[#starts + 1] = e.start end
+    end
+    -- two dropped, one answered: one at a time, each after the back-off (0.3 s +-20 %),
+    -- not one from each operation the last failure released
+    assert.are.equal(3, #starts)
+    for i = 2, #starts do
+      assert.is_true(starts[i] - starts[i - 1] >= 0.2, ("token request %d came %.3f s after the last")
+        :format(i, starts[i] - starts[i - 1]))
+    end
+  end)
+
   it("gives up after the client's retries, with the transport's error", function()
     em:admin("POST", "inject", { path = "/oauth2/v2.0/token", drop = true, times = 50 })
     local _, err = client(secret_cred()):get_token("abcde")

@@ -18,6 +18,7 @@ typedef struct acr_client {
   struct acr_pool *pool;   /* the multi handle and its transfers (pool.c) */
   struct acr_xfer *xfers;  /* requests out (driver.c) */
   int token_fetches;       /* token requests out: at most one (single flight) */
+  double token_hold_until; /* monotonic: no token request before then (a back-off) */
   unsigned long ended;     /* operations ended by the driver, for client:drive() */
   /* The soonest time a started operation without a request out is due (driver.c),
    * so a wake walks the started ones only when one may be due: due_dirty says the

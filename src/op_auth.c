@@ -18,6 +18,15 @@ void acr_opi_fail_token(lua_State *L, int idx, acr_op *op)
   acr_opi_fail(L, idx, op);
 }
 
+/* The back-off one operation waits out before its next token request holds the
+ * client's others too: the endpoint that failed it would otherwise get their requests
+ * at once, one after another (each from an operation released by the last answer). */
+static void hold_tokens(acr_client *c, double until)
+{
+  if (until > c->token_hold_until)
+    c->token_hold_until = until;
+}
+
 /* The credential's error at top: when it is a connection failure or a timeout that may
  * pass (the credential says so with err.retryable), the token request is sent again
  * with the client's retry policy, as an ARM request is, and within the bound of token
@@ -39,6 +48,7 @@ static int retry_token(lua_State *L, acr_op *op)
   op->token_attempt++;
   double wait = acr_retry_backoff(&op->client->retry, op->token_attempt, &op->client->seed);
   op->not_before = acr_now() + wait;
+  hold_tokens(op->client, op->not_before);
   acr_opi_note_retry(op, op->token_attempt, wait, 0, what);
   lua_pop(L, 1);
   return 1;
@@ -53,9 +63,12 @@ void acr_opi_feed_auth(lua_State *L, int idx, acr_op *op, const acr_auth_answer 
   acr_token_target t = acr_opi_token_target(op);
   double delay = 0;
   acr_auth_outcome out = acr_credential_feed(L, cred, &t, a, &delay);
-  if (out == ACR_AUTH_AGAIN)
+  if (out == ACR_AUTH_AGAIN) {
     op->not_before = acr_now() + delay;
+    hold_tokens(op->client, op->not_before);
+  }
   if (out == ACR_AUTH_OK) {
+    op->client->token_hold_until = 0;
     op->just_fetched = 1;   /* used while valid, even inside its refresh window */
     op->token_attempt = 0;
   }

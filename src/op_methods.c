@@ -22,11 +22,11 @@ static int sends_body(const acr_op *op)
   return op->phase == PH_INITIAL && op->body_len > 0;
 }
 
-typedef enum { NEXT_ARM, NEXT_AUTH, NEXT_NONE } next_kind;
+typedef enum { NEXT_ARM, NEXT_AUTH, NEXT_NONE, NEXT_WAIT } next_kind;
 
 /* Decides what goes out next: the ARM request with *token, or (NEXT_AUTH) the
  * credential's token request, in *req (the caller frees it); NEXT_NONE when getting a
- * token failed the operation. The token stays in the credential's memory, never in a
+ * token failed the operation; NEXT_WAIT when nothing may go before op:delay(). The token stays in the credential's memory, never in a
  * Lua string. */
 static next_kind prepare_next(lua_State *L, int idx, acr_op *op, const char **token,
                               acr_auth_request *req)
@@ -54,6 +54,12 @@ static next_kind prepare_next(lua_State *L, int idx, acr_op *op, const char **to
       return NEXT_ARM;
     }
     op->stale_ok = 0;
+    /* the client's token requests are held (another operation's back-off): wait too */
+    if (op->client->token_hold_until > acr_now() && op->not_before < op->client->token_hold_until) {
+      lua_pop(L, 1);
+      op->not_before = op->client->token_hold_until;
+      return NEXT_WAIT;
+    }
     /* Every way round this loop asks the credential for a token; a credential whose
      * tokens are never usable must end the call, not spin. */
     if (++op->fetches > ACR_MAX_FETCHES) {
@@ -116,8 +122,8 @@ static int op_next_request(lua_State *L)
     acr_auth_request_free(&req);
     return 1;
   }
-  if (k == NEXT_NONE) {
-    lua_pushnil(L);
+  if (k == NEXT_NONE || k == NEXT_WAIT) {
+    lua_pushnil(L);   /* ended (op:done()), or nothing before op:delay() */
     return 1;
   }
   lua_createtable(L, 0, 4);
@@ -321,8 +327,8 @@ acr_next_kind acr_op_next(lua_State *L, int idx, acr_op_request *r, acr_auth_req
   if (op->phase == PH_DONE)
     return ACR_NEXT_NONE;
   next_kind k = prepare_next(L, idx, op, &r->token, auth);
-  if (k == NEXT_NONE)
-    return ACR_NEXT_NONE;
+  if (k == NEXT_NONE || k == NEXT_WAIT)
+    return ACR_NEXT_NONE;   /* the driver sees the operation ended, or when it is due */
   r->idempotent = op->idempotent;
   r->timeout = op->timeout;
   if (k == NEXT_AUTH)

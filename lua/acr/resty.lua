@@ -237,7 +237,11 @@ local function step(op, o, deadline)
     sleep(d > 0.001 and d or 0.001)   -- ngx.sleep rounds to milliseconds: never a spin
   end
   local req = op:next_request()
-  if not req then return false end
+  if not req then
+    -- ended, or held (the client's token requests wait out a back-off): op:delay() says
+    -- how long, and the next step sleeps it
+    return not op:done()
+  end
   exchange(op, req, o)
   return req.auth and "auth" or true
 end
