@@ -59,6 +59,9 @@ local function bytes_lt(a, b)
   return #a < #b
 end
 
+-- syntax: bool = json.bytes_lt(a, b)  -- the order keys are sorted in (acr.jmespath's too)
+_M.bytes_lt = bytes_lt
+
 local function sorted_keys(obj)
   local list = {}
   for k in pairs(obj) do

@@ -22,15 +22,14 @@ _M.null = has_cjson and cjson.null or setmetatable({}, { __name = "jmespath.null
   __tostring = function() return "null" end })
 local null = _M.null
 
-local ARRAY = { __jsontype = "array", __name = "jmespath.array" }
-local OBJECT = { __jsontype = "object", __name = "jmespath.object" }
+-- Arrays and objects are acr.json's (the same marks, the same record of key order, weak:
+-- it goes with its object), so that its writer and its callers see them as they are.
+local json = require "acr.json"
+local ARRAY, OBJECT = json.ARRAY, json.OBJECT
 _M.ARRAY, _M.OBJECT = ARRAY, OBJECT
 local CJSON_ARRAY = has_cjson and rawget(cjson, "array_mt") or ARRAY
 local CJSON_EMPTY_ARRAY = has_cjson and rawget(cjson, "empty_array_mt") or ARRAY
-
--- The key order of the objects made or decoded here (weak: it goes with its object):
--- acr.json's record of it, so that its writer and its callers see it too.
-local order = require("acr.json").order
+local order = json.order
 
 local MAX_DEPTH = 1000   -- data nesting that equal() and encode() follow (cycles stop here)
 _M.MAX_DEPTH = MAX_DEPTH
@@ -92,18 +91,10 @@ end
 -- making arrays and objects
 ---------------------------------------------------------------------------
 
--- syntax: a = values.array(t?) — marks t (or a new table) as an array
-function _M.array(t)
-  return setmetatable(t or {}, ARRAY)
-end
-
+-- syntax: a = values.array(t?) — marks t (or a new table) as an array (acr.json's)
 -- syntax: o = values.object(t?, keys?) — marks t as an object; keys, when given, is
 -- the order of its keys (the list is kept, not copied)
-function _M.object(t, keys)
-  t = setmetatable(t or {}, OBJECT)
-  if keys then order[t] = keys end
-  return t
-end
+_M.array, _M.object = json.array, json.object
 
 -- syntax: list = values.keys(obj) — the object's string keys: in their recorded
 -- order when it has one, else sorted (so output is the same from run to run)
@@ -130,14 +121,7 @@ end
 
 -- UTF-8 byte order is code point order; Lua's < follows strcoll(), which agrees
 -- with it only in the C locale.
-local function bytes_lt(a, b)
-  local n = math.min(#a, #b)
-  for i = 1, n do
-    local x, y = a:byte(i), b:byte(i)
-    if x ~= y then return x < y end
-  end
-  return #a < #b
-end
+local bytes_lt = json.bytes_lt
 
 local function locale_is_c()
   local l = os.setlocale(nil, "collate")
@@ -227,7 +211,6 @@ end
 
 -- Writing is acr.json's (the project's one writer), told how this module's values
 -- are kinds and keys.
-local json = require "acr.json"
 
 -- syntax: s = values.format_number(v) — the shortest of %.15g..%.17g that reads back
 _M.format_number = json.number
