@@ -13,11 +13,7 @@ local printable = fail.printable
 
 local _M = {}
 
-local function set_of(list)
-  local s = {}
-  for _, v in ipairs(list) do s[v] = true end
-  return s
-end
+local set_of = require("acr.cli.values").set_of
 
 ---------------------------------------------------------------------------
 -- delivery
