@@ -12,21 +12,9 @@ local DEAD = "http://127.0.0.1:9"   -- nothing listens on loopback's discard por
 
 -- A token endpoint that takes every request and never answers.
 local SLOW_CONF = [=[
-load_module {{MODULES}}/ndk_http_module.so;
-load_module {{MODULES}}/ngx_http_lua_module.so;
-{{USER}}
-worker_processes 1;
-daemon on;
-pid {{PREFIX}}/nginx.pid;
-error_log {{PREFIX}}/logs/error.log info;
-events { worker_connections 64; }
+{{HEAD}}
 http {
-  access_log {{PREFIX}}/logs/access.log;
-  client_body_temp_path {{PREFIX}}/tmp/body;
-  proxy_temp_path {{PREFIX}}/tmp/proxy;
-  fastcgi_temp_path {{PREFIX}}/tmp/fastcgi;
-  uwsgi_temp_path {{PREFIX}}/tmp/uwsgi;
-  scgi_temp_path {{PREFIX}}/tmp/scgi;
+{{HTTP_FILES}}
   server {
     listen 127.0.0.1:{{PORT}};
     location = /ka { return 204; }

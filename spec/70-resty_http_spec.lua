@@ -135,21 +135,9 @@ return { auth = {}, token = 0 }
 -- The runner: POST /run with a Lua chunk; it runs in a content handler (cosockets
 -- allowed) with T = the test context, and its return value comes back as JSON.
 local CONF = [=[
-load_module {{MODULES}}/ndk_http_module.so;
-load_module {{MODULES}}/ngx_http_lua_module.so;
-{{USER}}
-worker_processes 1;
-daemon on;
-pid {{PREFIX}}/nginx.pid;
-error_log {{PREFIX}}/logs/error.log info;
-events { worker_connections 256; }
+{{HEAD}}
 http {
-  access_log {{PREFIX}}/logs/access.log;
-  client_body_temp_path {{PREFIX}}/tmp/body;
-  proxy_temp_path {{PREFIX}}/tmp/proxy;
-  fastcgi_temp_path {{PREFIX}}/tmp/fastcgi;
-  uwsgi_temp_path {{PREFIX}}/tmp/uwsgi;
-  scgi_temp_path {{PREFIX}}/tmp/scgi;
+{{HTTP_FILES}}
   client_body_buffer_size 1m;
   lua_package_path "{{PREFIX}}/lua/?.lua;{{ROOT}}/lua/?.lua;;";
   lua_package_cpath "{{CPATH}};;";

@@ -408,6 +408,26 @@ end
 -- if given, runs before each start, for files that must name the port; env is a
 -- prefix for the command line, e.g. "env -u AZURE_CLIENT_SECRET". Stop it with
 -- helpers.stop_nginx(dir).
+-- What a spec's nginx.conf starts with, as {{HEAD}} (before `http {`) and {{HTTP_FILES}}
+-- (inside it): the Lua module, one worker, every file under
+-- the spec's own directory.
+local NGINX_HEAD = [=[
+load_module {{MODULES}}/ndk_http_module.so;
+load_module {{MODULES}}/ngx_http_lua_module.so;
+{{USER}}
+worker_processes 1;
+daemon on;
+pid {{PREFIX}}/nginx.pid;
+error_log {{PREFIX}}/logs/error.log info;
+events { worker_connections 256; }]=]
+local NGINX_HTTP_FILES = [=[
+  access_log {{PREFIX}}/logs/access.log;
+  client_body_temp_path {{PREFIX}}/tmp/body;
+  proxy_temp_path {{PREFIX}}/tmp/proxy;
+  fastcgi_temp_path {{PREFIX}}/tmp/fastcgi;
+  uwsgi_temp_path {{PREFIX}}/tmp/uwsgi;
+  scgi_temp_path {{PREFIX}}/tmp/scgi;]=]
+
 function helpers.start_nginx(o)
   local dir = assert(o.dir, "start_nginx: dir")
   for _, d in ipairs { "logs", "tmp" } do helpers.sh("mkdir -p " .. q(dir .. "/" .. d)) end
@@ -416,8 +436,10 @@ function helpers.start_nginx(o)
     local v = { PREFIX = dir, PORT = port, USER = user, ROOT = helpers.root,
                 MODULES = os.getenv("ACR_EMULATOR_MODULES") or "/usr/share/nginx/modules" }
     for k, x in pairs(o.vars or {}) do v[k] = x end
+    local conf = o.conf:gsub("{{HEAD}}", function() return NGINX_HEAD end)
+      :gsub("{{HTTP_FILES}}", function() return NGINX_HTTP_FILES end)
     helpers.write_file(dir .. "/nginx.conf",
-      (o.conf:gsub("{{([%u_]+)}}", function(k) return tostring(assert(v[k], k)) end)))
+      (conf:gsub("{{([%u_]+)}}", function(k) return tostring(assert(v[k], k)) end)))
     if o.on_port then o.on_port(port) end
     local ok, out = helpers.sh((o.env and (o.env .. " ") or "") .. "nginx -p " .. q(dir) .. " -c "
                                .. q(dir .. "/nginx.conf") .. " -e " .. q(dir .. "/logs/error.log"))
