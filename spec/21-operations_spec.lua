@@ -1,20 +1,17 @@
 -- Every operation against the emulator, in each LRO style, with polls 0 and > 0.
 local ch = require "client_helpers"
-local helpers = ch.helpers
 local acr = require "acr"
 
 local styles = { "realistic", "async", "location", "body" }
 
 describe("operations #emulator", function()
   local em, client
-  setup(function()
-    em = helpers.start_emulator{ retry_after = 0, polls = 0 }
-    client = ch.client(em)
-  end)
-  teardown(function()
-    if client then client:close() end
-    if em then em:stop() end
-  end)
+  local start, stop = ch.suite({ retry_after = 0, polls = 0 },
+    nil,
+    nil,
+    function(e, c) em, client = e, c end)
+  setup(start)
+  teardown(stop)
 
   for _, style in ipairs(styles) do
     for _, polls in ipairs{ 0, 2 } do

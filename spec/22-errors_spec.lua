@@ -10,18 +10,13 @@ describe("errors #emulator", function()
   local function inject(t) return assert(em:admin("POST", "inject", t)) end
   local function count(kind) return ch.count_requests(em, kind) end
 
-  setup(function()
-    em = helpers.start_emulator{ retry_after = 0, polls = 1 }
-    client = ch.client(em, { retry = { max_retries = 2, base_delay = 0.01, max_delay = 5 } })
-  end)
-  teardown(function()
-    if client then client:close() end
-    if em then em:stop() end
-  end)
-  before_each(function()
-    em:settings{ lro_style = "realistic", polls = 1, retry_after = 0, latency_ms = 0 }
-    em:reset()
-  end)
+  local start, stop, fresh = ch.suite({ retry_after = 0, polls = 1 },
+    { retry = { max_retries = 2, base_delay = 0.01, max_delay = 5 } },
+    { lro_style = "realistic", polls = 1, retry_after = 0, latency_ms = 0 },
+    function(e, c) em, client = e, c end)
+  setup(start)
+  teardown(stop)
+  before_each(fresh)
 
   local function new_map()
     return assert(client:create_scope_map(ch.unique("err"), { actions = { "repositories/a/content/read" } }))

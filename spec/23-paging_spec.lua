@@ -1,17 +1,14 @@
 -- Lists page with nextLink, lazily, one page held at a time.
 local ch = require "client_helpers"
-local helpers = ch.helpers
 
 describe("paging #emulator", function()
   local em, client
-  setup(function()
-    em = helpers.start_emulator{ retry_after = 0, polls = 0, page_size = 7, seed_data = 40 }
-    client = ch.client(em)
-  end)
-  teardown(function()
-    if client then client:close() end
-    if em then em:stop() end
-  end)
+  local start, stop = ch.suite({ retry_after = 0, polls = 0, page_size = 7, seed_data = 40 },
+    nil,
+    nil,
+    function(e, c) em, client = e, c end)
+  setup(start)
+  teardown(stop)
 
   it("iterates every token across pages, in order, each once", function()
     em:reset()

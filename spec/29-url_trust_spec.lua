@@ -6,7 +6,6 @@
 -- that returned them (RFC 3986), and a network-path reference "//host/x" goes through
 -- the same origin check.
 local ch = require "client_helpers"
-local helpers = ch.helpers
 local acr = require "acr"
 local cjson = require "cjson"
 
@@ -20,20 +19,17 @@ describe("URLs the server sends #emulator", function()
   local em, client, port, path
   local function inject(t) return assert(em:admin("POST", "inject", t)) end
 
-  setup(function()
-    em = helpers.start_emulator{ retry_after = 0, polls = 1 }
-    client = ch.client(em, { retry = { max_retries = 0 } })
-    port = em.url:match(":(%d+)$")
-    path = em:registry_path()
-  end)
-  teardown(function()
-    if client then client:close() end
-    if em then em:stop() end
-  end)
-  before_each(function()
-    em:settings{ lro_style = "realistic", polls = 1, retry_after = 0, latency_ms = 0 }
-    em:reset()
-  end)
+  local start, stop, fresh = ch.suite({ retry_after = 0, polls = 1 },
+    { retry = { max_retries = 0 } },
+    { lro_style = "realistic", polls = 1, retry_after = 0, latency_ms = 0 },
+    function(e, c)
+      em, client = e, c
+      port = em.url:match(":(%d+)$")
+      path = em:registry_path()
+    end)
+  setup(start)
+  teardown(stop)
+  before_each(fresh)
 
   local function first_page(next_link)
     inject{ path = "/tokens", method = "GET", status = 200,

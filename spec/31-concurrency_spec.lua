@@ -33,18 +33,13 @@ describe("concurrency #emulator", function()
   local em, client
   local N = 16
 
-  setup(function()
-    em = helpers.start_emulator{ retry_after = 0, polls = 1 }
-    client = ch.client(em, { retry = { max_retries = 5, base_delay = 0.01, max_delay = 0.5 } })
-  end)
-  teardown(function()
-    if client then client:close() end
-    if em then em:stop() end
-  end)
-  before_each(function()
-    em:settings{ lro_style = "realistic", polls = 1, retry_after = 0, latency_ms = 0, fail_rate = 0 }
-    em:reset()
-  end)
+  local start, stop, fresh = ch.suite({ retry_after = 0, polls = 1 },
+    { retry = { max_retries = 5, base_delay = 0.01, max_delay = 0.5 } },
+    { lro_style = "realistic", polls = 1, retry_after = 0, latency_ms = 0, fail_rate = 0 },
+    function(e, c) em, client = e, c end)
+  setup(start)
+  teardown(stop)
+  before_each(fresh)
 
   local function log_mark() return ch.log_mark(em) end
   local function log_since(mark) return ch.log_since(em, mark) end

@@ -1,18 +1,15 @@
 -- client:request takes any method token, and client:pages can read a single page.
 local ch = require "client_helpers"
-local helpers = ch.helpers
 
 describe("raw calls #emulator", function()
   local em, client
 
-  setup(function()
-    em = helpers.start_emulator{ retry_after = 0, polls = 0, seed_data = 5, page_size = 2 }
-    client = ch.client(em)
-  end)
-  teardown(function()
-    if client then client:close() end
-    if em then em:stop() end
-  end)
+  local start, stop = ch.suite({ retry_after = 0, polls = 0, seed_data = 5, page_size = 2 },
+    nil,
+    nil,
+    function(e, c) em, client = e, c end)
+  setup(start)
+  teardown(stop)
 
   it("sends HEAD and returns status and headers, no body", function()
     local res = assert(client:request("HEAD", em:registry_path() .. "/tokens"))

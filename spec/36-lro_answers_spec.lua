@@ -3,7 +3,6 @@
 -- a 201 with no body and nothing to poll, a 200 that is not JSON, a status poll or a
 -- final GET that is not JSON.
 local ch = require "client_helpers"
-local helpers = ch.helpers
 local acr = require "acr"
 
 local HTML = "<html><body><h1>200 OK</h1>proxy page</body></html>"
@@ -12,18 +11,13 @@ describe("answers an LRO cannot use #emulator", function()
   local em, client
   local function inject(t) return assert(em:admin("POST", "inject", t)) end
 
-  setup(function()
-    em = helpers.start_emulator{ retry_after = 0, polls = 1 }
-    client = ch.client(em)
-  end)
-  teardown(function()
-    if client then client:close() end
-    if em then em:stop() end
-  end)
-  before_each(function()
-    em:settings{ lro_style = "realistic", polls = 1, retry_after = 0, latency_ms = 0 }
-    em:reset()
-  end)
+  local start, stop, fresh = ch.suite({ retry_after = 0, polls = 1 },
+    nil,
+    { lro_style = "realistic", polls = 1, retry_after = 0, latency_ms = 0 },
+    function(e, c) em, client = e, c end)
+  setup(start)
+  teardown(stop)
+  before_each(fresh)
 
   local function new_map()
     return assert(client:create_scope_map(ch.unique("lra"), { actions = { "repositories/a/content/read" } }))

@@ -2,7 +2,6 @@
 -- on each request of the operation: the first, every poll, the final GET and retries
 -- (issue 11, item 5).
 local ch = require "client_helpers"
-local helpers = ch.helpers
 local acr = require "acr"
 
 local ID = "runbook-7f3a-42"
@@ -11,18 +10,13 @@ local ACCEPT = "application/json; odata=nometadata"
 describe("the caller's request id #emulator", function()
   local em, client
 
-  setup(function()
-    em = helpers.start_emulator{ retry_after = 0, polls = 2 }
-    client = ch.client(em)
-  end)
-  teardown(function()
-    if client then client:close() end
-    if em then em:stop() end
-  end)
-  before_each(function()
-    em:settings{ lro_style = "async", polls = 2, retry_after = 0, latency_ms = 0 }
-    em:reset()
-  end)
+  local start, stop, fresh = ch.suite({ retry_after = 0, polls = 2 },
+    nil,
+    { lro_style = "async", polls = 2, retry_after = 0, latency_ms = 0 },
+    function(e, c) em, client = e, c end)
+  setup(start)
+  teardown(stop)
+  before_each(fresh)
 
   local function headers() return { ["X-MS-Client-Request-Id"] = ID, Accept = ACCEPT } end
 

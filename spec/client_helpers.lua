@@ -23,6 +23,30 @@ function M.client(em, overrides)
   return acr.client(o)
 end
 
+-- syntax: start, stop, fresh = M.suite(start_opts, client_opts?, settings?, set)
+-- The emulator and client of a describe block, for its setup(start), teardown(stop)
+-- and before_each(fresh): start runs helpers.start_emulator(start_opts) and
+-- M.client(em, client_opts) and tells set(em, client); stop closes both; fresh puts
+-- settings back (when given) and resets the emulator. (A required module does not see
+-- busted's setup and teardown: the spec registers them.)
+function M.suite(start_opts, client_opts, settings, set)
+  local em, client
+  local function start()
+    em = helpers.start_emulator(start_opts)
+    client = M.client(em, client_opts)
+    set(em, client)
+  end
+  local function stop()
+    if client then client:close() end
+    if em then em:stop() end
+  end
+  local function fresh()
+    if settings then em:settings(settings) end
+    em:reset()
+  end
+  return start, stop, fresh
+end
+
 -- syntax: opts = M.options(overrides?)
 -- Valid acr.client options for checks that send nothing (a static token, an endpoint
 -- no one listens on); an override of false removes that option.
