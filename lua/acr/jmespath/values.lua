@@ -16,19 +16,14 @@
 
 local _M = {}
 
-local has_cjson, cjson = pcall(require, "cjson")
-
-_M.null = has_cjson and cjson.null or setmetatable({}, { __name = "jmespath.null",
-  __tostring = function() return "null" end })
-local null = _M.null
-
--- Arrays and objects are acr.json's (the same marks, the same record of key order, weak:
--- it goes with its object), so that its writer and its callers see them as they are.
+-- Null, arrays and objects are acr.json's (the same marks, the same record of key
+-- order, weak: it goes with its object), so that its writer and its callers see them
+-- as they are.
 local json = require "acr.json"
+_M.null = json.null
+local null = _M.null
 local ARRAY, OBJECT = json.ARRAY, json.OBJECT
 _M.ARRAY, _M.OBJECT = ARRAY, OBJECT
-local CJSON_ARRAY = has_cjson and rawget(cjson, "array_mt") or ARRAY
-local CJSON_EMPTY_ARRAY = has_cjson and rawget(cjson, "empty_array_mt") or ARRAY
 local order = json.order
 
 local MAX_DEPTH = 1000   -- data nesting that equal() and encode() follow (cycles stop here)
@@ -42,21 +37,11 @@ local raise = require("acr.jmespath.error").raise
 
 -- syntax: k = values.kind(v) — "null", "boolean", "number", "string", "array",
 -- "object"; anything that is not JSON (a function, a foreign userdata) is "null".
+-- acr.json's kinds, an unmarked empty table taken as an array.
 local function kind(v)
-  local t = type(v)
-  if t == "string" or t == "number" or t == "boolean" then return t end
-  if t == "table" then
-    local mt = getmetatable(v)
-    if mt ~= nil then
-      if mt == ARRAY or mt == CJSON_ARRAY or mt == CJSON_EMPTY_ARRAY then return "array" end
-      if mt == OBJECT then return "object" end
-      local jt = type(mt) == "table" and rawget(mt, "__jsontype")
-      if jt == "array" or jt == "object" then return jt end
-    end
-    if rawget(v, 1) ~= nil or next(v) == nil then return "array" end
-    return "object"
-  end
-  return "null"
+  local k = json.kind(v)
+  if k == "empty" then return "array" end
+  return k or "null"
 end
 _M.kind = kind
 
