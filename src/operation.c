@@ -6,7 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 #include <openssl/rand.h>
 
 #include "auth.h"
@@ -18,18 +17,12 @@
 #include "operation.h"
 #include "opstate.h"
 #include "retry.h"
+#include "clock.h"
 
-
-static double now_mono(void)
-{
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 double acr_now(void)
 {
-  return now_mono();
+  return acr_clock();
 }
 
 /* A version 4 UUID for x-ms-client-request-id: one per operation, kept across polls. */
@@ -222,7 +215,7 @@ static void on_transport_error(lua_State *L, int idx, acr_op *op, const char *te
       op->attempt < op->client->retry.max_retries) {
     op->attempt++;
     double wait = acr_retry_backoff(&op->client->retry, op->attempt, &op->client->seed);
-    op->not_before = now_mono() + wait;
+    op->not_before = acr_now() + wait;
     acr_opi_note_retry(op, op->attempt, wait, 0, code);
     return;
   }
@@ -238,7 +231,7 @@ static void on_transport_error(lua_State *L, int idx, acr_op *op, const char *te
 static int wait_out_throttling(lua_State *L, acr_op *op, int hdr)
 {
   double ra = acr_opi_retry_after(L, hdr);
-  double t = now_mono() + ra;
+  double t = acr_now() + ra;
   /* a Retry-After under a second is an ordinary retry: waiting it out would not bound */
   if (ra < 1 || ra > op->client->retry.max_delay || op->throttled + ra > ACR_MAX_THROTTLED ||
       (op->deadline > 0 && t > op->deadline))
@@ -265,7 +258,7 @@ static void on_http_error(lua_State *L, int idx, acr_op *op, long status, int hd
     op->stale_ok = 0;
     if (again) {
       op->auth_retried = 1;
-      op->not_before = now_mono();
+      op->not_before = acr_now();
       return;
     }
   }
@@ -281,7 +274,7 @@ static void on_http_error(lua_State *L, int idx, acr_op *op, long status, int hd
       op->attempt++;
       double wait = ra >= 0 ? ra : acr_retry_backoff(&op->client->retry, op->attempt,
                                                       &op->client->seed);
-      op->not_before = now_mono() + wait;
+      op->not_before = acr_now() + wait;
       acr_opi_note_retry(op, op->attempt, wait, status, NULL);
       return;
     }
@@ -386,7 +379,7 @@ static void pace_answer(lua_State *L, acr_op *op, int a)
   double ra = status == 429 && hdr ? acr_opi_retry_after(L, hdr) : -1;
   if (ra > op->client->retry.max_delay)
     ra = op->client->retry.max_delay;   /* a longer one fails its operation, not the rest */
-  acr_pacer_answered(&op->client->pacer, method, op->paced, status, remaining, ra, now_mono());
+  acr_pacer_answered(&op->client->pacer, method, op->paced, status, remaining, ra, acr_now());
   op->paced = 0;
 }
 

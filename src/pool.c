@@ -14,11 +14,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <curl/curl.h>
 
+#include "clock.h"
 #include "pool.h"
 
 enum { TAKEN = 0, IDLE, RUNNING };
@@ -44,9 +44,7 @@ struct acr_pool {
 
 static double now_ms(void)
 {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+  return acr_clock() * 1e3;
 }
 
 static void forget_unwatched(acr_pool *p, curl_socket_t s)

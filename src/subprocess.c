@@ -21,11 +21,11 @@
 #include <string.h>
 #include <sys/types.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <openssl/crypto.h>
 
+#include "clock.h"
 #include "subprocess.h"
 
 extern char **environ;
@@ -47,9 +47,7 @@ static void set_err(char *err, size_t errlen, const char *fmt, const char *a, in
 
 static long long now_ms(void)
 {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+  return (long long)(acr_clock() * 1000);
 }
 
 static void close_fd(int *fd)
