@@ -398,3 +398,15 @@ describe("acr.jmespath #jmespath", function()
     assert.is_true(jmespath.search("sum(@)", jmespath.decode("[9223372036854775807, 1]")) > 0)
   end)
 end)
+
+describe("acr.json's key order #unit", function()
+  local json = require "acr.json"
+  it("is byte order, which is code point order for UTF-8, whatever the locale", function()
+    assert.is_true(json.bytes_lt("B", "a"))
+    assert.is_true(json.bytes_lt("z", "\195\169"))      -- "z" before "é"
+    assert.is_true(json.bytes_lt("ab", "abc"))
+    assert.is_false(json.bytes_lt("abc", "abc"))
+    assert.is_false(json.bytes_lt("b", "a"))
+    assert.are.equal('{"B":1,"a":2,"\195\169":3}', json.encode({ ["\195\169"] = 3, a = 2, B = 1 }, { sort = true }))
+  end)
+end)
