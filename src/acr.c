@@ -1,5 +1,7 @@
 /* luaopen_acr: builds the module table from the parts of the core. Each part
  * registers its metatables and adds its functions; nothing is global in C. */
+#include <string.h>
+
 #include <curl/curl.h>
 
 #include "api.h"
@@ -9,6 +11,7 @@
 #include "http.h"
 #include "json.h"
 #include "luax.h"
+#include "names.h"
 #include "operation.h"
 #include "pager.h"
 #include "resource.h"
@@ -39,6 +42,42 @@ static int new_error(lua_State *L)
   return 1;
 }
 
+/* syntax: bool = acr._valid_name(kind, s) -- kind "registry", "resource_group",
+ * "scope_map" or "token": the core's own rules (names.h), for the Lua parts that check
+ * names before any client exists (a desired-state file). Not a string: false. */
+static int valid_name(lua_State *L)
+{
+  static const char *const kinds[] = {"registry", "resource_group", "scope_map", "token", NULL};
+  const char *k = acr_check_cstring(L, 1);
+  int kind = 0;
+  while (kinds[kind] && strcmp(kinds[kind], k))
+    kind++;
+  if (!kinds[kind])
+    acr_argerror(L, 1, "kind '%s' is not registry, resource_group, scope_map or token", k);
+  size_t len;
+  const char *s = lua_type(L, 2) == LUA_TSTRING ? lua_tolstring(L, 2, &len) : NULL;
+  int ok = 0;
+  if (s) {
+    switch (kind) {
+    case 0: ok = acr_registry_name_valid(s, len); break;
+    case 1: ok = acr_resource_group_valid(s, len); break;
+    default: ok = acr_name_valid(s, len, kind == 3); break;
+    }
+  }
+  lua_pushboolean(L, ok);
+  return 1;
+}
+
+/* syntax: bool = acr._valid_action(s) -- a scope map action by the rule create_scope_map
+ * applies (names.h); not a string: false. */
+static int valid_action(lua_State *L)
+{
+  size_t len;
+  const char *s = lua_type(L, 1) == LUA_TSTRING ? lua_tolstring(L, 1, &len) : NULL;
+  lua_pushboolean(L, s && acr_action_valid(s, len));
+  return 1;
+}
+
 int luaopen_acr(lua_State *L)
 {
   /* First: libcurl takes its allocator only before anything else initialises it. */
@@ -52,6 +91,10 @@ int luaopen_acr(lua_State *L)
   lua_setfield(L, -2, "is_error");
   acr_pushfunc(L, new_error, "acr.error");
   lua_setfield(L, -2, "error");
+  acr_pushfunc(L, valid_name, "acr._valid_name");
+  lua_setfield(L, -2, "_valid_name");
+  acr_pushfunc(L, valid_action, "acr._valid_action");
+  lua_setfield(L, -2, "_valid_action");
   acr_error_open(L);
   acr_operation_open(L);
   acr_resource_open(L);

@@ -119,16 +119,12 @@ static void check_retry(lua_State *L, int t, acr_retry_policy *p)
   lua_pop(L, 1);
 }
 
-/* registryName: ^[a-zA-Z0-9]*$, 5-50. resourceGroupName: ^[-\w\._\(\)]+$, 1-90, not
- * ending in '.' (so never "." or ".."); \w is taken as ASCII, as the name is put into
- * the URL path as it is. */
+/* The rules are names.h's, shared with acr._valid_name. */
 static void check_names(lua_State *L, const char *rg, const char *registry)
 {
-  size_t n = strlen(registry);
-  if (n < 5 || n > 50 || strspn(registry, ACR_ALNUM) != n)
+  if (!acr_registry_name_valid(registry, strlen(registry)))
     acr_opterror(L, OPTS, "registry", "must be 5 to 50 letters and digits");
-  n = strlen(rg);
-  if (n > 90 || strspn(rg, ACR_ALNUM "-_.()") != n || rg[n - 1] == '.')
+  if (!acr_resource_group_valid(rg, strlen(rg)))
     acr_opterror(L, OPTS, "resource_group", "is not a valid resource group name "
                   "(1 to 90 letters, digits, '-', '_', '.', '(' and ')', not ending in '.')");
 }

@@ -11,6 +11,17 @@ int acr_name_valid(const char *name, size_t len, int is_token)
   return strspn(name, is_token ? ACR_ALNUM "-" : ACR_ALNUM "-_") == len;
 }
 
+int acr_registry_name_valid(const char *name, size_t len)
+{
+  return name && len >= 5 && len <= 50 && strlen(name) == len && strspn(name, ACR_ALNUM) == len;
+}
+
+int acr_resource_group_valid(const char *name, size_t len)
+{
+  return name && len >= 1 && len <= 90 && strlen(name) == len &&
+         strspn(name, ACR_ALNUM "-_.()") == len && name[len - 1] != '.';
+}
+
 size_t acr_name_id_of_registry(const char *id, size_t len, const char *registry_path,
                                int is_token)
 {

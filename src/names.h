@@ -11,6 +11,13 @@
 
 #define ACR_ALNUM "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 
+/* registryName ^[a-zA-Z0-9]*$, 5 to 50 characters. */
+int acr_registry_name_valid(const char *name, size_t len);
+
+/* resourceGroupName ^[-\w\._\(\)]+$, 1 to 90 characters, not ending in '.' (so never "."
+ * or ".."); \w is taken as ASCII, as the name is put into the URL path as it is. */
+int acr_resource_group_valid(const char *name, size_t len);
+
 /* scopeMapName ^[a-zA-Z0-9-_]*$, tokenName ^[a-zA-Z0-9-]*$, both 5 to 50 characters. */
 int acr_name_valid(const char *name, size_t len, int is_token);
 
