@@ -51,4 +51,11 @@ function _M.options(fname, n, opts, allowed, level)
   return opts
 end
 
+local GUID = "^%x%x%x%x%x%x%x%x%-%x%x%x%x%-%x%x%x%x%-%x%x%x%x%-%x%x%x%x%x%x%x%x%x%x%x%x$"
+
+-- syntax: bool = check.is_guid(s)  -- a subscription id as ARM makes them
+function _M.is_guid(s)
+  return type(s) == "string" and s:find(GUID) ~= nil
+end
+
 return _M

@@ -137,12 +137,8 @@ local function each_page(client, path, api_version, f)
   end
 end
 
-local GUID = "^%x%x%x%x%x%x%x%x%-%x%x%x%x%-%x%x%x%x%-%x%x%x%x%-%x%x%x%x%x%x%x%x%x%x%x%x$"
-
 -- syntax: bool = lookup.is_guid(s)   a subscription id as ARM makes them
-function _M.is_guid(s)
-  return s:find(GUID) ~= nil
-end
+_M.is_guid = require("acr.check").is_guid
 
 -- syntax: id, name = lookup.subscription(client, value, given_by)
 -- value is an id (a GUID: taken as it is, nothing asked) or an id or display name found

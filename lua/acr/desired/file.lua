@@ -11,13 +11,12 @@
 -- one-line message "FILE:LINE: FIELD: what is wrong". Misuse (a path that is not a
 -- string) raises, as acr.check shapes it. Names and actions are checked by the core's
 -- own rules (acr._valid_name, acr._valid_action), subscription ids as the command line
--- checks them (acr.cli.lookup.is_guid), durations by acr.time.
+-- checks them (acr.check.is_guid), durations by acr.time.
 
 local acr = require "acr"
 local check = require "acr.check"
 local json = require "acr.json"
 local time = require "acr.time"
-local lookup = require "acr.cli.lookup"
 local read = require "acr.desired.read"
 
 local _M = { _VERSION = "0.1.0" }
@@ -326,7 +325,7 @@ local function registry(ctx, list, i, path)
   end
   only_keys(ctx, r, path, REGISTRY_KEYS)
   local sub = text_at(ctx, r, "subscription", path .. ".subscription", true)
-  if not lookup.is_guid(sub) then
+  if not check.is_guid(sub) then
     fail(ctx, r, "subscription", path .. ".subscription", show(sub)
       .. " is not a subscription id (a GUID: 11111111-2222-3333-4444-555555555555)")
   end
