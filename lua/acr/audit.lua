@@ -240,13 +240,20 @@ local function close(c)
   if c then pcall(c.close, c) end
 end
 
+-- A client from the caller's function, kept in st.clients so that none is left open
+-- if the run raises half-way.
+local function made(st, where)
+  local c, err = st.make(where)
+  if not c then error(err or "the client function returned no client", 0) end
+  st.clients[#st.clients + 1] = c
+  return c
+end
+
 -- The client of registry reg, made once (by the first of its listings to start).
 local function client_of(st, reg)
   if not reg.client then
-    local c, err = st.make { subscription = reg.subscription, resource_group = reg.resource_group,
-      registry = reg.name }
-    if not c then error(err or "no client", 0) end
-    reg.client = c
+    reg.client = made(st, { subscription = reg.subscription, resource_group = reg.resource_group,
+      registry = reg.name })
   end
   return reg.client
 end
@@ -255,7 +262,10 @@ end
 local function registry_done(st, reg)
   close(reg.client)
   reg.client = nil
-  if reg.err then return failure_row(st, reg, reg.err) end
+  if reg.err then
+    return failure_row(st, { subscription = reg.subscription, resource_group = reg.resource_group,
+      registry = reg.name }, reg.err)
+  end
   st.registries = st.registries + 1
   for _, tok in ipairs(reg.tokens) do st.rows[#st.rows + 1] = token_row(st, reg, tok) end
 end
@@ -318,9 +328,7 @@ local function audit_subscription(st, sub)
       failure_row(st, { subscription = sub }, err)
     end,
   }, function()
-    local err
-    c, err = st.make { subscription = sub }
-    if not c then error(err or "no client", 0) end
+    c = made(st, { subscription = sub })
     return c:pages("/subscriptions/" .. sub .. "/providers/" .. REGISTRY_TYPE,
       { api_version = REGISTRY_API })
   end)
@@ -383,12 +391,16 @@ function _M.run(opts)
   local st = {
     make = opts.client, now = opts.now or os.time(), warn = (opts.warn_days or 30) * 86400,
     max_repositories = opts.max_repositories or 10, rows = {}, jobs = {}, seen = {},
-    registries = 0, failed = 0,
+    clients = {}, registries = 0, failed = 0,
   }
   st.batch = batch.new({}, { width = opts.width or 16,
     on_done = function(i, value, err) took(st, i, value, err) end })
-  for _, sub in ipairs(subs) do audit_subscription(st, sub) end
-  for _ in st.batch:results() do end
+  local ok, err = pcall(function()
+    for _, sub in ipairs(subs) do audit_subscription(st, sub) end
+    for _ in st.batch:results() do end
+  end)
+  for _, c in ipairs(st.clients) do close(c) end   -- closed already, unless it raised
+  if not ok then error(err, 0) end
   table.sort(st.rows, before)
   return { rows = array(st.rows), registries = st.registries, failed = st.failed,
     subscriptions = array(subs), now = st.now, warn_days = st.warn / 86400,
