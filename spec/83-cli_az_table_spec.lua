@@ -1,8 +1,9 @@
 -- docs/CLI.md, "Against az: every command and option" (issue 12), checked against bin/acr
 -- so that the table cannot drift from what acr does: every option marked same or
 -- different is in the command's --help (with the short form the table gives it), every
--- option marked missing is refused as an unknown option (exit 2), every command has rows,
--- and every option a command's --help lists has a row.
+-- option marked missing is refused as an unknown option (exit 2), every command `acr --help`
+-- lists has rows (az's, and those only acr has, whose rows are all "different", not in
+-- az), and every option a command's --help lists has a row.
 --
 -- Hermetic: acr runs under `env -i` with a HOME of its own (an empty ~/.azure), a PATH whose
 -- first directory holds an `az` that fails, no credentials, and every endpoint on a closed
@@ -14,7 +15,8 @@ local q = helpers.quote
 
 local SECTION = "## Against az: every command and option"
 
-local COMMANDS = {
+-- az's commands; acr --help lists them, and acr's own (ACR_ONLY, read from it in setup).
+local AZ_COMMANDS = {
   "scope-map create", "scope-map update", "scope-map delete", "scope-map show", "scope-map list",
   "token create", "token update", "token delete", "token show", "token list",
   "token credential generate", "token credential delete",
@@ -23,6 +25,7 @@ local WRITES = {
   "scope-map create", "scope-map update", "scope-map delete", "token create", "token update",
   "token delete", "token credential generate", "token credential delete",
 }
+local COMMANDS, ACR_ONLY = {}, {}   -- every command acr --help lists; those az lacks
 local GROUPS = { ["every command"] = COMMANDS, ["every command that writes"] = WRITES }
 local MARKS = { same = true, different = true, missing = true }
 
@@ -84,15 +87,6 @@ describe("docs/CLI.md, acr against az #cli", function()
   local home, rows, parse_err
   local help_of = {}
 
-  setup(function()
-    home = helpers.tmpdir("acr-cli-aztable")
-    assert(helpers.sh("mkdir -p " .. q(home .. "/.azure") .. " " .. q(home .. "/bin")))
-    helpers.write_file(home .. "/bin/az", "#!/bin/sh\necho 'az: not here' >&2\nexit 1\n")
-    assert(helpers.sh("chmod +x " .. q(home .. "/bin/az")))
-    rows, parse_err = parse(assert(helpers.read_file(helpers.root .. "/docs/CLI.md")))
-  end)
-  teardown(function() if home then helpers.rmdir(home) end end)
-
   -- syntax: r = acr(args)  -- r.code, r.out, r.err
   local function acr(args)
     local env = {
@@ -111,6 +105,32 @@ describe("docs/CLI.md, acr against az #cli", function()
     local _, out, code = helpers.sh(table.concat(parts, " ") .. " 2>" .. q(errfile) .. " </dev/null")
     return { code = code, out = out, err = helpers.read_file(errfile) or "" }
   end
+
+  -- The commands acr --help lists (its lines "  PATH  summary"), into COMMANDS, and
+  -- those that are not az's into ACR_ONLY.
+  local function read_commands()
+    local r = acr { "--help" }
+    assert.are.equal(0, r.code, r.err)
+    local az = {}
+    for _, p in ipairs(AZ_COMMANDS) do az[p] = true end
+    for line in r.out:gmatch("[^\n]+") do
+      local path = line:match("^  (%l[%l%- ]-)  +%S")
+      if path then
+        COMMANDS[#COMMANDS + 1] = path
+        if not az[path] then ACR_ONLY[#ACR_ONLY + 1] = path end
+      end
+    end
+  end
+
+  setup(function()
+    home = helpers.tmpdir("acr-cli-aztable")
+    assert(helpers.sh("mkdir -p " .. q(home .. "/.azure") .. " " .. q(home .. "/bin")))
+    helpers.write_file(home .. "/bin/az", "#!/bin/sh\necho 'az: not here' >&2\nexit 1\n")
+    assert(helpers.sh("chmod +x " .. q(home .. "/bin/az")))
+    read_commands()
+    rows, parse_err = parse(assert(helpers.read_file(helpers.root .. "/docs/CLI.md")))
+  end)
+  teardown(function() if home then helpers.rmdir(home) end end)
 
   local function words(path)
     local w = {}
@@ -169,6 +189,29 @@ describe("docs/CLI.md, acr against az #cli", function()
         seen[key] = row.line
       end
     end
+  end)
+
+  it("acr --help lists az's twelve commands, and acr's own", function()
+    assert.are.equal(#AZ_COMMANDS + #ACR_ONLY, #COMMANDS)
+    local listed = {}
+    for _, p in ipairs(COMMANDS) do listed[p] = true end
+    for _, p in ipairs(AZ_COMMANDS) do assert.is_true(listed[p], "acr --help lists no " .. p) end
+    assert.is_true(#ACR_ONLY > 0)   -- audit, at least
+  end)
+
+  it("a command only acr has: each of its rows is different, not in az", function()
+    assert.is_nil(parse_err, parse_err)
+    local own = {}
+    for _, p in ipairs(ACR_ONLY) do own[p] = true end
+    local checked = 0
+    for _, row in ipairs(rows) do
+      if own[row.command] then
+        assert.are.equal("different", row.mark, row.line)
+        assert.is_truthy(row.note:find("^not in az"), row.line)
+        checked = checked + 1
+      end
+    end
+    assert.is_true(checked >= #ACR_ONLY)
   end)
 
   it("every command has rows of its own", function()

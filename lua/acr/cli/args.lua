@@ -33,6 +33,10 @@ _M.COMMON = {
 }
 local COMMON = _M.COMMON
 
+-- The options that name the one registry of ctx.client: a command with own_clients
+-- makes its clients from elsewhere (ARM's lists, a file), so it takes neither.
+local ONE_REGISTRY = { registry = true, ["resource-group"] = true }
+
 _M.SECRET_MESSAGE = ": secrets are not taken as arguments (they show in ps and in shell "
   .. "history); credentials come from the environment"
 
@@ -54,7 +58,9 @@ local function all_options(commands)
   end
   for name, spec in pairs(COMMON) do add(name, spec) end
   for _, path in ipairs(commands.ORDER) do
-    for name, spec in pairs(commands.COMMANDS[path].opts or {}) do add(name, spec) end
+    for name, spec in pairs(commands.COMMANDS[path].opts or {}) do
+      if spec then add(name, spec) end   -- false: a common option the command drops
+    end
   end
   return long, short
 end
@@ -106,7 +112,7 @@ end
 local function takes(st, spec, inline, nxt, first)
   if not spec then -- unknown: its next argument may be its value, never a command word
     return first and not inline and not is_dash(nxt)
-  elseif spec.kind == "value" then
+  elseif spec.kind == "value" or spec.kind == "repeat" then
     return first and not inline and (not is_dash(nxt) or nxt:match("^%-%d") ~= nil)
   elseif spec.kind == "multi" then
     -- a name, then actions; before the command, actions hold a '/', as no command word does
@@ -186,13 +192,27 @@ end
 -- checking against the command
 ---------------------------------------------------------------------------
 
-local function spec_of(cmd, name)
-  return (cmd.opts and cmd.opts[name]) or COMMON[name]
+-- syntax: spec = args.spec_of(cmd, name)  -- the option as cmd takes it, or nil
+-- The command's own spec wins over the common one (audit's --subscription repeats);
+-- false in cmd.opts drops a common option, and own_clients drops -r and -g.
+function _M.spec_of(cmd, name)
+  local own = cmd.opts and cmd.opts[name]
+  if own ~= nil then return own or nil end
+  if cmd.own_clients and ONE_REGISTRY[name] then return nil end
+  return COMMON[name]
+end
+local spec_of = _M.spec_of
+
+-- syntax: bool = args.has_common(cmd, name)  -- cmd takes COMMON[name] as it is
+function _M.has_common(cmd, name)
+  return COMMON[name] ~= nil and spec_of(cmd, name) == COMMON[name]
 end
 
 local function short_of(cmd, letter)
-  for name, o in pairs(COMMON) do if o.short == letter then return name end end
-  for name, o in pairs(cmd.opts or {}) do if o.short == letter then return name end end
+  for name, o in pairs(COMMON) do
+    if o.short == letter and spec_of(cmd, name) then return name end
+  end
+  for name, o in pairs(cmd.opts or {}) do if o and o.short == letter then return name end end
 end
 
 -- Never echoed: it may be a value meant for an option that takes none; nor is the
@@ -254,10 +274,20 @@ local function add_group(line, o, name, item, inline, cmd)
   if cut then unexpected(line, cut) end
 end
 
-local SETTERS = { flag = set_flag, value = set_value, multi = add_group }
+-- --opt VALUE, repeatable: o[name] is the list of the values, in their order.
+local function add_value(line, o, name, item, inline, cmd)
+  local v = inline or (item.values[1] and line.kept[item.values[1]].arg)
+  if not v then usage("--" .. name .. " needs a value", cmd) end
+  if v == "" then usage("--" .. name .. " must not be empty", cmd) end
+  o[name] = o[name] or {}
+  table.insert(o[name], v)
+end
+
+local SETTERS = { flag = set_flag, value = set_value, multi = add_group, ["repeat"] = add_value }
 
 -- syntax: o = args.options(line)  -- raises usage errors, the first in the arguments' order
---   o[name]: a value, or true for a flag; o._multi[name]: the groups of a multi option
+--   o[name]: a value, or true for a flag, or the list of a repeat option's values;
+--   o._multi[name]: the groups of a multi option
 function _M.options(line)
   local o = { _multi = {} }
   for _, item in ipairs(line.items) do

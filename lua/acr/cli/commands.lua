@@ -1,11 +1,14 @@
 -- acr.cli.commands — the command table: each command's words, help, options and
 -- what it runs. COMMANDS maps a path ("token credential generate") to its spec
--- { path, summary, usage, help?, opts = name -> { kind, short? }, needs_name?, run };
--- ORDER lists the paths as the help shows them.
+-- { path, summary, usage, help?, opts = name -> { kind, short? } or false, needs_name?,
+--   own_clients?, run };
+-- ORDER lists the paths as the help shows them. kind: flag, value, repeat (a value given
+-- any number of times: a list) or multi (a name and actions); false drops a common option.
 --
 -- run(ctx, o): ctx.cmd (the spec), ctx.o (= o, the options), ctx.client, ctx.spinner
--- (stderr is a terminal). A misuse found here is a usage error (exit 2), raised
--- before anything is sent.
+-- (stderr is a terminal); returns nothing, or an exit status (1: some of the work failed,
+-- said on stderr). A misuse is a usage error (exit 2), raised before anything is sent.
+-- own_clients: the command makes its clients (config.client_for); no ctx.client, no -r/-g.
 
 local fail = require "acr.cli.fail"
 local help = require "acr.cli.help"
@@ -24,11 +27,14 @@ local _M = {}
 local COMMANDS, ORDER = {}, {}
 _M.COMMANDS, _M.ORDER = COMMANDS, ORDER
 
+-- syntax: commands.add(path, spec)  -- a command, listed after those before it
 local function command(path, spec)
+  assert(not COMMANDS[path], "two commands named " .. path)
   spec.path = path
   COMMANDS[path] = spec
   ORDER[#ORDER + 1] = path
 end
+_M.add = command
 
 -- syntax: bool = commands.is_group(prefix)  -- "token", "token credential"
 function _M.is_group(prefix)
@@ -591,5 +597,11 @@ As az does: the token is read, then PATCHed with the passwords it keeps.]],
     end
   end,
 })
+
+-- Commands of their own files, which add themselves: this module is in package.loaded
+-- before they require it (Lua 5.4 would load it again, LuaJIT refuse).
+local EXTRA = { "acr.cli.audit" }
+package.loaded["acr.cli.commands"] = _M
+for _, name in ipairs(EXTRA) do require(name) end
 
 return _M

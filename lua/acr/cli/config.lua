@@ -16,18 +16,21 @@ local _M = {}
 -- variable), then from az's defaults (lookup.defaults: AZURE_DEFAULTS_GROUP/ACR,
 -- AZURE_CORE_OUTPUT, then az's config file), the subscription last from az's profile.
 -- Refuses (usage) a bad format or a missing setting. The resource group may stay
--- unknown: config.client looks it up.
+-- unknown: config.client looks it up. A command with own_clients takes no registry and
+-- needs no --name; one whose --subscription repeats gets o.subscription as a list.
 function _M.settle(o, cmd)
   o._subscription_by = o.subscription and "--subscription" or "AZURE_SUBSCRIPTION_ID"
   for name, spec in pairs(args.COMMON) do
-    if o[name] == nil and spec.env then
+    if o[name] == nil and spec.env and args.spec_of(cmd, name) then
       local v = os.getenv(spec.env)
       if v and v ~= "" then o[name] = v end
     end
   end
   local d = lookup.defaults()
-  if o.registry == nil then o.registry = d.acr end
-  if o["resource-group"] == nil then o["resource-group"] = d.group end
+  if not cmd.own_clients then
+    if o.registry == nil then o.registry = d.acr end
+    if o["resource-group"] == nil then o["resource-group"] = d.group end
+  end
   -- as az: the default format (AZURE_CORE_OUTPUT, then [core] output), the name in any case
   local format_by = o.output and "--output" or d.output and ("the default output (" .. d.source.output .. ")")
   o.output = (o.output or d.output or "json"):lower()
@@ -42,6 +45,11 @@ function _M.settle(o, cmd)
     fail.usage("--subscription is required (or set AZURE_SUBSCRIPTION_ID, or a default "
       .. "subscription in az's profile: az account set)", cmd)
   end
+  local sub_spec = args.spec_of(cmd, "subscription")
+  if sub_spec and sub_spec.kind == "repeat" and type(o.subscription) == "string" then
+    o.subscription = { o.subscription }
+  end
+  if cmd.own_clients then return end
   if not o.registry then
     fail.usage("--registry is required (or set ACR_REGISTRY, or az's default: AZURE_DEFAULTS_ACR, "
       .. "[defaults] acr in az's config)", cmd)
@@ -57,20 +65,39 @@ end
 
 -- The subscription of the client that looks up the real one (it names no resource).
 local LOOKUP_SUBSCRIPTION = "00000000-0000-0000-0000-000000000000"
+_M.LOOKUP_SUBSCRIPTION = LOOKUP_SUBSCRIPTION
 
--- syntax: client = config.client(o)  -- the credential from acr.credential.default()
+-- What a client for subscription-wide lists is told: acr.client wants a resource group
+-- and a registry, and these are never part of a URL it sends.
+local NO_GROUP, NO_REGISTRY = "none", "noregistry"
+
+-- syntax: client = config.client_for(o, {subscription=, resource_group=?, registry=?})
+-- A client with the options' connection (--endpoint, --cloud, --ca-file, --verbose) and
+-- the one credential of this command line, acr.credential.default() made once, so every
+-- client shares its token. Without resource_group and registry: a client for lists of
+-- the subscription (its registries). Each client is kept in o._clients, which main
+-- closes at the end (closing is idempotent: a command may close its own sooner).
+function _M.client_for(o, where)
+  if not o._credential then o._credential = fail.guarded(acr.credential.default) end
+  local c = fail.guarded(acr.client, {
+    subscription_id = where.subscription, resource_group = where.resource_group or NO_GROUP,
+    registry = where.registry or NO_REGISTRY, credential = o._credential, cloud = o.cloud,
+    endpoint = o.endpoint, ca_file = o["ca-file"],
+    logger = (o.verbose or o.debug) and verbose_logger or nil,
+    user_agent = "acr-cli/" .. tostring(acr._VERSION),
+  })
+  o._clients = o._clients or {}
+  o._clients[#o._clients + 1] = c
+  return c
+end
+
+-- syntax: client = config.client(o)  -- ctx.client: the registry -r names
 -- A subscription given by name, or a registry without its resource group, is looked up
 -- first (lookup.subscription, lookup.resource_group) by a client of its own with the
 -- same credential, so one token serves both; o then holds what was found.
 function _M.client(o)
-  local cred = fail.guarded(acr.credential.default)
   local function make(sub, rg)
-    return fail.guarded(acr.client, {
-      subscription_id = sub, resource_group = rg,
-      registry = o.registry, credential = cred, cloud = o.cloud, endpoint = o.endpoint,
-      ca_file = o["ca-file"], logger = (o.verbose or o.debug) and verbose_logger or nil,
-      user_agent = "acr-cli/" .. tostring(acr._VERSION),
-    })
+    return _M.client_for(o, { subscription = sub, resource_group = rg, registry = o.registry })
   end
   if not lookup.is_guid(o.subscription) or not o["resource-group"] then
     local c = make(lookup.is_guid(o.subscription) and o.subscription or LOOKUP_SUBSCRIPTION,

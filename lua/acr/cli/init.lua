@@ -61,7 +61,9 @@ local function without_command(argv, line)
   return usage_error(commands.is_group(prefix) and prefix or "", msg)
 end
 
--- Parses the options, then runs the command (nothing for -h but its help).
+-- Parses the options, then runs the command (nothing for -h but its help); returns
+-- what the command's run returns (an exit status, or nothing). A command with
+-- own_clients makes its clients itself (config.client_for): ctx.client is not made.
 local function run_command(ctx, line)
   local o = args.options(line)
   if o.help then
@@ -75,9 +77,14 @@ local function run_command(ctx, line)
     output.refuse()
     fail.lost()
   end
-  ctx.client = config.client(o)
   ctx.spinner = prompt.isatty(2)
-  ctx.cmd.run(ctx, o)
+  if not ctx.cmd.own_clients then ctx.client = config.client(o) end
+  return ctx.cmd.run(ctx, o)
+end
+
+-- Every client of the command line, closed whatever happened (close is idempotent).
+local function close_clients(ctx)
+  for _, c in ipairs(ctx.o and ctx.o._clients or {}) do pcall(c.close, c) end
 end
 
 -- The exit status for what the command raised.
@@ -100,8 +107,9 @@ local function run_main(argv)
   if not line.cmd then return without_command(argv, line) end
   local ctx = { cmd = line.cmd }
   local ok, e = pcall(run_command, ctx, line)
-  if ctx.client then pcall(ctx.client.close, ctx.client) end
-  if ok then return fail.EXIT_OK end
+  close_clients(ctx)
+  -- a command may end with a status of its own: 1 when some of its work failed, said
+  if ok then return type(e) == "number" and e or fail.EXIT_OK end
   return exit_for(line.cmd, e)
 end
 

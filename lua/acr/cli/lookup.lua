@@ -9,6 +9,7 @@
 
 local fail = require "acr.cli.fail"
 local jmespath = require "acr.jmespath"   -- for its JSON reader (no other decoder needed)
+local registry_id = require("acr.audit").registry_id
 
 local _M = {}
 
@@ -173,24 +174,12 @@ function _M.subscription(client, value, given_by)
   return found.subscriptionId, type(found.displayName) == "string" and found.displayName or nil
 end
 
--- The resource group of a registry's id, when the id is exactly
--- /subscriptions/SUB/resourceGroups/RG/providers/Microsoft.ContainerRegistry/registries/NAME
--- (fixed segments, SUB and NAME compared case-insensitively) and RG follows ARM's rule
--- (the module's: 1 to 90 of ASCII letters, digits, - _ . ( ), not ending in '.').
-local FIXED = { [2] = "subscriptions", [4] = "resourcegroups", [6] = "providers",
-  [7] = "microsoft.containerregistry", [8] = "registries" }
-
+-- The resource group of a registry's id, when the id is exactly that of registry name
+-- of subscription sub (acr.audit.registry_id reads it: the one reader of registry ids;
+-- SUB and NAME compared case-insensitively).
 local function group_of(id, sub, name)
-  if type(id) ~= "string" or id:sub(1, 1) ~= "/" then return nil end
-  local p = {}
-  for seg in (id .. "/"):gmatch("([^/]*)/") do p[#p + 1] = seg end
-  if #p ~= 9 or p[1] ~= "" then return nil end
-  for i, want in pairs(FIXED) do
-    if p[i]:lower() ~= want then return nil end
-  end
-  if p[3]:lower() ~= sub:lower() or p[9]:lower() ~= name:lower() then return nil end
-  local rg = p[5]
-  if #rg < 1 or #rg > 90 or not rg:find("^[%w%-_%.%(%)]+$") or rg:sub(-1) == "." then return nil end
+  local isub, rg, iname = registry_id(id)
+  if not isub or isub:lower() ~= sub:lower() or iname:lower() ~= name:lower() then return nil end
   return rg
 end
 

@@ -245,6 +245,9 @@ local ROWS = {
   end,
 }
 
+-- syntax: output.print_rows(o, headers, rows)  -- table (aligned) or tsv; rows: lists of cells
+_M.print_rows = print_rows
+
 ---------------------------------------------------------------------------
 -- table and tsv of what --query leaves, by az's rules
 ---------------------------------------------------------------------------
@@ -508,6 +511,12 @@ end
 ---------------------------------------------------------------------------
 
 local LISTS = set_of { "scope_maps", "tokens" }
+
+-- syntax: output.add_kind(kind, rows, is_list)  -- a kind of value of another command file:
+-- rows(o, value) prints it for -o table and tsv (output.print_rows); is_list: [] when empty
+function _M.add_kind(kind, rows, is_list)
+  ROWS[kind], LISTS[kind] = rows, is_list or nil
+end
 
 local function json_text(value, c1)
   return json.encode(value, { indent = 2, sort = true, array_keys = ARRAY_KEYS, c1 = c1 }) .. "\n"
