@@ -3,7 +3,8 @@
 --
 --   local sink = require "acr.desired.sink"
 --   s, err = sink.dir(path, opts?)       -- <path>/<registry>/<token>.<slot>.json, 0600
---   s = sink.exec(argv, opts?)           -- opts.timeout (seconds, default 30)
+--   s = sink.exec(argv, opts?)           -- the JSON, one line, on stdin; opts.timeout
+--                                        -- (seconds, default 30)
 --   s = sink.func(f, opts?)              -- f(secret) -> true | nil, message
 --   ok, err = s:deliver(secret)
 --   ok, err = s:withdraw(ref)            -- before a delivered password is removed or
@@ -92,8 +93,9 @@ local function checked(fname, t, action)
   return out
 end
 
--- The JSON document of a checked secret or ref (expiry null when it never expires).
-local function document(s, without)
+-- The JSON document of a checked secret or ref (expiry null when it never expires):
+-- indented for a file, one line for a program (a shell script can `read -r` it).
+local function document(s, without, indent)
   local t, keys = {}, {}
   for _, k in ipairs(FIELDS) do
     if k ~= without then
@@ -105,7 +107,7 @@ local function document(s, without)
       end
     end
   end
-  return json.encode(json.object(t, keys), { indent = 2 }) .. "\n"
+  return json.encode(json.object(t, keys), { indent = indent }) .. "\n"
 end
 
 ---------------------------------------------------------------------------
@@ -206,7 +208,7 @@ function _M.dir(path, opts)
   function impl.deliver(s)
     local dir, file = file_of(s)
     local ok, err = sys().mkdir_private(dir)
-    if ok then ok, err = sys().write_private(dir .. "/" .. file, document(s, "action")) end
+    if ok then ok, err = sys().write_private(dir .. "/" .. file, document(s, "action", 2)) end
     if not ok then return nil, name .. ": " .. err end
     return true
   end
