@@ -240,6 +240,15 @@ exit 3]])
       assert.is_nil(ok)
       no_secret(err)
       assert.matches("bad password [redacted]", err, 1, true)
+      -- as a JSON writer that escapes '/' writes it
+      prog = script(dir, "reencodes", [[read -r line
+echo "$line" | sed 's,/,\\/,g; s/.*"password"/"password"/' >&2; exit 1]])
+      ok, err = sink.exec({ prog }):deliver(secret())
+      assert.is_nil(ok)
+      no_secret(err)
+      assert.matches('(stderr: "password":"[redacted]"', err, 1, true)
+      -- a start of it where a capped output ends
+      assert.are.equal("cut at [redacted]", sink.redact("cut at " .. PASSWORD:sub(1, 9), PASSWORD))
     end)
 
     it("kills a program that outlives its timeout", function()

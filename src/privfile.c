@@ -155,7 +155,7 @@ int acr_write_private(const char *path, const void *data, size_t len, const char
   int fd, rc, e;
   base = base ? base + 1 : path;
   if (!*base)
-    return fail(what, "name the file", *path ? EISDIR : ENOENT);
+    return fail(what, "write a file there", *path ? EISDIR : ENOENT);
   dir = dir_of(path);
   size = dir ? strlen(dir) + sizeof TEMP_NAME + 17 : 0;
   tmp = dir ? malloc(size) : NULL;

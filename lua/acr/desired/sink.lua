@@ -127,12 +127,15 @@ local function replace_plain(text, what, with)
   return table.concat(out)
 end
 
--- text without the password, as it is and as JSON would have escaped it, nor a start
--- of it at the very end (where a capped output may have cut it).
+-- text without the password, as it is and as JSON writers escape it (ours, and those
+-- that also write "/" as "\/"), nor a start of it at the very end (where a capped
+-- output may have cut it).
 local function redact(text, password)
   if not password or password == "" then return text end
+  local quoted = json.quote(password):sub(2, -2)
   text = replace_plain(text, password, REDACTED)
-  text = replace_plain(text, json.quote(password):sub(2, -2), REDACTED)
+  text = replace_plain(text, quoted, REDACTED)
+  text = replace_plain(text, (quoted:gsub("/", "\\/")), REDACTED)
   for k = math.min(#password - 1, #text), 4, -1 do
     if text:sub(-k) == password:sub(1, k) then return text:sub(1, -k - 1) .. REDACTED end
   end
