@@ -4,7 +4,8 @@
  * resolver thread, holding the malloc lock at the moment of fork). The child runs in its
  * own process group, so a timeout, or its exit, ends whatever it started too. The run
  * ends when the child exits, not at EOF (see collect). An exec failure comes
- * back to the parent as an errno through a close-on-exec pipe: EOF means exec worked. */
+ * back to the parent as an errno through a close-on-exec pipe: EOF means exec worked.
+ * Our ends of the stdin, stdout and stderr pipes are runio.c's. */
 
 #include <errno.h>
 #include <fcntl.h>
