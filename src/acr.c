@@ -16,6 +16,7 @@
 #include "pager.h"
 #include "resource.h"
 #include "secmem.h"
+#include "sys.h"
 #include "version.h"
 
 ACR_EXPORT int luaopen_acr(lua_State *L);
@@ -103,5 +104,6 @@ int luaopen_acr(lua_State *L)
   acr_api_open(L);
   acr_pager_open(L);
   acr_request_open(L);
+  acr_sys_open(L);
   return 1;
 }

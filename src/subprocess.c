@@ -4,16 +4,11 @@
  * resolver thread, holding the malloc lock at the moment of fork). The child runs in its
  * own process group, so a timeout, or its exit, ends whatever it started too. The run
  * ends when the child exits, not at EOF (see collect). An exec failure comes
- * back to the parent as an errno through a close-on-exec pipe: EOF means exec worked. */
-
-/* pipe2 is a GNU extension in glibc (POSIX only gained it in 2024); the rest is POSIX.1-2008. */
-#if defined(__linux__) && !defined(_GNU_SOURCE)
-#define _GNU_SOURCE
-#endif
+ * back to the parent as an errno through a close-on-exec pipe: EOF means exec worked.
+ * Our ends of the stdin, stdout and stderr pipes are runio.c's. */
 
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -23,14 +18,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <openssl/crypto.h>
-
 #include "clock.h"
+#include "runio.h"
 #include "subprocess.h"
 
 extern char **environ;
 
-#define OUTPUT_CAP ((size_t)1024 * 1024)
 #define DEFAULT_PATH "/bin:/usr/bin"   /* what execvp uses when PATH is unset */
 
 static void set_err(char *err, size_t errlen, const char *fmt, const char *a, int e)
@@ -48,52 +41,6 @@ static void set_err(char *err, size_t errlen, const char *fmt, const char *a, in
 static long long now_ms(void)
 {
   return (long long)(acr_clock() * 1000);
-}
-
-static void close_fd(int *fd)
-{
-  if (*fd >= 0) {
-    /* Not retried on EINTR: on Linux the descriptor is gone either way. */
-    close(*fd);
-    *fd = -1;
-  }
-}
-
-/* A close-on-exec descriptor numbered 3 or above, so that the child's dup2 onto 0, 1
- * and 2 can never overwrite one of its own sources (the host may have closed stdio). */
-static int high_fd(int fd)
-{
-  int hi;
-  if (fd < 0 || fd > 2)
-    return fd;
-  hi = fcntl(fd, F_DUPFD_CLOEXEC, 3);
-  close(fd);
-  return hi;
-}
-
-static int cloexec_pipe(int p[2])
-{
-#if defined(__linux__)
-  if (pipe2(p, O_CLOEXEC) != 0)
-    return -1;
-#else
-  /* Without pipe2 a fork in another thread can inherit these for a moment. */
-  if (pipe(p) != 0)
-    return -1;
-  if (fcntl(p[0], F_SETFD, FD_CLOEXEC) == -1 || fcntl(p[1], F_SETFD, FD_CLOEXEC) == -1) {
-    close(p[0]);
-    close(p[1]);
-    return -1;
-  }
-#endif
-  p[0] = high_fd(p[0]);
-  p[1] = high_fd(p[1]);
-  if (p[0] < 0 || p[1] < 0) {
-    close_fd(&p[0]);
-    close_fd(&p[1]);
-    return -1;
-  }
-  return 0;
 }
 
 /* The paths to try, as execvp would: argv[0] itself when it has a '/', else each PATH
@@ -143,7 +90,7 @@ static char **candidates(const char *name)
 }
 
 /* In the child, after fork: async-signal-safe calls only, then execve or _exit. */
-static void child(const char *const *argv, char **paths, int devnull, int out, int errfd,
+static void child(const char *const *argv, char **paths, int in, int out, int errfd,
                   int status)
 {
   static const int reset[] = {SIGPIPE, SIGINT, SIGQUIT, SIGTERM, SIGHUP, SIGCHLD, SIGALRM};
@@ -153,14 +100,14 @@ static void child(const char *const *argv, char **paths, int devnull, int out, i
   ssize_t w;
 
   setpgid(0, 0);
-  /* The sources are all >= 3 (see high_fd), so each dup2 really copies, and the copy
-   * has close-on-exec cleared; every other descriptor of ours is close-on-exec. */
-  if (dup2(devnull, 0) < 0 || dup2(out, 1) < 0 || dup2(errfd, 2) < 0) {
+  /* The sources are all >= 3 (see acr_high_fd), so each dup2 really copies, and the
+   * copy has close-on-exec cleared; every other descriptor of ours is close-on-exec. */
+  if (dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(errfd, 2) < 0) {
     e = errno;
     goto fail;
   }
   /* Ignored signals survive exec; the host (nginx ignores SIGPIPE) should not pass
-   * them on. Blocked ones too: we block SIGCHLD around the run. */
+   * them on. Blocked ones too: we block SIGCHLD and SIGPIPE around the run. */
   for (i = 0; i < sizeof reset / sizeof reset[0]; i++)
     signal(reset[i], SIG_DFL);
   sigemptyset(&none);
@@ -208,77 +155,6 @@ static int exited(pid_t pid, siginfo_t *si)
   return si->si_pid == pid;
 }
 
-/* One output pipe of the child; what is kept of it goes to buf (NULL discards). */
-typedef struct sink {
-  int fd;
-  acr_buf *buf;
-  size_t kept;
-} sink;
-
-/* Reads once from s->fd (non-blocking), keeping at most OUTPUT_CAP and discarding the
- * rest (the child must not block on a full pipe). The bytes read; 0 when there is
- * nothing right now; -1 at EOF, having closed s->fd (a read error counts as EOF). */
-static ssize_t drain(sink *s, int *oom)
-{
-  char chunk[65536];
-  ssize_t n;
-  do
-    n = read(s->fd, chunk, sizeof chunk);
-  while (n < 0 && errno == EINTR);
-  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-    return 0;
-  if (n <= 0) {
-    close_fd(&s->fd);
-    return -1;
-  }
-  if (s->buf && s->kept < OUTPUT_CAP) {
-    size_t take = (size_t)n;
-    if (take > OUTPUT_CAP - s->kept)
-      take = OUTPUT_CAP - s->kept;
-    if (acr_buf_add(s->buf, chunk, take) != 0)
-      *oom = 1;
-    s->kept += take;
-  }
-  OPENSSL_cleanse(chunk, (size_t)n);   /* az's output holds its token */
-  return n;
-}
-
-/* After the exit: what the pipe holds now, then it is closed. A pipe holds at most
- * pipe-max-size (1 MiB unless root raised it); reading more than that means a process
- * outside the group (one that called setsid) is still writing, and we do not wait for it. */
-static void drain_rest(sink *s, int *oom)
-{
-  size_t got = 0;
-  ssize_t n;
-  while (s->fd >= 0 && got <= OUTPUT_CAP && (n = drain(s, oom)) > 0)
-    got += (size_t)n;
-  close_fd(&s->fd);
-}
-
-/* Waits up to wait_ms for output on the open pipes and reads what came (with both
- * closed, it only waits). 1 when something came, 0 when not, -1 when poll failed. */
-static int pump(sink s[2], int wait_ms, int *oom)
-{
-  struct pollfd fds[2];
-  sink *of[2];
-  nfds_t nfds = 0, i;
-  int got = 0;
-  for (i = 0; i < 2; i++) {
-    if (s[i].fd < 0)
-      continue;
-    fds[nfds].fd = s[i].fd;
-    fds[nfds].events = POLLIN;
-    fds[nfds].revents = 0;
-    of[nfds++] = &s[i];
-  }
-  if (poll(fds, nfds, wait_ms) < 0)
-    return errno == EINTR ? 0 : -1;
-  for (i = 0; i < nfds; i++)
-    if (fds[i].revents && drain(of[i], oom) != 0)
-      got = 1;
-  return got;
-}
-
 typedef enum run_end { END_EXITED, END_LOST, END_TIMEOUT, END_POLL_FAILED } run_end;
 
 /* The longest one poll waits before looking again whether the child has exited. EOF
@@ -289,11 +165,12 @@ typedef enum run_end { END_EXITED, END_LOST, END_TIMEOUT, END_POLL_FAILED } run_
  * 1 ms, as after output the exit usually follows at once, and grows to this. */
 #define TICK_MAX_MS 50
 
-/* Reads the output until the child exits (its status in *si) or the deadline passes.
- * End of output is not the end: the exit status is part of the answer, and a
- * grandchild may hold the pipes open. Knowing nothing of what the program prints (a
- * JSON document, for az), it does not look for the end of a document either. */
-static run_end collect(pid_t pid, sink s[2], long long deadline, siginfo_t *si, int *oom)
+/* Feeds stdin and reads the output until the child exits (its status in *si) or the
+ * deadline passes. End of output is not the end: the exit status is part of the
+ * answer, and a grandchild may hold the pipes open. Knowing nothing of what the
+ * program prints (a JSON document, for az), it does not look for the end of a
+ * document either. */
+static run_end collect(pid_t pid, acr_run_pipes *p, long long deadline, siginfo_t *si)
 {
   int tick = 1;
   for (;;) {
@@ -301,7 +178,7 @@ static run_end collect(pid_t pid, sink s[2], long long deadline, siginfo_t *si, 
     int came, x;
     if (left <= 0)
       return END_TIMEOUT;
-    came = pump(s, left < tick ? (int)left : tick, oom);
+    came = acr_run_pump(p, left < tick ? (int)left : tick);
     if (came < 0)
       return END_POLL_FAILED;
     x = exited(pid, si);
@@ -321,11 +198,10 @@ static run_end collect(pid_t pid, sink s[2], long long deadline, siginfo_t *si, 
  * child's group runs.
  * Killing before reading what is left also bounds that read: no one in the group can
  * add to it. */
-static void end_group(pid_t pid, sink s[2], int *oom)
+static void end_group(pid_t pid, acr_run_pipes *p)
 {
   kill_group(pid);
-  drain_rest(&s[0], oom);
-  drain_rest(&s[1], oom);
+  acr_run_finish(p);
   reap(pid);
 }
 
@@ -348,135 +224,227 @@ static acr_run_status exit_status(const siginfo_t *si, const char *name, int *ex
   return ACR_RUN_ERROR;
 }
 
-static int nonblocking(int fd)
+/* The descriptors of one run: the child's ends, ours (p), and where errors go. */
+typedef struct run {
+  const char *name;
+  char *err;
+  size_t errlen;
+  int in, out, errfd, status;   /* the child's: stdin (a pipe or /dev/null), ..., exec status */
+  int status_r;                 /* ours of the exec status pipe */
+  acr_run_pipes p;
+} run;
+
+/* Every pipe of the run; -1 with errno set when one cannot be made (the caller closes
+ * what was). Each end is stored as soon as it exists, so none is lost on failure. */
+static int open_pipes(run *r, const acr_run_io *io)
 {
-  int fl = fcntl(fd, F_GETFL);
-  return fl == -1 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) == -1 ? -1 : 0;
+  int pi[2], po[2], pe[2], ps[2];
+  if (io->in) {
+    if (acr_cloexec_pipe(pi) != 0)
+      return -1;
+    r->in = pi[0];
+    r->p.in.fd = pi[1];
+    r->p.in.data = io->in;
+    r->p.in.len = io->inlen;
+  } else if ((r->in = acr_high_fd(open("/dev/null", O_RDONLY | O_CLOEXEC))) < 0) {
+    return -1;
+  }
+  if (acr_cloexec_pipe(po) != 0)
+    return -1;
+  r->p.out[0].fd = po[0];
+  r->out = po[1];
+  r->p.out[0].buf = io->out;
+  if (acr_cloexec_pipe(pe) != 0)
+    return -1;
+  r->p.out[1].fd = pe[0];
+  r->errfd = pe[1];
+  r->p.out[1].buf = io->err;
+  if (acr_cloexec_pipe(ps) != 0)
+    return -1;
+  r->status_r = ps[0];
+  r->status = ps[1];
+  /* ours are non-blocking: after the exit we take what is there and stop (end_group) */
+  if (acr_nonblocking(po[0]) != 0 || acr_nonblocking(pe[0]) != 0)
+    return -1;
+  return r->p.in.fd >= 0 ? acr_nonblocking(r->p.in.fd) : 0;
 }
 
-acr_run_status acr_run(const char *const *argv, long timeout_ms, acr_buf *out, acr_buf *errout,
-                       int *exit_code, char *err, size_t errlen)
+static void close_child_ends(run *r)
 {
-  int devnull = -1, po[2] = {-1, -1}, pe[2] = {-1, -1}, ps[2] = {-1, -1};
-  char **paths = NULL;
-  sigset_t chld, oldmask;
-  int masked = 0, e = 0, oom = 0;
-  sink s[2] = {{-1, NULL, 0}, {-1, NULL, 0}};
-  siginfo_t si;
-  long long deadline;
-  acr_run_status rc = ACR_RUN_ERROR;
-  pid_t pid;
+  acr_close_fd(&r->in);
+  acr_close_fd(&r->out);
+  acr_close_fd(&r->errfd);
+  acr_close_fd(&r->status);
+}
+
+static void close_all(run *r)
+{
+  close_child_ends(r);
+  acr_close_fd(&r->status_r);
+  acr_close_fd(&r->p.in.fd);
+  acr_close_fd(&r->p.out[0].fd);
+  acr_close_fd(&r->p.out[1].fd);
+}
+
+/* 0 when exec worked (the status pipe closed on exec), else the child's errno. */
+static int exec_errno(run *r)
+{
+  int e = 0;
   ssize_t n;
+  do
+    n = read(r->status_r, &e, sizeof e);
+  while (n < 0 && errno == EINTR);
+  acr_close_fd(&r->status_r);
+  return n == (ssize_t)sizeof e ? e : 0;
+}
+
+/* From the start of the exec on: how the run ended, the child reaped. */
+static acr_run_status finish(run *r, pid_t pid, long long deadline, int *exit_code)
+{
+  siginfo_t si;
+  int e;
+  switch (collect(pid, &r->p, deadline, &si)) {
+  case END_EXITED:
+    end_group(pid, &r->p);
+    if (!r->p.oom)
+      return exit_status(&si, r->name, exit_code, r->err, r->errlen);
+    set_err(r->err, r->errlen, "run %s: out of memory for its output", r->name, 0);
+    return ACR_RUN_ERROR;
+  case END_LOST:
+    /* Not reaped by us, so its id may be another's by now: no kill_group. */
+    acr_run_finish(&r->p);
+    set_err(r->err, r->errlen, "run %s: its exit status was lost (SIGCHLD ignored or "
+            "reaped elsewhere)", r->name, 0);
+    return ACR_RUN_ERROR;
+  case END_TIMEOUT:
+    end_group(pid, &r->p);   /* what it wrote before the kill is kept too */
+    set_err(r->err, r->errlen, "run %s: timed out", r->name, 0);
+    return ACR_RUN_TIMEOUT;
+  default:
+    e = errno;
+    kill_group(pid);
+    reap(pid);
+    set_err(r->err, r->errlen, "run %s: poll failed", r->name, e);
+    return ACR_RUN_ERROR;
+  }
+}
+
+/* SIGCHLD and SIGPIPE are blocked in this thread for the run. A host SIGCHLD handler
+ * that reaps with waitpid(-1) (nginx's does) would take our child's status; blocked,
+ * we reap first. A program that exits without reading its stdin makes our write
+ * raise SIGPIPE, whose default action ends the host: blocked, it stays pending (it
+ * is sent to the writing thread), and is taken back before the mask is restored. */
+typedef struct sigstate {
+  sigset_t old;
+  int masked, pipe_pending;
+} sigstate;
+
+static void block_signals(sigstate *s)
+{
+  sigset_t set, pending;
+  sigemptyset(&set);
+  sigaddset(&set, SIGCHLD);
+  sigaddset(&set, SIGPIPE);
+  /* one pending already is the host's, not ours to take */
+  s->pipe_pending = sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE) == 1;
+  s->masked = pthread_sigmask(SIG_BLOCK, &set, &s->old) == 0;
+}
+
+static void restore_signals(sigstate *s, int broken_pipe)
+{
+  sigset_t pipe_only, pending;
+  struct timespec now = {0, 0};
+  if (!s->masked)
+    return;
+  sigemptyset(&pipe_only);
+  sigaddset(&pipe_only, SIGPIPE);
+  if (broken_pipe && !s->pipe_pending && sigpending(&pending) == 0 &&
+      sigismember(&pending, SIGPIPE) == 1) {
+    while (sigtimedwait(&pipe_only, NULL, &now) < 0 && errno == EINTR)
+      ;
+  }
+  pthread_sigmask(SIG_SETMASK, &s->old, NULL);
+}
+
+/* Checks the arguments; 0 when the run can start. */
+static int check_args(const char *const *argv, long timeout_ms, char *err, size_t errlen)
+{
+  if (!argv || !argv[0] || !argv[0][0]) {
+    set_err(err, errlen, "run: no program given%s", "", 0);
+    return -1;
+  }
+  if (timeout_ms <= 0) {
+    set_err(err, errlen, "run %s: the timeout must be positive", argv[0], 0);
+    return -1;
+  }
+  return 0;
+}
+
+/* The child has not exec'd: e says why. It is reaped. */
+static acr_run_status exec_failed(pid_t pid, int e, const char *name, char *err, size_t errlen)
+{
+  reap(pid);
+  if (e == ENOENT || e == ENOTDIR || e == EACCES) {
+    set_err(err, errlen, "run %s: not found or not executable", name, e);
+    return ACR_RUN_NOT_FOUND;
+  }
+  set_err(err, errlen, "run %s: cannot execute", name, e);
+  return ACR_RUN_ERROR;
+}
+
+acr_run_status acr_run_with(const char *const *argv, const acr_run_io *io, long timeout_ms,
+                            int *exit_code, char *err, size_t errlen)
+{
+  static const acr_run_io none = {NULL, 0, NULL, NULL};
+  run r = {NULL, err, errlen, -1, -1, -1, -1, -1, ACR_RUN_PIPES_INIT};
+  sigstate sig = {.masked = 0};
+  acr_run_status rc = ACR_RUN_ERROR;
+  char **paths = NULL;
+  long long deadline;
+  pid_t pid;
+  int e;
 
   if (err && errlen)
     err[0] = '\0';
   if (exit_code)
     *exit_code = -1;
-  if (!argv || !argv[0] || !argv[0][0]) {
-    set_err(err, errlen, "run: no program given%s", "", 0);
+  if (check_args(argv, timeout_ms, err, errlen) != 0)
     return ACR_RUN_ERROR;
-  }
-  if (timeout_ms <= 0) {
-    set_err(err, errlen, "run %s: the timeout must be positive", argv[0], 0);
-    return ACR_RUN_ERROR;
-  }
+  r.name = argv[0];
   deadline = now_ms() + timeout_ms;
   paths = candidates(argv[0]);
   if (!paths) {
     set_err(err, errlen, "run %s: out of memory", argv[0], 0);
     return ACR_RUN_ERROR;
   }
-  /* Our read ends are non-blocking, so that after the exit we can take what is there
-   * and stop (see end_group); the child's write ends are other open files, unaffected. */
-  devnull = high_fd(open("/dev/null", O_RDONLY | O_CLOEXEC));
-  if (devnull < 0 || cloexec_pipe(po) != 0 || cloexec_pipe(pe) != 0 || cloexec_pipe(ps) != 0 ||
-      nonblocking(po[0]) != 0 || nonblocking(pe[0]) != 0) {
+  if (open_pipes(&r, io ? io : &none) != 0) {
     set_err(err, errlen, "run %s: cannot set up pipes", argv[0], errno);
     goto done;
   }
-
-  /* A host SIGCHLD handler that reaps with waitpid(-1) (nginx's does) would take our
-   * child's status; with SIGCHLD blocked in this thread we reap first. */
-  sigemptyset(&chld);
-  sigaddset(&chld, SIGCHLD);
-  masked = pthread_sigmask(SIG_BLOCK, &chld, &oldmask) == 0;
-
+  block_signals(&sig);
   pid = fork();
   if (pid < 0) {
     set_err(err, errlen, "run %s: fork failed", argv[0], errno);
     goto done;
   }
   if (pid == 0)
-    child(argv, paths, devnull, po[1], pe[1], ps[1]);   /* does not return */
+    child(argv, paths, r.in, r.out, r.errfd, r.status);   /* does not return */
 
   setpgid(pid, pid);   /* also here, so the group exists before any kill (races are harmless) */
-  close_fd(&devnull);
-  close_fd(&po[1]);
-  close_fd(&pe[1]);
-  close_fd(&ps[1]);
-
-  /* Did exec work? The status pipe closes on exec, or carries the errno. */
-  do
-    n = read(ps[0], &e, sizeof e);
-  while (n < 0 && errno == EINTR);
-  close_fd(&ps[0]);
-  if (n == (ssize_t)sizeof e) {
-    reap(pid);
-    if (e == ENOENT || e == ENOTDIR || e == EACCES) {
-      set_err(err, errlen, "run %s: not found or not executable", argv[0], e);
-      rc = ACR_RUN_NOT_FOUND;
-    } else {
-      set_err(err, errlen, "run %s: cannot execute", argv[0], e);
-    }
-    goto done;
-  }
-
-  s[0].fd = po[0];
-  s[0].buf = out;
-  s[1].fd = pe[0];
-  s[1].buf = errout;
-  po[0] = pe[0] = -1;   /* the sinks own them now */
-  switch (collect(pid, s, deadline, &si, &oom)) {
-  case END_EXITED:
-    end_group(pid, s, &oom);
-    if (oom)
-      set_err(err, errlen, "run %s: out of memory for its output", argv[0], 0);
-    else
-      rc = exit_status(&si, argv[0], exit_code, err, errlen);
-    break;
-  case END_LOST:
-    /* Not reaped by us, so its id may be another's by now: no kill_group. */
-    drain_rest(&s[0], &oom);
-    drain_rest(&s[1], &oom);
-    set_err(err, errlen, "run %s: its exit status was lost (SIGCHLD ignored or reaped "
-            "elsewhere)", argv[0], 0);
-    break;
-  case END_TIMEOUT:
-    kill_group(pid);
-    reap(pid);
-    set_err(err, errlen, "run %s: timed out", argv[0], 0);
-    rc = ACR_RUN_TIMEOUT;
-    break;
-  case END_POLL_FAILED:
-    e = errno;
-    kill_group(pid);
-    reap(pid);
-    set_err(err, errlen, "run %s: poll failed", argv[0], e);
-    break;
-  }
+  close_child_ends(&r);
+  e = exec_errno(&r);
+  rc = e ? exec_failed(pid, e, argv[0], err, errlen) : finish(&r, pid, deadline, exit_code);
 
 done:
-  close_fd(&devnull);
-  close_fd(&po[0]);
-  close_fd(&po[1]);
-  close_fd(&pe[0]);
-  close_fd(&pe[1]);
-  close_fd(&ps[0]);
-  close_fd(&ps[1]);
-  close_fd(&s[0].fd);
-  close_fd(&s[1].fd);
-  if (masked)
-    pthread_sigmask(SIG_SETMASK, &oldmask, NULL);
+  close_all(&r);
+  restore_signals(&sig, r.p.in.broken);
   free(paths);
   return rc;
+}
+
+acr_run_status acr_run(const char *const *argv, long timeout_ms, acr_buf *out, acr_buf *errout,
+                       int *exit_code, char *err, size_t errlen)
+{
+  acr_run_io io = {NULL, 0, out, errout};
+  return acr_run_with(argv, &io, timeout_ms, exit_code, err, errlen);
 }

@@ -7,7 +7,7 @@
  *   gcc -std=c99 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Werror -Wshadow \
  *       -Wstrict-prototypes -Wmissing-prototypes -g -O1 \
  *       -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer \
- *       -Isrc tests/c/auth_parts_test.c src/jwt.c src/subprocess.c src/buf.c \
+ *       -Isrc tests/c/auth_parts_test.c src/jwt.c src/subprocess.c src/runio.c src/buf.c \
  *       -o /tmp/auth_parts_test $(pkg-config --libs libcrypto) && /tmp/auth_parts_test
  *
  * Prints one line per failed check and exits 1 if any failed. ACR_TEST_KEEP=1 keeps the

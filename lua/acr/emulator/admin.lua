@@ -6,6 +6,8 @@ local json = require "acr.emulator.json"
 local util = require "acr.emulator.util"
 local auth = require "acr.emulator.auth"
 local registry = require "acr.emulator.registry"
+local clock = require "acr.emulator.clock"
+local login = require "acr.emulator.login"
 
 local _M = { _VERSION = "0.1.0" }
 
@@ -248,6 +250,44 @@ routes["POST identity"] = function()
   if t.header then state.identity_header = t.header end
   if t.client_id then state.mi_client_id = t.client_id end
   return reply(200, json.object("header", state.identity_header, "client_id", state.mi_client_id))
+end
+
+-- GET clock: {"offset": s}, the seconds every stored time has been aged by since
+-- reset. POST clock {"advance": s} ages them by s more (see clock.lua).
+routes["GET clock"] = function()
+  return reply(200, json.object("offset", clock.offset()))
+end
+
+routes["POST clock"] = function()
+  local t, err = body_object()
+  if not t then return bad(err) end
+  for k in pairs(t) do
+    if k ~= "advance" then return bad("unknown key '" .. tostring(k) .. "'") end
+  end
+  local s = t.advance
+  if type(s) ~= "number" or s ~= s or s < 0 or s > clock.MAX_ADVANCE then
+    return bad("'advance' must be a number of seconds from 0 to " .. clock.MAX_ADVANCE)
+  end
+  clock.advance(s)
+  return reply(200, json.object("offset", clock.offset()))
+end
+
+-- POST login {"subscription"?, "registry", "username", "password"}: 200 {"ok":true,
+-- "slot"} when the token exists, is enabled and has that password, unexpired; else
+-- 401 {"ok":false,"reason"} (see login.lua).
+routes["POST login"] = function()
+  local t, err = body_object()
+  if not t then return bad(err) end
+  for _, k in ipairs { "registry", "username", "password", "subscription" } do
+    local v = t[k]
+    if (v ~= nil or k ~= "subscription") and (type(v) ~= "string" or v == "") then
+      return bad("'" .. k .. "' must be a non-empty string")
+    end
+  end
+  local slot, why, status = login.check(t)
+  if slot then return reply(200, json.object("ok", true, "slot", slot)) end
+  if status == 400 then return bad(why) end
+  return reply(401, json.object("ok", false, "reason", why))
 end
 
 -- syntax: admin.handle(name)   name is the path after /__admin/

@@ -9,6 +9,7 @@ local auth = require "acr.emulator.auth"
 local throttle = require "acr.emulator.throttle"
 local actions_rule = require "acr.emulator.actions"
 local registry = require "acr.emulator.registry"
+local login = require "acr.emulator.login"
 
 local _M = { _VERSION = "0.1.0" }
 
@@ -700,6 +701,7 @@ local function item(ctx, reg)
                 creation_time = old and old.creation_time or now,
                 expiry = c.expiry or (old and old.expiry),
                 thumbprint = c.thumbprint or (old and old.thumbprint),
+                hash = old and old.hash,   -- a kept password still logs in
               }
             end
             target[kind] = kept
@@ -767,7 +769,8 @@ handlers.generateCredentials = function(ctx, reg)
     apply = function() end,
     on_success = function()
       for _, g in ipairs(generated) do
-        tok.passwords[g.name] = { creation_time = g.creation_time, expiry = g.expiry }
+        tok.passwords[g.name] = { creation_time = g.creation_time, expiry = g.expiry,
+          hash = login.hash(g.value) }
       end
     end,
     final = result,

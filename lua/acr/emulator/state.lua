@@ -134,6 +134,7 @@ function _M.reset()
   _M.log = {}
   _M.issued = {}          -- bearer tokens issued since reset, oldest first (see remember_issued)
   _M.seq = 0
+  _M.clock_offset = 0     -- seconds every stored time was aged by (see clock.lua)
   throttle.reset()
   _M.prng = util.prng(_M.settings.seed)
 end

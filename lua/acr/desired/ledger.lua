@@ -1,0 +1,192 @@
+-- acr.desired.ledger — what a rotation has done to each password slot, kept across
+-- runs: a run killed between generating a password and delivering it leaves
+-- "intended" or "generated" behind, and the next run sees it and repairs that slot.
+-- It holds states and times, never a password.
+--
+--   local ledger = require "acr.desired.ledger"
+--   l, err = ledger.open(path)   -- a JSON file (made, and its directory 0700, on the
+--                                -- first change), replaced atomically on every change
+--   l = ledger.memory()          -- the same, kept in memory only
+--   key = ledger.key(subscription, resource_group, registry, token)   -- lower-cased
+--   ok, err = l:intend(key, slot, at)                 -- about to generate slot at epoch `at`
+--   ok, err = l:generated(key, slot, creation_time)   -- ARM answered (RFC 3339)
+--   ok, err = l:delivered(key, slot, creation_time)   -- the sink confirmed
+--   e = l:get(key, slot)    -- nil or a copy of { state =, at =, creation_time = }
+--   ok, err = l:forget(key, slot)
+--   t = l:to_table()        -- a copy of every entry: t[key][slot] = e
+--
+-- slot is "password1" or "password2". A change that cannot be saved is not made (the
+-- entry stays as it was) and returns nil, err; misuse raises (acr.check's shape).
+local check = require "acr.check"
+local json = require "acr.json"
+local cjson = require("cjson.safe").new()
+
+local _M = { _VERSION = "0.1.0" }
+
+local VERSION = 1
+local SLOTS = { password1 = true, password2 = true }
+local STATES = { intended = true, generated = true, delivered = true }
+
+local Ledger = { __name = "acr.desired.Ledger" }
+Ledger.__index = Ledger
+
+local function sys() return require("acr")._sys end
+
+-- syntax: key = ledger.key(subscription, resource_group, registry, token)
+-- ARM compares these names case-insensitively: so does the ledger.
+function _M.key(sub, rg, reg, token)
+  local parts = { sub, rg, reg, token }
+  for i = 1, 4 do
+    if type(parts[i]) ~= "string" or parts[i] == "" or parts[i]:find("/", 1, true) then
+      check.argerror("acr.desired.ledger.key", i, "a non-empty name without '/' expected, got "
+        .. (type(parts[i]) == "string" and ("'" .. parts[i] .. "'") or check.type_of(parts[i])))
+    end
+    parts[i] = parts[i]:lower()
+  end
+  return table.concat(parts, "/")
+end
+
+local function check_call(fname, self, key, slot)
+  if getmetatable(self) ~= Ledger then check.typeerror(fname, 1, "acr.desired.Ledger", self, 2) end
+  if type(key) ~= "string" or key == "" then check.typeerror(fname, 2, "key (string)", key, 2) end
+  if not SLOTS[slot] then
+    check.argerror(fname, 3, "'password1' or 'password2' expected, got "
+      .. (type(slot) == "string" and ("'" .. slot .. "'") or check.type_of(slot)), 2)
+  end
+end
+
+local function copy(e)
+  return e and { state = e.state, at = e.at, creation_time = e.creation_time } or nil
+end
+
+function Ledger:to_table()
+  local out = {}
+  for key, slots in pairs(self.entries) do
+    out[key] = {}
+    for slot, e in pairs(slots) do out[key][slot] = copy(e) end
+  end
+  return out
+end
+
+-- The file's text: sorted keys and an indent, so that it reads (and diffs) well.
+local function encode(entries)
+  local slots = {}
+  for key, s in pairs(entries) do
+    if next(s) then slots[key] = s end
+  end
+  return json.encode({ version = VERSION, slots = slots }, { indent = 2, sort = true }) .. "\n"
+end
+
+local function save(self)
+  if not self.path then return true end
+  local dir = self.path:match("^(.*)/[^/]*$")
+  if dir and dir ~= "" then
+    local ok, err = sys().mkdir_private(dir)
+    if not ok then return nil, "ledger: " .. err end
+  end
+  local ok, err = sys().write_private(self.path, encode(self.entries))
+  if not ok then return nil, "ledger: " .. err end
+  return true
+end
+
+-- Sets entry (key, slot) to e (nil: removes it) and saves; on failure puts it back.
+local function change(self, key, slot, e)
+  local slots = self.entries[key]
+  if not slots then
+    slots = {}
+    self.entries[key] = slots
+  end
+  local old = slots[slot]
+  slots[slot] = e
+  local ok, err = save(self)
+  if not ok then slots[slot] = old end
+  return ok, err
+end
+
+-- syntax: ok, err = l:intend(key, slot, at)
+function Ledger:intend(key, slot, at)
+  check_call("intend", self, key, slot)
+  if type(at) ~= "number" or at ~= at or at < 0 or at == math.huge then
+    check.typeerror("intend", 4, "epoch seconds (number)", at)
+  end
+  return change(self, key, slot, { state = "intended", at = at })
+end
+
+local function record(fname, state)
+  return function(self, key, slot, creation_time)
+    check_call(fname, self, key, slot)
+    if type(creation_time) ~= "string" or creation_time == "" then
+      check.typeerror(fname, 4, "creation time (RFC 3339 string)", creation_time)
+    end
+    local old = self.entries[key] and self.entries[key][slot]
+    return change(self, key, slot, { state = state, at = old and old.at, creation_time = creation_time })
+  end
+end
+
+-- syntax: ok, err = l:generated(key, slot, creation_time)
+Ledger.generated = record("generated", "generated")
+-- syntax: ok, err = l:delivered(key, slot, creation_time)
+Ledger.delivered = record("delivered", "delivered")
+
+-- syntax: e = l:get(key, slot)
+function Ledger:get(key, slot)
+  check_call("get", self, key, slot)
+  return copy(self.entries[key] and self.entries[key][slot])
+end
+
+-- syntax: ok, err = l:forget(key, slot)
+function Ledger:forget(key, slot)
+  check_call("forget", self, key, slot)
+  if not (self.entries[key] and self.entries[key][slot]) then return true end
+  return change(self, key, slot, nil)
+end
+
+-- syntax: l = ledger.memory()
+function _M.memory()
+  return setmetatable({ entries = {} }, Ledger)
+end
+
+-- What a file holds, checked: entries, or nil, what is wrong.
+local function parse(text)
+  local t = cjson.decode(text)
+  if type(t) ~= "table" then return nil, "not JSON" end
+  if t.version ~= VERSION then return nil, "version " .. tostring(t.version) .. " is not " .. VERSION end
+  if t.slots ~= nil and type(t.slots) ~= "table" then return nil, "'slots' is not an object" end
+  local entries = {}
+  for key, slots in pairs(t.slots or {}) do
+    if type(key) ~= "string" or type(slots) ~= "table" then return nil, "'slots' holds a non-object" end
+    entries[key] = {}
+    for slot, e in pairs(slots) do
+      if not SLOTS[slot] or type(e) ~= "table" or not STATES[e.state]
+        or (e.at ~= nil and type(e.at) ~= "number")
+        or (e.creation_time ~= nil and type(e.creation_time) ~= "string") then
+        return nil, "entry " .. tostring(key) .. " " .. tostring(slot) .. " is malformed"
+      end
+      entries[key][slot] = copy(e)
+    end
+  end
+  return entries
+end
+
+-- syntax: l, err = ledger.open(path)   context: blocking
+-- A file that is not there is an empty ledger; one that cannot be read or is not a
+-- ledger is an error (it is never overwritten: a run must not forget a half-done rotation).
+function _M.open(path)
+  if type(path) ~= "string" or path == "" then
+    check.typeerror("acr.desired.ledger.open", 1, "path (non-empty string)", path)
+  end
+  local f, err, code = io.open(path, "rb")
+  local entries = {}
+  if f then
+    local text = f:read("*a")
+    f:close()
+    local perr
+    entries, perr = parse(text or "")
+    if not entries then return nil, "ledger " .. path .. ": " .. perr end
+  elseif code ~= 2 then   -- ENOENT
+    return nil, "ledger: " .. tostring(err)
+  end
+  return setmetatable({ entries = entries, path = path }, Ledger)
+end
+
+return _M

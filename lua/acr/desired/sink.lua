@@ -1,0 +1,304 @@
+-- acr.desired.sink — where a rotation hands a new password, and is told when one is
+-- about to go: a directory of files, a program, or a Lua function.
+--
+--   local sink = require "acr.desired.sink"
+--   s, err = sink.dir(path, opts?)       -- <path>/<registry>/<token>.<slot>.json, 0600
+--   s = sink.exec(argv, opts?)           -- the JSON, one line, on stdin; opts.timeout
+--                                        -- (seconds, default 30)
+--   s = sink.func(f, opts?)              -- f(secret) -> true | nil, message
+--   ok, err = s:deliver(secret)
+--   ok, err = s:withdraw(ref)            -- before a delivered password is removed or
+--                                        -- overwritten
+--   s.ledger                             -- its ledger (acr.desired.ledger)
+--   s.kind, s.name                       -- "dir" | "exec" | "func"; "secrets-dir PATH", …
+--
+-- secret = { action = "deliver"?, subscription =, resource_group =, registry =,
+--   login_server =, token =, username =, password =, slot = "password1" | "password2",
+--   creation_time = RFC 3339, expiry = RFC 3339 or nil }; ref is the same without
+-- password (action "withdraw"; creation_time may be nil).
+--
+-- The ledger: opts.ledger (a path, or a ledger) or, by default, <path>/.acr-ledger.json
+-- for a directory and one in memory for the others.
+--
+-- err is one line that never holds the password: a program's or a function's own words
+-- are cut short, cleaned of control characters, and have the password taken out, since
+-- a careless one may echo what it was given. Misuse raises (acr.check's shape).
+local check = require "acr.check"
+local json = require "acr.json"
+local ledger = require "acr.desired.ledger"
+
+local _M = { _VERSION = "0.1.0" }
+
+local DEFAULT_TIMEOUT = 30
+local MAX_TIMEOUT = 604800   -- as the C core's (src/luax.h)
+local EXCERPT = 200          -- bytes of a program's or a function's words kept in err
+local REDACTED = "[redacted]"
+
+local Sink = { __name = "acr.desired.Sink" }
+Sink.__index = Sink
+
+local function sys() return require("acr")._sys end
+
+---------------------------------------------------------------------------
+-- the secret and its JSON
+---------------------------------------------------------------------------
+
+-- The document's members, in the order it is written.
+local FIELDS = { "action", "subscription", "resource_group", "registry", "login_server",
+  "token", "username", "password", "slot", "creation_time", "expiry" }
+local KNOWN = {}
+for _, k in ipairs(FIELDS) do KNOWN[k] = true end
+
+-- Names that become part of a file name are held to ARM's rules (the desired-state
+-- file's checks apply them too): never a '/', a '..' or a NUL.
+local NAME_RULES = {
+  registry = { "^%w+$", "letters and digits" },
+  token = { "^[%w%-]+$", "letters, digits and '-'" },
+}
+
+local function field_error(fname, key, what)
+  check.argerror(fname, 2, "field '" .. key .. "' " .. what, 3)
+end
+
+-- Checks the secret (deliver) or the ref (withdraw) at argument 2 of fname; returns
+-- a copy with action set, which is what goes out.
+local function checked(fname, t, action)
+  if type(t) ~= "table" then check.typeerror(fname, 2, "table", t, 2) end
+  for k in pairs(t) do
+    if not KNOWN[k] then check.argerror(fname, 2, "unknown field '" .. tostring(k) .. "'", 2) end
+  end
+  if t.action ~= nil and t.action ~= action then
+    field_error(fname, "action", "must be '" .. action .. "' here, got " .. check.type_of(t.action))
+  end
+  local out = {}
+  for _, k in ipairs(FIELDS) do
+    local v = t[k]
+    local optional = k == "expiry" or k == "action" or (action == "withdraw" and k == "creation_time")
+    if k == "password" and action == "withdraw" then
+      if v ~= nil then field_error(fname, k, "must not be given to withdraw") end
+    elseif v ~= nil or not optional then
+      if type(v) ~= "string" or v == "" or v:find("%z") then
+        field_error(fname, k, "must be a non-empty string, got " .. check.type_of(v))
+      end
+      out[k] = v
+    end
+  end
+  out.action = action
+  for k, rule in pairs(NAME_RULES) do
+    if not out[k]:find(rule[1]) or #out[k] > 50 then field_error(fname, k, "must be 1 to 50 " .. rule[2]) end
+  end
+  if out.slot ~= "password1" and out.slot ~= "password2" then
+    field_error(fname, "slot", "must be 'password1' or 'password2'")
+  end
+  return out
+end
+
+-- The JSON document of a checked secret or ref (expiry null when it never expires):
+-- indented for a file, one line for a program (a shell script can `read -r` it).
+local function document(s, without, indent)
+  local t, keys = {}, {}
+  for _, k in ipairs(FIELDS) do
+    if k ~= without then
+      local v = s[k]
+      if v == nil and (k == "expiry" or k == "creation_time") then v = json.null end
+      if v ~= nil then
+        t[k] = v
+        keys[#keys + 1] = k
+      end
+    end
+  end
+  return json.encode(json.object(t, keys), { indent = indent }) .. "\n"
+end
+
+---------------------------------------------------------------------------
+-- what others say, made safe to show
+---------------------------------------------------------------------------
+
+local function replace_plain(text, what, with)
+  local out, pos = {}, 1
+  while true do
+    local i, j = text:find(what, pos, true)
+    if not i then break end
+    out[#out + 1] = text:sub(pos, i - 1)
+    out[#out + 1] = with
+    pos = j + 1
+  end
+  out[#out + 1] = text:sub(pos)
+  return table.concat(out)
+end
+
+-- text without the password, as it is and as JSON writers escape it (ours, and those
+-- that also write "/" as "\/"), nor a start of it at the very end (where a capped
+-- output may have cut it).
+local function redact(text, password)
+  if not password or password == "" then return text end
+  local quoted = json.quote(password):sub(2, -2)
+  text = replace_plain(text, password, REDACTED)
+  text = replace_plain(text, quoted, REDACTED)
+  text = replace_plain(text, (quoted:gsub("/", "\\/")), REDACTED)
+  for k = math.min(#password - 1, #text), 4, -1 do
+    if text:sub(-k) == password:sub(1, k) then return text:sub(1, -k - 1) .. REDACTED end
+  end
+  return text
+end
+
+-- One short line: control characters (C0, DEL and C1) made visible as '?', at most
+-- EXCERPT bytes (not ending inside a UTF-8 character).
+local function one_line(text)
+  text = text:gsub("\t", " "):gsub("[%c\127]", "?"):gsub("\194[\128-\159]", "?")
+  text = text:gsub("^%s+", ""):gsub("%s+$", "")
+  if #text > EXCERPT then
+    text = text:sub(1, EXCERPT):gsub("[\192-\255][\128-\191]*$", "") .. "…"
+  end
+  return text
+end
+
+-- The last line of a program's stderr that says something, made safe.
+local function excerpt(errout, password)
+  local last
+  for line in redact(errout or "", password):gmatch("[^\n]+") do
+    if line:find("%S") then last = line end
+  end
+  return last and one_line(last) or nil
+end
+
+---------------------------------------------------------------------------
+-- sinks
+---------------------------------------------------------------------------
+
+local function new_sink(kind, name, impl, the_ledger)
+  return setmetatable({ kind = kind, name = name, impl = impl, ledger = the_ledger }, Sink)
+end
+
+-- The ledger option of fname, or dflt(); nil, err when a path cannot be opened.
+local function opt_ledger(fname, opts, dflt)
+  local l = opts.ledger
+  if l == nil then return dflt() end
+  if type(l) == "string" then return ledger.open(l) end
+  if type(l) == "table" and check.type_of(l) == "acr.desired.Ledger" then return l end
+  check.opterror(fname, 2, "ledger", "must be a path or an acr.desired.Ledger, got " .. check.type_of(l), 2)
+end
+
+-- syntax: ok, err = s:deliver(secret)   context: blocking (dir, exec)
+function Sink:deliver(secret)
+  if getmetatable(self) ~= Sink then check.typeerror("deliver", 1, "acr.desired.Sink", self) end
+  local s = checked("deliver", secret, "deliver")
+  return self.impl.deliver(s)
+end
+
+-- syntax: ok, err = s:withdraw(ref)   context: blocking (dir, exec)
+function Sink:withdraw(ref)
+  if getmetatable(self) ~= Sink then check.typeerror("withdraw", 1, "acr.desired.Sink", self) end
+  local r = checked("withdraw", ref, "withdraw")
+  return self.impl.withdraw(r)
+end
+
+-- syntax: s, err = sink.dir(path, opts?)
+-- Registry and token names are written in lower case (ARM compares them so), so one
+-- token never has two files.
+function _M.dir(path, opts)
+  local fname = "acr.desired.sink.dir"
+  if type(path) ~= "string" or path == "" or path:find("%z") then
+    check.typeerror(fname, 1, "path (non-empty string)", path)
+  end
+  opts = check.options(fname, 2, opts, { ledger = true })
+  path = path:gsub("(.)/+$", "%1")
+  local name = "secrets-dir " .. path
+  local function file_of(s)
+    return path .. "/" .. s.registry:lower(), s.token:lower() .. "." .. s.slot .. ".json"
+  end
+  local impl = {}
+  function impl.deliver(s)
+    local dir, file = file_of(s)
+    local ok, err = sys().mkdir_private(dir)
+    if ok then ok, err = sys().write_private(dir .. "/" .. file, document(s, "action", 2)) end
+    if not ok then return nil, name .. ": " .. err end
+    return true
+  end
+  function impl.withdraw(r)
+    local dir, file = file_of(r)
+    local ok, err = sys().remove(dir .. "/" .. file)
+    if not ok then return nil, name .. ": " .. err end
+    return true
+  end
+  local l, err = opt_ledger(fname, opts, function() return ledger.open(path .. "/.acr-ledger.json") end)
+  if not l then return nil, name .. ": " .. err end
+  return new_sink("dir", name, impl, l)
+end
+
+-- Why a run of the program did not deliver, in one line.
+local function exec_failure(name, timeout, ok, code, errout, kind, password)
+  local why
+  if ok then
+    why = "exited with status " .. tostring(code)
+  elseif kind == "timeout" then
+    why = ("did not finish within %g s and was killed"):format(timeout)
+  elseif kind == "not_found" then
+    why = "not found, or not executable"
+  else
+    why = tostring(code):gsub("^run .-: ", "")
+  end
+  local said = excerpt(errout, password)
+  return name .. ": " .. why .. (said and (" (stderr: " .. said .. ")") or "")
+end
+
+-- syntax: s = sink.exec(argv, opts?)   argv: { program, args… }, run without a shell
+-- The document goes to the program's stdin; exit status 0 means done, anything else
+-- (or the timeout, which kills it) means not done.
+function _M.exec(argv, opts)
+  local fname = "acr.desired.sink.exec"
+  if type(argv) ~= "table" or #argv == 0 then
+    check.typeerror(fname, 1, "non-empty list of strings", argv)
+  end
+  local args = {}
+  for i = 1, #argv do
+    local a = argv[i]
+    if type(a) ~= "string" or a:find("%z") or (i == 1 and a == "") then
+      check.argerror(fname, 1, ("item %d must be a %sstring, got %s"):format(i,
+        i == 1 and "non-empty " or "", check.type_of(a)))
+    end
+    args[i] = a
+  end
+  opts = check.options(fname, 2, opts, { timeout = "number", ledger = true })
+  local timeout = opts.timeout or DEFAULT_TIMEOUT
+  if not (timeout > 0 and timeout <= MAX_TIMEOUT) then
+    check.opterror(fname, 2, "timeout", "must be > 0 and at most " .. MAX_TIMEOUT .. " seconds")
+  end
+  local name = "secrets-exec " .. args[1]
+  local function run(s)
+    local ok, code, _, errout, kind = sys().run(args, { stdin = document(s), timeout = timeout })
+    if ok and code == 0 then return true end
+    return nil, exec_failure(name, timeout, ok, code, errout, kind, s.password)
+  end
+  local l = opt_ledger(fname, opts, ledger.memory)
+  return new_sink("exec", name, { deliver = run, withdraw = run }, l)
+end
+
+-- syntax: s = sink.func(f, opts?)   f(secret) -> true | nil, message
+-- f gets a copy of the secret (or ref); only true means delivered. An error f raises
+-- is caught and reported as a failure.
+function _M.func(f, opts)
+  local fname = "acr.desired.sink.func"
+  if type(f) ~= "function" then check.typeerror(fname, 1, "function", f) end
+  opts = check.options(fname, 2, opts, { ledger = true })
+  local name = "secrets function"
+  local function call(s)
+    local arg = {}
+    for k, v in pairs(s) do arg[k] = v end
+    local ok, r1, r2 = pcall(f, arg)
+    if ok and r1 == true then return true end
+    local said
+    if not ok then said = "raised: " .. tostring(r1)
+    elseif r1 == nil or r1 == false then said = r2 ~= nil and tostring(r2) or "gave no reason"
+    else said = "returned " .. check.type_of(r1) .. ", not true" end
+    return nil, name .. ": " .. one_line(redact(said, s.password))
+  end
+  local l = opt_ledger(fname, opts, ledger.memory)
+  return new_sink("func", name, { deliver = call, withdraw = call }, l)
+end
+
+-- For the specs and the CLI's messages: the same cleaning as the sinks' errors.
+_M.redact = redact
+_M.one_line = one_line
+
+return _M

@@ -1,0 +1,246 @@
+/* See privfile.h. Atomic because rename(2) replaces its target in one step; durable
+ * because the file is fsync'd before the rename (else a crash could leave the new
+ * name pointing at an empty file) and the directory after it (else the rename itself
+ * could be lost). The temporary file is made with O_EXCL under a random name, so no
+ * one can have it ready for us, as a link or with other permissions. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/rand.h>
+
+#include "privfile.h"
+
+#define TEMP_TRIES 16
+#define TEMP_NAME "/.acr-tmp-"   /* + 16 hex digits */
+
+static int fail(const char **what, const char *step, int e)
+{
+  *what = step;
+  errno = e;
+  return -1;
+}
+
+/* The directory part of path ("." when it has no '/'), malloc'd; NULL when out of memory. */
+static char *dir_of(const char *path)
+{
+  const char *slash = strrchr(path, '/');
+  size_t n = !slash ? 1 : slash == path ? 1 : (size_t)(slash - path);
+  char *d = malloc(n + 1);
+  if (d) {
+    memcpy(d, slash ? path : ".", n);
+    d[n] = '\0';
+  }
+  return d;
+}
+
+/* fsyncs the directory dir. A file system that cannot sync a directory (EINVAL) has
+ * nothing more to make durable. */
+static int sync_dir(const char *dir)
+{
+  int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc, e;
+  if (fd < 0)
+    return -1;
+  do
+    rc = fsync(fd);
+  while (rc != 0 && errno == EINTR);
+  e = errno;
+  close(fd);
+  if (rc != 0 && e == EINVAL)
+    rc = 0;
+  errno = e;
+  return rc;
+}
+
+/* sync_dir of path's directory. */
+static int sync_parent(const char *path)
+{
+  char *dir = dir_of(path);
+  int rc, e;
+  if (!dir) {
+    errno = ENOMEM;
+    return -1;
+  }
+  rc = sync_dir(dir);
+  e = errno;
+  free(dir);
+  errno = e;
+  return rc;
+}
+
+static int write_all(int fd, const char *p, size_t len)
+{
+  while (len > 0) {
+    ssize_t n = write(fd, p, len);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0)
+      return -1;
+    p += n;
+    len -= (size_t)n;
+  }
+  return 0;
+}
+
+/* 16 hex digits into hex: random, or, should the generator fail, different each call. */
+static void random_hex(char hex[17])
+{
+  static unsigned long count;
+  unsigned char r[8];
+  int i;
+  if (RAND_bytes(r, sizeof r) != 1) {
+    unsigned long long v = ((unsigned long long)getpid() << 32) ^ (unsigned long long)time(NULL) ^
+                           (++count * 0x9E3779B97F4A7C15ULL);
+    for (i = 0; i < 8; i++)
+      r[i] = (unsigned char)(v >> (8 * i));
+  }
+  for (i = 0; i < 8; i++)
+    snprintf(hex + 2 * i, 3, "%02x", r[i]);
+}
+
+/* A new file of ours in dir (its name written to tmp, which has room for dir plus
+ * TEMP_NAME and 17); -1 with errno set. */
+static int create_temp(const char *dir, char *tmp, size_t size)
+{
+  int i, fd = -1;
+  for (i = 0; i < TEMP_TRIES && fd < 0; i++) {
+    char hex[17];
+    random_hex(hex);
+    snprintf(tmp, size, "%s" TEMP_NAME "%s", dir, hex);
+    fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0 && errno != EEXIST)
+      return -1;
+  }
+  return fd;
+}
+
+/* Gives the new file fd its mode and content, durably, and closes it. */
+static int fill(int fd, const void *data, size_t len, const char **what)
+{
+  int rc, e;
+  /* the umask may have taken bits from 0600 (a file we could not read back) */
+  if (fchmod(fd, 0600) != 0) {
+    *what = "set the mode of the temporary file";
+  } else if (write_all(fd, data, len) != 0) {
+    *what = "write the temporary file";
+  } else {
+    do
+      rc = fsync(fd);
+    while (rc != 0 && errno == EINTR);
+    if (rc == 0) {
+      /* a close error (NFS reports late write errors there) fails the write too */
+      if (close(fd) == 0)
+        return 0;
+      *what = "close the temporary file";
+      return -1;
+    }
+    *what = "fsync the temporary file";
+  }
+  e = errno;
+  close(fd);
+  errno = e;
+  return -1;
+}
+
+int acr_write_private(const char *path, const void *data, size_t len, const char **what)
+{
+  const char *base = strrchr(path, '/');
+  char *dir, *tmp = NULL;
+  size_t size;
+  int fd, rc, e;
+  base = base ? base + 1 : path;
+  if (!*base)
+    return fail(what, "write a file there", *path ? EISDIR : ENOENT);
+  dir = dir_of(path);
+  size = dir ? strlen(dir) + sizeof TEMP_NAME + 17 : 0;
+  tmp = dir ? malloc(size) : NULL;
+  if (!tmp) {
+    free(dir);
+    return fail(what, "allocate", ENOMEM);
+  }
+  fd = create_temp(dir, tmp, size);
+  if (fd < 0) {
+    *what = "create a temporary file";
+    rc = -1;
+  } else {
+    rc = fill(fd, data, len, what);
+    if (rc == 0 && rename(tmp, path) != 0) {
+      *what = "rename the temporary file into place";
+      rc = -1;
+    }
+    if (rc != 0) {
+      e = errno;
+      unlink(tmp);
+      errno = e;
+    } else if (sync_dir(dir) != 0) {
+      *what = "fsync the directory";
+      rc = -1;
+    }
+  }
+  e = errno;
+  free(tmp);
+  free(dir);
+  errno = e;
+  return rc;
+}
+
+int acr_remove_synced(const char *path, int *existed, const char **what)
+{
+  if (existed)
+    *existed = 0;
+  if (unlink(path) != 0)
+    return errno == ENOENT ? 0 : fail(what, "remove", errno);
+  if (existed)
+    *existed = 1;
+  if (sync_parent(path) != 0)
+    return fail(what, "fsync the directory", errno);
+  return 0;
+}
+
+/* Makes the directory dir unless it is there. */
+static int make_one(const char *dir, const char **what)
+{
+  struct stat st;
+  if (mkdir(dir, 0700) == 0) {
+    if (chmod(dir, 0700) != 0)   /* as fill's fchmod: the umask */
+      return fail(what, "set the mode of a new directory", errno);
+    if (sync_parent(dir) != 0)
+      return fail(what, "fsync the parent of a new directory", errno);
+    return 0;
+  }
+  if (errno != EEXIST)
+    return fail(what, "make a directory", errno);
+  if (stat(dir, &st) != 0)
+    return fail(what, "stat a directory", errno);
+  return S_ISDIR(st.st_mode) ? 0 : fail(what, "make a directory", ENOTDIR);
+}
+
+int acr_mkdir_private(const char *path, const char **what)
+{
+  size_t n = strlen(path), i;
+  char *p;
+  int rc = 0, e;
+  if (n == 0)
+    return fail(what, "make a directory", ENOENT);
+  p = malloc(n + 1);
+  if (!p)
+    return fail(what, "allocate", ENOMEM);
+  memcpy(p, path, n + 1);
+  /* each prefix that ends before a '/', then the whole */
+  for (i = 1; rc == 0 && i <= n; i++) {
+    if (p[i] != '/' && p[i] != '\0')
+      continue;
+    p[i] = '\0';
+    rc = make_one(p, what);
+    p[i] = path[i];
+  }
+  e = errno;
+  free(p);
+  errno = e;
+  return rc;
+}

@@ -1,0 +1,27 @@
+/* Files that hold secrets (the secrets-dir sink, its ledger): written atomically, so a
+ * reader sees the old content or the new and never a part; mode 0600 in directories
+ * made 0700; durable (fsync'd, and their directory too) when the call returns. */
+#ifndef ACR_PRIVFILE_H
+#define ACR_PRIVFILE_H
+
+#include <stddef.h>
+
+/* Each returns 0, or -1 with errno set and *what naming the step that failed
+ * ("create a temporary file", "rename", …; a static string). */
+
+/* Writes data[0..len) to path: a new file in path's directory (O_CREAT | O_EXCL |
+ * O_NOFOLLOW, mode 0600 whatever the umask), written, fsync'd, closed, renamed over
+ * path, then the directory fsync'd. On failure path is as it was and the temporary
+ * file is gone. data is written from where it is: no copy of it is made. A symbolic
+ * link at path is replaced, not followed. */
+int acr_write_private(const char *path, const void *data, size_t len, const char **what);
+
+/* Removes the file path, then fsyncs its directory. A path that does not exist is
+ * not an error: *existed says whether there was one. */
+int acr_remove_synced(const char *path, int *existed, const char **what);
+
+/* mkdir -p: every missing directory of path is made, mode 0700 whatever the umask, and
+ * its parent fsync'd; the ones that exist are left as they are. */
+int acr_mkdir_private(const char *path, const char **what);
+
+#endif

@@ -1,0 +1,404 @@
+/* Tests for what acr._sys is made of: src/subprocess.c's acr_run_with (stdin given
+ * bytes, alongside the output, SIGPIPE-safe) and src/privfile.c (atomic 0600 writes,
+ * synced removes, 0700 directories). The rest of acr_run (timeouts, process groups,
+ * PATH search, the host's signal dispositions) is tested in auth_parts_test.c. Built
+ * and run by ctest (c/sys and c-asan/sys); by hand, from the repository root:
+ *
+ *   gcc -std=c99 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Werror -g -Isrc \
+ *       tests/c/sys_test.c src/subprocess.c src/runio.c src/privfile.c src/buf.c \
+ *       -lcrypto -o /tmp/sys_test && /tmp/sys_test */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "privfile.h"
+#include "subprocess.h"
+
+static char tmpdir[] = "/tmp/acr-sys-test-XXXXXX";
+
+static const char *tmp(const char *name)
+{
+  static char paths[8][512];
+  static int next;
+  char *p = paths[next++ % 8];
+  snprintf(p, 512, "%s/%s", tmpdir, name);
+  return p;
+}
+
+static int count_fds(void)
+{
+  DIR *d = opendir("/proc/self/fd");
+  struct dirent *e;
+  int n = 0;
+  if (!d)
+    return -1;
+  while ((e = readdir(d)) != NULL)
+    if (e->d_name[0] != '.')
+      n++;
+  closedir(d);
+  return n - 1;
+}
+
+/* Entries of dir other than . and .. */
+static int count_entries(const char *dir)
+{
+  DIR *d = opendir(dir);
+  struct dirent *e;
+  int n = 0;
+  if (!d)
+    return -1;
+  while ((e = readdir(d)) != NULL)
+    if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+      n++;
+  closedir(d);
+  return n;
+}
+
+static char *read_text(const char *path)
+{
+  static char buf[4096];
+  FILE *f = fopen(path, "rb");
+  size_t n;
+  if (!f)
+    return NULL;
+  n = fread(buf, 1, sizeof buf - 1, f);
+  fclose(f);
+  buf[n] = '\0';
+  return buf;
+}
+
+static int mode_of(const char *path)
+{
+  struct stat st;
+  return lstat(path, &st) == 0 ? (int)(st.st_mode & 07777) : -1;
+}
+
+static double now_s(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* ---- subprocess.c: stdin ---- */
+
+struct run {
+  acr_run_status st;
+  acr_buf out, err;
+  int code;
+  char msg[256];
+  double secs;
+};
+
+static void run_in(struct run *r, long timeout_ms, const char *in, size_t inlen,
+                   const char *const *argv)
+{
+  acr_run_io io;
+  double t0 = now_s();
+  memset(r, 0, sizeof *r);
+  io.in = in;
+  io.inlen = inlen;
+  io.out = &r->out;
+  io.err = &r->err;
+  r->st = acr_run_with(argv, &io, timeout_ms, &r->code, r->msg, sizeof r->msg);
+  r->secs = now_s() - t0;
+}
+
+static void run_free(struct run *r)
+{
+  acr_buf_free(&r->out);
+  acr_buf_free(&r->err);
+}
+
+static const char *str(const acr_buf *b)
+{
+  return b->data ? b->data : "";
+}
+
+static int sigpipe_pending(void)
+{
+  sigset_t p;
+  return sigpending(&p) == 0 && sigismember(&p, SIGPIPE) == 1;
+}
+
+static void test_stdin(void)
+{
+  const size_t big = 5 * 1024 * 1024;   /* far past a pipe's capacity */
+  char *data = malloc(big);
+  struct run r;
+  int fds_before = count_fds();
+  CHECK(data != NULL);
+  if (!data)
+    return;
+  memset(data, 'x', big);
+  {
+    const char *argv[] = {"cat", NULL};
+    run_in(&r, 5000, "{\"password\":\"p\"}\n", 17, argv);
+    CHECK(r.st == ACR_RUN_OK && r.code == 0);
+    CHECK_STR(str(&r.out), "{\"password\":\"p\"}\n");
+    run_free(&r);
+  }
+  {
+    /* Bytes, not a C string: a NUL goes through. */
+    const char *argv[] = {"wc", "-c", NULL};
+    run_in(&r, 5000, "a\0b", 3, argv);
+    CHECK(r.st == ACR_RUN_OK && atoi(str(&r.out)) == 3);
+    run_free(&r);
+  }
+  {
+    /* Empty stdin: EOF at once. */
+    const char *argv[] = {"cat", NULL};
+    run_in(&r, 5000, "", 0, argv);
+    CHECK(r.st == ACR_RUN_OK && r.code == 0 && r.out.len == 0 && r.secs < 2);
+    run_free(&r);
+  }
+  {
+    /* All of a large stdin arrives. */
+    const char *argv[] = {"wc", "-c", NULL};
+    run_in(&r, 20000, data, big, argv);
+    CHECK(r.st == ACR_RUN_OK && r.code == 0);
+    CHECK_INT(atol(str(&r.out)), (long)big);
+    run_free(&r);
+  }
+  {
+    /* Large in and large out at once: neither side blocks the other. */
+    const char *argv[] = {"sh", "-c", "tee /dev/stderr", NULL};
+    run_in(&r, 20000, data, big, argv);
+    CHECK(r.st == ACR_RUN_OK && r.code == 0);
+    CHECK(r.out.len == 1024 * 1024 && r.err.len == 1024 * 1024);
+    run_free(&r);
+  }
+  {
+    /* A program that exits without reading: its exit status, and no SIGPIPE for us
+     * (its default action would end this test). */
+    const char *argv[] = {"sh", "-c", "exit 5", NULL};
+    run_in(&r, 5000, data, big, argv);
+    CHECK(r.st == ACR_RUN_OK && r.code == 5);
+    CHECK(!sigpipe_pending());
+    run_free(&r);
+  }
+  {
+    /* One that reads a little, then closes stdin and goes on. */
+    const char *argv[] = {"sh", "-c", "head -c 4 >/dev/null; exec <&-; sleep 0.2; echo done",
+                          NULL};
+    run_in(&r, 5000, data, big, argv);
+    CHECK(r.st == ACR_RUN_OK && r.code == 0);
+    CHECK_STR(str(&r.out), "done\n");
+    CHECK(!sigpipe_pending());
+    run_free(&r);
+  }
+  {
+    /* One that never reads: the timeout, not a blocked write, ends it. */
+    const char *argv[] = {"sleep", "5", NULL};
+    run_in(&r, 300, data, big, argv);
+    CHECK(r.st == ACR_RUN_TIMEOUT && r.secs < 1.5);
+    run_free(&r);
+  }
+  {
+    /* Output written before the kill is kept. */
+    const char *argv[] = {"sh", "-c", "echo partial >&2; sleep 5", NULL};
+    run_in(&r, 300, "x", 1, argv);
+    CHECK(r.st == ACR_RUN_TIMEOUT);
+    CHECK_STR(str(&r.err), "partial\n");
+    run_free(&r);
+  }
+  {
+    const char *argv[] = {"acr-no-such-program-5c2e", NULL};
+    run_in(&r, 5000, data, big, argv);
+    CHECK(r.st == ACR_RUN_NOT_FOUND);
+    CHECK(!sigpipe_pending());
+    run_free(&r);
+  }
+  {
+    /* A SIGPIPE the host had pending before is left for the host. */
+    sigset_t set, old;
+    const char *argv[] = {"true", NULL};
+    struct timespec zero = {0, 0};
+    sigemptyset(&set);
+    sigaddset(&set, SIGPIPE);
+    sigprocmask(SIG_BLOCK, &set, &old);
+    raise(SIGPIPE);
+    run_in(&r, 5000, data, big, argv);
+    CHECK(r.st == ACR_RUN_OK && r.code == 0);
+    CHECK(sigpipe_pending());
+    CHECK(sigtimedwait(&set, NULL, &zero) == SIGPIPE);
+    CHECK(!sigpipe_pending());
+    sigprocmask(SIG_SETMASK, &old, NULL);
+    run_free(&r);
+  }
+  {
+    /* A host that ignores SIGPIPE (nginx does) is fine too; acr_run without stdin too. */
+    struct sigaction sa, old;
+    const char *argv[] = {"sh", "-c", "exit 0", NULL};
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = SIG_IGN;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGPIPE, &sa, &old);
+    run_in(&r, 5000, data, big, argv);
+    CHECK(r.st == ACR_RUN_OK && r.code == 0);
+    run_free(&r);
+    sigaction(SIGPIPE, &old, NULL);
+    CHECK(!sigpipe_pending());
+    CHECK(acr_run(argv, 5000, NULL, NULL, NULL, NULL, 0) == ACR_RUN_OK);
+  }
+  free(data);
+  CHECK_INT(count_fds(), fds_before);
+  errno = 0;
+  CHECK(waitpid(-1, NULL, WNOHANG) == -1 && errno == ECHILD);
+}
+
+/* ---- privfile.c ---- */
+
+static int is_regular(const char *path)
+{
+  struct stat st;
+  return lstat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+static void test_write_private(void)
+{
+  const char *what = NULL;
+  char dir[512], path[512];   /* tmp()'s buffers are reused */
+  snprintf(dir, sizeof dir, "%s", tmp("w"));
+  snprintf(path, sizeof path, "%s", tmp("w/secret.json"));
+  struct stat before, after;
+  mode_t old_umask;
+  CHECK(mkdir(dir, 0755) == 0);
+
+  /* A new file: its content, and 0600 whatever the umask. */
+  old_umask = umask(0277);
+  CHECK(acr_write_private(path, "one", 3, &what) == 0);
+  umask(old_umask);
+  CHECK_STR(read_text(path), "one");
+  CHECK_INT(mode_of(path), 0600);
+  CHECK_INT(count_entries(dir), 1);   /* no temporary file left */
+
+  /* Replaced by another file (a reader holding the old one keeps it whole). */
+  CHECK(chmod(path, 0644) == 0);
+  CHECK(stat(path, &before) == 0);
+  CHECK(acr_write_private(path, "two!", 4, &what) == 0);
+  CHECK(stat(path, &after) == 0);
+  CHECK(before.st_ino != after.st_ino);
+  CHECK_STR(read_text(path), "two!");
+  CHECK_INT(mode_of(path), 0600);
+  CHECK(acr_write_private(path, "", 0, &what) == 0);
+  CHECK_STR(read_text(path), "");
+  CHECK_INT(count_entries(dir), 1);
+
+  /* A link at path is replaced, not followed. */
+  {
+    const char *target = tmp("w-target");
+    const char *link = tmp("w/link.json");
+    FILE *f = fopen(target, "w");
+    CHECK(f != NULL);
+    if (f) {
+      fputs("untouched", f);
+      fclose(f);
+    }
+    CHECK(symlink(target, link) == 0);
+    CHECK(acr_write_private(link, "new", 3, &what) == 0);
+    CHECK_STR(read_text(target), "untouched");
+    CHECK(is_regular(link));
+    CHECK_STR(read_text(link), "new");
+  }
+  /* A relative path (its directory is "."). */
+  {
+    char cwd[512];
+    CHECK(getcwd(cwd, sizeof cwd) != NULL);
+    CHECK(chdir(dir) == 0);
+    CHECK(acr_write_private("relative.json", "r", 1, &what) == 0);
+    CHECK(chdir(cwd) == 0);
+    CHECK_STR(read_text(tmp("w/relative.json")), "r");
+  }
+
+  /* Failures: errno and the step, nothing left behind. */
+  what = NULL;
+  errno = 0;
+  CHECK(acr_write_private(tmp("nodir/x.json"), "x", 1, &what) == -1 && errno == ENOENT);
+  CHECK(what && strstr(what, "temporary") != NULL);
+  errno = 0;
+  CHECK(acr_write_private(tmp("w/"), "x", 1, &what) == -1 && errno == EISDIR);
+  CHECK(mkdir(tmp("w/adir"), 0700) == 0);
+  errno = 0;
+  CHECK(acr_write_private(tmp("w/adir"), "x", 1, &what) == -1 && errno == EISDIR);
+  CHECK(what && strstr(what, "rename") != NULL);
+  CHECK_INT(count_entries(dir), 4);   /* secret, link, relative, adir: no temporary file */
+  if (geteuid() != 0) {
+    CHECK(chmod(dir, 0500) == 0);
+    errno = 0;
+    CHECK(acr_write_private(path, "x", 1, &what) == -1 && errno == EACCES);
+    CHECK(chmod(dir, 0755) == 0);
+    CHECK_STR(read_text(path), "");
+  }
+}
+
+static void test_remove(void)
+{
+  const char *what = NULL;
+  char path[512];
+  int existed = -1;
+  snprintf(path, sizeof path, "%s", tmp("w/secret.json"));
+  CHECK(acr_remove_synced(path, &existed, &what) == 0 && existed == 1);
+  CHECK(access(path, F_OK) != 0);
+  CHECK(acr_remove_synced(path, &existed, &what) == 0 && existed == 0);
+  CHECK(acr_remove_synced(path, NULL, &what) == 0);
+  errno = 0;
+  CHECK(acr_remove_synced(tmp("w/adir"), &existed, &what) == -1 && errno != 0);
+  CHECK(what && strstr(what, "remove") != NULL);
+}
+
+static void test_mkdir_private(void)
+{
+  const char *what = NULL;
+  mode_t old_umask = umask(0077 | 0200);
+  CHECK(acr_mkdir_private(tmp("m/a/b/c"), &what) == 0);
+  umask(old_umask);
+  CHECK_INT(mode_of(tmp("m")), 0700);
+  CHECK_INT(mode_of(tmp("m/a")), 0700);
+  CHECK_INT(mode_of(tmp("m/a/b/c")), 0700);
+  /* again, and with a trailing '/' and a doubled one: nothing to do */
+  CHECK(acr_mkdir_private(tmp("m/a/b/c"), &what) == 0);
+  CHECK(acr_mkdir_private(tmp("m//a/b/c/"), &what) == 0);
+  /* what exists is left as it is */
+  CHECK(mkdir(tmp("open"), 0755) == 0 && chmod(tmp("open"), 0755) == 0);
+  CHECK(acr_mkdir_private(tmp("open/inner"), &what) == 0);
+  CHECK_INT(mode_of(tmp("open")), 0755);
+  CHECK_INT(mode_of(tmp("open/inner")), 0700);
+  /* a file in the way */
+  CHECK(acr_write_private(tmp("m/file"), "f", 1, &what) == 0);
+  errno = 0;
+  CHECK(acr_mkdir_private(tmp("m/file/sub"), &what) == -1 && errno == ENOTDIR);
+  errno = 0;
+  CHECK(acr_mkdir_private(tmp("m/file"), &what) == -1 && errno == ENOTDIR);
+  errno = 0;
+  CHECK(acr_mkdir_private("", &what) == -1 && errno == ENOENT);
+}
+
+int main(void)
+{
+  int fds_start = count_fds();
+  char cmd[600];
+  if (!mkdtemp(tmpdir)) {
+    perror("mkdtemp");
+    return 1;
+  }
+  test_stdin();
+  test_write_private();
+  test_remove();
+  test_mkdir_private();
+  CHECK_INT(count_fds(), fds_start);
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+  if (system(cmd) != 0)
+    fprintf(stderr, "could not remove %s\n", tmpdir);
+  return check_exit();
+}
