@@ -123,6 +123,20 @@ function M.raises(pattern, f, ...)
   assert.matches(pattern, tostring(err))
 end
 
+-- syntax: M.age_ledger(l, s)  -- an acr.desired.ledger's times made s seconds older, as
+-- the emulator's /__admin/clock ages the times it holds: together, time seems to pass
+function M.age_ledger(l, s)
+  local time = require "acr.time"
+  for key, slots in pairs(l:to_table()) do
+    for slot, e in pairs(slots) do
+      local ct = e.creation_time and time.iso(time.epoch(e.creation_time) - s)
+      if e.state == "intended" then assert(l:intend(key, slot, e.at - s))
+      elseif e.state == "generated" then assert(l:generated(key, slot, ct))
+      else assert(l:delivered(key, slot, ct)) end
+    end
+  end
+end
+
 -- syntax: name = M.unique(prefix)  -- a fresh valid resource name
 local n = 0
 function M.unique(prefix)

@@ -79,6 +79,21 @@ static int valid_action(lua_State *L)
   return 1;
 }
 
+/* syntax: plan, err = acr.plan(client_or_clients, desired, opts?)  -- acr.desired.plan,
+ * loaded when first called: a script that never plans loads none of its Lua parts */
+static int plan(lua_State *L)
+{
+  int n = lua_gettop(L);
+  lua_getglobal(L, "require");
+  lua_pushliteral(L, "acr.desired");
+  lua_call(L, 1, 1);
+  lua_getfield(L, -1, "plan");
+  lua_insert(L, 1);
+  lua_pop(L, 1);
+  lua_call(L, n, LUA_MULTRET);
+  return lua_gettop(L);
+}
+
 int luaopen_acr(lua_State *L)
 {
   /* First: libcurl takes its allocator only before anything else initialises it. */
@@ -96,6 +111,8 @@ int luaopen_acr(lua_State *L)
   lua_setfield(L, -2, "_valid_name");
   acr_pushfunc(L, valid_action, "acr._valid_action");
   lua_setfield(L, -2, "_valid_action");
+  acr_pushfunc(L, plan, "acr.plan");
+  lua_setfield(L, -2, "plan");
   acr_error_open(L);
   acr_operation_open(L);
   acr_resource_open(L);

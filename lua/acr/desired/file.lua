@@ -372,11 +372,18 @@ local function document(ctx, doc)
   return regs
 end
 
+-- What load, parse and check return is marked, so the plan can tell it from a table
+-- a script wrote in the file's form.
+local CHECKED = { __name = "acr.DesiredState" }
+
+-- syntax: bool = file.is_checked(v)  -- v is what load, parse or check returned
+function _M.is_checked(v) return getmetatable(v) == CHECKED end
+
 -- d | nil, err; a failure that is not the file's (a bug here) is raised as it is.
 local function check_value(value, marks, name)
   local ctx = { marks = marks or {} }
   local ok, res = pcall(document, ctx, value)
-  if ok then return { file = name, registries = json.array(res) } end
+  if ok then return setmetatable({ file = name, registries = json.array(res) }, CHECKED) end
   if getmetatable(res) ~= Invalid then error(res, 0) end
   return nil, new_error(name, res.line, res.field, res.what)
 end

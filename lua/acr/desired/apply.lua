@@ -1,0 +1,91 @@
+-- acr.desired.apply — runs a plan's changes: every change whose predecessors have
+-- succeeded, at most `width` requests' operations in flight through one acr.batch
+-- (paced by each client), the rest as they become ready. Each change is a coroutine
+-- that yields the operations it needs one at a time; the batch resumes it with each
+-- result. A change that fails fails alone; the changes after it are skipped.
+--
+--   local result = apply.run(plan, { width = 32, sink = s, on_change = f, now = t })
+--   -- result = { ok = bool, succeeded = n, failed = n, skipped = n,
+--   --            changes = { { change = c, ok = bool, err = ?, skipped = bool }… } }
+local batch = require "acr.batch"
+local steps = require "acr.desired.steps"
+
+local _M = {}
+
+local Run = {}
+Run.__index = Run
+
+-- Starts change c: runs its coroutine to its first operation (or its end).
+function Run:start(c)
+  local co = coroutine.create(steps.body(c, self.ctx))
+  self:resume(c, co)
+end
+
+-- Resumes the coroutine of change c with what its last operation gave; it yields the
+-- next one (a function the batch calls when a slot is free) or returns its outcome.
+function Run:resume(c, co, value, err)
+  local ok, a, b = coroutine.resume(co, value, err)
+  if not ok then return self:finish(c, false, a) end
+  if coroutine.status(co) == "dead" then return self:finish(c, a, b) end
+  self.waiting[self.b:add(a, true)] = { c, co }
+end
+
+-- Records c's outcome; what follows it starts (success) or is skipped (failure).
+function Run:finish(c, ok, err)
+  local r = { change = c, ok = ok and true or false, err = not ok and (err or "failed") or nil }
+  self.results[c.id] = r
+  if self.on_change then self.on_change(c, r.ok, r.err) end
+  for _, next_id in ipairs(self.followers[c.id] or {}) do
+    local n = self.pending[next_id] - 1
+    self.pending[next_id] = n
+    local nc = self.changes[next_id]
+    if not r.ok then
+      self:skip(nc, c)
+    elseif n == 0 and not self.results[next_id] then
+      self:start(nc)
+    end
+  end
+end
+
+function Run:skip(c, because)
+  if self.results[c.id] then return end
+  local msg = ("skipped: it follows %s %s '%s', which failed"):format(because.action,
+    because.kind:gsub("_", " "), because.name)
+  self:finish(c, false, msg)
+  self.results[c.id].skipped = true
+end
+
+-- syntax: result = apply.run(plan, opts)
+function _M.run(plan, opts)
+  local run = setmetatable({ changes = plan.changes, results = {}, waiting = {},
+    followers = {}, pending = {}, on_change = opts.on_change,
+    ctx = { sink = opts.sink, ledger = opts.ledger, now = opts.now, show_secrets = opts.show_secrets } }, Run)
+  for _, c in ipairs(plan.changes) do
+    run.pending[c.id] = #c.after
+    for _, id in ipairs(c.after) do
+      run.followers[id] = run.followers[id] or {}
+      table.insert(run.followers[id], c.id)
+    end
+  end
+  run.b = batch.new({}, { width = opts.width or 32, on_done = function(i, value, err)
+    local w = run.waiting[i]
+    run.waiting[i] = nil
+    if w then run:resume(w[1], w[2], value, err) end
+  end })
+  for _, c in ipairs(plan.changes) do
+    if run.pending[c.id] == 0 and not run.results[c.id] then run:start(c) end
+  end
+  for _ in run.b:results() do end
+  local out = { ok = true, succeeded = 0, failed = 0, skipped = 0, changes = {} }
+  for _, c in ipairs(plan.changes) do
+    local r = run.results[c.id] or { change = c, ok = false, err = "never started" }
+    out.changes[#out.changes + 1] = r
+    if r.ok then out.succeeded = out.succeeded + 1
+    elseif r.skipped then out.skipped = out.skipped + 1
+    else out.failed = out.failed + 1 end
+  end
+  out.ok = out.failed == 0 and out.skipped == 0
+  return out
+end
+
+return _M
