@@ -600,7 +600,7 @@ As az does: the token is read, then PATCHed with the passwords it keeps.]],
 
 -- Commands of their own files, which add themselves: this module is in package.loaded
 -- before they require it (Lua 5.4 would load it again, LuaJIT refuse).
-local EXTRA = { "acr.cli.audit" }
+local EXTRA = { "acr.cli.audit", "acr.cli.desired" }
 package.loaded["acr.cli.commands"] = _M
 for _, name in ipairs(EXTRA) do require(name) end
 

@@ -32,12 +32,15 @@ function _M.settle(o, cmd)
     if o["resource-group"] == nil then o["resource-group"] = d.group end
   end
   -- as az: the default format (AZURE_CORE_OUTPUT, then [core] output), the name in any case
+  o._output_given = o.output ~= nil   -- acr plan prints its diff unless -o asks otherwise
   local format_by = o.output and "--output" or d.output and ("the default output (" .. d.source.output .. ")")
   o.output = (o.output or d.output or "json"):lower()
   if not output.is_format(o.output) then
     fail.usage(format_by .. " must be " .. output.FORMAT_NAMES, cmd)
   end
   output.check_query(o, cmd)
+  -- the subscriptions are the file's (acr plan, acr apply); --subscription picks among them
+  if cmd.subscriptions_from_file then return end
   if not o.subscription then
     o.subscription, o._subscription_by = lookup.default_subscription(), "az's default subscription"
   end

@@ -93,7 +93,7 @@ local function exit_for(cmd, e)
     if e.lost then return fail.EXIT_SERVICE end
     if e.cli then
       io.stderr:write("ERROR: ", e.message, "\n")
-      return e.not_found and fail.EXIT_NOT_FOUND or fail.EXIT_SERVICE
+      return e.exit or (e.not_found and fail.EXIT_NOT_FOUND) or fail.EXIT_SERVICE
     end
     return usage_error(cmd.path, e.message)
   end

@@ -1,0 +1,237 @@
+-- `acr plan` and `acr apply` as a subprocess against the emulator, with two registries
+-- in two subscriptions: the diff, -o json and --query, exit statuses (0 done, 1 some
+-- changes failed, 2 an invalid file), --dry-run, the secrets directory, a sink program
+-- that fails or kills acr between generate and deliver, a 200-token apply under
+-- throttling, and no password in any output. Hermetic: HOME, XDG_STATE_HOME and PATH
+-- are the spec's own temp dirs; the emulator is the only server.
+local ch = require "client_helpers"
+local helpers = ch.helpers
+local cjson = require "cjson.safe"
+local ledger = require "acr.desired.ledger"
+
+local q = helpers.quote
+local TENANT = "00000000-0000-0000-0000-0000000000e1"
+local SUB_A, SUB_B = "00000000-0000-0000-0000-00000000000a", "00000000-0000-0000-0000-00000000000b"
+local DAY = 86400
+
+local SCRUB = { "AZURE_TENANT_ID", "AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET", "AZURE_AUTHORITY_HOST",
+  "AZURE_CLIENT_CERTIFICATE_PATH", "AZURE_CLIENT_CERTIFICATE_PASSWORD", "AZURE_FEDERATED_TOKEN_FILE",
+  "IDENTITY_ENDPOINT", "IDENTITY_HEADER", "ACR_IMDS_ENDPOINT", "AZURE_SUBSCRIPTION_ID", "ACR_ENDPOINT",
+  "ACR_REGISTRY", "ACR_RESOURCE_GROUP", "REQUESTS_CA_BUNDLE", "LUA_CPATH_5_4", "LUA_PATH_5_4",
+  "AZURE_CONFIG_DIR", "AZURE_DEFAULTS_GROUP", "AZURE_DEFAULTS_ACR", "AZURE_CORE_OUTPUT", "HOME", "PATH",
+  "XDG_STATE_HOME" }
+
+local interp = os.getenv("ACR_LUA") or select(2, helpers.sh("command -v lua5.4")):gsub("%s+$", "")
+
+local FILE = [[
+registries:
+  - subscription: 00000000-0000-0000-0000-00000000000a
+    resource_group: rgA
+    name: planreg1
+    prune: true
+    scope_maps:
+      app-pull:
+        actions: [repositories/app/content/read, repositories/app/metadata/read]
+        description: pull the app
+    tokens:
+      app-ci:
+        scope_map: app-pull
+        status: enabled
+        passwords: { lifetime: 90d, rotate_before: 30d, retire_after: 0 }
+  - subscription: 00000000-0000-0000-0000-00000000000b
+    resource_group: rgB
+    name: planreg2
+    scope_maps:
+      dev-pull:
+        actions: [repositories/dev/content/read]
+    tokens:
+      dev-ci:
+        scope_map: dev-pull
+        passwords: { lifetime: 30d }
+]]
+
+describe("acr plan / apply #emulator #cli", function()
+  local em, tmp, bin, outputs = nil, nil, nil, {}
+
+  setup(function()
+    em = helpers.start_emulator{ tls = true, polls = 0, retry_after = 0 }
+    tmp = helpers.tmpdir("acr-desired")
+    bin = tmp .. "/bin"
+    helpers.sh("mkdir -p " .. q(bin))
+  end)
+  teardown(function()
+    if em then em:stop() end
+    helpers.rmdir(tmp)
+  end)
+
+  local n = 0
+  local dir
+  before_each(function()
+    em:reset()
+    em:admin("POST", "clock", { advance = 0 })
+    em:add_registry(SUB_A, "rgA", "planreg1")
+    em:add_registry(SUB_B, "rgB", "planreg2")
+    n = n + 1
+    dir = tmp .. "/run" .. n
+    helpers.sh("mkdir -p " .. q(dir .. "/home"))
+    helpers.write_file(dir .. "/desired.yaml", FILE)
+  end)
+
+  -- syntax: r = acr(args, env?)  -- r.code, r.out, r.err, r.json; every output is kept
+  -- for the check that no password is in any of them
+  local function acr(args, env)
+    local vars = {
+      AZURE_TENANT_ID = TENANT, AZURE_CLIENT_ID = em.client_id, AZURE_CLIENT_SECRET = em.client_secret,
+      AZURE_AUTHORITY_HOST = em.url, ACR_IMDS_ENDPOINT = "http://127.0.0.1:9", HOME = dir .. "/home",
+      XDG_STATE_HOME = dir .. "/state", PATH = bin .. ":/usr/bin:/bin",
+      LUA_CPATH = (os.getenv("ACR_CPATH") or (helpers.root .. "/build/lua5.4/?.so")) .. ";;",
+    }
+    for k, v in pairs(env or {}) do vars[k] = v or nil end
+    local parts = { "env" }
+    for _, k in ipairs(SCRUB) do parts[#parts + 1] = "-u " .. k end
+    for k, v in pairs(vars) do parts[#parts + 1] = q(k .. "=" .. v) end
+    parts[#parts + 1] = q(interp)
+    parts[#parts + 1] = q(helpers.root .. "/bin/acr")
+    for _, a in ipairs(args) do parts[#parts + 1] = q(a) end
+    for _, a in ipairs { "--endpoint", em.url, "--ca-file", em.ca_file } do parts[#parts + 1] = q(a) end
+    local errfile = dir .. "/stderr"
+    local _, out, code = helpers.sh(table.concat(parts, " ") .. " 2>" .. q(errfile) .. " </dev/null")
+    local err = helpers.read_file(errfile) or ""
+    outputs[#outputs + 1] = out
+    outputs[#outputs + 1] = err
+    return { code = code, out = out, err = err, json = cjson.decode(out) }
+  end
+
+  local function secret_file(reg, token, slot)
+    local text = helpers.read_file(("%s/secrets/%s/%s.%s.json"):format(dir, reg, token, slot))
+    return text and cjson.decode(text)
+  end
+
+  local function works(sub, reg, user, password)
+    local _, status = em:admin("POST", "login", { subscription = sub, registry = reg, username = user,
+                                                  password = password })
+    return status == 200
+  end
+
+  -- Time passes by s seconds, for the emulator and for the ledger of the run's secrets dir.
+  local function advance(s)
+    em:admin("POST", "clock", { advance = s })
+    ch.age_ledger(assert(ledger.open(dir .. "/secrets/.acr-ledger.json")), s)
+  end
+
+  local seen_passwords = {}
+  local function remember(s) if s and s.password then seen_passwords[#seen_passwords + 1] = s.password end return s end
+
+  it("an invalid file is exit 2, naming the file, the line and the field", function()
+    helpers.write_file(dir .. "/bad.yaml", FILE:gsub("lifetime: 30d", "lifetime: 30x"))
+    local r = acr { "plan", "-f", dir .. "/bad.yaml" }
+    assert.are.equal(2, r.code, r.err)
+    assert.matches("bad%.yaml:24: registries%[2%]%.tokens%.dev%-ci%.passwords%.lifetime: '30x'", r.err)
+    r = acr { "apply", "-f", dir .. "/nowhere.yaml" }
+    assert.are.equal(2, r.code)
+    assert.matches("nowhere%.yaml", r.err)
+  end)
+
+  it("plans creates as a diff and as data, and --dry-run changes nothing", function()
+    local r = acr { "plan", "-f", dir .. "/desired.yaml" }
+    assert.are.equal(0, r.code, r.err)
+    assert.matches("registry planreg1 %(resource group rgA, subscription " .. SUB_A:gsub("%-", "%%-") .. "%)", r.out)
+    assert.matches("\n  %+ scope map app%-pull: not in the registry\n", r.out)
+    assert.matches("\n  ↻ token app%-ci password1: it is empty\n", r.out)
+    assert.matches("\nPlan: 4 to create, 2 to rotate%.\n$", r.out)
+    r = acr { "plan", "-f", dir .. "/desired.yaml", "-o", "json" }
+    assert.are.equal(0, r.code, r.err)
+    assert.are.equal(4, r.json.summary.create)
+    assert.are.equal("planreg2", r.json.changes[#r.json.changes].registry)
+    r = acr { "plan", "-f", dir .. "/desired.yaml", "--query", "changes[?action=='rotate'].name", "-o", "tsv" }
+    assert.are.equal("app-ci\ndev-ci\n", r.out)
+    local before = em:stats().requests
+    r = acr { "apply", "-f", dir .. "/desired.yaml", "--dry-run" }
+    assert.are.equal(0, r.code, r.err)
+    assert.matches("Plan: 4 to create", r.out)
+    local after = em:stats().requests
+    for kind, count in pairs(after) do
+      if not kind:match("^GET") and not kind:match("oauth2") then
+        assert.are.equal(before[kind] or 0, count, kind)
+      end
+    end
+  end)
+
+  it("applies into a secrets directory, then plans nothing; rotates and retires with the clock", function()
+    local r = acr { "apply", "-f", dir .. "/desired.yaml", "--secrets-dir", dir .. "/secrets" }
+    assert.are.equal(0, r.code, r.err)
+    assert.matches("Apply: 6 succeeded, 0 failed, 0 skipped%.", r.out)
+    local s1 = remember(secret_file("planreg1", "app-ci", "password1"))
+    local s2 = remember(secret_file("planreg2", "dev-ci", "password1"))
+    assert.are.equal("planreg1.azurecr.io", s1.login_server)
+    assert.is_true(works(SUB_A, "planreg1", "app-ci", s1.password))
+    assert.is_true(works(SUB_B, "planreg2", "dev-ci", s2.password))
+    local _, mode = helpers.sh("stat -c %a " .. q(dir .. "/secrets/planreg1/app-ci.password1.json"))
+    assert.are.equal("600", mode:match("%d+"))
+    r = acr { "plan", "-f", dir .. "/desired.yaml", "--secrets-dir", dir .. "/secrets" }
+    assert.are.equal(0, r.code, r.err)
+    assert.matches("^No changes%.\n$", r.out)
+    -- 61 days on: app-ci is within rotate_before (retire_after 0: retired in the same run);
+    -- dev-ci (30 days) has expired
+    advance(61 * DAY)
+    r = acr { "apply", "-f", dir .. "/desired.yaml", "--secrets-dir", dir .. "/secrets" }
+    assert.are.equal(0, r.code, r.err)
+    assert.matches("↻ token app%-ci password2", r.out)
+    assert.matches("✕ token app%-ci password1", r.out)
+    local n1 = remember(secret_file("planreg1", "app-ci", "password2"))
+    assert.is_nil(secret_file("planreg1", "app-ci", "password1"))
+    assert.is_true(works(SUB_A, "planreg1", "app-ci", n1.password))
+    assert.is_false(works(SUB_A, "planreg1", "app-ci", s1.password))
+    assert.is_true(works(SUB_B, "planreg2", "dev-ci", remember(secret_file("planreg2", "dev-ci", "password2")).password))
+    r = acr { "plan", "-f", dir .. "/desired.yaml", "--secrets-dir", dir .. "/secrets" }
+    assert.matches("^No changes%.\n$", r.out)
+  end)
+
+  it("a sink that fails keeps the old password, exit 1; killed between generate and deliver, the next run repairs that slot", function()
+    local r = acr { "apply", "-f", dir .. "/desired.yaml", "--secrets-dir", dir .. "/secrets" }
+    assert.are.equal(0, r.code, r.err)
+    local old = remember(secret_file("planreg1", "app-ci", "password1"))
+    advance(61 * DAY)
+    helpers.write_file(bin .. "/refuse", "#!/bin/sh\ncat >/dev/null\necho 'vault sealed' >&2\nexit 3\n")
+    helpers.write_file(bin .. "/killer", "#!/bin/sh\ncat >/dev/null\nkill -9 $PPID\nsleep 2\n")
+    helpers.sh("chmod +x " .. q(bin .. "/refuse") .. " " .. q(bin .. "/killer"))
+    local ledger = dir .. "/secrets/.acr-ledger.json"
+    r = acr { "apply", "-f", dir .. "/desired.yaml", "--secrets-exec", "refuse", "--ledger", ledger }
+    assert.are.equal(1, r.code, r.err)
+    assert.matches("failed: ↻ token app%-ci password2: .*vault sealed", r.err)
+    assert.is_true(works(SUB_A, "planreg1", "app-ci", old.password))
+    r = acr { "apply", "-f", dir .. "/desired.yaml", "--secrets-exec", "killer", "--ledger", ledger }
+    assert.are_not.equal(0, r.code)
+    assert.is_true(works(SUB_A, "planreg1", "app-ci", old.password))
+    r = acr { "plan", "-f", dir .. "/desired.yaml", "--secrets-dir", dir .. "/secrets" }
+    assert.matches("↻ token app%-ci password2: its password was generated by an earlier run and never delivered", r.out)
+    r = acr { "apply", "-f", dir .. "/desired.yaml", "--secrets-dir", dir .. "/secrets" }
+    assert.are.equal(0, r.code, r.err)
+    local new = remember(secret_file("planreg1", "app-ci", "password2"))
+    assert.is_true(works(SUB_A, "planreg1", "app-ci", new.password))
+  end)
+
+  it("applies 200 tokens under the emulator's throttling with default settings", function()
+    local lines = { "registries:", "  - subscription: " .. SUB_A, "    resource_group: rgA", "    name: planreg1",
+      "    scope_maps:", "      bulk-pull:", "        actions: [repositories/bulk/content/read]", "    tokens:" }
+    for i = 1, 200 do
+      lines[#lines + 1] = ("      bulk-%03d: { scope_map: bulk-pull, passwords: { lifetime: 30d } }"):format(i)
+    end
+    helpers.write_file(dir .. "/bulk.yaml", table.concat(lines, "\n") .. "\n")
+    em:settings{ throttle = { reads = { 50, 100 }, writes = { 40, 60 }, deletes = { 40, 60 } } }
+    local r = acr { "apply", "-f", dir .. "/bulk.yaml", "--secrets-dir", dir .. "/secrets", "-o", "json" }
+    em:settings{ throttle = false }
+    assert.are.equal(0, r.code, r.err)
+    assert.are.same({ succeeded = 401, failed = 0, skipped = 0 }, r.json.result)
+    remember(secret_file("planreg1", "bulk-200", "password1"))
+  end)
+
+  it("puts no password in any output", function()
+    assert.is_true(#seen_passwords >= 5)
+    for _, pw in ipairs(seen_passwords) do
+      for i, text in ipairs(outputs) do
+        assert.is_nil(text:find(pw, 1, true), "output " .. i .. " holds a password")
+      end
+    end
+  end)
+end)
