@@ -143,6 +143,12 @@ describe("acr plan / apply #emulator #cli", function()
     assert.are.equal(0, r.code, r.err)
     assert.are.equal(4, r.json.summary.create)
     assert.are.equal("planreg2", r.json.changes[#r.json.changes].registry)
+    r = acr { "plan", "-f", dir .. "/desired.yaml", "-o", "tsv" }
+    assert.are.equal(0, r.code, r.err)
+    assert.matches("^create\tscope_map\tplanreg1\tapp%-pull\t\tnot in the registry\n", r.out)
+    assert.matches("\nrotate\ttoken\tplanreg2\tdev%-ci\tpassword1\tit is empty\n", r.out)
+    r = acr { "plan", "-f", dir .. "/desired.yaml", "-o", "table" }
+    assert.matches("^ACTION +KIND +REGISTRY +NAME +SLOT +REASON\n", r.out)
     r = acr { "plan", "-f", dir .. "/desired.yaml", "--query", "changes[?action=='rotate'].name", "-o", "tsv" }
     assert.are.equal("app-ci\ndev-ci\n", r.out)
     local before = em:stats().requests

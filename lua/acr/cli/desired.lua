@@ -101,6 +101,22 @@ local function make_plan(ctx, o)
   return p, s
 end
 
+-- -o table / tsv: a row per change (and, for apply, its result)
+local PLAN_HEADERS = { "ACTION", "KIND", "REGISTRY", "NAME", "SLOT", "REASON" }
+local function change_rows(o, t, with_result)
+  local headers, rows = {}, {}
+  for i, h in ipairs(PLAN_HEADERS) do headers[i] = h end
+  if with_result then headers[#headers + 1] = "RESULT" end
+  for _, c in ipairs(t.changes) do
+    local row = { c.action, c.kind, c.registry, c.name, c.slot or "", c.reason }
+    if with_result then row[#row + 1] = c.result or "" end
+    rows[#rows + 1] = row
+  end
+  output.print_rows(o, headers, rows)
+end
+output.add_kind("plan", function(o, t) change_rows(o, t, false) end)
+output.add_kind("apply", function(o, t) change_rows(o, t, true) end)
+
 local function show_plan(o, p)
   if o._output_given then
     output.emit(o, "plan", p:to_table())
