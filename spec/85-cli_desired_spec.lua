@@ -86,7 +86,7 @@ describe("acr plan / apply #emulator #cli", function()
       XDG_STATE_HOME = dir .. "/state", PATH = bin .. ":/usr/bin:/bin",
       LUA_CPATH = (os.getenv("ACR_CPATH") or (helpers.root .. "/build/lua5.4/?.so")) .. ";;",
     }
-    for k, v in pairs(env or {}) do vars[k] = v or nil end
+    for k, v in pairs(env or {}) do if k ~= "SHOWN" then vars[k] = v or nil end end
     local parts = { "env" }
     for _, k in ipairs(SCRUB) do parts[#parts + 1] = "-u " .. k end
     for k, v in pairs(vars) do parts[#parts + 1] = q(k .. "=" .. v) end
@@ -97,8 +97,10 @@ describe("acr plan / apply #emulator #cli", function()
     local errfile = dir .. "/stderr"
     local _, out, code = helpers.sh(table.concat(parts, " ") .. " 2>" .. q(errfile) .. " </dev/null")
     local err = helpers.read_file(errfile) or ""
-    outputs[#outputs + 1] = out
-    outputs[#outputs + 1] = err
+    if not (env and env.SHOWN) then   -- --show-secrets prints them: not checked
+      outputs[#outputs + 1] = out
+      outputs[#outputs + 1] = err
+    end
     return { code = code, out = out, err = err, json = cjson.decode(out) }
   end
 
@@ -174,6 +176,8 @@ describe("acr plan / apply #emulator #cli", function()
     assert.is_true(works(SUB_B, "planreg2", "dev-ci", s2.password))
     local _, mode = helpers.sh("stat -c %a " .. q(dir .. "/secrets/planreg1/app-ci.password1.json"))
     assert.are.equal("600", mode:match("%d+"))
+    -- the ledger says what was delivered, never what
+    outputs[#outputs + 1] = assert(helpers.read_file(dir .. "/secrets/.acr-ledger.json"))
     r = acr { "plan", "-f", dir .. "/desired.yaml", "--secrets-dir", dir .. "/secrets" }
     assert.are.equal(0, r.code, r.err)
     assert.matches("^No changes%.\n$", r.out)
@@ -230,6 +234,18 @@ describe("acr plan / apply #emulator #cli", function()
     assert.are.equal(0, r.code, r.err)
     assert.are.same({ succeeded = 401, failed = 0, skipped = 0 }, r.json.result)
     remember(secret_file("planreg1", "bulk-200", "password1"))
+  end)
+
+  it("prints the new passwords with --show-secrets only", function()
+    local r = acr({ "apply", "-f", dir .. "/desired.yaml", "--secrets-dir", dir .. "/secrets", "-o", "json",
+                    "--show-secrets" }, { SHOWN = true })
+    assert.are.equal(0, r.code, r.err)
+    local shown = {}
+    for _, c in ipairs(r.json.changes) do
+      if c.action == "rotate" then shown[c.registry .. "/" .. c.name] = c.secret.password end
+    end
+    assert.are.equal(secret_file("planreg1", "app-ci", "password1").password, shown["planreg1/app-ci"])
+    assert.are.equal(secret_file("planreg2", "dev-ci", "password1").password, shown["planreg2/dev-ci"])
   end)
 
   it("puts no password in any output", function()
