@@ -4,6 +4,8 @@
  * operation has something to do. driver.c does the sending and the taking in. */
 #include <math.h>
 #include <poll.h>
+#include <stdint.h>
+#include <stdlib.h>
 
 #include "client.h"
 #include "driver.h"
@@ -268,6 +270,64 @@ int acr_client_drive(lua_State *L)
   drive(L, 1, 0, UNTIL_ANY, max < 0 ? HUGE_VAL : acr_now() + max);
   lua_pushinteger(L, (lua_Integer)(c->ended - ended));
   return 1;
+}
+
+static int by_client(const void *a, const void *b)
+{
+  uintptr_t x = (uintptr_t)((const member *)a)->c, y = (uintptr_t)((const member *)b)->c;
+  return x < y ? -1 : x > y;
+}
+
+/* syntax: n = acr.drive(clients, max_seconds?)  -- client:drive() over every client of the
+ * list together: drives their started operations until one of any of them ends (or
+ * none is left in any, or max_seconds pass); returns how many ended. A client listed
+ * twice is driven once. */
+static int drive_many(lua_State *L)
+{
+  if (lua_type(L, 1) != LUA_TTABLE)
+    acr_typeerror(L, 1, "list of acr.Client");
+  double max = opt_max_seconds(L, 2);
+  size_t len = lua_rawlen(L, 1);
+  /* each client is kept on the stack while the drive runs: the list may change */
+  if (len > 100000 || !lua_checkstack(L, (int)len + LUA_MINSTACK))
+    acr_argerror(L, 1, "more clients than one drive takes");
+  int n = (int)len;
+  drive_set s;
+  size_t each = sizeof *s.m + sizeof *s.pools + sizeof *s.fds;
+  s.m = lua_newuserdata(L, n ? (size_t)n * each : 1);   /* collected if a check raises */
+  s.pools = (acr_pool **)(void *)(s.m + n);
+  s.fds = (struct pollfd *)(void *)(s.pools + n);
+  s.n = 0;
+  for (int i = 1; i <= n; i++) {
+    lua_rawgeti(L, 1, i);
+    acr_client *c = luaL_testudata(L, -1, ACR_CLIENT_MT);
+    if (!c)
+      acr_argerror(L, 1, "item %d is a %s, not an acr.Client", i, acr_type_name(L, -1));
+    if (c->closed)
+      acr_argerror(L, 1, "item %d is a closed acr.Client", i);
+    s.m[i - 1].cidx = lua_gettop(L);
+    s.m[i - 1].c = c;
+    s.m[i - 1].ended = c->ended;
+  }
+  /* a client listed twice is driven once: sorted, so that a long list costs no more
+   * than the drive's own walks over it */
+  qsort(s.m, (size_t)n, sizeof *s.m, by_client);
+  for (int i = 0; i < n; i++)
+    if (s.n == 0 || s.m[s.n - 1].c != s.m[i].c)
+      s.m[s.n++] = s.m[i];
+  if (s.n > 0)
+    drive_clients(L, &s, 0, UNTIL_ANY, max < 0 ? HUGE_VAL : acr_now() + max);
+  lua_Integer ended = 0;
+  for (int i = 0; i < s.n; i++)
+    ended += (lua_Integer)(s.m[i].c->ended - s.m[i].ended);
+  lua_pushinteger(L, ended);
+  return 1;
+}
+
+void acr_driver_open(lua_State *L)
+{
+  acr_pushfunc(L, drive_many, "acr.drive");
+  lua_setfield(L, -2, "drive");
 }
 
 void acr_driver_methods(lua_State *L)

@@ -14,6 +14,8 @@ void acr_driver_close(lua_State *L, int cidx);
 void acr_driver_free(acr_client *c);
 /* client:drive([max_seconds]) */
 int acr_client_drive(lua_State *L);
+/* acr.drive(clients [, max_seconds]) into the module table at the top. */
+void acr_driver_open(lua_State *L);
 /* The blocking driver's methods (wait, result, poll) into the table at the top. */
 void acr_driver_methods(lua_State *L);
 
