@@ -1,9 +1,11 @@
 -- Many clients at once on one thread: acr.drive(clients) drives the started operations
 -- of every client of the list together, sleeping in one poll over all of their epoll
--- sets. Two clients here are two registries of one emulator. Ratios, not times: the
--- machines that run this are shared.
+-- sets, and acr.batch uses it when its running jobs belong to several clients. Two
+-- clients here are two registries of one emulator. Ratios, not times: the machines
+-- that run this are shared.
 local ch = require "client_helpers"
 local acr = require "acr"
+local batch = require "acr.batch"
 
 local now, max_overlap = ch.monotime, ch.max_overlap
 
@@ -39,6 +41,52 @@ describe("acr.drive over two clients #emulator", function()
       ended = ended + acr.drive(clients)
     end
   end
+
+  -- The jobs of an update of every token in names_of[c] (as many for each client), the
+  -- clients' in turn.
+  local function update_jobs(clients, names_of, status)
+    local jobs = {}
+    for i = 1, #names_of[clients[1]] do
+      for _, c in ipairs(clients) do
+        local name = names_of[c][i]
+        jobs[#jobs + 1] = function() return c:begin_update_token(name, { status = status }) end
+      end
+    end
+    return jobs
+  end
+
+  it("takes each client's answers in as they come, while the other client's operation waits", function()
+    -- An update is a chain of six requests (PATCH, four status polls, the final GET),
+    -- each of 10 ms. Four of them on b alone; then the same four in one batch with a
+    -- read on a that waits out a 503's Retry-After of 1 s. b's chains must end as soon
+    -- as alone: a driver that waited on a's operation and looked at b every 50 ms
+    -- took four times as long and more.
+    local na, nb = seed(a, "pa", 1), seed(b, "pb", 4)
+    em:settings{ latency_ms = 10, polls = 4 }
+    local function run(jobs)
+      local t0, last = now(), 0
+      local summary = batch.run(jobs, { width = 8, on_done = function(i)
+        if i > #jobs - 4 then last = now() - t0 end   -- b's, the last four
+      end })
+      assert.are.equal(0, summary.failed)
+      return last
+    end
+    local alone = run(update_jobs({ b }, { [b] = nb }, "disabled"))
+    em:admin("POST", "inject", { path = "/tokens/" .. na[1], method = "GET", status = 503,
+                                 headers = { ["Retry-After"] = "1" } })
+    local read = a:prepare("get_token", na[1])
+    local beside
+    local share, per_s, wall = idle_cost(function()
+      assert.is_nil(read:wait(0.2))                   -- the 503 is in: its retry waits
+      local jobs = { read }
+      for i, job in ipairs(update_jobs({ b }, { [b] = nb }, "enabled")) do jobs[i + 1] = job end
+      beside = run(jobs)
+    end)
+    assert.are.equal(na[1], assert(read:result()).name)
+    assert.is_true(beside < alone * 2.5,
+                   ("b's updates took %.3f s beside a's wait, alone %.3f s"):format(beside, alone))
+    assert_idle("a's Retry-After beside b's updates", share, per_s, wall, 0.9)
+  end)
 
   it("overlaps the requests of both clients, and finishes well under the sequential sum", function()
     local N = 8
@@ -105,6 +153,16 @@ describe("acr.drive over two clients #emulator", function()
       par[i] = t.id .. " enabled " .. tostring(t.scope_map_id)
     end
     assert.are.same(seq, par)
+    -- the same through acr.batch (enabled again), each token in its own registry
+    local summary = batch.run(update_jobs({ a, b }, { [a] = na, [b] = nb }, "enabled"), { width = 4 })
+    assert.are.equal(8, summary.succeeded)
+    local bat = {}
+    for i = 1, 8 do
+      local t = summary.results[i].value
+      bat[i] = t.id .. " " .. t.status .. " " .. tostring(t.scope_map_id)
+      assert.is_truthy(t.id:find((i % 2 == 1 and ch.REG or SECOND) .. "/tokens/", 1, true), t.id)
+    end
+    assert.are.same(seq, bat)
   end)
 
   it("counts what ended, returns at once when nothing is started, and keeps max_seconds", function()
