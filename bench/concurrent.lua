@@ -4,6 +4,8 @@
 -- long-running, as an acr.batch with at most WIDTH in flight.
 --   latency    against an emulator with latency and Retry-After: wall time against the
 --              ideal, ceil(N / WIDTH) waves of the time one token takes alone
+--   latency2   the same with the N tokens shared by two clients (two registries) in one
+--              batch, which acr.drive waits on together
 --   throttled  against an emulator with ARM's buckets: wall time against the bucket
 --              bound, max over kinds of (requests of the kind - bucket) / refill;
 --              "paced" is the time from the first to the last request of the kind
@@ -33,8 +35,9 @@ local common = require "common"
 
 local scenario, url = arg[1], arg[2]
 local N, WIDTH, RUN = tonumber(arg[3]), tonumber(arg[4]), tonumber(arg[5] or "1")
-if (scenario ~= "latency" and scenario ~= "throttled") or not url or not N or not WIDTH then
-  io.stderr:write("usage: concurrent.lua latency|throttled URL N WIDTH [RUN]\n")
+if (scenario ~= "latency" and scenario ~= "latency2" and scenario ~= "throttled") or not url
+   or not N or not WIDTH then
+  io.stderr:write("usage: concurrent.lua latency|latency2|throttled URL N WIDTH [RUN]\n")
   os.exit(2)
 end
 
@@ -53,12 +56,13 @@ end
 local token = admin_call("POST", "token", {}).access_token
 admin_call("POST", "reset", {})
 
--- The job of token i: rotate password2, then (as another job) disable it.
-local function jobs_for(client, first, last)
-  local names, jobs = {}, {}
+-- The job of token i: rotate password2, then (as another job) disable it. The tokens
+-- are dealt out to the clients in turn.
+local function jobs_for(clients, first, last)
+  local names, owner, jobs = {}, {}, {}
   for i = first, last do
-    local name = ("seed-token-%04d"):format(i)
-    names[#names + 1] = name
+    local name, client = ("seed-token-%04d"):format(i), clients[#names % #clients + 1]
+    names[#names + 1], owner[#names + 1] = name, client
     jobs[#jobs + 1] = function()
       return client:begin_generate_credentials { token = name, name = "password2" }
     end
@@ -66,14 +70,15 @@ local function jobs_for(client, first, last)
   local steps = {}
   local function on_done(i, value, err, b)
     if i <= #names and value then
+      local client = owner[i]
       steps[b:add(function() return client:begin_update_token(names[i], { status = "disabled" }) end, true)] = true
     end
   end
   return jobs, on_done
 end
 
-local function run(client, first, last, width)
-  local jobs, on_done = jobs_for(client, first, last)
+local function run(clients, first, last, width)
+  local jobs, on_done = jobs_for(clients, first, last)
   local t0 = wall()
   local summary = batch.run(jobs, { width = width, on_done = on_done })
   if summary.failed > 0 then
@@ -88,26 +93,34 @@ local reg = ("bench%s%d%s"):format(scenario, RUN, jit and "j" or "")
 -- made now (with --seed-data's tokens): registries exist only when seeded or made
 admin_call("POST", "registries", { subscription = SUB, resource_group = "rg-bench", name = reg })
 local client = new_client(acr.credential.static(token), reg)
+local clients = { client }
+if scenario == "latency2" then
+  admin_call("POST", "registries", { subscription = SUB, resource_group = "rg-bench", name = reg .. "b" })
+  clients[2] = new_client(acr.credential.static(token), reg .. "b")
+end
 local result = { scenario = scenario, n = N, width = WIDTH, lua = jit and jit.version or _VERSION }
 local log0 = admin_call("GET", "log")
 local mark = log0[#log0] and log0[#log0].seq or 0
 
-if scenario == "latency" then
-  result.one = run(client, N + 1, N + 1, 1)   -- one token alone: the unit of the ideal
+if scenario ~= "throttled" then
+  result.one = run({ client }, N + 1, N + 1, 1)   -- one token alone: the unit of the ideal
+  -- the second client's registry and connection warmed up the same way
+  if clients[2] then run({ clients[2] }, N + 1, N + 1, 1) end
   log0 = admin_call("GET", "log")
   mark = log0[#log0] and log0[#log0].seq or 0
 end
 
 local before = admin_call("GET", "stats")
 local c0 = os.clock()
-result.wall = run(client, 1, N, WIDTH)
+result.wall = run(clients, 1, N, WIDTH)
 result.cpu = os.clock() - c0
 local after = admin_call("GET", "stats")
 result.requests = after.total - before.total
-result.connections = client:connections()
+result.connections = 0
+for _, c in ipairs(clients) do result.connections = result.connections + c:connections() end
 result.rss_kb = vm_hwm_kb()
 
-if scenario == "latency" then
+if scenario ~= "throttled" then
   result.ideal = math.ceil(N / WIDTH) * result.one
 else
   local cap = { reads = 250, writes = 200, deletes = 200 }
@@ -133,7 +146,7 @@ else
   -- wall time adds the last job's own wait for its long-running operation)
   result.paced = binding and last[binding] - first[binding] or 0
 end
-client:close()
+for _, c in ipairs(clients) do c:close() end
 admin:close()
 
 common.print_result(result)

@@ -22,12 +22,7 @@ local function drive_all(ops)
   end
 end
 
--- A GET of the token, started (a read has no begin_* twin; poll() sends it).
-local function begin_get(c, name)
-  local op = c:prepare("get_token", name)
-  op:poll()
-  return op
-end
+local begin_get = ch.begin_get
 
 describe("concurrency #emulator", function()
   local em, client
@@ -45,15 +40,7 @@ describe("concurrency #emulator", function()
   local function log_since(mark) return ch.log_since(em, mark) end
   local function count_since(mark, kind) return ch.count_since(em, mark, kind) end
 
-  local function seed_tokens(prefix, n)
-    local sm = assert(client:create_scope_map(ch.unique(prefix), { actions = { "repositories/a/content/read" } }))
-    local names = {}
-    for i = 1, n do
-      names[i] = ch.unique(prefix)
-      assert(client:create_token(names[i], { scope_map = sm }))
-    end
-    return names, sm
-  end
+  local function seed_tokens(prefix, n) return ch.seed_tokens(client, prefix, n) end
 
   it("overlaps the requests of different operations, and finishes well under N times one", function()
     local names = seed_tokens("cc", N)
@@ -189,31 +176,9 @@ describe("concurrency #emulator", function()
     collectgarbage("collect")
   end)
 
-  -- What a wait costs this process: CPU time against wall time, and how often it
-  -- went to sleep (voluntary context switches, Linux). A driver that spins uses about
-  -- all of the wall time; one that wakes every millisecond sleeps a thousand times a
-  -- second. Sleeping until something is due does neither.
-  local function switches()
-    local f = io.open("/proc/self/status", "r")
-    if not f then return nil end
-    local n = f:read("*a"):match("\nvoluntary_ctxt_switches:%s*(%d+)")
-    f:close()
-    return tonumber(n)
-  end
-  local function idle_cost(fn)
-    collectgarbage("collect")
-    local c0, t0, s0 = os.clock(), now(), switches()
-    fn()
-    local wall = now() - t0
-    return (os.clock() - c0) / wall, s0 and (switches() - s0) / wall, wall
-  end
-  local function assert_idle(what, share, per_s, wall, min_wall)
-    assert.is_true(wall >= min_wall, ("%s: took %.2f s, not the %.1f s it waits"):format(what, wall, min_wall))
-    assert.is_true(share < 0.2, ("%s: CPU was %.0f %% of the wait"):format(what, share * 100))
-    if per_s then
-      assert.is_true(per_s < 200, ("%s: slept %.0f times a second"):format(what, per_s))
-    end
-  end
+  -- What a wait costs: a driver that spins uses about all of the wall time; one that
+  -- wakes every millisecond sleeps a thousand times a second.
+  local idle_cost, assert_idle = ch.idle_cost, ch.assert_idle
 
   it("sleeps while its operations wait for a Retry-After, a token or the pacer", function()
     local names = seed_tokens("idle", 16)

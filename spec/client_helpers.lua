@@ -79,6 +79,57 @@ function M.monotime()
   return t
 end
 
+-- syntax: op = M.begin_get(client, name)  -- a GET of the token, started (a read has no
+-- begin_* twin; poll() sends it)
+function M.begin_get(c, name)
+  local op = c:prepare("get_token", name)
+  op:poll()
+  return op
+end
+
+-- syntax: names, sm = M.seed_tokens(client, prefix, n)  -- n tokens in the client's
+-- registry, under one new scope map
+function M.seed_tokens(c, prefix, n)
+  local sm = assert(c:create_scope_map(M.unique(prefix), { actions = { "repositories/a/content/read" } }))
+  local names = {}
+  for i = 1, n do
+    names[i] = M.unique(prefix)
+    assert(c:create_token(names[i], { scope_map = sm }))
+  end
+  return names, sm
+end
+
+-- syntax: share, per_s, wall = M.idle_cost(fn)
+-- What fn costs this process: its CPU time as a share of the wall time, and how often
+-- it went to sleep a second (voluntary context switches; nil where /proc has none). A
+-- driver that spins uses about all of the wall time; one that wakes every millisecond
+-- sleeps a thousand times a second. Sleeping until something is due does neither.
+local function switches()
+  local f = io.open("/proc/self/status", "r")
+  if not f then return nil end
+  local n = f:read("*a"):match("\nvoluntary_ctxt_switches:%s*(%d+)")
+  f:close()
+  return tonumber(n)
+end
+function M.idle_cost(fn)
+  collectgarbage("collect")
+  local c0, t0, s0 = os.clock(), M.monotime(), switches()
+  fn()
+  local wall = M.monotime() - t0
+  return (os.clock() - c0) / wall, s0 and (switches() - s0) / wall, wall
+end
+
+-- syntax: M.assert_idle(what, share, per_s, wall, min_wall)  -- idle_cost's figures of a
+-- wait that must take min_wall at least and sleep through it: under 20 % CPU, under 200
+-- wakes a second
+function M.assert_idle(what, share, per_s, wall, min_wall)
+  assert.is_true(wall >= min_wall, ("%s: took %.2f s, not the %.1f s it waits"):format(what, wall, min_wall))
+  assert.is_true(share < 0.2, ("%s: CPU was %.0f %% of the wait"):format(what, share * 100))
+  if per_s then
+    assert.is_true(per_s < 200, ("%s: slept %.0f times a second"):format(what, per_s))
+  end
+end
+
 -- syntax: n = M.max_overlap(log)  -- the most requests the emulator had open at once,
 -- from its log's start/time
 function M.max_overlap(log)

@@ -7,6 +7,7 @@
 #include "api.h"
 #include "auth.h"
 #include "client.h"
+#include "driver.h"
 #include "error.h"
 #include "http.h"
 #include "json.h"
@@ -118,6 +119,7 @@ int luaopen_acr(lua_State *L)
   acr_resource_open(L);
   acr_auth_open(L);
   acr_client_open(L);
+  acr_driver_open(L);
   acr_api_open(L);
   acr_pager_open(L);
   acr_request_open(L);

@@ -1,6 +1,8 @@
 /* The blocking driver: libcurl's multi interface, on the caller's thread, no threads
  * of our own. Every operation a client has started is driven by any of its waits, so
- * `begin_*`, `op:poll()` and `op:wait(op:delay())` run many operations at once.
+ * `begin_*`, `op:poll()` and `op:wait(op:delay())` run many operations at once. This
+ * file sends the requests of a client's operations and takes their answers in (start
+ * what is due, harvest what finished); drive.c waits, over one client or many.
  *
  * Lua side, in the client's uservalue: `inflight[transfer] = op` holds each operation
  * whose request is out (it cannot be collected before its answer is in), and `active`
@@ -23,8 +25,6 @@
 #include "pool.h"
 #include "retry.h"
 #include "xfer.h"
-
-#define MAX_WAIT_MS 1000L   /* a wait is cut into slices: nothing relies on one signal */
 
 typedef acr_xfer xfer;
 
@@ -130,7 +130,7 @@ static int counts_for_wake(const acr_client *c, const acr_op *op, double now)
 
 /* Sends op's next request. The token request of a client is single-flight: while one
  * is out, operations wait for its token rather than each fetching their own. */
-static void start(lua_State *L, int cidx, int opidx)
+void acr_driver_start(lua_State *L, int cidx, int opidx)
 {
   acr_client *c = (acr_client *)lua_touserdata(L, cidx);
   acr_op *op = acr_op_check(L, opidx);
@@ -201,7 +201,7 @@ static void start(lua_State *L, int cidx, int opidx)
 }
 
 /* Takes in every finished transfer. */
-static void harvest(lua_State *L, int cidx, acr_client *c)
+void acr_driver_harvest(lua_State *L, int cidx, acr_client *c)
 {
   int code;
   acr_http *h;
@@ -220,7 +220,7 @@ static void harvest(lua_State *L, int cidx, acr_client *c)
  * due operations: starting one may run Lua (the logger, on a request that fails at
  * once) that starts others, and a table must not gain keys while lua_next walks it.
  * A list, not the C stack: there may be more of them than a C function may push. */
-static double start_due(lua_State *L, int cidx)
+double acr_driver_start_due(lua_State *L, int cidx)
 {
   double soonest = HUGE_VAL, now = acr_now();
   acr_client *c = (acr_client *)lua_touserdata(L, cidx);
@@ -258,7 +258,7 @@ static double start_due(lua_State *L, int cidx)
     lua_rawgeti(L, t + 1, i);
     acr_op *op = acr_op_check(L, -1);
     if (!acr_op_finished(op) && !acr_op_transfer(op))
-      start(L, cidx, lua_gettop(L));
+      acr_driver_start(L, cidx, lua_gettop(L));
     /* held back by start: by pacing (a new due time), or by the token request out */
     if (counts_for_wake(c, op, now) && acr_op_due(op) < soonest)
       soonest = acr_op_due(op);
@@ -269,181 +269,11 @@ static double start_due(lua_State *L, int cidx)
   return c->due_at;
 }
 
-/* What a drive waits for. */
-enum { UNTIL_ONCE, UNTIL_DONE, UNTIL_ANSWERED, UNTIL_ANY };
-
-static int reached(const acr_op *op, int until)
-{
-  return acr_op_finished(op) || (until == UNTIL_ANSWERED && acr_op_answered(op));
-}
-
-/* Whether an operation ended since `ended` was read, or none is left to wait for
- * (the set may still hold ended ones: start_due clears them only when it walks). */
-static int any_ended(lua_State *L, int cidx, const acr_client *c, unsigned long ended)
-{
-  /* requests out are the pool's running transfers (one a raise left half made, on
-   * the client's list until it closes, is not out) */
-  if (c->ended != ended || (c->pool && acr_pool_running(c->pool) > 0))
-    return c->ended != ended;
-  push_table(L, cidx, "active");
-  int t = lua_gettop(L), left = 0;
-  lua_pushnil(L);
-  while (!left && lua_next(L, t)) {
-    lua_pop(L, 1);
-    left = !acr_op_finished((const acr_op *)lua_touserdata(L, -1));
-  }
-  lua_settop(L, t - 1);
-  return !left;
-}
-
-/* Drives the client's operations until the one at opidx has reached `until` (with
- * UNTIL_ONCE: one round, no waiting), or until deadline (monotonic; HUGE_VAL: none). */
-static void drive(lua_State *L, int cidx, int opidx, int until, double deadline)
-{
-  acr_client *c = (acr_client *)lua_touserdata(L, cidx);
-  acr_op *op = until != UNTIL_ONCE && until != UNTIL_ANY ? acr_op_check(L, opidx) : NULL;
-  unsigned long ended = c->ended;
-  for (;;) {
-    if (op && reached(op, until))
-      return;   /* before starting anything: reaching it must not send more */
-    double soonest = start_due(L, cidx);
-    if (c->pool)
-      acr_pool_run(c->pool, 0);
-    harvest(L, cidx, c);
-    double now = acr_now();
-    if (until == UNTIL_ONCE || (op && reached(op, until)) || now >= deadline || !c->pool ||
-        (until == UNTIL_ANY && any_ended(L, cidx, c, ended)))
-      return;
-    /* answers just taken in may have made operations due (a retry at once, the final
-     * GET, the ones held for the token): no sleeping past them */
-    if (c->due_dirty)
-      soonest = now;
-    else if (c->due_at < soonest)
-      soonest = c->due_at;
-    double next = soonest < deadline ? soonest : deadline;
-    long ms = next == HUGE_VAL ? MAX_WAIT_MS : (long)ceil((next - now) * 1000);
-    if (op && acr_op_due(op) <= now && !acr_op_transfer(op) && c->token_fetches == 0 &&
-        !acr_op_finished(op))
-      ms = 0;   /* due and startable: start it right away */
-    acr_pool_run(c->pool, ms < 0 ? 0 : ms > MAX_WAIT_MS ? MAX_WAIT_MS : ms);
-    harvest(L, cidx, c);
-  }
-}
-
-/* Pushes the client of the operation at idx; returns its index. */
-static int push_client(lua_State *L, int idx)
-{
-  acr_uv_get(L, idx, "client");
-  return lua_gettop(L);
-}
-
-static void adopt(lua_State *L, int cidx, int opidx)
+/* Adds the operation at opidx to the client's started ones, unless it has ended. */
+void acr_driver_adopt(lua_State *L, int cidx, int opidx)
 {
   if (!acr_op_finished(acr_op_check(L, opidx)))
     set_active(L, cidx, opidx);
-}
-
-/* begin_*: sends the operation's first request and returns without waiting for it. */
-void acr_op_start(lua_State *L, int idx)
-{
-  idx = lua_absindex(L, idx);
-  int cidx = push_client(L, idx);
-  adopt(L, cidx, idx);
-  start(L, cidx, idx);
-  drive(L, cidx, idx, UNTIL_ONCE, 0);
-  lua_settop(L, cidx - 1);
-}
-
-int acr_op_wait(lua_State *L, int idx)
-{
-  idx = lua_absindex(L, idx);
-  int cidx = push_client(L, idx);
-  adopt(L, cidx, idx);
-  drive(L, cidx, idx, UNTIL_DONE, HUGE_VAL);
-  lua_settop(L, cidx - 1);
-  return acr_op_push_result(L, idx);
-}
-
-/* max_seconds at arg: a number of seconds, or -1 when absent. */
-static double opt_max_seconds(lua_State *L, int arg)
-{
-  if (lua_isnoneornil(L, arg))
-    return -1;
-  if (lua_type(L, arg) != LUA_TNUMBER)
-    acr_typeerror(L, arg, "number of seconds");
-  double max = lua_tonumber(L, arg);
-  if (!(max < 1e9))
-    acr_argerror(L, arg, "a number of seconds expected, not NaN or more than 1e9");
-  return max;
-}
-
-/* syntax: value, err = op:wait([max_seconds]) */
-static int op_wait(lua_State *L)
-{
-  acr_op *op = acr_op_check(L, 1);
-  double max = opt_max_seconds(L, 2);
-  if (max < 0)
-    return acr_op_wait(L, 1);
-  int cidx = push_client(L, 1);
-  adopt(L, cidx, 1);
-  drive(L, cidx, 1, UNTIL_DONE, acr_now() + max);
-  lua_settop(L, 1);
-  if (!acr_op_finished(op)) {
-    acr_error_push(L, "Timeout", "the operation is still running", 0);
-    return acr_error_return(L);
-  }
-  return acr_op_push_result(L, 1);
-}
-
-/* syntax: value, err = op:result()  -- waits (blocking) when not done yet */
-static int op_result(lua_State *L)
-{
-  return acr_op_wait(L, 1);
-}
-
-/* syntax: status = op:poll()  -- starts the request that is due, takes in the answers
- * that have come for any of the client's operations; never waits */
-static int op_poll(lua_State *L)
-{
-  acr_op *op = acr_op_check(L, 1);
-  int cidx = push_client(L, 1);
-  adopt(L, cidx, 1);
-  if (acr_op_due(op) <= acr_now())
-    start(L, cidx, 1);
-  drive(L, cidx, 1, UNTIL_ONCE, 0);
-  lua_settop(L, 1);
-  lua_pushstring(L, acr_op_status(op));
-  return 1;
-}
-
-/* syntax: status, err = op:wait_accepted([max_seconds])  -- drives until the service has
- * answered the operation's first request (a begin_* returns once it is sent) */
-static int op_wait_accepted(lua_State *L)
-{
-  acr_op *op = acr_op_check(L, 1);
-  double max = opt_max_seconds(L, 2);
-  int cidx = push_client(L, 1);
-  adopt(L, cidx, 1);
-  drive(L, cidx, 1, UNTIL_ANSWERED, max < 0 ? HUGE_VAL : acr_now() + max);
-  lua_settop(L, 1);
-  if (acr_op_finished(op) || acr_op_answered(op)) {
-    lua_pushstring(L, acr_op_status(op));
-    return 1;
-  }
-  acr_error_push(L, "Timeout", "the service has not answered the operation's first request", 0);
-  return acr_error_return(L);
-}
-
-/* syntax: n = client:drive([max_seconds])  -- drives the client's started operations
- * until one of them ends (or none is left, or max_seconds pass); returns how many ended */
-int acr_client_drive(lua_State *L)
-{
-  acr_client *c = acr_check_client(L, 1);
-  double max = opt_max_seconds(L, 2);
-  unsigned long ended = c->ended;
-  drive(L, 1, 0, UNTIL_ANY, max < 0 ? HUGE_VAL : acr_now() + max);
-  lua_pushinteger(L, (lua_Integer)(c->ended - ended));
-  return 1;
 }
 
 /* client:close(): every operation started and not ended ends with ClientClosed. */
@@ -478,13 +308,4 @@ void acr_driver_close(lua_State *L, int cidx)
   }
   lua_pop(L, 1);
   acr_driver_free(c);
-}
-
-void acr_driver_methods(lua_State *L)
-{
-  static const luaL_Reg methods[] = {
-    {"result", op_result}, {"wait", op_wait}, {"poll", op_poll},
-    {"wait_accepted", op_wait_accepted}, {NULL, NULL}
-  };
-  acr_setfuncs(L, methods, "");
 }

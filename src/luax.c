@@ -106,8 +106,7 @@ int acr_opterror(lua_State *L, int arg, const char *key, const char *fmt, ...)
   return raise(L, arg, lua_pushfstring(L, "option '%s' %s", key, msg));
 }
 
-/* The type name of the value at idx: its metatable's __name (acr.Client, …) if any. */
-static const char *type_name(lua_State *L, int idx)
+const char *acr_type_name(lua_State *L, int idx)
 {
   if (luaL_getmetafield(L, idx, "__name")) {
     if (lua_type(L, -1) == LUA_TSTRING)
@@ -119,7 +118,7 @@ static const char *type_name(lua_State *L, int idx)
 
 int acr_typeerror(lua_State *L, int arg, const char *tname)
 {
-  return acr_argerror(L, arg, "%s expected, got %s", tname, type_name(L, arg));
+  return acr_argerror(L, arg, "%s expected, got %s", tname, acr_type_name(L, arg));
 }
 
 void acr_check_table(lua_State *L, int arg)
@@ -205,7 +204,7 @@ const char *acr_opt_string(lua_State *L, int t, int arg, const char *key, int fl
     return NULL;
   }
   if (ty != LUA_TSTRING)
-    acr_opterror(L, arg, key, "must be a string, got %s", type_name(L, -1));
+    acr_opterror(L, arg, key, "must be a string, got %s", acr_type_name(L, -1));
   if (!acr_is_cstring(L, -1))
     acr_opterror(L, arg, key, "must not contain a NUL byte");
   const char *s = lua_tostring(L, -1);
@@ -227,7 +226,7 @@ double acr_opt_seconds(lua_State *L, int t, int arg, const char *key, double dfl
     return dflt;
   }
   if (ty != LUA_TNUMBER)
-    acr_opterror(L, arg, key, "must be a number, got %s", type_name(L, -1));
+    acr_opterror(L, arg, key, "must be a number, got %s", acr_type_name(L, -1));
   lua_pop(L, 1);
   if (!isfinite(v))
     acr_opterror(L, arg, key, "must be a finite number (not NaN or infinite)");
@@ -261,7 +260,7 @@ int acr_opt_bool(lua_State *L, int t, int arg, const char *key, int dflt)
     return dflt;
   }
   if (ty != LUA_TBOOLEAN)
-    acr_opterror(L, arg, key, "must be a boolean, got %s", type_name(L, -1));
+    acr_opterror(L, arg, key, "must be a boolean, got %s", acr_type_name(L, -1));
   lua_pop(L, 1);
   return v;
 }

@@ -45,6 +45,10 @@ void acr_pushfunc(lua_State *L, lua_CFunction f, const char *fname);
 /* The public name of the running C function ("?" for one registered otherwise). */
 const char *acr_fname(lua_State *L);
 
+/* The type name of the value at idx: its metatable's __name (acr.Client, …) if any,
+ * else Lua's. The string may be pushed: call it just before raising. */
+const char *acr_type_name(lua_State *L, int idx);
+
 /* Raises "bad argument #arg to 'fn' (fmt…)"; fmt as lua_pushfstring's. */
 int acr_argerror(lua_State *L, int arg, const char *fmt, ...);
 /* Raises "bad argument #arg to 'fn' (<tname> expected, got <type of arg>)". */

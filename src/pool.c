@@ -10,6 +10,7 @@
  * libcurl do work. */
 #include <errno.h>
 #include <math.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -309,6 +310,32 @@ int acr_pool_run(acr_pool *p, long wait_ms)
     if (curl_multi_socket_action(p->multi, CURL_SOCKET_TIMEOUT, 0, &still) != CURLM_OK)
       rc = -1;
   }
+  return rc;
+}
+
+/* Whether libcurl has something to do without a socket event: its timer has come, or
+ * a socket it asked for is one the epoll set refused. */
+static int has_work(const acr_pool *p)
+{
+  return p->nunwatched > 0 || (p->timer_at >= 0 && p->timer_at <= now_ms());
+}
+
+int acr_pool_run_many(acr_pool *const *pools, struct pollfd *fds, int n, long wait_ms)
+{
+  int ms = wait_ms < 0 ? 0 : (int)wait_ms;
+  for (int i = 0; i < n; i++) {
+    fds[i].fd = pools[i] ? pools[i]->epfd : -1;   /* poll() passes over a negative fd */
+    fds[i].events = POLLIN;   /* an epoll fd is readable while its set has events */
+    fds[i].revents = 0;
+    if (pools[i])
+      ms = wait_for(pools[i], ms);
+  }
+  if (poll(fds, (nfds_t)n, ms) < 0 && errno != EINTR)
+    return -1;
+  int rc = 0;
+  for (int i = 0; i < n; i++)
+    if (pools[i] && (fds[i].revents || has_work(pools[i])) && acr_pool_run(pools[i], 0) != 0)
+      rc = -1;
   return rc;
 }
 

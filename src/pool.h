@@ -7,6 +7,8 @@
 
 #include "http.h"
 
+struct pollfd;
+
 typedef struct acr_pool acr_pool;
 
 /* opt is copied into every handle; its share field is the pool's own. */
@@ -24,6 +26,11 @@ int acr_pool_start(acr_pool *p, acr_http *h);
 /* Lets the transfers progress: waits up to wait_ms (0: not at all) for one of them to
  * have something to do, then does it. 0 ok, -1 a libcurl failure. */
 int acr_pool_run(acr_pool *p, long wait_ms);
+/* The same for n pools at once (acr.drive): one poll() over their epoll sets, as long
+ * as the soonest of wait_ms and each one's own timers allows, then each pool with
+ * something to do does it. A NULL pool (a closed client's) is passed over. fds is the
+ * caller's scratch of n entries. 0 ok, -1 a failure of poll or libcurl. */
+int acr_pool_run_many(acr_pool *const *pools, struct pollfd *fds, int n, long wait_ms);
 /* The next finished transfer and its CURLcode, or NULL. It is no longer running. */
 acr_http *acr_pool_done(acr_pool *p, int *curl_code);
 

@@ -118,6 +118,7 @@ lua5.4 "$ROOT/bench/report.lua" "$RESULTS"
 
 # Concurrent scenarios (bench/concurrent.lua), one run each, Lua 5.4 and LuaJIT.
 #   latency    50 ms a request, Retry-After 1: N tokens rotated and disabled, WIDTH at once
+#   latency2   the same, 64 tokens of two clients (two registries) in one batch, 32 at once
 #   throttled  ARM's buckets: 200 tokens, 64 at once
 # A combination of more than 64 waves (width 1 with N = 256: about 10 minutes) runs only
 # with BENCH_ALL=1.
@@ -147,6 +148,7 @@ if [ "${BENCH_CONCURRENT:-1}" = 1 ]; then
       run=$((run + 1))
     done
   done
+  conc_run latency2 "$URL" 64 32 "$run"
   stop_emulator lat http
   # one status poll per long-running operation, after Retry-After: 1 s of the wall is
   # the last job's own wait, which no pacing shortens

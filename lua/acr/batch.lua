@@ -1,7 +1,8 @@
 -- acr.batch: run many operations with at most `width` in flight, each result handed
 -- back as it completes, failures as values. Blocking (the libcurl driver): every wait
--- drives all of a client's started operations, so the batch only keeps the window
--- full and collects what ended.
+-- drives all of a client's started operations, and acr.drive those of every client the
+-- running jobs belong to, so the batch only keeps the window full and collects what
+-- ended.
 --
 --   local batch = require "acr.batch"
 --   local b = batch.new(jobs, { width = 32 })
@@ -11,6 +12,7 @@
 -- A job is an acr.Operation (prepared or begun), or a function that returns one (or
 -- value, err): it is called only when a slot is free, so `function() return
 -- client:begin_delete_token(name) end` sends nothing before its turn.
+local acr = require "acr"
 local check = require "acr.check"
 
 local _M = { _VERSION = "0.1.0" }
@@ -56,7 +58,8 @@ local function new(jobs, width, on_done)
   return setmetatable({
     jobs = own, total = #own, width = width, on_done = on_done,
     next_job = 1, front = {}, running = {}, nrunning = 0, ready = {}, ready_pos = 1,
-    clients = {}, nclients = 0,   -- client -> how many of its operations run
+    clients = {},                 -- client -> how many of its operations run
+    client_list = nil,            -- the keys of clients, for acr.drive (nil: to be made)
     done = 0, failed = 0,
   }, Batch)
 end
@@ -109,8 +112,19 @@ local function count_client(self, c, by)
   local had = self.clients[c]
   local n = (had or 0) + by
   if n == 0 then n = nil end
-  if not had ~= not n then self.nclients = self.nclients + (n and 1 or -1) end
+  if not had ~= not n then self.client_list = nil end   -- one came or went
   self.clients[c] = n
+end
+
+-- The clients of the running operations, as a list.
+local function client_list(self)
+  local list = self.client_list
+  if not list then
+    list = {}
+    for c in pairs(self.clients) do list[#list + 1] = c end
+    self.client_list = list
+  end
+  return list
 end
 
 -- Fills the window: starts jobs until `width` run or none is left.
@@ -151,35 +165,17 @@ local function collect(self)
   end
 end
 
--- The running operation whose next step is soonest.
-local function soonest(self)
-  local best, when = nil, math.huge
-  for _, op in pairs(self.running) do
-    local d = op:delay()
-    if d < when then best, when = op, d end
-  end
-  return best, when
-end
-
 -- One round: fill the window, wait for something to end, collect.
 local function step(self)
   fill(self)
   local before = self.done
   collect(self)   -- starting jobs drives the client: others may have ended meanwhile
   if self.done > before or self.nrunning == 0 then return end
-  -- a closed client raises here; its operations have ended (ClientClosed) and are
-  -- collected as failures below
-  local ok, err = true, nil
-  if self.nclients == 1 then
-    -- the client's driver knows every due time: it returns when one of its operations
-    -- ends, so a step costs nothing per running operation
-    local c = next(self.clients)
-    ok, err = pcall(c.drive, c)
-  else
-    for c in pairs(self.clients) do pcall(c.drive, c, 0) end  -- several: wait on none
-    local best, when = soonest(self)
-    ok, err = pcall(best.wait, best, math.min(when, 0.05))
-  end
+  -- The driver knows every due time of every client: acr.drive returns when one of
+  -- their operations ends, so a step costs nothing per running operation, and each
+  -- client's answers are taken in as they come. A closed client raises here; its
+  -- operations have ended (ClientClosed) and are collected as failures below.
+  local ok, err = pcall(acr.drive, client_list(self))
   collect(self)
   -- a raise that ended nothing would come back on every step: it is the caller's
   if not ok and self.done == before then error(err, 0) end
