@@ -234,6 +234,16 @@ describe("acr.desired.file", function()
   end
 
   describe("a good file", function()
+    it("reads examples/registries.yaml, the example of docs/DESIRED.md", function()
+      local d = assert(file.load(helpers.root .. "/examples/registries.yaml"))
+      assert.are.equal(2, #d.registries)
+      local ci = d.registries[1].tokens[1]
+      assert.are.equal("app-ci", ci.name)
+      assert.are.same({ slots = 1, lifetime = 90 * 86400, rotate_before = 30 * 86400, retire_after = 86400 },
+        ci.passwords)
+      assert.are.equal(43200, d.registries[1].tokens[2].passwords.retire_after)
+    end)
+
     it("reads YAML with every field, normalised, with the lines of each part", function()
       local path = write("good.yaml", GOOD_YAML)
       local d, err = file.load(path)

@@ -86,7 +86,7 @@ describe("acr plan / apply #emulator #cli", function()
       XDG_STATE_HOME = dir .. "/state", PATH = bin .. ":/usr/bin:/bin",
       LUA_CPATH = (os.getenv("ACR_CPATH") or (helpers.root .. "/build/lua5.4/?.so")) .. ";;",
     }
-    for k, v in pairs(env or {}) do if k ~= "SHOWN" then vars[k] = v or nil end end
+    for k, v in pairs(env or {}) do if k ~= "SHOWN" and k ~= "TTY" then vars[k] = v or nil end end
     local parts = { "env" }
     for _, k in ipairs(SCRUB) do parts[#parts + 1] = "-u " .. k end
     for k, v in pairs(vars) do parts[#parts + 1] = q(k .. "=" .. v) end
@@ -94,6 +94,12 @@ describe("acr plan / apply #emulator #cli", function()
     parts[#parts + 1] = q(helpers.root .. "/bin/acr")
     for _, a in ipairs(args) do parts[#parts + 1] = q(a) end
     for _, a in ipairs { "--endpoint", em.url, "--ca-file", em.ca_file } do parts[#parts + 1] = q(a) end
+    if env and env.TTY then   -- on a pseudo-terminal (script(1)): out is all it showed
+      local _, out, code = helpers.sh("SHELL=/bin/sh script -qfec " .. q(table.concat(parts, " "))
+        .. " /dev/null </dev/null")
+      outputs[#outputs + 1] = out
+      return { code = code, out = out }
+    end
     local errfile = dir .. "/stderr"
     local _, out, code = helpers.sh(table.concat(parts, " ") .. " 2>" .. q(errfile) .. " </dev/null")
     local err = helpers.read_file(errfile) or ""
@@ -246,6 +252,15 @@ describe("acr plan / apply #emulator #cli", function()
     end
     assert.are.equal(secret_file("planreg1", "app-ci", "password1").password, shown["planreg1/app-ci"])
     assert.are.equal(secret_file("planreg2", "dev-ci", "password1").password, shown["planreg2/dev-ci"])
+  end)
+
+  it("shows a progress line on a terminal, and clears it", function()
+    if not helpers.sh("command -v script") then return pending("no script(1)") end
+    local r = acr({ "apply", "-f", dir .. "/desired.yaml", "--secrets-dir", dir .. "/secrets" }, { TTY = true })
+    assert.are.equal(0, r.code, r.out)
+    assert.matches("\rapplying: 1/6 done, 0 failed ", r.out, 1, true)
+    assert.matches("\rapplying: 6/6 done, 0 failed \r\27[K", r.out, 1, true)
+    assert.matches("Apply: 6 succeeded", r.out, 1, true)
   end)
 
   it("puts no password in any output", function()
