@@ -223,7 +223,7 @@ describe("desired state: plan and apply #emulator", function()
     -- the next plan repairs password2 and leaves password1 alone
     p = assert(acr.plan(clients, file(), { sink = sink }))
     assert.are.same({ "rotate token app-ci password2" }, actions_of(p))
-    assert.matches("never delivered", p.changes[1].reason)
+    assert.matches("no sink confirmed it", p.changes[1].reason)
     local before = clients[1]:get_token("app-ci").credentials.passwords
     assert.is_true(p:apply{}.ok)
     local after = clients[1]:get_token("app-ci").credentials.passwords
@@ -264,6 +264,35 @@ describe("desired state: plan and apply #emulator", function()
     assert.are.equal("skipped", by["rotate app-cipassword1"])
     assert.are.equal("ok", by["create dev-ci"])
     assert.are.equal("ok", by["create app-scan"])
+  end)
+
+  it("fails a registry whose listing breaks the rules, and plans the other", function()
+    local path = em:registry_path(SUB2, RG2, REG2) .. "/tokens"
+    em:admin("POST", "inject", { path = path, method = "GET", times = 1,
+      body = '{"value":[{"id":"' .. em:registry_path(SUB2, RG2, REG2) .. '/tokens/x","name":"../x","properties":{}}]}' })
+    local p = assert(acr.plan(clients, file(), { sink = checked_sink() }))
+    assert.are.equal(1, #p.failures)
+    assert.are.equal("InvalidResponse", p.failures[1].err.code)
+    assert.are.equal(REG2, p.failures[1].registry.name)
+    for _, c in ipairs(p.changes) do assert.are.equal(ch.REG, c.registry.name) end
+    em:admin("POST", "inject", { path = path, method = "GET", times = 1,
+      body = '{"value":[{"name":"dev-ci","properties":{"scopeMapId":"/subscriptions/x/resourceGroups/y/providers/'
+        .. 'Microsoft.ContainerRegistry/registries/other/scopeMaps/dev-pull"}}]}' })
+    p = assert(acr.plan(clients, file(), { sink = checked_sink() }))
+    assert.matches("not of this registry", p.failures[1].message)
+  end)
+
+  it("applies a plan once, and only with the sink whose ledger it was made with", function()
+    local sink = checked_sink()
+    local p = assert(acr.plan(clients, file(), { sink = sink }))
+    assert.is_true(p:apply{}.ok)
+    ch.raises("bad argument #1 to 'apply' %(this plan was applied already", p.apply, p, {})
+    -- a plan made without a sink takes one at apply only if its ledger has no record
+    local bare = assert(acr.plan(clients, file()))
+    ch.raises("bad argument #2 to 'apply' %(option 'sink' is not the sink the plan was made with",
+      bare.apply, bare, { sink = sink })
+    local fresh = checked_sink()
+    assert.is_true(bare:apply{ sink = fresh }.ok)
   end)
 
   it("raises on misuse in the one shape", function()

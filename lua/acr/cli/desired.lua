@@ -64,7 +64,10 @@ local function sink_of(o, cmd)
     local home = state_home()
     path = home and (home .. "/acr/ledger.json")
   end
-  return s, path and fail.on(fail.guarded(desired.ledger.open, path)) or nil
+  if not path then
+    fail.usage("--secrets-exec needs --ledger FILE here (no HOME or XDG_STATE_HOME for the default)", cmd)
+  end
+  return s, fail.on(fail.guarded(desired.ledger.open, path))
 end
 
 -- The file, or exit 2 naming the line and field.
@@ -74,6 +77,10 @@ local function load(o, cmd)
   if not d then fail.failure(printable(tostring(err.message or err)), { exit = fail.EXIT_USAGE }) end
   return d
 end
+
+-- The registries' login servers, by cloud (az cloud show's acrLoginServerEndpoint)
+local LOGIN_SUFFIX = { azurecloud = ".azurecr.io", azurechinacloud = ".azurecr.cn",
+                       azureusgovernment = ".azurecr.us" }
 
 local function make_plan(ctx, o)
   local d = load(o, ctx.cmd)
@@ -89,6 +96,10 @@ local function make_plan(ctx, o)
     for _, reg in ipairs(d.registries) do
       if reg.subscription:lower() == o.subscription:lower() then keep[#keep + 1] = reg end
     end
+    if #keep == 0 then
+      fail.usage("no registry of " .. o.file .. " is in subscription " .. o.subscription
+        .. " (give a subscription id the file names)", ctx.cmd)
+    end
     d.registries = keep
   end
   -- one client per registry of the file, with the one credential (main closes them)
@@ -97,7 +108,8 @@ local function make_plan(ctx, o)
                                   registry = reg.name })
   end
   local p = fail.on(fail.guarded(desired.plan, client_for, d, { sink = s, ledger = l,
-    prune = o.prune and true or false, width = width }))
+    prune = o.prune and true or false, width = width,
+    login_server_suffix = LOGIN_SUFFIX[(o.cloud or "AzureCloud"):lower()] }))
   return p, s
 end
 
@@ -220,6 +232,7 @@ stderr and makes the exit status 1; what follows it is skipped.]],
     local p = make_plan(ctx, o)
     if o["dry-run"] or (p:is_empty() and #p.notes == 0) then
       show_plan(o, p)
+      if #p.failures > 0 then fail.failure(("%d change(s) cannot be planned"):format(#p.failures)) end
       return
     end
     if not o._output_given then output.out(render.text(p)) end

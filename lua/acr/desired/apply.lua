@@ -17,6 +17,8 @@ Run.__index = Run
 
 -- Starts change c: runs its coroutine to its first operation (or its end).
 function Run:start(c)
+  if self.started[c.id] then return end
+  self.started[c.id] = true
   local co = coroutine.create(steps.body(c, self.ctx))
   self:resume(c, co)
 end
@@ -34,7 +36,11 @@ end
 function Run:finish(c, ok, err)
   local r = { change = c, ok = ok and true or false, err = not ok and (err or "failed") or nil }
   self.results[c.id] = r
-  if self.on_change then self.on_change(c, r.ok, r.err) end
+  if self.on_change then
+    -- the caller's callback must not stop the other changes: its raise comes at the end
+    local ok_cb, e = pcall(self.on_change, c, r.ok, r.err)
+    if not ok_cb and self.callback_error == nil then self.callback_error = e end
+  end
   for _, next_id in ipairs(self.followers[c.id] or {}) do
     local n = self.pending[next_id] - 1
     self.pending[next_id] = n
@@ -57,9 +63,10 @@ end
 
 -- syntax: result = apply.run(plan, opts)
 function _M.run(plan, opts)
-  local run = setmetatable({ changes = plan.changes, results = {}, waiting = {},
+  local run = setmetatable({ changes = plan.changes, results = {}, waiting = {}, started = {},
     followers = {}, pending = {}, on_change = opts.on_change,
-    ctx = { sink = opts.sink, ledger = opts.ledger, now = opts.now, show_secrets = opts.show_secrets } }, Run)
+    ctx = { sink = opts.sink, ledger = opts.ledger, now = opts.now, show_secrets = opts.show_secrets,
+            login_server_suffix = opts.login_server_suffix } }, Run)
   for _, c in ipairs(plan.changes) do
     run.pending[c.id] = #c.after
     for _, id in ipairs(c.after) do
@@ -85,6 +92,7 @@ function _M.run(plan, opts)
     else out.failed = out.failed + 1 end
   end
   out.ok = out.failed == 0 and out.skipped == 0
+  if run.callback_error ~= nil then error(run.callback_error, 0) end
   return out
 end
 

@@ -6,6 +6,7 @@
 --   -- entries: { { client = c, registry = reg }, … } (reg: a registry of the file)
 --   -- now[i] = { scope_maps = { [lower name] = acr.ScopeMap }, tokens = { [lower name] = acr.Token } }
 --   -- failures: { { registry = reg, err = acr.Error }, … }; now[i] is nil for those
+local acr = require "acr"
 local batch = require "acr.batch"
 
 local _M = {}
@@ -22,6 +23,36 @@ local function page_job(l)
     l.op = op
     if op == nil and err == nil then return true end   -- past the last page
     return op, err
+  end
+end
+
+local KIND = { scope_maps = "scope_map", tokens = "token" }
+
+-- A token's scope map must be one of its own registry's: its name is what the plan
+-- compares and deletes by.
+local function valid_scope_map_id(client, id)
+  if id == nil then return true end
+  if type(id) ~= "string" then return false end
+  local prefix = client:registry_id():lower() .. "/scopemaps/"
+  return id:sub(1, #prefix):lower() == prefix and acr._valid_name("scope_map", id:sub(#prefix + 1))
+end
+
+-- Files a listing's items by lower-cased name; what the service sent is checked first,
+-- since names become URLs (a delete) and keys: nil, or an InvalidResponse.
+local function take_items(into, l, client)
+  for _, item in ipairs(l.items) do
+    local name = item.name
+    if not acr._valid_name(KIND[l.what], name) then
+      return acr.error("InvalidResponse", ("a %s name from the service breaks the API's rules")
+        :format(KIND[l.what]:gsub("_", " ")))
+    end
+    if into[name:lower()] then
+      return acr.error("InvalidResponse", "the service listed '" .. name .. "' twice")
+    end
+    if l.what == "tokens" and not valid_scope_map_id(client, item.scope_map_id) then
+      return acr.error("InvalidResponse", "token '" .. name .. "' names a scope map that is not of this registry")
+    end
+    into[name:lower()] = item
   end
 end
 
@@ -63,8 +94,10 @@ function _M.read(entries, opts)
   end
   for _, l in ipairs(lists) do
     local s = state[l.i]
-    if s then
-      for _, item in ipairs(l.items) do s[l.what][item.name:lower()] = item end
+    local err = s and take_items(s[l.what], l, entries[l.i].client)
+    if err then
+      failures[#failures + 1] = { registry = entries[l.i].registry, err = err }
+      state[l.i] = nil
     end
   end
   return state, failures

@@ -73,12 +73,15 @@ local OPTIONS = { prune = "boolean", ledger = true, sink = true, now = "number",
 local function check_sink(fname, n, s, level)
   if s == nil then return nil end
   if type(s) == "function" then return sink.func(s) end
-  local ok = pcall(function() return type(s.deliver) == "function" and type(s.withdraw) == "function" end)
-  if not ok or type(s.deliver) ~= "function" then
-    check.opterror(fname, n, "sink", "must be a sink (acr.desired.sink) or a function", level + 1)
+  local ok, is = pcall(function() return type(s.deliver) == "function" and type(s.withdraw) == "function" end)
+  if not (ok and is) then
+    check.opterror(fname, n, "sink", "must be a sink (acr.desired.sink: deliver and withdraw) or a function",
+      level + 1)
   end
   return s
 end
+
+local function is_empty_ledger(l) return next(l:to_table()) == nil end
 
 -- syntax: plan, err = desired.plan(client_or_clients, desired_or_path, opts?)
 -- opts: { prune = bool (what prune: true in the file deletes, only then), sink = (its
@@ -106,6 +109,7 @@ function _M.plan(clients, d, opts)
   local now = opts.now or os.time()
   local p = make.make(entries, state, failures, { prune = opts.prune or false, ledger = l, now = now })
   p.desired, p.ledger, p.sink, p.now, p.now_given = d, l, s, now, opts.now
+  p.ledger_implicit = not opts.ledger and not (s and s.ledger)
   p.login_server_suffix = opts.login_server_suffix
   return setmetatable(p, Plan)
 end
@@ -119,11 +123,27 @@ local APPLY_OPTIONS = { width = "number", sink = true, on_change = "function",
                         show_secrets = "boolean" }
 
 -- syntax: result = plan:apply{width=?, sink=?, on_change=?, show_secrets=?}
+-- The sink and ledger an apply uses: the plan's; or, for a plan made with neither, the
+-- sink given now, whose ledger must then hold nothing the plan did not see.
+local function apply_sink(self, opts)
+  local s = check_sink("apply", 2, opts.sink, 2)
+  if s == nil or s == self.sink then return self.sink, self.ledger end
+  if self.sink or not self.ledger_implicit or not is_empty_ledger(s.ledger or ledger.memory()) then
+    check.opterror("apply", 2, "sink", "is not the sink the plan was made with: give it to acr.plan, "
+      .. "whose decisions depend on what its ledger says was delivered", 3)
+  end
+  return s, s.ledger or self.ledger
+end
+
 function Plan:apply(opts)
   if getmetatable(self) ~= Plan then check.typeerror("apply", 1, "acr.Plan", self, 2) end
   opts = check.options("apply", 2, opts, APPLY_OPTIONS, 2)
-  local s = check_sink("apply", 2, opts.sink, 2) or self.sink
-  local result = run.run(self, { width = opts.width, sink = s, ledger = self.ledger,
+  if self.applied then
+    check.argerror("apply", 1, "this plan was applied already: make a new one (acr.plan)", 2)
+  end
+  local s, l = apply_sink(self, opts)
+  self.applied = true
+  local result = run.run(self, { width = opts.width, sink = s, ledger = l,
     on_change = opts.on_change, show_secrets = opts.show_secrets, now = self.now_given,
     login_server_suffix = self.login_server_suffix })
   for _, f in ipairs(self.failures) do

@@ -40,11 +40,11 @@ local function set_diff(from, to)
 end
 
 local function is_system_scope_map(sm)
-  return sm.scope_map_type == "SystemDefined" or sm.name:sub(1, 14) == "_repositories_"
+  return sm.scope_map_type == "SystemDefined" or sm.name:sub(1, 14):lower() == "_repositories_"
 end
 
--- The scope map name of a token's scope_map_id (the module checked it is one of this
--- registry's when it came), or nil.
+-- The scope map name of a token's scope_map_id (acr.desired.current checked it is one
+-- of this registry's), or nil.
 local function scope_map_name(tok)
   local id = tok.scope_map_id
   return id and id:match("/[sS][cC][oO][pP][eE][mM][aA][pP][sS]/([^/]+)$")
@@ -111,24 +111,33 @@ end
 -- The rotate and retire changes a token's policy asks for now.
 function Builder:passwords(entry, want, have, after)
   local reg = entry.registry
+  -- a disabled token's passwords let nobody in: they wait until it is enabled
+  local status = want.status or (have and have.status)
+  if status == "disabled" then
+    self:note(reg, want.name, "the token is disabled: its passwords are not rotated")
+    return after
+  end
   local key = ledger.key(reg.subscription, reg.resource_group, reg.name, want.name)
-  local slots = have and rotation.slots(have) or {}
+  local slots, err = {}, nil
+  if have then slots, err = rotation.slots(have) end
+  if not slots then
+    self:fail(reg, want.name, err)
+    return after
+  end
   local d = rotation.decide(want.passwords, slots, records_of(self.opts.ledger, key), self.now)
-  local made = {}
   local last = after
-  for i, r in ipairs(d.rotate) do
-    local c = self:add(entry, { action = "rotate", kind = "token", name = want.name, slot = r.slot,
+  for _, r in ipairs(d.rotate) do
+    last = self:add(entry, { action = "rotate", kind = "token", name = want.name, slot = r.slot,
       reason = r.reason, repair = r.repair, withdraw = r.withdraw, key = key,
-      lifetime = want.passwords.lifetime, after = { last } })
-    made[i], last = c.id, c.id
+      lifetime = want.passwords.lifetime, after = { last } }).id
   end
   for _, r in ipairs(d.retire) do
-    local c = self:add(entry, { action = "retire", kind = "token", name = want.name, slot = r.slot,
+    last = self:add(entry, { action = "retire", kind = "token", name = want.name, slot = r.slot,
       reason = r.reason, withdraw = r.withdraw, key = key, keep = rotation.OTHER[r.slot],
-      after = { last } })
-    last = c.id
+      after = { last } }).id
   end
   for _, n in ipairs(d.notes) do self:note(reg, want.name, n) end
+  for _, m in ipairs(d.problems) do self:fail(reg, want.name, m) end
   return last
 end
 

@@ -14,8 +14,16 @@ local KIND = { scope_map = "scope map", token = "token" }
 
 _M.SYMBOL = SYMBOL
 
+-- What ARM sent (actions, a description) reaches a terminal: no control character
+-- of it acts there (json.encode escapes them in a string; a list's items are made safe).
+local function safe(s) return (tostring(s):gsub("[%c\127]", "?"):gsub("\194[\128-\159]", "?")) end
+
 local function quoted(v)
-  if type(v) == "table" then return table.concat(v, ", ") end
+  if type(v) == "table" then
+    local out = {}
+    for i, a in ipairs(v) do out[i] = safe(a) end
+    return table.concat(out, ", ")
+  end
   return json.encode(v == nil and "" or v)
 end
 
@@ -24,8 +32,8 @@ local function field_lines(out, c)
     local text
     if f.added or f.removed then
       local parts = {}
-      for _, a in ipairs(f.added or {}) do parts[#parts + 1] = "+" .. a end
-      for _, a in ipairs(f.removed or {}) do parts[#parts + 1] = "-" .. a end
+      for _, a in ipairs(f.added or {}) do parts[#parts + 1] = "+" .. safe(a) end
+      for _, a in ipairs(f.removed or {}) do parts[#parts + 1] = "-" .. safe(a) end
       text = table.concat(parts, " ")
     elseif f.from ~= nil then
       text = quoted(f.from) .. " → " .. quoted(f.to)

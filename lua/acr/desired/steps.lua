@@ -10,6 +10,7 @@
 -- and leaves the other alone.
 local acr = require "acr"
 local json = require "acr.json"
+local sink = require "acr.desired.sink"
 local time = require "acr.time"
 
 local _M = {}
@@ -88,15 +89,45 @@ local function withdraw(c, ctx, slot)
   local ok, err = ctx.sink:withdraw(secret_of(c, ctx, slot, { action = "withdraw",
     creation_time = rec and rec.creation_time }))
   if not ok then
-    return fail("SinkFailed", ("the sink did not withdraw %s of token '%s': %s"):format(slot, c.name, tostring(err)))
+    return fail("SinkFailed", ("the sink did not withdraw %s of token '%s': %s"):format(slot, c.name,
+      sink.one_line(tostring(err))))
   end
   return true
 end
 
-local function generated_password(creds, slot)
-  for _, p in ipairs(type(creds) == "table" and creds.passwords or {}) do
-    if p.name == slot and type(p.value) == "string" and p.value ~= "" then return p end
+-- The new password of the slot in ARM's answer, checked: its times must be times and
+-- its username the token's, since they go to the sink and the ledger.
+local function generated_password(c, creds)
+  local user = type(creds) == "table" and creds.username
+  if type(user) ~= "string" or user:lower() ~= c.name:lower() then
+    return nil, "generateCredentials returned the username of another token"
   end
+  for _, p in ipairs(type(creds.passwords) == "table" and creds.passwords or {}) do
+    if p.name == c.slot then
+      if type(p.value) ~= "string" or p.value == "" then break end
+      if not time.epoch(p.creation_time) or (p.expiry ~= nil and not time.epoch(p.expiry)) then
+        return nil, "generateCredentials returned a time that is not one"
+      end
+      return p
+    end
+  end
+  return nil, "generateCredentials returned no value for " .. c.slot
+end
+
+-- An error that says the service did not make the password (it answered, refusing);
+-- after a transport failure it may have, and the intent stays to tell the next run.
+local function refused(err)
+  return type(err) == "table" and err.status ~= nil
+end
+
+local function deliver(c, ctx, creds, p)
+  local secret = secret_of(c, ctx, c.slot, { action = "deliver", username = c.name,
+    password = p.value, expiry = p.expiry, creation_time = p.creation_time })
+  local called, ok, serr = pcall(ctx.sink.deliver, ctx.sink, secret)
+  if not called then serr = ok end
+  if called and ok == true then return secret end
+  -- a sink of the caller's may say more than it should: never the password
+  return nil, sink.one_line(sink.redact(tostring(serr or "it said no"), p.value))
 end
 
 BODIES["rotate token"] = function(c, ctx)
@@ -104,41 +135,65 @@ BODIES["rotate token"] = function(c, ctx)
     return fail("NoSink", "a rotation needs a sink for the new password (secrets_dir, secrets_exec "
       .. "or a function): nothing was generated")
   end
-  if c.withdraw then
-    local ok, err = withdraw(c, ctx, c.slot)
-    if not ok then return false, err end
-  end
   local now = ctx.now or os.time()
-  local expiry = c.lifetime and time.iso(now + c.lifetime) or nil
-  -- no generation that the ledger could not announce: a run killed after it would
-  -- leave a password nobody knows was never delivered
+  -- no generation the ledger could not announce: a run killed after it would leave a
+  -- password that nobody knows was never delivered
   local noted, lerr = ctx.ledger:intend(c.key, c.slot, now)
   if not noted then return fail("LedgerFailed", "the ledger could not be written: " .. tostring(lerr)) end
+  if c.withdraw then
+    local ok, err = withdraw(c, ctx, c.slot)
+    if not ok then
+      ctx.ledger:forget(c.key, c.slot)
+      return false, err
+    end
+  end
+  local expiry = c.lifetime and time.iso(now + c.lifetime) or nil
   local cl = client_of(c)
   local creds, err = await(function()
     return cl:begin_generate_credentials { token = c.name, name = c.slot, expiry = expiry }
   end)
-  if not creds then return false, err end
-  local p = generated_password(creds, c.slot)
-  if not p then
-    return fail("InvalidResponse", "generateCredentials returned no value for " .. c.slot)
+  if not creds then
+    if refused(err) then ctx.ledger:forget(c.key, c.slot) end
+    return false, err
   end
+  local p, perr = generated_password(c, creds)
+  if not p then return fail("InvalidResponse", perr) end
   ctx.ledger:generated(c.key, c.slot, p.creation_time)   -- if lost, "intended" still tells
-  local secret = secret_of(c, ctx, c.slot, { action = "deliver", username = creds.username or c.name,
-    password = p.value, expiry = p.expiry, creation_time = p.creation_time })
-  local ok, serr = ctx.sink:deliver(secret)
-  if not ok then
+  local secret, serr = deliver(c, ctx, creds, p)
+  if not secret then
     return fail("SinkFailed", ("%s of token '%s' was generated, but the sink did not take it (%s): "
       .. "the other password stays, and the next run generates %s again"):format(c.slot, c.name,
-      tostring(serr), c.slot))
+      serr, c.slot))
   end
   noted, lerr = ctx.ledger:delivered(c.key, c.slot, p.creation_time)
   if not noted then
     return fail("LedgerFailed", ("%s of token '%s' was delivered, but the ledger could not record it (%s): "
-      .. "the next run generates it again"):format(c.slot, c.name, tostring(lerr)))
+      .. "the next run withdraws it and generates it again"):format(c.slot, c.name, tostring(lerr)))
   end
   if ctx.show_secrets then c.secret = secret end
   return true
+end
+
+-- The body that keeps the passwords of tok but `slot`, as listed (name and expiry):
+-- what az's `token credential delete` sends.
+local function kept_body(tok, slot)
+  local kept = {}
+  for _, p in ipairs((tok.credentials or {}).passwords or {}) do
+    if p.name ~= slot and (p.name == "password1" or p.name == "password2") then
+      kept[#kept + 1] = json.encode({ name = p.name, expiry = type(p.expiry) == "string" and p.expiry or nil,
+        creationTime = type(p.creation_time) == "string" and p.creation_time or nil }, { sort = true })
+    end
+  end
+  return '{"properties":{"credentials":{"passwords":[' .. table.concat(kept, ",") .. ']}}}'
+end
+
+local function still_has(res, slot)
+  local props = type(res) == "table" and type(res.body) == "table" and res.body.properties
+  local creds = type(props) == "table" and props.credentials
+  for _, p in ipairs(type(creds) == "table" and type(creds.passwords) == "table" and creds.passwords or {}) do
+    if type(p) == "table" and p.name == slot then return true end
+  end
+  return false
 end
 
 BODIES["retire token"] = function(c, ctx)
@@ -150,14 +205,19 @@ BODIES["retire token"] = function(c, ctx)
     if not ok then return false, err end
   end
   local cl = client_of(c)
-  -- as az does: the token is PATCHed with the passwords it keeps
-  local body = '{"properties":{"credentials":{"passwords":[' .. json.encode({ name = c.keep }) .. ']}}}'
+  -- the token as it is now (a rotation of this run may have just changed it)
+  local tok, gerr = await(function() return cl:prepare("get_token", c.name) end)
+  if not tok then return false, gerr end
   local res, err = await(function()
-    return cl:begin_request("PATCH", cl:registry_id() .. "/tokens/" .. c.name, { body = body,
+    return cl:begin_request("PATCH", cl:registry_id() .. "/tokens/" .. c.name, { body = kept_body(tok, c.slot),
       lro = true, headers = { ["Content-Type"] = "application/json" } })
   end)
   if not res then return false, err end
-  ctx.ledger:forget(c.key, c.slot)
+  if still_has(res, c.slot) then
+    return fail("InvalidResponse", ("the token '%s' still has %s after the PATCH that removes it"):format(c.name, c.slot))
+  end
+  local ok, lerr = ctx.ledger:forget(c.key, c.slot)
+  if not ok then return fail("LedgerFailed", "the ledger could not be written: " .. tostring(lerr)) end
   return true
 end
 
