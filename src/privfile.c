@@ -73,6 +73,8 @@ static int sync_parent(const char *path)
   return rc;
 }
 
+/* A write that takes nothing (0, not an error: a full device may say so) would be tried
+ * for ever: it is EIO. */
 static int write_all(int fd, const char *p, size_t len)
 {
   while (len > 0) {
@@ -81,6 +83,10 @@ static int write_all(int fd, const char *p, size_t len)
       continue;
     if (n < 0)
       return -1;
+    if (n == 0) {
+      errno = EIO;
+      return -1;
+    }
     p += n;
     len -= (size_t)n;
   }

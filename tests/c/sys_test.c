@@ -1,12 +1,13 @@
 /* Tests for what acr._sys is made of: src/subprocess.c's acr_run_with (stdin given
  * bytes, alongside the output, SIGPIPE-safe) and src/privfile.c (atomic 0600 writes,
  * synced removes, 0700 directories). The rest of acr_run (timeouts, process groups,
- * PATH search, the host's signal dispositions) is tested in auth_parts_test.c. Built
- * and run by ctest (c/sys and c-asan/sys); by hand, from the repository root:
+ * PATH search, the host's signal dispositions) is tested in auth_parts_test.c. write(2)
+ * is wrapped (--wrap=write), so that a write that takes nothing can be tried. Built and run by ctest (c/sys and
+ * c-asan/sys); by hand, from the repository root:
  *
  *   gcc -std=c99 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Werror -g -Isrc \
  *       tests/c/sys_test.c src/subprocess.c src/runio.c src/privfile.c src/buf.c \
- *       -lcrypto -o /tmp/sys_test && /tmp/sys_test */
+ *       -Wl,--wrap=write -lcrypto -o /tmp/sys_test && /tmp/sys_test */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -25,6 +26,20 @@
 #include "subprocess.h"
 
 static char tmpdir[] = "/tmp/acr-sys-test-XXXXXX";
+
+/* While set, every write of the code under test (privfile.c, runio.c, subprocess.c)
+ * takes nothing: write(2) returns 0, as it may on a full device. */
+static volatile sig_atomic_t writes_take_nothing;
+
+ssize_t __real_write(int fd, const void *buf, size_t n);
+ssize_t __wrap_write(int fd, const void *buf, size_t n);
+ssize_t __wrap_write(int fd, const void *buf, size_t n)
+{
+  if (writes_take_nothing && n > 0)
+    return 0;
+  return __real_write(fd, buf, n);
+}
+
 
 static const char *tmp(const char *name)
 {
@@ -384,6 +399,45 @@ static void test_mkdir_private(void)
   CHECK(acr_mkdir_private("", &what) == -1 && errno == ENOENT);
 }
 
+/* A write that takes nothing ends the write as EIO (privfile.c) or the feeding of a
+ * program's stdin (runio.c), instead of trying again for ever. An alarm fails the
+ * test, should either loop. */
+static void test_zero_writes(void)
+{
+  const char *what = NULL;
+  char dir[512], path[512];
+  struct run r;
+  int rc;
+  snprintf(dir, sizeof dir, "%s", tmp("z"));
+  snprintf(path, sizeof path, "%s", tmp("z/secret.json"));
+  CHECK(mkdir(dir, 0700) == 0);
+  alarm(30);
+  writes_take_nothing = 1;
+  errno = 0;
+  rc = acr_write_private(path, "secret", 6, &what);
+  writes_take_nothing = 0;
+  CHECK(rc == -1 && errno == EIO);
+  CHECK(what && strstr(what, "write the temporary file") != NULL);
+  CHECK_INT(count_entries(dir), 0);   /* the temporary file is gone too */
+  /* nothing to write is no write: an empty file still works */
+  writes_take_nothing = 1;
+  rc = acr_write_private(path, "", 0, &what);
+  writes_take_nothing = 0;
+  CHECK(rc == 0);
+  {
+    /* the program reads EOF at once and exits; no spin until the timeout */
+    const char *argv[] = {"wc", "-c", NULL};
+    writes_take_nothing = 1;
+    run_in(&r, 10000, "abc", 3, argv);
+    writes_take_nothing = 0;
+    CHECK(r.st == ACR_RUN_OK && r.code == 0);
+    CHECK_INT(atol(str(&r.out)), 0);
+    CHECK(r.secs < 5);
+    run_free(&r);
+  }
+  alarm(0);
+}
+
 int main(void)
 {
   int fds_start = count_fds();
@@ -396,6 +450,7 @@ int main(void)
   test_write_private();
   test_remove();
   test_mkdir_private();
+  test_zero_writes();
   CHECK_INT(count_fds(), fds_start);
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
   if (system(cmd) != 0)
