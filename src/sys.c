@@ -112,7 +112,11 @@ static int sys_run(lua_State *L)
   io.err = &o->err;
   /* at least 1 ms: a tiny positive timeout is still one */
   st = acr_run_with(argv, &io, (long)(timeout * 1000 + 0.999), &code, msg, sizeof msg);
-  lua_checkstack(L, 5);
+  if (!lua_checkstack(L, 5)) {
+    acr_buf_wipe(&o->out);
+    acr_buf_wipe(&o->err);
+    return luaL_error(L, "stack overflow");
+  }
   if (st == ACR_RUN_OK) {
     lua_pushboolean(L, 1);
     lua_pushinteger(L, code);
