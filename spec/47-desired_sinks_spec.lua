@@ -251,6 +251,74 @@ echo "$line" | sed 's,/,\\/,g; s/.*"password"/"password"/' >&2; exit 1]])
       assert.are.equal("cut at [redacted]", sink.redact("cut at " .. PASSWORD:sub(1, 9), PASSWORD))
     end)
 
+    it("keeps no stdout, and takes base64 forms of the password out of stderr", function()
+      -- stdout is read and thrown away in C: nothing of it comes back
+      local ok, code, out, errout = sys.run({ "sh", "-c", "echo out; echo err >&2" }, { discard_stdout = true })
+      assert.are.same({ true, 0, "", "err\n" }, { ok, code, out, errout })
+      assert.has_error(function() sys.run({ "true" }, { discard_stdout = 1 }) end)
+      -- forms made by coreutils, not by the code under test, each a command of the password
+      local user = "App-CI"
+      local function b64(pw) return "printf %s " .. q(pw) .. " | base64 -w0" end
+      local function url(pw) return "printf %s " .. q(pw) .. " | basenc --base64url -w0" end
+      local function pair(pw) return "printf %s " .. q(user .. ":" .. pw) .. " | base64 -w0" end
+      local function config(pw)
+        return "printf '{\"auths\":{\"prodregistry.azurecr.io\":{\"auth\":\"%s\"}}}' \"$(" .. pair(pw) .. ")\""
+      end
+      local forms = {
+        plain = function(pw) return "printf %s " .. q(pw) end,
+        std = b64,
+        std_nopad = function(pw) return b64(pw) .. " | tr -d =" end,
+        url = url,
+        url_nopad = function(pw) return url(pw) .. " | tr -d =" end,
+        pair = pair,
+        pair_nopad = function(pw) return pair(pw) .. " | tr -d =" end,
+        pair_url = function(pw) return "printf %s " .. q(user .. ":" .. pw) .. " | basenc --base64url -w0" end,
+        docker_config = config,                                                     -- its "auth"
+        k8s_secret = function(pw) return config(pw) .. " | base64 -w0" end,         -- .dockerconfigjson
+        wrapped = function(pw) return config(pw) .. " | base64 | tr '\\n' ' '" end,  -- at 76 columns
+      }
+      -- What form(PASSWORD) writes, and its 8-character pieces that depend on the
+      -- password: those that differ from what it writes for another password of the same
+      -- length, and all between.
+      local function secret_pieces(form)
+        local _, text = helpers.sh(form(PASSWORD))
+        local _, other = helpers.sh(form(("A"):rep(#PASSWORD)))
+        assert.are.equal(#text, #other)
+        local first, last
+        for i = 1, #text do
+          if text:byte(i) ~= other:byte(i) then first, last = first or i, i end
+        end
+        local pieces = {}
+        for i = first, last - 7 do
+          local piece = text:sub(i, i + 7)
+          if not piece:find(" ", 1, true) then pieces[#pieces + 1] = piece end
+        end
+        assert.is_true(#pieces > 0)
+        return text, pieces
+      end
+      for name, form in pairs(forms) do
+        local text, pieces = secret_pieces(form)
+        -- the password on stdout, then a form of it as the last words on stderr (the
+        -- wrapped one as lines)
+        local said = name == "wrapped" and text:gsub(" ", "\n") or ("login: " .. text .. "\n")
+        local prog = script(dir, "echoes-" .. name, ("cat >/dev/null; printf '%%s\\n' %s; printf %%s %s >&2; exit 1")
+          :format(q(PASSWORD), q(said)))
+        local ok2, err = sink.exec({ prog }):deliver(secret { username = user })
+        assert.is_nil(ok2)
+        no_secret(err)
+        assert.matches("[redacted]", err, 1, true)
+        for _, piece in ipairs(pieces) do
+          assert.is_nil(err:find(piece, 1, true), name .. ": " .. piece .. " in " .. err)
+        end
+        -- and in the whole of what it wrote, each line of the wrapped form too
+        local _, _, _, errout = sys.run({ prog }, {})
+        local clean = sink.redact(errout, PASSWORD, user)
+        for _, piece in ipairs(pieces) do
+          assert.is_nil(clean:find(piece, 1, true), name .. ": " .. piece .. " in " .. clean)
+        end
+      end
+    end)
+
     it("kills a program that outlives its timeout", function()
       local prog = script(dir, "slow", "sleep 5")
       local t0 = os.time()

@@ -21,8 +21,11 @@
 -- for a directory and one in memory for the others.
 --
 -- err is one line that never holds the password: a program's or a function's own words
--- are cut short, cleaned of control characters, and have the password taken out, since
--- a careless one may echo what it was given. Misuse raises (acr.check's shape).
+-- are cut short, cleaned of control characters, and have the password taken out (as it
+-- is, JSON-escaped, and in base64 as `docker login` and kubectl write it, alone or as
+-- username:password), since a careless one may echo what it was given. A program's
+-- stdout is never kept (it is read, so that the program cannot block, and wiped).
+-- Misuse raises (acr.check's shape).
 local check = require "acr.check"
 local json = require "acr.json"
 local ledger = require "acr.desired.ledger"
@@ -127,19 +130,116 @@ local function replace_plain(text, what, with)
   return table.concat(out)
 end
 
--- text without the password, as it is and as JSON writers escape it (ours, and those
--- that also write "/" as "\/"), nor a start of it at the very end (where a capped
--- output may have cut it).
-local function redact(text, password)
-  if not password or password == "" then return text end
-  local quoted = json.quote(password):sub(2, -2)
-  text = replace_plain(text, password, REDACTED)
-  text = replace_plain(text, quoted, REDACTED)
-  text = replace_plain(text, (quoted:gsub("/", "\\/")), REDACTED)
-  for k = math.min(#password - 1, #text), 4, -1 do
-    if text:sub(-k) == password:sub(1, k) then return text:sub(1, -k - 1) .. REDACTED end
+local B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+
+-- Standard base64 of s, padded (no bit operations: Lua 5.4 and LuaJIT alike).
+local function base64(s)
+  local out = {}
+  for i = 1, #s, 3 do
+    local a, b, c = s:byte(i, i + 2)
+    local n = a * 65536 + (b or 0) * 256 + (c or 0)
+    local d = { math.floor(n / 262144), math.floor(n / 4096) % 64, math.floor(n / 64) % 64, n % 64 }
+    for k = 1, 4 do
+      out[#out + 1] = (k == 3 and not b or k == 4 and not c) and "=" or B64:sub(d[k] + 1, d[k] + 1)
+    end
   end
-  return text
+  return table.concat(out)
+end
+
+local URLSAFE = { ["+"] = "-", ["/"] = "_" }
+
+-- The characters of base64 of any text that holds x that depend on x alone, for each
+-- of the three places x can start within a base64 group (8 or more characters).
+local function cores(x)
+  local out, n = {}, #x
+  for k = 0, 2 do
+    -- characters j (0-based) whose bits [6j, 6j + 6) are inside x's [8k, 8(k + n))
+    local first, last = math.ceil(8 * k / 6), math.floor(8 * (k + n) / 6) - 1
+    if last - first + 1 >= 8 then
+      out[#out + 1] = base64(("\0"):rep(k) .. x .. "\0\0"):sub(first + 1, last + 1)
+    end
+  end
+  return out
+end
+
+-- Every form of the password a program or a function may write, longest first: as it
+-- is; JSON-escaped (by us, and by writers that also escape "/" as "\/"); base64 of it
+-- and of username:password (what `docker login` and kubectl write), standard and
+-- URL-safe, padded and not; and what base64 of a longer text that holds the password
+-- or either base64 has of them (a Docker config's "auth", a whole Docker config in a
+-- Kubernetes secret).
+local function forms_of(password, username)
+  local forms, seen = {}, {}
+  local function add(f)
+    if #f >= 4 and not seen[f] then
+      seen[f] = true
+      forms[#forms + 1] = f
+    end
+  end
+  local function add_b64(b)
+    for _, f in ipairs { b, (b:gsub("[+/]", URLSAFE)) } do
+      add(f)
+      add((f:gsub("=+$", "")))
+    end
+    add((b:gsub("/", "\\/")))
+  end
+  local quoted = json.quote(password):sub(2, -2)
+  add(password)
+  add(quoted)
+  add((quoted:gsub("/", "\\/")))
+  local inner = { password, base64(password) }
+  if username and username ~= "" then inner[3] = base64(username .. ":" .. password) end
+  for i = 2, #inner do add_b64(inner[i]) end
+  for _, x in ipairs(inner) do
+    for _, c in ipairs(cores(x)) do add_b64(c) end
+  end
+  table.sort(forms, function(x, y) return #x > #y or (#x == #y and x < y) end)
+  return forms
+end
+
+-- line without a start of one of forms at its end, nor an end of one at its start,
+-- nor a middle of one as the whole line (4 characters or more): where a capped output
+-- cut it, or line breaks wrapped it (base64(1) does, at 76 columns).
+-- grams: every 4 characters of the forms, so that most lines cost two look-ups.
+local function redact_edges(line, forms, grams)
+  if #line < 4 then return line end
+  local tail, head = grams[line:sub(-4)], grams[line:sub(1, 4)]
+  if not (tail or head) then return line end
+  for _, f in ipairs(forms) do
+    if tail and head and f:find(line, 1, true) then return REDACTED end
+  end
+  for _, f in ipairs(forms) do
+    for k = tail and math.min(#f - 1, #line) or 0, 4, -1 do
+      if line:sub(-k) == f:sub(1, k) then
+        line = line:sub(1, -k - 1) .. REDACTED
+        break
+      end
+    end
+    for k = head and math.min(#f - 1, #line) or 0, 4, -1 do
+      if line:sub(1, k) == f:sub(-k) then
+        line = REDACTED .. line:sub(k + 1)
+        break
+      end
+    end
+  end
+  return line
+end
+
+-- text without the password in any of its forms (forms_of), whole or cut at the end of
+-- the text or of a line.
+local function redact(text, password, username)
+  if not password or password == "" then return text end
+  local forms, grams = forms_of(password, username), {}
+  for _, f in ipairs(forms) do
+    text = replace_plain(text, f, REDACTED)
+    for i = 1, #f - 3 do grams[f:sub(i, i + 3)] = true end
+  end
+  local lines = {}
+  for line, nl in text:gmatch("([^\n]*)(\n?)") do
+    if line == "" and nl == "" then break end
+    lines[#lines + 1] = redact_edges(line, forms, grams) .. nl
+  end
+  return table.concat(lines)
 end
 
 -- One short line: control characters (C0, DEL and C1) made visible as '?', at most
@@ -154,9 +254,9 @@ local function one_line(text)
 end
 
 -- The last line of a program's stderr that says something, made safe.
-local function excerpt(errout, password)
+local function excerpt(errout, password, username)
   local last
-  for line in redact(errout or "", password):gmatch("[^\n]+") do
+  for line in redact(errout or "", password, username):gmatch("[^\n]+") do
     if line:find("%S") then last = line end
   end
   return last and one_line(last) or nil
@@ -227,7 +327,7 @@ function _M.dir(path, opts)
 end
 
 -- Why a run of the program did not deliver, in one line.
-local function exec_failure(name, timeout, ok, code, errout, kind, password)
+local function exec_failure(name, timeout, ok, code, errout, kind, s)
   local why
   if ok then
     why = "exited with status " .. tostring(code)
@@ -238,13 +338,14 @@ local function exec_failure(name, timeout, ok, code, errout, kind, password)
   else
     why = tostring(code):gsub("^run .-: ", "")
   end
-  local said = excerpt(errout, password)
+  local said = excerpt(errout, s.password, s.username)
   return name .. ": " .. why .. (said and (" (stderr: " .. said .. ")") or "")
 end
 
 -- syntax: s = sink.exec(argv, opts?)   argv: { program, args… }, run without a shell
 -- The document goes to the program's stdin; exit status 0 means done, anything else
--- (or the timeout, which kills it) means not done.
+-- (or the timeout, which kills it) means not done. Its stdout is read and wiped, never
+-- kept; the last line of its stderr, cleaned, is in err.
 function _M.exec(argv, opts)
   local fname = "acr.desired.sink.exec"
   if type(argv) ~= "table" or #argv == 0 then
@@ -266,9 +367,10 @@ function _M.exec(argv, opts)
   end
   local name = "secrets-exec " .. args[1]
   local function run(s)
-    local ok, code, _, errout, kind = sys().run(args, { stdin = document(s), timeout = timeout })
+    local ok, code, _, errout, kind = sys().run(args, { stdin = document(s), timeout = timeout,
+                                                        discard_stdout = true })
     if ok and code == 0 then return true end
-    return nil, exec_failure(name, timeout, ok, code, errout, kind, s.password)
+    return nil, exec_failure(name, timeout, ok, code, errout, kind, s)
   end
   local l = opt_ledger(fname, opts, ledger.memory)
   return new_sink("exec", name, { deliver = run, withdraw = run }, l)
@@ -291,7 +393,7 @@ function _M.func(f, opts)
     if not ok then said = "raised: " .. tostring(r1)
     elseif r1 == nil or r1 == false then said = r2 ~= nil and tostring(r2) or "gave no reason"
     else said = "returned " .. check.type_of(r1) .. ", not true" end
-    return nil, name .. ": " .. one_line(redact(said, s.password))
+    return nil, name .. ": " .. one_line(redact(said, s.password, s.username))
   end
   local l = opt_ledger(fname, opts, ledger.memory)
   return new_sink("func", name, { deliver = call, withdraw = call }, l)
