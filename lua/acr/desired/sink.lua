@@ -3,12 +3,14 @@
 --
 --   local sink = require "acr.desired.sink"
 --   s, err = sink.dir(path, opts?)       -- <path>/<registry>/<token>.<slot>.json, 0600
---   s = sink.exec(argv, opts?)           -- the JSON, one line, on stdin; opts.timeout
+--   s, err = sink.exec(argv, opts?)      -- the JSON, one line, on stdin; opts.timeout
 --                                        -- (seconds, default 30)
---   s = sink.func(f, opts?)              -- f(secret) -> true | nil, message
+--   s, err = sink.func(f, opts?)         -- f(secret) -> true | nil, message
 --   ok, err = s:deliver(secret)
 --   ok, err = s:withdraw(ref)            -- before a delivered password is removed or
 --                                        -- overwritten
+--   s:close()                            -- the locks let go, the ledger it opened
+--                                        -- closed; idempotent (also __close)
 --   s.ledger                             -- its ledger (acr.desired.ledger)
 --   s.kind, s.name                       -- "dir" | "exec" | "func"; "secrets-dir PATH", …
 --
@@ -18,14 +20,20 @@
 -- password (action "withdraw"; creation_time may be nil).
 --
 -- The ledger: opts.ledger (a path, or a ledger) or, by default, <path>/.acr-ledger.json
--- for a directory and one in memory for the others.
+-- for a directory and one in memory for the others. A ledger opened from a path is
+-- locked for one run (acr.desired.ledger): when another run holds it, the sink is
+-- nil, err. A directory is also one run's at a time (<path>/.acr-sink.lock, whatever
+-- the ledger), so that the files a run killed half-way through a write left there
+-- (.acr-tmp-*, holding a password) can be removed: each registry's subdirectory is swept
+-- of them before the sink's first write to it. close() closes the ledger only when the
+-- sink opened it (a ledger given as an object stays its owner's).
 --
 -- err is one line that never holds the password: a program's or a function's own words
 -- are cut short, cleaned of control characters, and have the password taken out (as it
 -- is, JSON-escaped, and in base64 as `docker login` and kubectl write it, alone or as
 -- username:password), since a careless one may echo what it was given. A program's
 -- stdout is never kept (it is read, so that the program cannot block, and wiped).
--- Misuse raises (acr.check's shape).
+-- Misuse raises (acr.check's shape), as does a call on a closed sink.
 local check = require "acr.check"
 local json = require "acr.json"
 local ledger = require "acr.desired.ledger"
@@ -266,64 +274,128 @@ end
 -- sinks
 ---------------------------------------------------------------------------
 
-local function new_sink(kind, name, impl, the_ledger)
-  return setmetatable({ kind = kind, name = name, impl = impl, ledger = the_ledger }, Sink)
+-- impl: deliver(s), withdraw(r) and, optional, close(). owned: the sink opened the_ledger
+-- (so close() closes it).
+local function new_sink(kind, name, impl, the_ledger, owned)
+  return setmetatable({ kind = kind, name = name, impl = impl, ledger = the_ledger,
+                        _owns_ledger = owned }, Sink)
 end
 
--- The ledger option of fname, or dflt(); nil, err when a path cannot be opened.
-local function opt_ledger(fname, opts, dflt)
+-- The ledger option of fname checked: misuse raises (before anything is opened).
+local function check_ledger_opt(fname, opts)
   local l = opts.ledger
-  if l == nil then return dflt() end
-  if type(l) == "string" then return ledger.open(l) end
-  if type(l) == "table" and check.type_of(l) == "acr.desired.Ledger" then return l end
-  check.opterror(fname, 2, "ledger", "must be a path or an acr.desired.Ledger, got " .. check.type_of(l), 2)
+  if l == nil or type(l) == "string" or (type(l) == "table" and check.type_of(l) == "acr.desired.Ledger") then
+    return
+  end
+  check.opterror(fname, 2, "ledger", "must be a path or an acr.desired.Ledger, got " .. check.type_of(l), 3)
+end
+
+-- The ledger of opts (checked) or dflt(), and whether the sink opened it (so owns it);
+-- nil, nil, err when a path cannot be opened (or another run holds it).
+local function opt_ledger(opts, dflt)
+  local l, err = opts.ledger, nil
+  if type(l) == "table" then return l, false end
+  if l == nil then l, err = dflt() else l, err = ledger.open(l) end
+  return l, l ~= nil, err
+end
+
+local function check_open(fname, self)
+  if getmetatable(self) ~= Sink then check.typeerror(fname, 1, "acr.desired.Sink", self, 2) end
+  if self.closed then check.argerror(fname, 1, self.name .. " is closed", 2) end
 end
 
 -- syntax: ok, err = s:deliver(secret)   context: blocking (dir, exec)
 function Sink:deliver(secret)
-  if getmetatable(self) ~= Sink then check.typeerror("deliver", 1, "acr.desired.Sink", self) end
+  check_open("deliver", self)
   local s = checked("deliver", secret, "deliver")
   return self.impl.deliver(s)
 end
 
 -- syntax: ok, err = s:withdraw(ref)   context: blocking (dir, exec)
 function Sink:withdraw(ref)
-  if getmetatable(self) ~= Sink then check.typeerror("withdraw", 1, "acr.desired.Sink", self) end
+  check_open("withdraw", self)
   local r = checked("withdraw", ref, "withdraw")
   return self.impl.withdraw(r)
 end
 
--- syntax: s, err = sink.dir(path, opts?)
+-- syntax: s:close()   -- idempotent
+-- A directory's lock let go, and the ledger closed when the sink opened it (a ledger
+-- given as an object is left open). deliver and withdraw raise from then on.
+function Sink:close()
+  if getmetatable(self) ~= Sink then check.typeerror("close", 1, "acr.desired.Sink", self) end
+  if self.closed then return end
+  self.closed = true
+  if self.impl.close then self.impl.close() end
+  if self._owns_ledger then self.ledger:close() end
+end
+Sink.__close = Sink.close
+
+-- The directory path made and locked for this run: the lock, or nil, err.
+local function lock_dir(path)
+  local ok, err = sys().mkdir_private(path)
+  if not ok then return nil, err end
+  local lock_path = path .. "/.acr-sink.lock"
+  local h, lerr, kind = sys().lock(lock_path)
+  if h then return h end
+  if kind == "busy" then
+    return nil, path .. " is in use by another run (" .. lock_path
+      .. " is locked; try again once it has ended)"
+  end
+  return nil, lerr
+end
+
+-- syntax: s, err = sink.dir(path, opts?)   context: blocking (it never waits for a lock)
 -- Registry and token names are written in lower case (ARM compares them so), so one
--- token never has two files.
+-- token never has two files. nil, err when the directory or the ledger cannot be made
+-- or opened, or another run holds either.
 function _M.dir(path, opts)
   local fname = "acr.desired.sink.dir"
   if type(path) ~= "string" or path == "" or path:find("%z") then
     check.typeerror(fname, 1, "path (non-empty string)", path)
   end
   opts = check.options(fname, 2, opts, { ledger = true })
+  check_ledger_opt(fname, opts)
   path = path:gsub("(.)/+$", "%1")
   local name = "secrets-dir " .. path
   local function file_of(s)
     return path .. "/" .. s.registry:lower(), s.token:lower() .. "." .. s.slot .. ".json"
   end
+  -- A registry's directory is swept once, before the first write: what is there of
+  -- ours is what a killed run left (the lock keeps every other run out).
+  local swept = {}
+  local function sweep(dir)
+    if swept[dir] then return true end
+    local n, err = sys().sweep_tmp(dir)
+    if not n then return nil, err end
+    swept[dir] = true
+    return true
+  end
   local impl = {}
   function impl.deliver(s)
     local dir, file = file_of(s)
     local ok, err = sys().mkdir_private(dir)
+    if ok then ok, err = sweep(dir) end
     if ok then ok, err = sys().write_private(dir .. "/" .. file, document(s, "action", 2)) end
     if not ok then return nil, name .. ": " .. err end
     return true
   end
   function impl.withdraw(r)
     local dir, file = file_of(r)
-    local ok, err = sys().remove(dir .. "/" .. file)
+    local ok, err = sweep(dir)
+    if ok then ok, err = sys().remove(dir .. "/" .. file) end
     if not ok then return nil, name .. ": " .. err end
     return true
   end
-  local l, err = opt_ledger(fname, opts, function() return ledger.open(path .. "/.acr-ledger.json") end)
+  local l, owned, err = opt_ledger(opts, function() return ledger.open(path .. "/.acr-ledger.json") end)
   if not l then return nil, name .. ": " .. err end
-  return new_sink("dir", name, impl, l)
+  local lock
+  lock, err = lock_dir(path)
+  if not lock then
+    if owned then l:close() end
+    return nil, name .. ": " .. err
+  end
+  function impl.close() lock:unlock() end
+  return new_sink("dir", name, impl, l, owned)
 end
 
 -- Why a run of the program did not deliver, in one line.
@@ -342,10 +414,11 @@ local function exec_failure(name, timeout, ok, code, errout, kind, s)
   return name .. ": " .. why .. (said and (" (stderr: " .. said .. ")") or "")
 end
 
--- syntax: s = sink.exec(argv, opts?)   argv: { program, args… }, run without a shell
+-- syntax: s, err = sink.exec(argv, opts?)   argv: { program, args… }, run without a shell
 -- The document goes to the program's stdin; exit status 0 means done, anything else
 -- (or the timeout, which kills it) means not done. Its stdout is read and wiped, never
--- kept; the last line of its stderr, cleaned, is in err.
+-- kept; the last line of its stderr, cleaned, is in err. nil, err only when
+-- opts.ledger is a path that cannot be opened.
 function _M.exec(argv, opts)
   local fname = "acr.desired.sink.exec"
   if type(argv) ~= "table" or #argv == 0 then
@@ -361,6 +434,7 @@ function _M.exec(argv, opts)
     args[i] = a
   end
   opts = check.options(fname, 2, opts, { timeout = "number", ledger = true })
+  check_ledger_opt(fname, opts)
   local timeout = opts.timeout or DEFAULT_TIMEOUT
   if not (timeout > 0 and timeout <= MAX_TIMEOUT) then
     check.opterror(fname, 2, "timeout", "must be > 0 and at most " .. MAX_TIMEOUT .. " seconds")
@@ -372,17 +446,20 @@ function _M.exec(argv, opts)
     if ok and code == 0 then return true end
     return nil, exec_failure(name, timeout, ok, code, errout, kind, s)
   end
-  local l = opt_ledger(fname, opts, ledger.memory)
-  return new_sink("exec", name, { deliver = run, withdraw = run }, l)
+  local l, owned, err = opt_ledger(opts, ledger.memory)
+  if not l then return nil, name .. ": " .. err end
+  return new_sink("exec", name, { deliver = run, withdraw = run }, l, owned)
 end
 
--- syntax: s = sink.func(f, opts?)   f(secret) -> true | nil, message
+-- syntax: s, err = sink.func(f, opts?)   f(secret) -> true | nil, message
 -- f gets a copy of the secret (or ref); only true means delivered. An error f raises
--- is caught and reported as a failure.
+-- is caught and reported as a failure. nil, err only when opts.ledger is a path that
+-- cannot be opened.
 function _M.func(f, opts)
   local fname = "acr.desired.sink.func"
   if type(f) ~= "function" then check.typeerror(fname, 1, "function", f) end
   opts = check.options(fname, 2, opts, { ledger = true })
+  check_ledger_opt(fname, opts)
   local name = "secrets function"
   local function call(s)
     local arg = {}
@@ -395,8 +472,9 @@ function _M.func(f, opts)
     else said = "returned " .. check.type_of(r1) .. ", not true" end
     return nil, name .. ": " .. one_line(redact(said, s.password, s.username))
   end
-  local l = opt_ledger(fname, opts, ledger.memory)
-  return new_sink("func", name, { deliver = call, withdraw = call }, l)
+  local l, owned, err = opt_ledger(opts, ledger.memory)
+  if not l then return nil, name .. ": " .. err end
+  return new_sink("func", name, { deliver = call, withdraw = call }, l, owned)
 end
 
 -- For the specs and the CLI's messages: the same cleaning as the sinks' errors.
