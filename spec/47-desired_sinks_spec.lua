@@ -42,6 +42,21 @@ local function no_secret(err)
   assert.is_nil(err:find("\n", 1, true), err)
 end
 
+-- What another run of this flavour says: code run in a fresh interpreter, with the
+-- module's Lua parts on its path; its stdout and stderr.
+local LUA_PATH = helpers.root .. "/lua/?.lua;" .. helpers.root .. "/lua/?/init.lua;;"
+local function other_run(code)
+  local _, out = helpers.run_lua({ LUA_PATH = LUA_PATH }, code)
+  return out
+end
+
+-- What another run gets from ledger.open(path): "opened", or "refused: " and err.
+local function other_open(path)
+  return other_run(([[
+local l, err = require("acr.desired.ledger").open(%q)
+io.write(l and "opened" or ("refused: " .. tostring(err)))]]):format(path))
+end
+
 -- A program of the spec's own: #!/bin/sh and body, executable.
 local function script(dir, name, body)
   local path = dir .. "/" .. name
@@ -167,9 +182,85 @@ echo done > finished]]):format(q(dir), q(file)))
       local path = dir .. "/d/.acr-ledger.json"
       assert.are.equal("600", stat("%a", path))
       assert.is_nil(helpers.read_file(path):find(PASSWORD, 1, true))
+      s:close()
       local again = assert(sink.dir(dir .. "/d"))
       assert.are.same({ state = "delivered", at = 1700000000, creation_time = "2030-01-01T00:00:00Z" },
         again.ledger:get(key, "password1"))
+    end)
+
+    it("is one run's at a time: another gets nil, err until close", function()
+      local s = assert(sink.dir(dir .. "/d"))
+      local ledger_path = dir .. "/d/.acr-ledger.json"
+      assert.are.equal("600", stat("%a", ledger_path .. ".lock"))
+      assert.are.equal("600", stat("%a", dir .. "/d/.acr-sink.lock"))
+      -- another process, through the ledger and through the directory itself
+      assert.matches("^refused: ledger " .. ledger_path:gsub("%p", "%%%0") .. " is in use by another run %(",
+        other_open(ledger_path))
+      local code = ([[
+local s, err = require("acr.desired.sink").dir(%q, { ledger = %q })
+io.write(s and "opened" or ("refused: " .. err))]]):format(dir .. "/d", dir .. "/elsewhere.json")
+      assert.are.equal("refused: secrets-dir " .. dir .. "/d: " .. dir .. "/d is in use by another run ("
+        .. dir .. "/d/.acr-sink.lock is locked; try again once it has ended)", other_run(code))
+      -- this one: the same, cleanly
+      local again, err = sink.dir(dir .. "/d")
+      assert.is_nil(again)
+      assert.matches("secrets-dir " .. dir .. "/d: ledger " .. ledger_path .. " is in use by another run", err, 1, true)
+      local other = assert(ledger.open(dir .. "/other.json"))
+      again, err = sink.dir(dir .. "/d", { ledger = other })
+      assert.is_nil(again)
+      assert.matches("secrets-dir " .. dir .. "/d: " .. dir .. "/d is in use by another run", err, 1, true)
+      assert.is_true(other:intend("k", "password1", 1))   -- left open: the caller's
+      -- closed: deliver raises, and the next run gets both
+      s:close()
+      s:close()
+      assert.has_error(function() s:deliver(secret()) end,
+        "bad argument #1 to 'deliver' (secrets-dir " .. dir .. "/d is closed)")
+      assert.has_error(function() s.ledger:intend("k", "password1", 1) end)
+      assert.are.equal("opened", other_open(ledger_path))
+      assert.are.equal("opened", other_run(code))
+      -- a ledger the sink did not open stays open when the sink closes
+      local with_other = assert(sink.dir(dir .. "/d", { ledger = other }))
+      with_other:close()
+      assert.is_true(other:intend("k", "password2", 2))
+      other:close()
+    end)
+
+    it("lets its locks go when it is collected", function()
+      local s = assert(sink.dir(dir .. "/d"))
+      assert.matches("^refused: ", other_open(dir .. "/d/.acr-ledger.json"))
+      s = nil   -- luacheck: ignore
+      collectgarbage()
+      collectgarbage()
+      assert.are.equal("opened", other_open(dir .. "/d/.acr-ledger.json"))
+      assert.is_truthy(sink.dir(dir .. "/d"))
+    end)
+
+    it("removes the temporary files a killed run left, before its first write there", function()
+      local reg = dir .. "/prodregistry"
+      assert(helpers.sh("mkdir -p " .. q(reg)))
+      local stale = reg .. "/.acr-tmp-0123456789abcdef"
+      helpers.write_file(stale, '{"password": "' .. PASSWORD .. '"}')
+      helpers.write_file(reg .. "/.acr-tmp-notours", "kept")
+      helpers.write_file(dir .. "/otherreg.txt", "kept")
+      local s = assert(sink.dir(dir))
+      assert.is_truthy(helpers.read_file(stale))   -- not at open: at the first write
+      assert.is_true(s:deliver(secret()))
+      assert.is_nil(helpers.read_file(stale))
+      assert.are.equal("kept", helpers.read_file(reg .. "/.acr-tmp-notours"))
+      assert.are.equal("kept", helpers.read_file(dir .. "/otherreg.txt"))
+      -- once per directory and sink: a withdraw there does not sweep again
+      helpers.write_file(stale, "x")
+      assert.is_true(s:withdraw(ref_of(secret())))
+      assert.is_truthy(helpers.read_file(stale))
+      s:close()
+      -- the next run sweeps on a withdraw too
+      s = assert(sink.dir(dir))
+      assert.is_true(s:withdraw(ref_of(secret())))
+      assert.is_nil(helpers.read_file(stale))
+      -- a registry's directory not there yet has nothing to sweep
+      assert.is_true(s:withdraw(ref_of(secret { registry = "NewRegistry" })))
+      assert.are.same({ 0 }, { sys.sweep_tmp(dir .. "/newregistry") })
+      s:close()
     end)
 
     it("raises on misuse, naming the field and never its value", function()
@@ -249,6 +340,74 @@ echo "$line" | sed 's,/,\\/,g; s/.*"password"/"password"/' >&2; exit 1]])
       assert.matches('(stderr: "password":"[redacted]"', err, 1, true)
       -- a start of it where a capped output ends
       assert.are.equal("cut at [redacted]", sink.redact("cut at " .. PASSWORD:sub(1, 9), PASSWORD))
+    end)
+
+    it("keeps no stdout, and takes base64 forms of the password out of stderr", function()
+      -- stdout is read and thrown away in C: nothing of it comes back
+      local ok, code, out, errout = sys.run({ "sh", "-c", "echo out; echo err >&2" }, { discard_stdout = true })
+      assert.are.same({ true, 0, "", "err\n" }, { ok, code, out, errout })
+      assert.has_error(function() sys.run({ "true" }, { discard_stdout = 1 }) end)
+      -- forms made by coreutils, not by the code under test, each a command of the password
+      local user = "App-CI"
+      local function b64(pw) return "printf %s " .. q(pw) .. " | base64 -w0" end
+      local function url(pw) return "printf %s " .. q(pw) .. " | basenc --base64url -w0" end
+      local function pair(pw) return "printf %s " .. q(user .. ":" .. pw) .. " | base64 -w0" end
+      local function config(pw)
+        return "printf '{\"auths\":{\"prodregistry.azurecr.io\":{\"auth\":\"%s\"}}}' \"$(" .. pair(pw) .. ")\""
+      end
+      local forms = {
+        plain = function(pw) return "printf %s " .. q(pw) end,
+        std = b64,
+        std_nopad = function(pw) return b64(pw) .. " | tr -d =" end,
+        url = url,
+        url_nopad = function(pw) return url(pw) .. " | tr -d =" end,
+        pair = pair,
+        pair_nopad = function(pw) return pair(pw) .. " | tr -d =" end,
+        pair_url = function(pw) return "printf %s " .. q(user .. ":" .. pw) .. " | basenc --base64url -w0" end,
+        docker_config = config,                                                     -- its "auth"
+        k8s_secret = function(pw) return config(pw) .. " | base64 -w0" end,         -- .dockerconfigjson
+        wrapped = function(pw) return config(pw) .. " | base64 | tr '\\n' ' '" end,  -- at 76 columns
+      }
+      -- What form(PASSWORD) writes, and its 8-character pieces that depend on the
+      -- password: those that differ from what it writes for another password of the same
+      -- length, and all between.
+      local function secret_pieces(form)
+        local _, text = helpers.sh(form(PASSWORD))
+        local _, other = helpers.sh(form(("A"):rep(#PASSWORD)))
+        assert.are.equal(#text, #other)
+        local first, last
+        for i = 1, #text do
+          if text:byte(i) ~= other:byte(i) then first, last = first or i, i end
+        end
+        local pieces = {}
+        for i = first, last - 7 do
+          local piece = text:sub(i, i + 7)
+          if not piece:find(" ", 1, true) then pieces[#pieces + 1] = piece end
+        end
+        assert.is_true(#pieces > 0)
+        return text, pieces
+      end
+      for name, form in pairs(forms) do
+        local text, pieces = secret_pieces(form)
+        -- the password on stdout, then a form of it as the last words on stderr (the
+        -- wrapped one as lines)
+        local said = name == "wrapped" and text:gsub(" ", "\n") or ("login: " .. text .. "\n")
+        local prog = script(dir, "echoes-" .. name, ("cat >/dev/null; printf '%%s\\n' %s; printf %%s %s >&2; exit 1")
+          :format(q(PASSWORD), q(said)))
+        local ok2, err = sink.exec({ prog }):deliver(secret { username = user })
+        assert.is_nil(ok2)
+        no_secret(err)
+        assert.matches("[redacted]", err, 1, true)
+        for _, piece in ipairs(pieces) do
+          assert.is_nil(err:find(piece, 1, true), name .. ": " .. piece .. " in " .. err)
+        end
+        -- and in the whole of what it wrote, each line of the wrapped form too
+        local _, _, _, errout = sys.run({ prog }, {})
+        local clean = sink.redact(errout, PASSWORD, user)
+        for _, piece in ipairs(pieces) do
+          assert.is_nil(clean:find(piece, 1, true), name .. ": " .. piece .. " in " .. clean)
+        end
+      end
     end)
 
     it("kills a program that outlives its timeout", function()
@@ -361,28 +520,93 @@ echo "$line" | sed 's,/,\\/,g; s/.*"password"/"password"/' >&2; exit 1]])
     it("keeps each slot's state across open()", function()
       local path = dir .. "/sub/ledger.json"
       local l = assert(ledger.open(path))
+      -- what a run that opens it after this one has closed it reads
+      local function after_close(key, slot)
+        l:close()
+        local other = assert(ledger.open(path))
+        local e = other:get(key, slot)
+        other:close()
+        l = assert(ledger.open(path))
+        return e
+      end
       assert.is_nil(l:get(KEY, "password1"))
       assert.is_nil(helpers.read_file(path))   -- made on the first change
+      assert.are.equal("700", stat("%a", dir .. "/sub"))   -- for the lock
       assert.is_true(l:intend(KEY, "password1", 1700000000))
-      assert.are.equal("700", stat("%a", dir .. "/sub"))
       assert.are.equal("600", stat("%a", path))
-      assert.are.same({ state = "intended", at = 1700000000 }, assert(ledger.open(path)):get(KEY, "password1"))
+      assert.are.same({ state = "intended", at = 1700000000 }, after_close(KEY, "password1"))
       assert.is_true(l:generated(KEY, "password1", "2030-01-01T00:00:00Z"))
       assert.are.same({ state = "generated", at = 1700000000, creation_time = "2030-01-01T00:00:00Z" },
-        assert(ledger.open(path)):get(KEY, "password1"))
+        after_close(KEY, "password1"))
       assert.is_true(l:intend(KEY, "password2", 1700000100))
       assert.is_true(l:delivered(KEY, "password1", "2030-01-01T00:00:00Z"))
+      l:close()
       local again = assert(ledger.open(path))
       assert.are.equal("delivered", again:get(KEY, "password1").state)
       assert.are.equal("intended", again:get(KEY, "password2").state)
       assert.is_true(again:forget(KEY, "password2"))
       assert.is_true(again:forget(KEY, "password2"))
-      assert.is_nil(assert(ledger.open(path)):get(KEY, "password2"))
+      assert.are.same({ "delivered" }, { again:get(KEY, "password1").state, again:get(KEY, "password2") })
       assert.are.same({ [KEY] = { password1 = { state = "delivered", at = 1700000000,
         creation_time = "2030-01-01T00:00:00Z" } } }, again:to_table())
       -- a copy: changing it changes nothing
       again:get(KEY, "password1").state = "intended"
       assert.are.equal("delivered", again:get(KEY, "password1").state)
+      again:close()
+      assert.is_nil(assert(ledger.open(path)):get(KEY, "password2"))
+    end)
+
+    it("is one run's at a time: another gets nil, err until close", function()
+      local path = dir .. "/state/acr/ledger.json"
+      local l = assert(ledger.open(path))
+      assert.are.equal("600", stat("%a", path .. ".lock"))
+      local busy = "ledger " .. path .. " is in use by another run (" .. path
+        .. ".lock is locked; try again once it has ended)"
+      assert.are.equal("refused: " .. busy, other_open(path))
+      assert.are.same({ nil, busy }, { ledger.open(path) })   -- a second open here too
+      -- the other run never saw the file, so it cannot have lost this one's records
+      assert.is_true(l:intend(KEY, "password1", 7))
+      l:close()
+      l:close()   -- idempotent
+      assert.has_error(function() l:intend(KEY, "password2", 1) end,
+        "bad argument #1 to 'intend' (ledger " .. path .. " is closed)")
+      assert.has_error(function() l:get(KEY, "password1") end)
+      assert.are.equal(7, l:to_table()[KEY].password1.at)   -- still readable as data
+      -- the other run, now: it reads what this one wrote, under the lock
+      assert.are.equal("intended", other_run(([[
+local l = assert(require("acr.desired.ledger").open(%q))
+io.write(l:get(%q, "password1").state)
+l:close()]]):format(path, KEY)))
+      -- a lock file left by an earlier run is taken as it is
+      assert.are.equal("opened", other_open(path))
+    end)
+
+    it("lets the lock go when the ledger is collected, and in a <close> scope on 5.4", function()
+      local path = dir .. "/ledger.json"
+      local l = assert(ledger.open(path))
+      assert.matches("^refused: ", other_open(path))
+      l = nil   -- luacheck: ignore
+      collectgarbage()
+      collectgarbage()
+      assert.are.equal("opened", other_open(path))
+      if _VERSION == "Lua 5.4" and not jit then
+        local f = assert(load([[
+local ledger, path = ...
+do
+  local l <close> = assert(ledger.open(path))
+end
+return ledger.open(path)]]))
+        assert.is_truthy(f(ledger, path))
+      end
+    end)
+
+    it("needs no lock in memory", function()
+      local a, b = ledger.memory(), ledger.memory()
+      assert.is_true(a:intend(KEY, "password1", 1))
+      assert.is_true(b:intend(KEY, "password1", 2))
+      a:close()
+      assert.has_error(function() a:intend(KEY, "password1", 1) end)
+      assert.has_error(function() ledger.open("a\0b") end)
     end)
 
     it("refuses a file that is not a ledger, and never overwrites it", function()
@@ -407,6 +631,7 @@ echo "$line" | sed 's,/,\\/,g; s/.*"password"/"password"/' >&2; exit 1]])
       assert.is_nil(ok)
       assert.matches("ledger: ", err, 1, true)
       assert.is_nil(l:get(KEY, "password1"))
+      l:close()
     end)
 
     it("in memory, the same without a file", function()

@@ -121,10 +121,13 @@ describe("acr plan / apply #emulator #cli", function()
     return status == 200
   end
 
-  -- Time passes by s seconds, for the emulator and for the ledger of the run's secrets dir.
+  -- Time passes by s seconds, for the emulator and for the ledger of the run's secrets dir
+  -- (closed again: the next acr run takes its lock).
   local function advance(s)
     em:admin("POST", "clock", { advance = s })
-    ch.age_ledger(assert(ledger.open(dir .. "/secrets/.acr-ledger.json")), s)
+    local l = assert(ledger.open(dir .. "/secrets/.acr-ledger.json"))
+    ch.age_ledger(l, s)
+    l:close()
   end
 
   local function remember(s) return s end

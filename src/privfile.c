@@ -3,11 +3,13 @@
  * name pointing at an empty file) and the directory after it (else the rename itself
  * could be lost). The temporary file is made with O_EXCL under a random name, so no
  * one can have it ready for us, as a link or with other permissions. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -17,7 +19,9 @@
 #include "privfile.h"
 
 #define TEMP_TRIES 16
-#define TEMP_NAME "/.acr-tmp-"   /* + 16 hex digits */
+#define TEMP_PREFIX ".acr-tmp-"
+#define TEMP_NAME "/" TEMP_PREFIX   /* + 16 hex digits */
+#define TEMP_HEX 16
 
 static int fail(const char **what, const char *step, int e)
 {
@@ -73,6 +77,8 @@ static int sync_parent(const char *path)
   return rc;
 }
 
+/* A write that takes nothing (0, not an error: a full device may say so) would be tried
+ * for ever: it is EIO. */
 static int write_all(int fd, const char *p, size_t len)
 {
   while (len > 0) {
@@ -81,6 +87,10 @@ static int write_all(int fd, const char *p, size_t len)
       continue;
     if (n < 0)
       return -1;
+    if (n == 0) {
+      errno = EIO;
+      return -1;
+    }
     p += n;
     len -= (size_t)n;
   }
@@ -243,4 +253,104 @@ int acr_mkdir_private(const char *path, const char **what)
   free(p);
   errno = e;
   return rc;
+}
+
+/* 1 when name is one of create_temp's: TEMP_PREFIX and TEMP_HEX lower-case hex digits. */
+static int is_temp_name(const char *name)
+{
+  size_t n = sizeof TEMP_PREFIX - 1, i;
+  if (strncmp(name, TEMP_PREFIX, n) != 0 || strlen(name) != n + TEMP_HEX)
+    return 0;
+  for (i = n; i < n + TEMP_HEX; i++)
+    if (!((name[i] >= '0' && name[i] <= '9') || (name[i] >= 'a' && name[i] <= 'f')))
+      return 0;
+  return 1;
+}
+
+int acr_sweep_temp(const char *dir, int *removed, const char **what)
+{
+  const char *step = NULL;
+  DIR *d;
+  struct dirent *ent;
+  int n = 0, e = 0;
+  if (removed)
+    *removed = 0;
+  d = opendir(dir);
+  if (!d)
+    return errno == ENOENT ? 0 : fail(what, "read the directory", errno);
+  for (;;) {
+    errno = 0;
+    ent = readdir(d);
+    if (!ent) {
+      if (errno != 0) {
+        step = "read the directory";
+        e = errno;
+      }
+      break;
+    }
+    if (!is_temp_name(ent->d_name))
+      continue;
+    if (unlinkat(dirfd(d), ent->d_name, 0) == 0) {
+      n++;
+    } else if (errno != ENOENT) {
+      step = "remove a stale temporary file";
+      e = errno;
+      break;
+    }
+  }
+  closedir(d);
+  if (removed)
+    *removed = n;
+  if (step)
+    return fail(what, step, e);
+  if (n > 0 && sync_dir(dir) != 0)
+    return fail(what, "fsync the directory", errno);
+  return 0;
+}
+
+int acr_lock_file(const char *path, int *fd, const char **what)
+{
+  int i, rc, e;
+  *fd = -1;
+  /* Made 0600 whatever the umask when it is ours; one that is there is opened as it is.
+   * Between the two opens another run may remove it: then try again. */
+  for (i = 0; i < TEMP_TRIES && *fd < 0; i++) {
+    *fd = open(path, O_RDONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (*fd >= 0) {
+      if (fchmod(*fd, 0600) != 0) {
+        e = errno;
+        close(*fd);
+        *fd = -1;
+        return fail(what, "set the mode of the lock file", e);
+      }
+      break;
+    }
+    if (errno != EEXIST)
+      return fail(what, "create the lock file", errno);
+    *fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (*fd < 0 && errno != ENOENT)
+      return fail(what, "open the lock file", errno);
+  }
+  if (*fd < 0)
+    return fail(what, "open the lock file", ENOENT);
+  do
+    rc = flock(*fd, LOCK_EX | LOCK_NB);
+  while (rc != 0 && errno == EINTR);
+  if (rc != 0) {
+    e = errno == EWOULDBLOCK ? EAGAIN : errno;
+    close(*fd);
+    *fd = -1;
+    return fail(what, "lock the lock file", e);
+  }
+  return 0;
+}
+
+void acr_unlock_file(int *fd)
+{
+  if (*fd >= 0) {
+    /* LOCK_UN first: a child forked but not yet exec'd shares the descriptor */
+    flock(*fd, LOCK_UN);
+    close(*fd);
+    *fd = -1;
+  }
 }

@@ -24,4 +24,20 @@ int acr_remove_synced(const char *path, int *existed, const char **what);
  * its parent fsync'd; the ones that exist are left as they are. */
 int acr_mkdir_private(const char *path, const char **what);
 
+/* Removes the files of dir that write_private's temporary files are named as
+ * (".acr-tmp-" and 16 hex digits): what a run killed half-way through a write left
+ * behind. Call it only where no other process is writing (the caller holds a lock).
+ * *removed (may be NULL) says how many; a dir that is not there has none. */
+int acr_sweep_temp(const char *dir, int *removed, const char **what);
+
+/* Takes an exclusive flock(2) on the file path without waiting, the file made (mode
+ * 0600 whatever the umask) when it is not there; *fd is then its descriptor (O_CLOEXEC,
+ * so that no program run meanwhile keeps the lock), which acr_unlock_file releases.
+ * Held by another open file (another process, or another lock of this one): -1 with
+ * errno EAGAIN. A symbolic link at path is not followed (ELOOP). */
+int acr_lock_file(const char *path, int *fd, const char **what);
+
+/* Releases a lock acr_lock_file took, and sets *fd to -1; nothing when *fd is -1. */
+void acr_unlock_file(int *fd);
+
 #endif

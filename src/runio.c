@@ -100,7 +100,8 @@ static ssize_t drain(acr_run_out *s, int *oom)
 /* Writes what the stdin pipe takes now. 1 when some went, 0 when none fit. The pipe
  * is closed once all is written (the program reads EOF), or when the program closed
  * its end: EPIPE is how a program that exits without reading all of it shows, and its
- * exit status, not this, says how it went. Any other error ends the feeding too. */
+ * exit status, not this, says how it went. Any other error, or a write that takes
+ * nothing, ends the feeding too. */
 static int feed(acr_run_in *in)
 {
   size_t left = in->len - in->off;
@@ -112,8 +113,9 @@ static int feed(acr_run_in *in)
   while (n < 0 && errno == EINTR);
   if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
     return 0;
-  if (n < 0) {
-    in->broken = errno == EPIPE;
+  if (n < 0 || (n == 0 && left > 0)) {
+    /* (a write that takes nothing would be tried again on every poll, for ever) */
+    in->broken = n < 0 && errno == EPIPE;
     acr_close_fd(&in->fd);
     return 1;
   }

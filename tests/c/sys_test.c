@@ -1,12 +1,14 @@
 /* Tests for what acr._sys is made of: src/subprocess.c's acr_run_with (stdin given
  * bytes, alongside the output, SIGPIPE-safe) and src/privfile.c (atomic 0600 writes,
- * synced removes, 0700 directories). The rest of acr_run (timeouts, process groups,
- * PATH search, the host's signal dispositions) is tested in auth_parts_test.c. Built
- * and run by ctest (c/sys and c-asan/sys); by hand, from the repository root:
+ * synced removes, 0700 directories, the sweep of stale temporary files, locks). The rest
+ * of acr_run (timeouts, process groups, PATH search, the host's signal dispositions) is
+ * tested in auth_parts_test.c. write(2) is wrapped (--wrap=write), so that a write that
+ * takes nothing can be tried. Built and run by ctest (c/sys and
+ * c-asan/sys); by hand, from the repository root:
  *
  *   gcc -std=c99 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Werror -g -Isrc \
  *       tests/c/sys_test.c src/subprocess.c src/runio.c src/privfile.c src/buf.c \
- *       -lcrypto -o /tmp/sys_test && /tmp/sys_test */
+ *       -Wl,--wrap=write -lcrypto -o /tmp/sys_test && /tmp/sys_test */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -14,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -25,6 +28,19 @@
 #include "subprocess.h"
 
 static char tmpdir[] = "/tmp/acr-sys-test-XXXXXX";
+
+/* While set, every write of the code under test (privfile.c, runio.c, subprocess.c)
+ * takes nothing: write(2) returns 0, as it may on a full device. */
+static volatile sig_atomic_t writes_take_nothing;
+
+ssize_t __real_write(int fd, const void *buf, size_t n);
+ssize_t __wrap_write(int fd, const void *buf, size_t n);
+ssize_t __wrap_write(int fd, const void *buf, size_t n)
+{
+  if (writes_take_nothing && n > 0)
+    return 0;
+  return __real_write(fd, buf, n);
+}
 
 static const char *tmp(const char *name)
 {
@@ -384,6 +400,130 @@ static void test_mkdir_private(void)
   CHECK(acr_mkdir_private("", &what) == -1 && errno == ENOENT);
 }
 
+/* A write that takes nothing ends the write as EIO (privfile.c) or the feeding of a
+ * program's stdin (runio.c), instead of trying again for ever. An alarm fails the
+ * test, should either loop. */
+static void test_zero_writes(void)
+{
+  const char *what = NULL;
+  char dir[512], path[512];
+  struct run r;
+  int rc;
+  snprintf(dir, sizeof dir, "%s", tmp("z"));
+  snprintf(path, sizeof path, "%s", tmp("z/secret.json"));
+  CHECK(mkdir(dir, 0700) == 0);
+  alarm(30);
+  writes_take_nothing = 1;
+  errno = 0;
+  rc = acr_write_private(path, "secret", 6, &what);
+  writes_take_nothing = 0;
+  CHECK(rc == -1 && errno == EIO);
+  CHECK(what && strstr(what, "write the temporary file") != NULL);
+  CHECK_INT(count_entries(dir), 0);   /* the temporary file is gone too */
+  /* nothing to write is no write: an empty file still works */
+  writes_take_nothing = 1;
+  rc = acr_write_private(path, "", 0, &what);
+  writes_take_nothing = 0;
+  CHECK(rc == 0);
+  {
+    /* the program reads EOF at once and exits; no spin until the timeout */
+    const char *argv[] = {"wc", "-c", NULL};
+    writes_take_nothing = 1;
+    run_in(&r, 10000, "abc", 3, argv);
+    writes_take_nothing = 0;
+    CHECK(r.st == ACR_RUN_OK && r.code == 0);
+    CHECK_INT(atol(str(&r.out)), 0);
+    CHECK(r.secs < 5);
+    run_free(&r);
+  }
+  alarm(0);
+}
+
+static void test_sweep_temp(void)
+{
+  const char *what = NULL;
+  static const char *const stale[] = {".acr-tmp-0123456789abcdef", ".acr-tmp-ffffffffffffffff"};
+  static const char *const kept[] = {
+    ".acr-tmp-0123456789ABCDEF",   /* not a name create_temp makes */
+    ".acr-tmp-0123456789abcde",    /* one digit short */
+    ".acr-tmp-0123456789abcdef0",  /* one too many */
+    "acr-tmp-0123456789abcdef", "app.password1.json",
+  };
+  char dir[512], name[64];
+  size_t i;
+  int removed = -1;
+#define IN_S(n) (snprintf(name, sizeof name, "s/%s", (n)), tmp(name))
+  snprintf(dir, sizeof dir, "%s", tmp("s"));
+  CHECK(mkdir(dir, 0700) == 0);
+  for (i = 0; i < sizeof stale / sizeof *stale; i++)
+    CHECK(acr_write_private(tmp("s/x"), "p", 1, &what) == 0 && rename(tmp("s/x"), IN_S(stale[i])) == 0);
+  for (i = 0; i < sizeof kept / sizeof *kept; i++)
+    CHECK(acr_write_private(IN_S(kept[i]), "k", 1, &what) == 0);
+  CHECK(acr_sweep_temp(dir, &removed, &what) == 0);
+  CHECK_INT(removed, 2);
+  for (i = 0; i < sizeof stale / sizeof *stale; i++)
+    CHECK(access(IN_S(stale[i]), F_OK) != 0);
+#undef IN_S
+  CHECK_INT(count_entries(dir), (int)(sizeof kept / sizeof *kept));
+  CHECK(acr_sweep_temp(dir, &removed, &what) == 0 && removed == 0);
+  CHECK(acr_sweep_temp(tmp("s/none"), &removed, &what) == 0 && removed == 0);
+  CHECK(acr_sweep_temp(dir, NULL, &what) == 0);
+  errno = 0;
+  CHECK(acr_sweep_temp(tmp("s/app.password1.json"), &removed, &what) == -1 && errno == ENOTDIR);
+  CHECK(what && strstr(what, "read the directory") != NULL);
+}
+
+/* 0 when a child process gets the lock on path (and lets it go), 1 when it is held. */
+static int child_lock_status(const char *path)
+{
+  int status = -1;
+  pid_t pid = fork();
+  if (pid == 0) {
+    const char *what;
+    int fd;
+    _exit(acr_lock_file(path, &fd, &what) == 0 ? 0 : errno == EAGAIN ? 1 : 2);
+  }
+  if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status))
+    return -1;
+  return WEXITSTATUS(status);
+}
+
+static void test_lock(void)
+{
+  const char *what = NULL;
+  char path[512];
+  int fd = -1, fd2 = -1, e;
+  mode_t old_umask;
+  snprintf(path, sizeof path, "%s", tmp("l.lock"));
+  old_umask = umask(0277);
+  CHECK(acr_lock_file(path, &fd, &what) == 0 && fd >= 0);
+  umask(old_umask);
+  CHECK_INT(mode_of(path), 0600);
+  CHECK((fcntl(fd, F_GETFD) & FD_CLOEXEC) != 0);   /* no program run keeps it */
+  CHECK_INT(child_lock_status(path), 1);
+  /* another lock of this process is another open file: held too */
+  errno = 0;
+  CHECK(acr_lock_file(path, &fd2, &what) == -1 && errno == EAGAIN && fd2 == -1);
+  CHECK(what && strstr(what, "lock") != NULL);
+  acr_unlock_file(&fd);
+  CHECK(fd == -1);
+  acr_unlock_file(&fd);   /* again: nothing */
+  CHECK_INT(child_lock_status(path), 0);
+  /* a file that is there is taken as it is */
+  CHECK(chmod(path, 0640) == 0);
+  CHECK(acr_lock_file(path, &fd, &what) == 0);
+  CHECK_INT(mode_of(path), 0640);
+  acr_unlock_file(&fd);
+  /* a link is not followed; a missing directory is an error */
+  CHECK(symlink(path, tmp("l.link")) == 0);
+  errno = 0;
+  CHECK(acr_lock_file(tmp("l.link"), &fd, &what) == -1 && errno == ELOOP && fd == -1);
+  errno = 0;
+  CHECK(acr_lock_file(tmp("nodir/l.lock"), &fd, &what) == -1 && fd == -1);
+  e = errno;
+  CHECK_INT(e, ENOENT);
+}
+
 int main(void)
 {
   int fds_start = count_fds();
@@ -396,6 +536,9 @@ int main(void)
   test_write_private();
   test_remove();
   test_mkdir_private();
+  test_zero_writes();
+  test_sweep_temp();
+  test_lock();
   CHECK_INT(count_fds(), fds_start);
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
   if (system(cmd) != 0)

@@ -4,9 +4,11 @@
 -- It holds states and times, never a password.
 --
 --   local ledger = require "acr.desired.ledger"
---   l, err = ledger.open(path)   -- a JSON file (made, and its directory 0700, on the
---                                -- first change), replaced atomically on every change
+--   l, err = ledger.open(path)   -- a JSON file (made on the first change), replaced
+--                                -- atomically on every change; locked for the run
 --   l = ledger.memory()          -- the same, kept in memory only
+--   l:close()                    -- the lock let go; idempotent (also __close, and the
+--                                -- lock's __gc once l is collected)
 --   key = ledger.key(subscription, resource_group, registry, token)   -- lower-cased
 --   ok, err = l:intend(key, slot, at)                 -- about to generate slot at epoch `at`
 --   ok, err = l:generated(key, slot, creation_time)   -- ARM answered (RFC 3339)
@@ -16,7 +18,15 @@
 --   t = l:to_table()        -- a copy of every entry: t[key][slot] = e
 --
 -- slot is "password1" or "password2". A change that cannot be saved is not made (the
--- entry stays as it was) and returns nil, err; misuse raises (acr.check's shape).
+-- entry stays as it was) and returns nil, err; misuse raises (acr.check's shape), and
+-- so does any call but to_table and close on a closed ledger.
+--
+-- One run at a time: open takes an exclusive flock(2) on PATH.lock (mode 0600, beside
+-- the file, its directory made 0700 for it), without waiting, and holds it until close.
+-- Every change rewrites the whole file from what this run holds, so a second run on
+-- the same file (a cron job that overlaps the last one; two desired-state files with
+-- the default ledger) would lose the first one's records: it gets nil, "ledger PATH is
+-- in use by another run (…)" instead. The file is read once the lock is held.
 local check = require "acr.check"
 local json = require "acr.json"
 local cjson = require("cjson.safe").new()
@@ -48,6 +58,9 @@ end
 
 local function check_call(fname, self, key, slot)
   if getmetatable(self) ~= Ledger then check.typeerror(fname, 1, "acr.desired.Ledger", self, 2) end
+  if self.closed then
+    check.argerror(fname, 1, "ledger " .. (self.path or "in memory") .. " is closed", 2)
+  end
   if type(key) ~= "string" or key == "" then check.typeerror(fname, 2, "key (string)", key, 2) end
   if not SLOTS[slot] then
     check.argerror(fname, 3, "'password1' or 'password2' expected, got "
@@ -141,6 +154,16 @@ function Ledger:forget(key, slot)
   return change(self, key, slot, nil)
 end
 
+-- syntax: l:close()   -- idempotent
+-- The lock of an opened ledger let go (another run may open it now); the entries stay
+-- readable with to_table, every other call raises.
+function Ledger:close()
+  if getmetatable(self) ~= Ledger then check.typeerror("close", 1, "acr.desired.Ledger", self) end
+  if self.lock then self.lock:unlock() end
+  self.closed = true
+end
+Ledger.__close = Ledger.close
+
 -- syntax: l = ledger.memory()
 function _M.memory()
   return setmetatable({ entries = {} }, Ledger)
@@ -168,25 +191,54 @@ local function parse(text)
   return entries
 end
 
--- syntax: l, err = ledger.open(path)   context: blocking
--- A file that is not there is an empty ledger; one that cannot be read or is not a
--- ledger is an error (it is never overwritten: a run must not forget a half-done rotation).
-function _M.open(path)
-  if type(path) ~= "string" or path == "" then
-    check.typeerror("acr.desired.ledger.open", 1, "path (non-empty string)", path)
+-- PATH.lock taken, its directory made first: the lock, or nil, err.
+local function lock(path)
+  local dir = path:match("^(.*)/[^/]*$")
+  if dir and dir ~= "" then
+    local ok, err = sys().mkdir_private(dir)
+    if not ok then return nil, "ledger: " .. err end
   end
+  local lock_path = path .. ".lock"
+  local h, err, kind = sys().lock(lock_path)
+  if h then return h end
+  if kind == "busy" then
+    return nil, "ledger " .. path .. " is in use by another run (" .. lock_path
+      .. " is locked; try again once it has ended)"
+  end
+  return nil, "ledger: " .. err
+end
+
+-- The entries of the file at path (none when it is not there), or nil, err.
+local function read(path)
   local f, err, code = io.open(path, "rb")
-  local entries = {}
-  if f then
-    local text = f:read("*a")
-    f:close()
-    local perr
-    entries, perr = parse(text or "")
-    if not entries then return nil, "ledger " .. path .. ": " .. perr end
-  elseif code ~= 2 then   -- ENOENT
+  if not f then
+    if code == 2 then return {} end   -- ENOENT
     return nil, "ledger: " .. tostring(err)
   end
-  return setmetatable({ entries = entries, path = path }, Ledger)
+  local text = f:read("*a")
+  f:close()
+  local entries, perr = parse(text or "")
+  if not entries then return nil, "ledger " .. path .. ": " .. perr end
+  return entries
+end
+
+-- syntax: l, err = ledger.open(path)   context: blocking (it never waits for the lock)
+-- A file that is not there is an empty ledger; one that cannot be read or is not a
+-- ledger is an error (it is never overwritten: a run must not forget a half-done
+-- rotation); so is a ledger another run holds open.
+function _M.open(path)
+  if type(path) ~= "string" or path == "" or path:find("%z") then
+    check.typeerror("acr.desired.ledger.open", 1, "path (non-empty string)", path)
+  end
+  local h, err = lock(path)
+  if not h then return nil, err end
+  local entries
+  entries, err = read(path)
+  if not entries then
+    h:unlock()
+    return nil, err
+  end
+  return setmetatable({ entries = entries, path = path, lock = h }, Ledger)
 end
 
 return _M
