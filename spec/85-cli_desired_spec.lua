@@ -244,6 +244,16 @@ describe("acr plan / apply #emulator #cli", function()
     assert.is_true(works(SUB_A, "planreg1", "app-ci", new.password))
   end)
 
+  it("refuses to run beside another run that holds the ledger, exit 1", function()
+    helpers.sh("mkdir -p " .. q(dir .. "/secrets"))
+    local held = assert(ledger.open(dir .. "/secrets/.acr-ledger.json"))
+    local r = acr { "apply", "-f", dir .. "/desired.yaml", "--secrets-dir", dir .. "/secrets" }
+    held:close()
+    assert.are.equal(1, r.code, r.err)
+    assert.matches("^ERROR: secrets%-dir .*: ledger .* is in use by another run", r.err)
+    assert.are.equal(0, acr({ "apply", "-f", dir .. "/desired.yaml", "--secrets-dir", dir .. "/secrets" }).code)
+  end)
+
   it("applies 200 tokens under the emulator's throttling with default settings", function()
     local lines = { "registries:", "  - subscription: " .. SUB_A, "    resource_group: rgA", "    name: planreg1",
       "    scope_maps:", "      bulk-pull:", "        actions: [repositories/bulk/content/read]", "    tokens:" }

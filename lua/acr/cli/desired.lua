@@ -43,31 +43,39 @@ local function state_home()
 end
 
 -- The sink and ledger the options name (none: rotations fail as NoSink).
+-- A sink or ledger that could not be opened (a directory that cannot be made, a ledger
+-- another run holds): exit 1, said in its words.
+local function opened(v, err)
+  if v == nil then fail.failure(printable(tostring(type(err) == "table" and err.message or err))) end
+  return v
+end
+
 local function sink_of(o, cmd)
   if o["secrets-dir"] and o["secrets-exec"] then
     fail.usage("give --secrets-dir or --secrets-exec, not both", cmd)
   end
   local timeout = tonumber(o["secrets-timeout"] or "60")
   if not timeout or timeout <= 0 then fail.usage("--secrets-timeout must be a number of seconds > 0", cmd) end
-  local s
   if o["secrets-dir"] then
-    s = fail.on(fail.guarded(desired.sink.dir, o["secrets-dir"], o.ledger and { ledger = o.ledger } or nil))
-  elseif o["secrets-exec"] then
-    local argv = words(o["secrets-exec"])
-    if #argv == 0 then fail.usage("--secrets-exec needs a program", cmd) end
-    s = fail.guarded(desired.sink.exec, argv, { timeout = timeout })
+    local s = opened(fail.guarded(desired.sink.dir, o["secrets-dir"], o.ledger and { ledger = o.ledger } or nil))
+    return s, s.ledger
   end
-  if s and s.kind == "dir" then return s, s.ledger end
   -- a program keeps no record: the ledger is a file of ours
   local path = o.ledger
   if not path then
     local home = state_home()
     path = home and (home .. "/acr/ledger.json")
   end
+  if not o["secrets-exec"] then
+    return nil, path and opened(fail.guarded(desired.ledger.open, path)) or nil
+  end
+  local argv = words(o["secrets-exec"])
+  if #argv == 0 then fail.usage("--secrets-exec needs a program", cmd) end
   if not path then
     fail.usage("--secrets-exec needs --ledger FILE here (no HOME or XDG_STATE_HOME for the default)", cmd)
   end
-  return s, fail.on(fail.guarded(desired.ledger.open, path))
+  local s = opened(fail.guarded(desired.sink.exec, argv, { timeout = timeout, ledger = path }))
+  return s, s.ledger
 end
 
 -- The file, or exit 2 naming the line and field.
