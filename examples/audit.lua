@@ -49,29 +49,8 @@ local opts = runbook.parse_args(arg, {
 -- helpers
 ---------------------------------------------------------------------------
 
--- Seconds since the epoch of an RFC 3339 UTC time ("2027-01-01T00:00:00Z",
--- "…T00:00:00.1234567+00:00"), without os.time's local-time conversion.
-local function epoch(s)
-  if type(s) ~= "string" then return nil end
-  local y, m, d, H, M, S, rest = s:match("^(%d+)-(%d+)-(%d+)T(%d+):(%d+):(%d+)%.?%d*(.*)$")
-  if not y then return nil end
-  y, m, d = tonumber(y), tonumber(m), tonumber(d)
-  -- days from civil (Howard Hinnant)
-  if m <= 2 then y = y - 1 end
-  local era = math.floor(y / 400)
-  local yoe = y - era * 400
-  local doy = math.floor((153 * (m + (m > 2 and -3 or 9)) + 2) / 5) + d - 1
-  local doe = yoe * 365 + math.floor(yoe / 4) - math.floor(yoe / 100) + doy
-  local t = (era * 146097 + doe - 719468) * 86400 + H * 3600 + M * 60 + S
-  local sign, oh, om = rest:match("^([+-])(%d%d):?(%d%d)$")
-  if sign then
-    local off = (tonumber(oh) * 3600 + tonumber(om) * 60)
-    t = sign == "+" and t - off or t + off
-  elseif rest ~= "Z" and rest ~= "" then
-    return nil
-  end
-  return t
-end
+-- Seconds since the epoch of an RFC 3339 time, without os.time's local-time conversion.
+local epoch = require("acr.time").epoch
 
 -- JSON through the project's one writer (acr.json): sorted keys and [] for the empty
 -- lists marked as arrays, so the output is stable and diffable from one run to the next.

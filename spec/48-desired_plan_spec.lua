@@ -59,11 +59,7 @@ describe("desired state: plan and apply #emulator", function()
     return assert(desired.check(t))
   end
 
-  local function works(sub, reg, user, password)
-    local _, status = em:admin("POST", "login", { subscription = sub, registry = reg, username = user,
-                                                  password = password })
-    return status == 200
-  end
+  local function works(sub, reg, user, password) return ch.login_works(em, sub, reg, user, password) end
 
   -- A sink that keeps what it holds, and checks at every call that all of it works.
   local function checked_sink()

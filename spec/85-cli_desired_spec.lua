@@ -115,11 +115,7 @@ describe("acr plan / apply #emulator #cli", function()
     return text and cjson.decode(text)
   end
 
-  local function works(sub, reg, user, password)
-    local _, status = em:admin("POST", "login", { subscription = sub, registry = reg, username = user,
-                                                  password = password })
-    return status == 200
-  end
+  local function works(sub, reg, user, password) return ch.login_works(em, sub, reg, user, password) end
 
   -- Time passes by s seconds, for the emulator and for the ledger of the run's secrets dir
   -- (closed again: the next acr run takes its lock).

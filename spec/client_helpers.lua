@@ -174,6 +174,14 @@ function M.raises(pattern, f, ...)
   assert.matches(pattern, tostring(err))
 end
 
+-- syntax: bool = M.login_works(em, sub, registry, username, password)  -- a registry
+-- login with that token password works now (the emulator's /__admin/login)
+function M.login_works(em, sub, reg, user, password)
+  local _, status = em:admin("POST", "login", { subscription = sub, registry = reg, username = user,
+                                                password = password })
+  return status == 200
+end
+
 -- syntax: M.age_ledger(l, s)  -- an acr.desired.ledger's times made s seconds older, as
 -- the emulator's /__admin/clock ages the times it holds: together, time seems to pass
 function M.age_ledger(l, s)

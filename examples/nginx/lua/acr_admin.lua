@@ -79,32 +79,12 @@ end
 -- time: RFC 3339 <-> seconds since the epoch, UTC
 ---------------------------------------------------------------------------
 
-local function days_from_civil(y, m, d)   -- H. Hinnant's algorithm
-  y = m <= 2 and y - 1 or y
-  local era = math.floor(y / 400)
-  local yoe = y - era * 400
-  local doy = math.floor((153 * (m + (m > 2 and -3 or 9)) + 2) / 5) + d - 1
-  local doe = yoe * 365 + math.floor(yoe / 4) - math.floor(yoe / 100) + doy
-  return era * 146097 + doe - 719468
-end
+local time = require "acr.time"
 
 -- syntax: t = acr_admin.parse_time("2027-01-01T00:00:00Z")  (nil when it does not parse)
-function _M.parse_time(s)
-  if type(s) ~= "string" then return nil end
-  local y, mo, d, h, mi, sec, tz =
-    s:match("^(%d%d%d%d)%-(%d%d)%-(%d%d)[Tt ](%d%d):(%d%d):(%d%d)%.?%d*(.*)$")
-  if not y then return nil end
-  local off = 0
-  if tz ~= "Z" and tz ~= "z" and tz ~= "" then
-    local sign, oh, om = tz:match("^([+-])(%d%d):?(%d%d)$")
-    if not sign then return nil end
-    off = (tonumber(oh) * 3600 + tonumber(om) * 60) * (sign == "+" and 1 or -1)
-  end
-  return days_from_civil(tonumber(y), tonumber(mo), tonumber(d)) * 86400
-    + tonumber(h) * 3600 + tonumber(mi) * 60 + tonumber(sec) - off
-end
+_M.parse_time = time.epoch
 
-local function rfc3339(t) return os.date("!%Y-%m-%dT%H:%M:%SZ", t) end
+local rfc3339 = time.iso
 
 ---------------------------------------------------------------------------
 -- configuration (init_by_lua, in the master)
