@@ -5,24 +5,18 @@
 -- Hermetic: HOME, AZURE_CONFIG_DIR and PATH are the spec's own temp dirs; the emulator
 -- is the only server (127.0.0.1).
 local helpers = require "helpers"
+local cli = require "cli_helpers"
 local cjson = require "cjson.safe"
 local fail = require "acr.cli.fail"
 
 local q = helpers.quote
-local TENANT = "00000000-0000-0000-0000-0000000000e1"
+local TENANT = cli.TENANT
 local SUB_A, SUB_B, SUB_C = "00000000-0000-0000-0000-00000000000a", "00000000-0000-0000-0000-00000000000b",
   "00000000-0000-0000-0000-00000000000c"
 local BOM = "\239\187\191"
 -- the not-found status, once fail.lua has one; until then a failure's
 local EXIT_NOT_FOUND = fail.EXIT_NOT_FOUND or fail.EXIT_SERVICE
 
-local SCRUB = { "AZURE_TENANT_ID", "AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET", "AZURE_AUTHORITY_HOST",
-  "AZURE_CLIENT_CERTIFICATE_PATH", "AZURE_CLIENT_CERTIFICATE_PASSWORD", "AZURE_FEDERATED_TOKEN_FILE",
-  "IDENTITY_ENDPOINT", "IDENTITY_HEADER", "ACR_IMDS_ENDPOINT", "AZURE_SUBSCRIPTION_ID", "ACR_ENDPOINT",
-  "ACR_REGISTRY", "ACR_RESOURCE_GROUP", "REQUESTS_CA_BUNDLE", "LUA_CPATH_5_4", "LUA_PATH_5_4",
-  "AZURE_CONFIG_DIR", "AZURE_DEFAULTS_GROUP", "AZURE_DEFAULTS_ACR", "AZURE_CORE_OUTPUT", "HOME", "PATH" }
-
-local interp = os.getenv("ACR_LUA") or select(2, helpers.sh("command -v lua5.4")):gsub("%s+$", "")
 
 describe("acr defaults and lookups #emulator #cli", function()
   local em, tmp, home, bin
@@ -68,26 +62,12 @@ describe("acr defaults and lookups #emulator #cli", function()
   -- syntax: r = acr(args, env?)  -- r.code, r.out, r.err, r.json, r.used (registry path of
   -- the command's requests, from --verbose). Only --endpoint and --ca-file are added.
   local function acr(args, env)
-    local vars = {
-      AZURE_TENANT_ID = TENANT, AZURE_CLIENT_ID = em.client_id, AZURE_CLIENT_SECRET = em.client_secret,
-      AZURE_AUTHORITY_HOST = em.url, ACR_IMDS_ENDPOINT = "http://127.0.0.1:9", HOME = home, PATH = bin,
-      LUA_CPATH = (os.getenv("ACR_CPATH") or (helpers.root .. "/build/lua5.4/?.so")) .. ";;",
-    }
-    for k, v in pairs(env or {}) do vars[k] = v or nil end
-    local parts = { "env" }
-    for _, k in ipairs(SCRUB) do parts[#parts + 1] = "-u " .. k end
-    for k, v in pairs(vars) do parts[#parts + 1] = q(k .. "=" .. v) end
-    parts[#parts + 1] = q(interp)
-    parts[#parts + 1] = q(helpers.root .. "/bin/acr")
-    for _, a in ipairs(args) do parts[#parts + 1] = q(a) end
-    for _, a in ipairs { "--endpoint", em.url, "--ca-file", em.ca_file, "--verbose" } do
-      parts[#parts + 1] = q(a)
-    end
-    local errfile = tmp .. "/stderr"
-    local _, out, code = helpers.sh(table.concat(parts, " ") .. " 2>" .. q(errfile) .. " </dev/null")
-    local err = helpers.read_file(errfile) or ""
-    local used = err:match("/subscriptions/([^?%s]-)/scope[Mm]aps") or err:match("/subscriptions/([^?%s]-)/tokens")
-    return { code = code, out = out, err = err, json = cjson.decode(out), used = used }
+    local vars = { HOME = home, PATH = bin }
+    for k, v in pairs(env or {}) do vars[k] = v end
+    local r = cli.run(em, args, { vars = vars, errfile = tmp .. "/stderr",
+      extra = { "--endpoint", em.url, "--ca-file", em.ca_file, "--verbose" } })
+    r.used = r.err:match("/subscriptions/([^?%s]-)/scope[Mm]aps") or r.err:match("/subscriptions/([^?%s]-)/tokens")
+    return r
   end
 
   local function requests(kind)

@@ -6,21 +6,14 @@
 -- Hermetic: HOME, AZURE_CONFIG_DIR and PATH are the spec's own temp dirs; the emulator
 -- is the only server (127.0.0.1).
 local helpers = require "helpers"
+local cli = require "cli_helpers"
 local cjson = require "cjson.safe"
 
 local q = helpers.quote
-local TENANT = "00000000-0000-0000-0000-0000000000e1"
 local SUB_A, SUB_B = "00000000-0000-0000-0000-0000000000a1", "00000000-0000-0000-0000-0000000000b2"
 local RG_A, RG_B, REG_A, REG_B = "rg-prod", "rg-dev", "auditprod1", "auditdev2"
 local DAY = 86400
 
-local SCRUB = { "AZURE_TENANT_ID", "AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET", "AZURE_AUTHORITY_HOST",
-  "AZURE_CLIENT_CERTIFICATE_PATH", "AZURE_CLIENT_CERTIFICATE_PASSWORD", "AZURE_FEDERATED_TOKEN_FILE",
-  "IDENTITY_ENDPOINT", "IDENTITY_HEADER", "ACR_IMDS_ENDPOINT", "AZURE_SUBSCRIPTION_ID", "ACR_ENDPOINT",
-  "ACR_REGISTRY", "ACR_RESOURCE_GROUP", "REQUESTS_CA_BUNDLE", "LUA_CPATH_5_4", "LUA_PATH_5_4",
-  "AZURE_CONFIG_DIR", "AZURE_DEFAULTS_GROUP", "AZURE_DEFAULTS_ACR", "AZURE_CORE_OUTPUT", "HOME", "PATH" }
-
-local interp = os.getenv("ACR_LUA") or select(2, helpers.sh("command -v lua5.4")):gsub("%s+$", "")
 
 local function iso(t) return os.date("!%Y-%m-%dT%H:%M:%SZ", t) end
 local function esc(s) return (s:gsub("%p", "%%%0")) end   -- s as a pattern that matches it
@@ -127,25 +120,10 @@ describe("acr audit #emulator #cli", function()
   -- syntax: r = acr(args, env?)  -- r.code, r.out, r.err, r.json; --endpoint, --ca-file
   -- and --verbose (so stderr shows every exchange, which must hold no secret) are added.
   local function acr(args, env)
-    local vars = {
-      AZURE_TENANT_ID = TENANT, AZURE_CLIENT_ID = em.client_id, AZURE_CLIENT_SECRET = em.client_secret,
-      AZURE_AUTHORITY_HOST = em.url, ACR_IMDS_ENDPOINT = "http://127.0.0.1:9", HOME = home, PATH = bin,
-      LUA_CPATH = (os.getenv("ACR_CPATH") or (helpers.root .. "/build/lua5.4/?.so")) .. ";;",
-    }
-    for k, v in pairs(env or {}) do vars[k] = v or nil end
-    local parts = { "env" }
-    for _, k in ipairs(SCRUB) do parts[#parts + 1] = "-u " .. k end
-    for k, v in pairs(vars) do parts[#parts + 1] = q(k .. "=" .. v) end
-    parts[#parts + 1] = q(interp)
-    parts[#parts + 1] = q(helpers.root .. "/bin/acr")
-    for _, a in ipairs(args) do parts[#parts + 1] = q(a) end
-    for _, a in ipairs { "--endpoint", em.url, "--ca-file", em.ca_file, "--verbose" } do
-      parts[#parts + 1] = q(a)
-    end
-    local errfile = tmp .. "/stderr"
-    local _, out, code = helpers.sh(table.concat(parts, " ") .. " 2>" .. q(errfile) .. " </dev/null")
-    local r = { code = code, out = out, err = helpers.read_file(errfile) or "" }
-    r.json = cjson.decode(out)
+    local vars = { HOME = home, PATH = bin }
+    for k, v in pairs(env or {}) do vars[k] = v end
+    local r = cli.run(em, args, { vars = vars, errfile = tmp .. "/stderr",
+      extra = { "--endpoint", em.url, "--ca-file", em.ca_file, "--verbose" } })
     assert_no_secret(r)
     return r
   end

@@ -5,23 +5,14 @@
 -- throttling, and no password in any output. Hermetic: HOME, XDG_STATE_HOME and PATH
 -- are the spec's own temp dirs; the emulator is the only server.
 local ch = require "client_helpers"
+local cli = require "cli_helpers"
 local helpers = ch.helpers
 local cjson = require "cjson.safe"
 local ledger = require "acr.desired.ledger"
 
 local q = helpers.quote
-local TENANT = "00000000-0000-0000-0000-0000000000e1"
 local SUB_A, SUB_B = "00000000-0000-0000-0000-00000000000a", "00000000-0000-0000-0000-00000000000b"
 local DAY = 86400
-
-local SCRUB = { "AZURE_TENANT_ID", "AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET", "AZURE_AUTHORITY_HOST",
-  "AZURE_CLIENT_CERTIFICATE_PATH", "AZURE_CLIENT_CERTIFICATE_PASSWORD", "AZURE_FEDERATED_TOKEN_FILE",
-  "IDENTITY_ENDPOINT", "IDENTITY_HEADER", "ACR_IMDS_ENDPOINT", "AZURE_SUBSCRIPTION_ID", "ACR_ENDPOINT",
-  "ACR_REGISTRY", "ACR_RESOURCE_GROUP", "REQUESTS_CA_BUNDLE", "LUA_CPATH_5_4", "LUA_PATH_5_4",
-  "AZURE_CONFIG_DIR", "AZURE_DEFAULTS_GROUP", "AZURE_DEFAULTS_ACR", "AZURE_CORE_OUTPUT", "HOME", "PATH",
-  "XDG_STATE_HOME" }
-
-local interp = os.getenv("ACR_LUA") or select(2, helpers.sh("command -v lua5.4")):gsub("%s+$", "")
 
 local FILE = [[
 registries:
@@ -79,35 +70,20 @@ describe("acr plan / apply #emulator #cli", function()
 
   -- syntax: r = acr(args, env?)  -- r.code, r.out, r.err, r.json; every output is kept
   -- for the check that no password is in any of them
-  local function acr(args, env)
-    local vars = {
-      AZURE_TENANT_ID = TENANT, AZURE_CLIENT_ID = em.client_id, AZURE_CLIENT_SECRET = em.client_secret,
-      AZURE_AUTHORITY_HOST = em.url, ACR_IMDS_ENDPOINT = "http://127.0.0.1:9", HOME = dir .. "/home",
-      XDG_STATE_HOME = dir .. "/state", PATH = bin .. ":/usr/bin:/bin",
-      LUA_CPATH = (os.getenv("ACR_CPATH") or (helpers.root .. "/build/lua5.4/?.so")) .. ";;",
-    }
-    for k, v in pairs(env or {}) do if k ~= "SHOWN" and k ~= "TTY" then vars[k] = v or nil end end
-    local parts = { "env" }
-    for _, k in ipairs(SCRUB) do parts[#parts + 1] = "-u " .. k end
-    for k, v in pairs(vars) do parts[#parts + 1] = q(k .. "=" .. v) end
-    parts[#parts + 1] = q(interp)
-    parts[#parts + 1] = q(helpers.root .. "/bin/acr")
-    for _, a in ipairs(args) do parts[#parts + 1] = q(a) end
-    for _, a in ipairs { "--endpoint", em.url, "--ca-file", em.ca_file } do parts[#parts + 1] = q(a) end
-    if env and env.TTY then   -- on a pseudo-terminal (script(1)): out is all it showed
-      local _, out, code = helpers.sh("SHELL=/bin/sh script -qfec " .. q(table.concat(parts, " "))
-        .. " /dev/null </dev/null")
-      outputs[#outputs + 1] = out
-      return { code = code, out = out }
+  local function acr(args, opts)
+    opts = opts or {}
+    local vars = { HOME = dir .. "/home", XDG_STATE_HOME = dir .. "/state", PATH = bin .. ":/usr/bin:/bin" }
+    if opts.tty then
+      local r = cli.run_tty(em, args, { vars = vars })
+      outputs[#outputs + 1] = r.out
+      return r
     end
-    local errfile = dir .. "/stderr"
-    local _, out, code = helpers.sh(table.concat(parts, " ") .. " 2>" .. q(errfile) .. " </dev/null")
-    local err = helpers.read_file(errfile) or ""
-    if not (env and env.SHOWN) then   -- --show-secrets prints them: not checked
-      outputs[#outputs + 1] = out
-      outputs[#outputs + 1] = err
+    local r = cli.run(em, args, { vars = vars, errfile = dir .. "/stderr" })
+    if not opts.shown then   -- --show-secrets prints them: not checked
+      outputs[#outputs + 1] = r.out
+      outputs[#outputs + 1] = r.err
     end
-    return { code = code, out = out, err = err, json = cjson.decode(out) }
+    return r
   end
 
   local function secret_file(reg, token, slot)
@@ -267,7 +243,7 @@ describe("acr plan / apply #emulator #cli", function()
 
   it("prints the new passwords with --show-secrets only", function()
     local r = acr({ "apply", "-f", dir .. "/desired.yaml", "--secrets-dir", dir .. "/secrets", "-o", "json",
-                    "--show-secrets" }, { SHOWN = true })
+                    "--show-secrets" }, { shown = true })
     assert.are.equal(0, r.code, r.err)
     local shown = {}
     for _, c in ipairs(r.json.changes) do
@@ -279,7 +255,7 @@ describe("acr plan / apply #emulator #cli", function()
 
   it("shows a progress line on a terminal, and clears it", function()
     if not helpers.sh("command -v script") then return pending("no script(1)") end
-    local r = acr({ "apply", "-f", dir .. "/desired.yaml", "--secrets-dir", dir .. "/secrets" }, { TTY = true })
+    local r = acr({ "apply", "-f", dir .. "/desired.yaml", "--secrets-dir", dir .. "/secrets" }, { tty = true })
     assert.are.equal(0, r.code, r.out)
     assert.matches("\rapplying: 1/6 done, 0 failed ", r.out, 1, true)
     assert.matches("\rapplying: 6/6 done, 0 failed \r\27[K", r.out, 1, true)
