@@ -35,7 +35,9 @@ section() {
 
 section "starting acr-emulator (TLS, LROs poll once with Retry-After: 1, 3 seeded tokens)"
 "$ROOT/bin/acr-emulator" start --dir "$DIR" --tls --polls 1 --retry-after 1 --seed-data 3 \
-    --registry 00000000-0000-0000-0000-000000000001/rg-demo/demoregistry --watch-pid $$ >"$DIR/start.out" 2>"$DIR/start.err" || {
+    --registry 00000000-0000-0000-0000-000000000001/rg-demo/demoregistry \
+    --registry 00000000-0000-0000-0000-000000000001/rg-emulator/emuregistry \
+    --registry 00000000-0000-0000-0000-000000000002/rg-dev/devregistry --watch-pid $$ >"$DIR/start.out" 2>"$DIR/start.err" || {
   cat "$DIR/start.err" >&2
   echo "demo: the emulator did not start" >&2
   exit 1
@@ -85,6 +87,30 @@ section "examples/audit.lua"
 
 section "examples/cleanup-disabled.lua --dry-run"
 "$LUA" "$ROOT/examples/cleanup-disabled.lua" --dry-run
+
+section "desired state: examples/registries.yaml planned, applied (passwords into $DIR/secrets), planned again"
+"$LUA" - "$ROOT/examples/registries.yaml" "$DIR/secrets" <<'EOF'
+local acr = require "acr"
+local desired = require "acr.desired"
+local file, dir = arg[1], arg[2]
+local cred = acr.credential.static(os.getenv "ACR_ACCESS_TOKEN")
+local function client_for(reg)
+  return acr.client { subscription_id = reg.subscription, resource_group = reg.resource_group,
+    registry = reg.name, endpoint = os.getenv "ACR_ENDPOINT", ca_file = os.getenv "ACR_CA_FILE",
+    credential = cred }
+end
+local sink = assert(desired.sink.dir(dir))
+local plan = assert(acr.plan(client_for, file, { sink = sink }))
+io.write(tostring(plan))
+local result = plan:apply { width = 32 }
+print(("applied: %d succeeded, %d failed, %d skipped"):format(result.succeeded, result.failed, result.skipped))
+assert(result.ok, "the apply failed")
+local again = assert(acr.plan(client_for, file, { sink = sink }))
+io.write(tostring(again))
+assert(again:is_empty(), "the plan after the apply is not empty")
+sink:close()
+EOF
+ls -l "$DIR/secrets"/*/ | sed 's/^/  /'
 
 section "what the emulator saw"
 curl -sS --cacert "$CA" "$URL/__admin/stats"

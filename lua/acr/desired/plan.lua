@@ -179,13 +179,22 @@ function Builder:token(entry, want, have, sm_changes, sm_known)
   return last
 end
 
+-- The keys of t in order, so that a plan reads the same from run to run.
+local function sorted_keys(t)
+  local keys = {}
+  for k in pairs(t) do keys[#keys + 1] = k end
+  table.sort(keys)
+  return keys
+end
+
 -- What --prune removes: the user objects the file does not list. A scope map a listed
 -- token uses stays.
 function Builder:prune(entry, state, listed_sm, listed_tok, leaving)
   local reg = entry.registry
   local acting = reg.prune and self.opts.prune
   local deletes = {}
-  for key, tok in pairs(state.tokens) do
+  for _, key in ipairs(sorted_keys(state.tokens)) do
+    local tok = state.tokens[key]
     if not listed_tok[key] then
       if acting then
         local c = self:add(entry, { action = "delete", kind = "token", name = tok.name,
@@ -198,7 +207,8 @@ function Builder:prune(entry, state, listed_sm, listed_tok, leaving)
       end
     end
   end
-  for key, sm in pairs(state.scope_maps) do
+  for _, key in ipairs(sorted_keys(state.scope_maps)) do
+    local sm = state.scope_maps[key]
     if not listed_sm[key] and not is_system_scope_map(sm) then
       if acting then
         self:add(entry, { action = "delete", kind = "scope_map", name = sm.name,
