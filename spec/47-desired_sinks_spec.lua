@@ -179,7 +179,7 @@ echo done > finished]]):format(q(dir), q(file)))
       assert.is_true(s.ledger:intend(key, "password1", 1700000000))
       assert.is_true(s:deliver(secret()))
       assert.is_true(s.ledger:delivered(key, "password1", "2030-01-01T00:00:00Z"))
-      local path = dir .. "/d/.acr-ledger.json"
+      local path = dir .. "/d/.acr-ledger.json.journal"   -- the changes, until the next open
       assert.are.equal("600", stat("%a", path))
       assert.is_nil(helpers.read_file(path):find(PASSWORD, 1, true))
       s:close()
@@ -530,10 +530,10 @@ echo "$line" | sed 's,/,\\/,g; s/.*"password"/"password"/' >&2; exit 1]])
         return e
       end
       assert.is_nil(l:get(KEY, "password1"))
-      assert.is_nil(helpers.read_file(path))   -- made on the first change
+      assert.is_nil(helpers.read_file(path .. ".journal"))   -- made on the first change
       assert.are.equal("700", stat("%a", dir .. "/sub"))   -- for the lock
       assert.is_true(l:intend(KEY, "password1", 1700000000))
-      assert.are.equal("600", stat("%a", path))
+      assert.are.equal("600", stat("%a", path .. ".journal"))
       assert.are.same({ state = "intended", at = 1700000000 }, after_close(KEY, "password1"))
       assert.is_true(l:generated(KEY, "password1", "2030-01-01T00:00:00Z"))
       assert.are.same({ state = "generated", at = 1700000000, creation_time = "2030-01-01T00:00:00Z" },
@@ -554,6 +554,34 @@ echo "$line" | sed 's,/,\\/,g; s/.*"password"/"password"/' >&2; exit 1]])
       assert.are.equal("delivered", again:get(KEY, "password1").state)
       again:close()
       assert.is_nil(assert(ledger.open(path)):get(KEY, "password2"))
+    end)
+
+    it("appends a line per change and folds the journal into the file at open", function()
+      local path = dir .. "/j/ledger.json"
+      local l = assert(ledger.open(path))
+      for i = 1, 50 do assert.is_true(l:intend(KEY .. i, "password1", 1700000000 + i)) end
+      assert.is_true(l:forget(KEY .. 7, "password1"))
+      l:close()
+      local _, lines = helpers.sh("wc -l < " .. q(path .. ".journal"))
+      assert.are.equal("51", lines:match("%d+"))
+      assert.is_nil(helpers.read_file(path))
+      -- a last line a crash cut short is dropped; the rest is folded in, the journal gone
+      local f = assert(io.open(path .. ".journal", "ab"))
+      f:write('{"e":{"at":1,"state":"intended"},"k":"cut')
+      f:close()
+      local again = assert(ledger.open(path))
+      assert.is_nil(helpers.read_file(path .. ".journal"))
+      assert.are.equal(1700000050, again:get(KEY .. 50, "password1").at)
+      assert.is_nil(again:get(KEY .. 7, "password1"))
+      again:close()
+      local third = assert(ledger.open(path))
+      assert.are.equal(1700000003, third:get(KEY .. 3, "password1").at)
+      third:close()
+      -- a line that is whole and wrong is not guessed at: the ledger does not open
+      helpers.write_file(path .. ".journal", '{"k":"x","s":"password9"}\n')
+      local bad, err = ledger.open(path)
+      assert.is_nil(bad)
+      assert.matches("a line is malformed", err, 1, true)
     end)
 
     it("is one run's at a time: another gets nil, err until close", function()
@@ -626,7 +654,7 @@ return ledger.open(path)]]))
 
     it("leaves an entry as it was when it cannot save", function()
       local l = assert(ledger.open(dir .. "/ledger.json"))
-      assert(helpers.sh("mkdir " .. q(dir .. "/ledger.json")))   -- now it cannot be written
+      assert(helpers.sh("mkdir " .. q(dir .. "/ledger.json.journal")))   -- now it cannot be written
       local ok, err = l:intend(KEY, "password1", 1)
       assert.is_nil(ok)
       assert.matches("ledger: ", err, 1, true)

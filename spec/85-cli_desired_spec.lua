@@ -172,7 +172,7 @@ describe("acr plan / apply #emulator #cli", function()
     local _, mode = helpers.sh("stat -c %a " .. q(dir .. "/secrets/planreg1/app-ci.password1.json"))
     assert.are.equal("600", mode:match("%d+"))
     -- the ledger says what was delivered, never what
-    outputs[#outputs + 1] = assert(helpers.read_file(dir .. "/secrets/.acr-ledger.json"))
+    outputs[#outputs + 1] = assert(helpers.read_file(dir .. "/secrets/.acr-ledger.json.journal"))
     r = acr { "plan", "-f", dir .. "/desired.yaml", "--secrets-dir", dir .. "/secrets" }
     assert.are.equal(0, r.code, r.err)
     assert.matches("^No changes%.\n$", r.out)

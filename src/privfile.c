@@ -199,6 +199,39 @@ int acr_write_private(const char *path, const void *data, size_t len, const char
   return rc;
 }
 
+int acr_append_private(const char *path, const void *data, size_t len, const char **what)
+{
+  int made = 0, fd = open(path, O_WRONLY | O_APPEND | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0 && errno == ENOENT) {
+    fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    made = fd >= 0;
+  }
+  if (fd < 0)
+    return fail(what, "open the file", errno);
+  int rc = made && fchmod(fd, 0600) != 0 ? -1 : 0, e;
+  const char *step = "set the mode of the file";
+  if (rc == 0 && (rc = write_all(fd, data, len)) != 0)
+    step = "append to the file";
+  if (rc == 0) {
+    do
+      rc = fsync(fd);
+    while (rc != 0 && errno == EINTR);
+    step = "fsync the file";
+  }
+  e = errno;
+  if (close(fd) != 0 && rc == 0) {
+    rc = -1;
+    e = errno;
+    step = "close the file";
+  }
+  if (rc == 0 && made && sync_parent(path) != 0) {
+    rc = -1;
+    e = errno;
+    step = "fsync the directory";
+  }
+  return rc == 0 ? 0 : fail(what, step, e);
+}
+
 int acr_remove_synced(const char *path, int *existed, const char **what)
 {
   if (existed)

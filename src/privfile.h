@@ -16,6 +16,13 @@
  * link at path is replaced, not followed. */
 int acr_write_private(const char *path, const void *data, size_t len, const char **what);
 
+/* Appends data[0..len) to path (made when it is not there: mode 0600 whatever the
+ * umask, its directory fsync'd then), then fsyncs it: a journal's record, durable when
+ * the call returns. A symbolic link at path is not followed (ELOOP). A failed append may
+ * leave part of data at the end: a reader of the journal drops a last line without its
+ * newline. */
+int acr_append_private(const char *path, const void *data, size_t len, const char **what);
+
 /* Removes the file path, then fsyncs its directory. A path that does not exist is
  * not an error: *existed says whether there was one. */
 int acr_remove_synced(const char *path, int *existed, const char **what);

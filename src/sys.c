@@ -163,6 +163,21 @@ static int sys_write_private(lua_State *L)
   return 1;
 }
 
+/* syntax: ok, err = acr._sys.append_private(path, data)   context: blocking
+ * data appended to path (made 0600), fsync'd: a journal record */
+static int sys_append_private(lua_State *L)
+{
+  const char *path = acr_check_cstring(L, 1), *what = "";
+  size_t len;
+  if (lua_type(L, 2) != LUA_TSTRING)
+    acr_typeerror(L, 2, "string");
+  const char *data = lua_tolstring(L, 2, &len);
+  if (acr_append_private(path, data, len, &what) != 0)
+    return failed(L, path, what);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
 /* syntax: ok, err = acr._sys.remove(path)   context: blocking
  * The file removed and its directory synced; one that is not there is not an error. */
 static int sys_remove(lua_State *L)
@@ -243,7 +258,8 @@ static int sys_lock(lua_State *L)
 int acr_sys_open(lua_State *L)
 {
   static const luaL_Reg fns[] = {
-    {"run", sys_run}, {"write_private", sys_write_private}, {"remove", sys_remove},
+    {"run", sys_run}, {"write_private", sys_write_private}, {"append_private", sys_append_private},
+    {"remove", sys_remove},
     {"mkdir_private", sys_mkdir_private}, {"sweep_tmp", sys_sweep_tmp}, {"lock", sys_lock},
     {NULL, NULL}
   };

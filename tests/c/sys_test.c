@@ -373,6 +373,28 @@ static void test_remove(void)
   CHECK(what && strstr(what, "remove") != NULL);
 }
 
+static void test_append_private(void)
+{
+  const char *what = NULL;
+  char path[512], link_path[512];
+  snprintf(path, sizeof path, "%s", tmp("w/journal"));
+  snprintf(link_path, sizeof link_path, "%s", tmp("w/journal-link"));
+  /* made 0600 whatever the umask, then appended to */
+  mode_t old_umask = umask(0277);
+  CHECK(acr_append_private(path, "one\n", 4, &what) == 0);
+  umask(old_umask);
+  CHECK_INT(mode_of(path), 0600);
+  CHECK(acr_append_private(path, "two\n", 4, &what) == 0);
+  CHECK_STR(read_text(path), "one\ntwo\n");
+  /* a symbolic link is not followed */
+  CHECK(symlink(path, link_path) == 0);
+  errno = 0;
+  CHECK(acr_append_private(link_path, "x", 1, &what) == -1 && errno == ELOOP);
+  CHECK(what && strstr(what, "open") != NULL);
+  CHECK_STR(read_text(path), "one\ntwo\n");
+  CHECK(unlink(link_path) == 0 && unlink(path) == 0);
+}
+
 static void test_mkdir_private(void)
 {
   const char *what = NULL;
@@ -535,6 +557,7 @@ int main(void)
   test_stdin();
   test_write_private();
   test_remove();
+  test_append_private();
   test_mkdir_private();
   test_zero_writes();
   test_sweep_temp();

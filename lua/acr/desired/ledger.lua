@@ -4,8 +4,8 @@
 -- It holds states and times, never a password.
 --
 --   local ledger = require "acr.desired.ledger"
---   l, err = ledger.open(path)   -- a JSON file (made on the first change), replaced
---                                -- atomically on every change; locked for the run
+--   l, err = ledger.open(path)   -- a JSON file and PATH.journal, one line appended
+--                                -- (fsync'd) per change, folded in at open; locked for the run
 --   l = ledger.memory()          -- the same, kept in memory only
 --   l:close()                    -- the lock let go; idempotent (also __close, and the
 --                                -- lock's __gc once l is collected)
@@ -23,8 +23,8 @@
 --
 -- One run at a time: open takes an exclusive flock(2) on PATH.lock (mode 0600, beside
 -- the file, its directory made 0700 for it), without waiting, and holds it until close.
--- Every change rewrites the whole file from what this run holds, so a second run on
--- the same file (a cron job that overlaps the last one; two desired-state files with
+-- The file is written from what this run holds when it folds the journal in, so a
+-- second run on the same file (a cron job that overlaps the last one; two desired-state files with
 -- the default ledger) would lose the first one's records: it gets nil, "ledger PATH is
 -- in use by another run (…)" instead. The file is read once the lock is held.
 local check = require "acr.check"
@@ -90,14 +90,15 @@ local function encode(entries)
   return json.encode({ version = VERSION, slots = slots }, { indent = 2, sort = true }) .. "\n"
 end
 
-local function save(self)
+-- A change is one line appended to PATH.journal and fsync'd, so that its cost does not
+-- grow with the ledger (a run rotating 500 tokens makes 1,500 of them); open folds the
+-- journal into the file, once.
+local function journal_of(path) return path .. ".journal" end
+
+local function save(self, key, slot, e)
   if not self.path then return true end
-  local dir = self.path:match("^(.*)/[^/]*$")
-  if dir and dir ~= "" then
-    local ok, err = sys().mkdir_private(dir)
-    if not ok then return nil, "ledger: " .. err end
-  end
-  local ok, err = sys().write_private(self.path, encode(self.entries))
+  local line = json.encode({ k = key, s = slot, e = e }, { sort = true }) .. "\n"
+  local ok, err = sys().append_private(journal_of(self.path), line)
   if not ok then return nil, "ledger: " .. err end
   return true
 end
@@ -111,7 +112,7 @@ local function change(self, key, slot, e)
   end
   local old = slots[slot]
   slots[slot] = e
-  local ok, err = save(self)
+  local ok, err = save(self, key, slot, e)
   if not ok then slots[slot] = old end
   return ok, err
 end
@@ -222,6 +223,39 @@ local function read(path)
   return entries
 end
 
+-- The journal's changes applied to entries: true, or nil, err. A last line without its
+-- newline is an append a crash cut short (its change was never reported made): dropped.
+local function replay(path, entries)
+  local f = io.open(journal_of(path), "rb")
+  if not f then return true, false end
+  local text = f:read("*a") or ""
+  f:close()
+  local any = false
+  for line in text:gmatch("([^\n]*)\n") do
+    local t = cjson.decode(line)
+    local e = type(t) == "table" and t.e
+    if type(t) ~= "table" or type(t.k) ~= "string" or not SLOTS[t.s] or (e ~= nil and (type(e) ~= "table"
+        or not STATES[e.state] or (e.at ~= nil and type(e.at) ~= "number")
+        or (e.creation_time ~= nil and type(e.creation_time) ~= "string"))) then
+      return nil, "ledger " .. journal_of(path) .. ": a line is malformed"
+    end
+    entries[t.k] = entries[t.k] or {}
+    entries[t.k][t.s] = copy(e)
+    any = true
+  end
+  return true, any
+end
+
+-- The journal folded into the file: the file written whole (atomically), then the
+-- journal removed. A crash between the two replays the journal again on the new file,
+-- which changes nothing (each line sets an entry as a whole).
+local function compact(path, entries)
+  local ok, err = sys().write_private(path, encode(entries))
+  if ok then ok, err = sys().remove(journal_of(path)) end
+  if not ok then return nil, "ledger: " .. err end
+  return true
+end
+
 -- syntax: l, err = ledger.open(path)   context: blocking (it never waits for the lock)
 -- A file that is not there is an empty ledger; one that cannot be read or is not a
 -- ledger is an error (it is never overwritten: a run must not forget a half-done
@@ -237,6 +271,12 @@ function _M.open(path)
   if not entries then
     h:unlock()
     return nil, err
+  end
+  local replayed, any = replay(path, entries)
+  if replayed and any then replayed, any = compact(path, entries) end
+  if not replayed then
+    h:unlock()
+    return nil, any
   end
   return setmetatable({ entries = entries, path = path, lock = h }, Ledger)
 end
