@@ -11,11 +11,15 @@
 # the table gives the medians. LROs answer at once (--polls 0 --retry-after 0),
 # so the figures are the client's and the emulator's own costs, not waits.
 #
-# Then the concurrent scenarios of bench/concurrent.lua (see below).
+# Then the concurrent scenarios of bench/concurrent.lua and the desired-state one of
+# bench/desired.lua (see below).
 # env: BENCH_N, BENCH_RUNS, BENCH_SEEDED (5000), BENCH_PAGE (100),
 #      BENCH_TRANSPORTS ("http tls"), BENCH_OUT (keep the raw RESULT lines there),
 #      BENCH_CONCURRENT (0: skip them), BENCH_CONC_N ("64 256"), BENCH_CONC_WIDTHS
-#      ("1 8 32 128 256"), BENCH_ALL (1: also the combinations of more than 64 waves)
+#      ("1 8 32 128 256"), BENCH_ALL (1: also the combinations of more than 64 waves),
+#      BENCH_DESIRED (0: skip it), BENCH_DESIRED_N (500), BENCH_DESIRED_WIDTHS ("32 512"),
+#      BENCH_DESIRED_THROTTLE (the buckets, --throttle's SPEC: "on", ARM's),
+#      BENCH_DESIRED_THROTTLED_WIDTHS ("32 512"), BENCH_DESIRED_SINK (func; dir)
 set -eu
 
 usage() {
@@ -158,6 +162,48 @@ if [ "${BENCH_CONCURRENT:-1}" = 1 ]; then
   echo
   echo
   lua5.4 "$ROOT/bench/concurrent.lua" report "$CONC"
+fi
+
+# The desired-state scenario (bench/desired.lua), one run each, Lua 5.4 and LuaJIT:
+# acr.plan + plan:apply over BENCH_DESIRED_N tokens in 2 registries of 2 subscriptions
+# (one client each), every token created and given a password through a counting
+# function sink, against 50 ms a request, Retry-After 1 and one "in progress" poll;
+# unthrottled, then with ARM's buckets. Its ideal is max(t_chain, bucket bound):
+# t_chain is the plan + apply of 1 scope map and 1 token alone, in the same run.
+if [ "${BENCH_DESIRED:-1}" = 1 ]; then
+  DES=$DIR/desired.txt
+  : >"$DES"
+  des_run() {
+    for flavour in $FLAVOURS; do
+      LUA_PATH="$ROOT/lua/?.lua;$ROOT/lua/?/init.lua;;" LUA_CPATH="$BUILD/$flavour/?.so;;" \
+        "$flavour" "$ROOT/bench/desired.lua" "$@" >>"$DES" 2>"$DIR/err" || {
+        cat "$DIR/err" >&2
+        echo "bench: desired $* failed ($flavour)" >&2
+        exit 1
+      }
+      printf '.'
+    done
+  }
+  echo
+  printf 'desired '
+  n=${BENCH_DESIRED_N:-500}
+  run=1
+  start_emulator des http --latency-ms 50 --retry-after 1 --polls 1
+  for w in ${BENCH_DESIRED_WIDTHS:-32 512}; do
+    des_run "$URL" "$n" "$w" "$run"
+    run=$((run + 1))
+  done
+  stop_emulator des http
+  start_emulator dthr http --latency-ms 50 --retry-after 1 --polls 1 \
+    --throttle "${BENCH_DESIRED_THROTTLE:-on}"
+  for w in ${BENCH_DESIRED_THROTTLED_WIDTHS:-32 512}; do
+    des_run "$URL" "$n" "$w" "$run"
+    run=$((run + 1))
+  done
+  stop_emulator dthr http
+  echo
+  echo
+  lua5.4 "$ROOT/bench/desired.lua" report "$DES"
 fi
 [ -n "${BENCH_OUT:-}" ] && cp "$RESULTS" "$BENCH_OUT"
 echo "total bench time: $(( $(date +%s) - START )) s"
