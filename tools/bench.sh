@@ -17,9 +17,9 @@
 #      BENCH_TRANSPORTS ("http tls"), BENCH_OUT (keep the raw RESULT lines there),
 #      BENCH_CONCURRENT (0: skip them), BENCH_CONC_N ("64 256"), BENCH_CONC_WIDTHS
 #      ("1 8 32 128 256"), BENCH_ALL (1: also the combinations of more than 64 waves),
-#      BENCH_DESIRED (0: skip it), BENCH_DESIRED_N (500), BENCH_DESIRED_WIDTHS ("32 512"),
+#      BENCH_DESIRED (0: skip it), BENCH_DESIRED_N (500), BENCH_DESIRED_WIDTHS ("32 256"),
 #      BENCH_DESIRED_THROTTLE (the buckets, --throttle's SPEC: "on", ARM's),
-#      BENCH_DESIRED_THROTTLED_WIDTHS ("32 512"), BENCH_DESIRED_SINK (func; dir)
+#      BENCH_DESIRED_THROTTLED_WIDTHS ("32 256"), BENCH_DESIRED_SINK (func; dir)
 set -eu
 
 usage() {
@@ -189,14 +189,14 @@ if [ "${BENCH_DESIRED:-1}" = 1 ]; then
   n=${BENCH_DESIRED_N:-500}
   run=1
   start_emulator des http --latency-ms 50 --retry-after 1 --polls 1
-  for w in ${BENCH_DESIRED_WIDTHS:-32 512}; do
+  for w in ${BENCH_DESIRED_WIDTHS:-32 256}; do
     des_run "$URL" "$n" "$w" "$run"
     run=$((run + 1))
   done
   stop_emulator des http
   start_emulator dthr http --latency-ms 50 --retry-after 1 --polls 1 \
     --throttle "${BENCH_DESIRED_THROTTLE:-on}"
-  for w in ${BENCH_DESIRED_THROTTLED_WIDTHS:-32 512}; do
+  for w in ${BENCH_DESIRED_THROTTLED_WIDTHS:-32 256}; do
     des_run "$URL" "$n" "$w" "$run"
     run=$((run + 1))
   done

@@ -93,9 +93,11 @@ local LOGIN_SUFFIX = { azurecloud = ".azurecr.io", azurechinacloud = ".azurecr.c
 local function make_plan(ctx, o)
   local d = load(o, ctx.cmd)
   local s, l = sink_of(o, ctx.cmd)
-  local width = tonumber(o.width or "32")
-  if not width or width < 1 or width ~= math.floor(width) then
-    fail.usage("--width must be a whole number >= 1", ctx.cmd)
+  -- acr plan: listings at once; acr apply: operations in flight (its plan lists 32 at once)
+  local applying = ctx.cmd.path == "apply"
+  local width = tonumber(o.width or (applying and "256" or "32"))
+  if not width or width < 1 or width > 100000 or width ~= math.floor(width) then
+    fail.usage("--width must be a whole number from 1 to 100000", ctx.cmd)
   end
   o.width = width
   -- --subscription (on the command line only) picks the file's registries of that one
@@ -116,7 +118,7 @@ local function make_plan(ctx, o)
                                   registry = reg.name })
   end
   local p = fail.on(fail.guarded(desired.plan, client_for, d, { sink = s, ledger = l,
-    prune = o.prune and true or false, width = width,
+    prune = o.prune and true or false, width = applying and 32 or width,
     login_server_suffix = LOGIN_SUFFIX[(o.cloud or "AzureCloud"):lower()] }))
   return p, s
 end
@@ -227,7 +229,8 @@ commands.add("apply", {
       --subscription ID     only the file's registries of this subscription
       --dry-run             print the plan and change nothing (GETs only)
       --prune               delete what `prune: true` registries do not list
-      --width N             operations in flight [32]
+      --width N             operations in flight [256]; a long-running operation keeps its
+                            slot while it waits to poll, and each client paces its requests
       --show-secrets        put the generated passwords in the output (they go to the sink all the same)
 ]] .. SINK_HELP .. [[
 

@@ -1,10 +1,15 @@
 -- acr.desired.apply — runs a plan's changes: every change whose predecessors have
--- succeeded, at most `width` requests' operations in flight through one acr.batch
+-- succeeded, at most `width` operations in flight through one acr.batch
 -- (paced by each client), the rest as they become ready. Each change is a coroutine
 -- that yields the operations it needs one at a time; the batch resumes it with each
 -- result. A change that fails fails alone; the changes after it are skipped.
 --
---   local result = apply.run(plan, { width = 32, sink = s, on_change = f, now = t })
+--   local result = apply.run(plan, { width = 256, sink = s, on_change = f, now = t })
+--
+-- The width is in operations, and a long-running operation keeps its slot while it
+-- waits for its next poll (a Retry-After of a second or more, at ARM): a wide window
+-- is what lets a bulk apply run at the rate ARM's buckets allow, which each client's
+-- pacer keeps to.
 --   -- result = { ok = bool, succeeded = n, failed = n, skipped = n,
 --   --            changes = { { change = c, ok = bool, err = ?, skipped = bool }… } }
 local batch = require "acr.batch"
@@ -61,6 +66,37 @@ function Run:skip(c, because)
   self.results[c.id].skipped = true
 end
 
+-- The changes that follow none, taken from the registries in turn: each subscription
+-- has buckets of its own at ARM, and the pacer holds back the requests of one whose
+-- bucket is empty, so one registry's changes queued ahead of all the other's would
+-- leave the other's buckets idle.
+local function first_changes(changes, pending)
+  local queues, order = {}, {}
+  for _, c in ipairs(changes) do
+    if pending[c.id] == 0 then
+      local q = queues[c.registry]
+      if not q then
+        q = {}
+        queues[c.registry] = q
+        order[#order + 1] = q
+      end
+      q[#q + 1] = c
+    end
+  end
+  local out, i = {}, 1
+  while #out < #changes do
+    local took = false
+    for _, q in ipairs(order) do
+      if q[i] then out[#out + 1], took = q[i], true end
+    end
+    if not took then break end
+    i = i + 1
+  end
+  return out
+end
+
+_M.DEFAULT_WIDTH = 256
+
 -- syntax: result = apply.run(plan, opts)
 function _M.run(plan, opts)
   local run = setmetatable({ changes = plan.changes, results = {}, waiting = {}, started = {},
@@ -74,13 +110,13 @@ function _M.run(plan, opts)
       table.insert(run.followers[id], c.id)
     end
   end
-  run.b = batch.new({}, { width = opts.width or 32, on_done = function(i, value, err)
+  run.b = batch.new({}, { width = opts.width or _M.DEFAULT_WIDTH, on_done = function(i, value, err)
     local w = run.waiting[i]
     run.waiting[i] = nil
     if w then run:resume(w[1], w[2], value, err) end
   end })
-  for _, c in ipairs(plan.changes) do
-    if run.pending[c.id] == 0 and not run.results[c.id] then run:start(c) end
+  for _, c in ipairs(first_changes(plan.changes, run.pending)) do
+    if not run.results[c.id] then run:start(c) end
   end
   for _ in run.b:results() do end
   local out = { ok = true, succeeded = 0, failed = 0, skipped = 0, changes = {} }

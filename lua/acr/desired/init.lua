@@ -8,7 +8,7 @@
 --   local d = assert(desired.load("registries.yaml"))
 --   local plan = assert(desired.plan(client, d, { sink = desired.sink.dir("/run/secrets/acr") }))
 --   print(plan)                                  -- the changes, one line each
---   local result = plan:apply{ width = 32 }      -- result.ok, result.changes[i].err
+--   local result = plan:apply{ width = 256 }     -- result.ok, result.changes[i].err
 local acr = require "acr"
 local check = require "acr.check"
 local current = require "acr.desired.current"
@@ -140,6 +140,9 @@ function Plan:apply(opts)
   opts = check.options("apply", 2, opts, APPLY_OPTIONS, 2)
   if self.applied then
     check.argerror("apply", 1, "this plan was applied already: make a new one (acr.plan)", 2)
+  end
+  if opts.width ~= nil and (opts.width < 1 or opts.width > 100000 or opts.width ~= math.floor(opts.width)) then
+    check.opterror("apply", 2, "width", "must be a whole number from 1 to 100000", 2)
   end
   local s, l = apply_sink(self, opts)
   self.applied = true
