@@ -247,6 +247,17 @@ describe("desired state: plan and apply #emulator", function()
     assert.is_false(p:is_empty())
   end)
 
+  it("takes the first changes from the registries in turn", function()
+    local mark = ch.log_mark(em)
+    assert.is_true(assert(acr.plan(clients, file(), { sink = checked_sink() })):apply{ width = 1 }.ok)
+    local regs = {}
+    for _, e in ipairs(ch.log_since(em, mark)) do
+      if e.method == "PUT" then regs[#regs + 1] = e.path:match("/registries/([^/]+)/") end
+    end
+    -- one operation at a time: app-pull (first registry), dev-pull (second), then on
+    assert.are.same({ ch.REG, REG2 }, { regs[1], regs[2] })
+  end)
+
   it("skips what follows a failed change and runs the rest", function()
     em:fail_next{ name = "app-pull", code = "InternalError", message = "the scope map failed" }
     local sink = checked_sink()
