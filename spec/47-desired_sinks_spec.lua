@@ -577,6 +577,16 @@ echo "$line" | sed 's,/,\\/,g; s/.*"password"/"password"/' >&2; exit 1]])
       local third = assert(ledger.open(path))
       assert.are.equal(1700000003, third:get(KEY .. 3, "password1").at)
       third:close()
+      -- a journal of nothing but a cut-short line is folded too, so the next change
+      -- starts a line of its own
+      helpers.write_file(path .. ".journal", '{"e":{"at":1,"sta')
+      local fourth = assert(ledger.open(path))
+      assert.is_nil(helpers.read_file(path .. ".journal"))
+      assert.is_true(fourth:intend(KEY, "password2", 1700000200))
+      fourth:close()
+      local fifth = assert(ledger.open(path))
+      assert.are.equal(1700000200, fifth:get(KEY, "password2").at)
+      fifth:close()
       -- a line that is whole and wrong is not guessed at: the ledger does not open
       helpers.write_file(path .. ".journal", '{"k":"x","s":"password9"}\n')
       local bad, err = ledger.open(path)

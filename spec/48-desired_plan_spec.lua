@@ -96,6 +96,8 @@ describe("desired state: plan and apply #emulator", function()
     for _, l in ipairs { ... } do ch.age_ledger(l, s) end
   end
 
+  local function ledger_key(token) return desired.ledger.key(ch.SUB, ch.RG, ch.REG, token) end
+
   local function actions_of(p)
     local out = {}
     for _, c in ipairs(p.changes) do
@@ -229,6 +231,30 @@ describe("desired state: plan and apply #emulator", function()
     assert.are.equal(created(before, "password1"), created(after, "password1"))
     assert.is_true(works(ch.SUB, ch.REG, "app-ci", first.password))
     assert.is_true(works(ch.SUB, ch.REG, "app-ci", sink.held[ch.REG .. "/app-ci/password2"].password))
+    assert.are.same({}, sink.broken)
+  end)
+
+  it("a sink that cannot withdraw stops the rotation before anything is sent, and keeps its record", function()
+    local two = function(t) t.registries[1].tokens["app-ci"].passwords.slots = 2 end
+    local sink = checked_sink()
+    assert.is_true(assert(acr.plan(clients, file(two), { sink = sink })):apply{}.ok)
+    advance(61 * DAY, sink.ledger)
+    local before = clients[1]:get_token("app-ci").credentials.passwords
+    local stuck = { ledger = sink.ledger, deliver = sink.deliver,
+                    withdraw = function() error("the vault is sealed") end }
+    local p = assert(acr.plan(clients, file(two), { sink = stuck }))
+    assert.are.same({ "rotate token app-ci password1" }, actions_of(p))
+    local mark = ch.log_mark(em)
+    local result = p:apply{}
+    assert.is_false(result.ok)
+    assert.matches("did not withdraw password1 .*the vault is sealed", tostring(result.changes[1].err.message))
+    for _, e in ipairs(ch.log_since(em, mark)) do assert.are_not.equal("POST", e.method) end
+    assert.are.equal("delivered", sink.ledger:get(ledger_key("app-ci"), "password1").state)
+    assert.are.same(before, clients[1]:get_token("app-ci").credentials.passwords)
+    -- with a sink that works, the same rotation, withdrawing first
+    p = assert(acr.plan(clients, file(two), { sink = sink }))
+    assert.is_true(p.changes[1].withdraw)
+    assert.is_true(p:apply{}.ok)
     assert.are.same({}, sink.broken)
   end)
 

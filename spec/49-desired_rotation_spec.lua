@@ -114,7 +114,7 @@ describe("acr.desired.rotation, slots: 1", function()
     -- an intent whose answer never came: the password in the slot made after it
     d = decide(nil, { password1 = mine, password2 = lost },
       { password1 = delivered(mine), password2 = { state = "intended", at = lost.created - 5 } })
-    assert.are.same({ "rotate password2" }, summary(d))
+    assert.are.same({ "rotate password2 (withdraw)" }, summary(d))
     assert.is_true(d.rotate[1].repair)
   end)
 
@@ -150,6 +150,14 @@ describe("acr.desired.rotation, slots: 2", function()
     d = decide(two, { password1 = a2, password2 = b }, { password1 = delivered(a2), password2 = delivered(b) },
       NOW + DAY + 1)
     assert.are.same({ "rotate password2 (withdraw)" }, summary(d))
+  end)
+
+  it("writes the slot not in the sink beside the sink's settled one", function()
+    -- password1 is the sink's and due; password2 was made elsewhere and is younger: the
+    -- rule lets password2 be written (password1 has been in the sink long enough)
+    local mine, theirs = pw(70), pw(10)
+    local d = decide(two, { password1 = mine, password2 = theirs }, { password1 = delivered(mine) })
+    assert.are.same({ "rotate password2" }, summary(d))
   end)
 
   it("regenerates both when both have expired", function()

@@ -136,6 +136,8 @@ describe("acr plan / apply #emulator #cli", function()
     assert.matches("\n  %+ scope map app%-pull: not in the registry\n", r.out)
     assert.matches("\n  ↻ token app%-ci password1: it is empty\n", r.out)
     assert.matches("\nPlan: 4 to create, 2 to rotate%.\n$", r.out)
+    assert.matches("WARNING: no %-%-secrets%-dir or %-%-secrets%-exec: the deliveries recorded in .*/state/acr/ledger%.json", r.err)
+    assert.are.equal(2, acr({ "plan", "-f", dir .. "/desired.yaml", "--secrets-timeout", "5" }).code)
     r = acr { "plan", "-f", dir .. "/desired.yaml", "-o", "json" }
     assert.are.equal(0, r.code, r.err)
     assert.are.equal(4, r.json.summary.create)

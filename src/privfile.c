@@ -199,19 +199,44 @@ int acr_write_private(const char *path, const void *data, size_t len, const char
   return rc;
 }
 
-int acr_append_private(const char *path, const void *data, size_t len, const char **what)
+/* Opens the journal for appending: made 0600 when it is not there (*made), refused
+ * unless it is a regular file (a FIFO would block the run for ever); its size in *size. */
+static int open_append(const char *path, int *made, off_t *size, const char **what)
 {
-  int made = 0, fd = open(path, O_WRONLY | O_APPEND | O_NOFOLLOW | O_CLOEXEC);
+  int fd = open(path, O_WRONLY | O_APPEND | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+  *made = 0;
   if (fd < 0 && errno == ENOENT) {
     fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-    made = fd >= 0;
+    *made = fd >= 0;
   }
   if (fd < 0)
     return fail(what, "open the file", errno);
-  int rc = made && fchmod(fd, 0600) != 0 ? -1 : 0, e;
-  const char *step = "set the mode of the file";
-  if (rc == 0 && (rc = write_all(fd, data, len)) != 0)
-    step = "append to the file";
+  struct stat st;
+  int e = 0;
+  const char *step = NULL;
+  if (fstat(fd, &st) != 0)
+    e = errno, step = "stat the file";
+  else if (!S_ISREG(st.st_mode))
+    e = EINVAL, step = "open the file (not a regular file)";
+  else if (*made && fchmod(fd, 0600) != 0)
+    e = errno, step = "set the mode of the file";
+  if (step) {
+    close(fd);
+    return fail(what, step, e);
+  }
+  *size = st.st_size;
+  return fd;
+}
+
+int acr_append_private(const char *path, const void *data, size_t len, const char **what)
+{
+  int made, rc, e;
+  off_t size;
+  int fd = open_append(path, &made, &size, what);
+  if (fd < 0)
+    return -1;
+  const char *step = "append to the file";
+  rc = write_all(fd, data, len);
   if (rc == 0) {
     do
       rc = fsync(fd);
@@ -219,12 +244,18 @@ int acr_append_private(const char *path, const void *data, size_t len, const cha
     step = "fsync the file";
   }
   e = errno;
+  /* a record that is not whole and durable is taken back, so the next one does not
+   * land on its remains (the caller holds the lock: nobody else appends) */
+  if (rc != 0 && ftruncate(fd, size) == 0)
+    (void)fsync(fd);
   if (close(fd) != 0 && rc == 0) {
     rc = -1;
     e = errno;
     step = "close the file";
   }
-  if (rc == 0 && made && sync_parent(path) != 0) {
+  /* a new file's name is durable once its directory is: synced on its first append,
+   * whether that append succeeded or not */
+  if (made && sync_parent(path) != 0 && rc == 0) {
     rc = -1;
     e = errno;
     step = "fsync the directory";

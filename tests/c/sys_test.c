@@ -392,7 +392,18 @@ static void test_append_private(void)
   CHECK(acr_append_private(link_path, "x", 1, &what) == -1 && errno == ELOOP);
   CHECK(what && strstr(what, "open") != NULL);
   CHECK_STR(read_text(path), "one\ntwo\n");
+  /* a record that cannot be written whole is taken back: the next starts clean */
+  writes_take_nothing = 1;
+  errno = 0;
+  CHECK(acr_append_private(path, "three\n", 6, &what) == -1 && errno == EIO);
+  writes_take_nothing = 0;
+  CHECK_STR(read_text(path), "one\ntwo\n");
   CHECK(unlink(link_path) == 0 && unlink(path) == 0);
+  /* only a regular file: a FIFO would block the run */
+  CHECK(mkfifo(path, 0600) == 0);
+  errno = 0;
+  CHECK(acr_append_private(path, "x", 1, &what) == -1);
+  CHECK(unlink(path) == 0);
 }
 
 static void test_mkdir_private(void)

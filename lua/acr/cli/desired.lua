@@ -56,6 +56,9 @@ local function sink_of(o, cmd)
   end
   local timeout = tonumber(o["secrets-timeout"] or "60")
   if not timeout or timeout <= 0 then fail.usage("--secrets-timeout must be a number of seconds > 0", cmd) end
+  if o["secrets-timeout"] and not o["secrets-exec"] then
+    fail.usage("--secrets-timeout is the time of --secrets-exec's program: give that too", cmd)
+  end
   if o["secrets-dir"] then
     local s = opened(fail.guarded(desired.sink.dir, o["secrets-dir"], o.ledger and { ledger = o.ledger } or nil))
     return s, s.ledger
@@ -67,6 +70,10 @@ local function sink_of(o, cmd)
     path = home and (home .. "/acr/ledger.json")
   end
   if not o["secrets-exec"] then
+    -- what was delivered decides retirements and repairs: say whose record this is
+    output.warn(o, "no --secrets-dir or --secrets-exec: the deliveries recorded in "
+      .. (path or "no ledger (no HOME)") .. " decide what is retired and repaired; give the "
+      .. "sink options of your apply for the same plan")
     return nil, path and opened(fail.guarded(desired.ledger.open, path)) or nil
   end
   local argv = words(o["secrets-exec"])

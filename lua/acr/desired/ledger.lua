@@ -226,11 +226,16 @@ end
 -- The journal's changes applied to entries: true, or nil, err. A last line without its
 -- newline is an append a crash cut short (its change was never reported made): dropped.
 local function replay(path, entries)
-  local f = io.open(journal_of(path), "rb")
-  if not f then return true, false end
+  local f, ferr, code = io.open(journal_of(path), "rb")
+  if not f then
+    if code == 2 then return true, false end   -- ENOENT: no change since the last fold
+    return nil, "ledger: " .. tostring(ferr)
+  end
   local text = f:read("*a") or ""
   f:close()
-  local any = false
+  -- anything in it is folded in, a cut-short line too: the next append must not land
+  -- on its remains
+  local any = text ~= ""
   for line in text:gmatch("([^\n]*)\n") do
     local t = cjson.decode(line)
     local e = type(t) == "table" and t.e
@@ -241,7 +246,6 @@ local function replay(path, entries)
     end
     entries[t.k] = entries[t.k] or {}
     entries[t.k][t.s] = copy(e)
-    any = true
   end
   return true, any
 end

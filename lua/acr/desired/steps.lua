@@ -86,11 +86,13 @@ end
 -- Takes the slot's password out of the sink (it is about to stop working).
 local function withdraw(c, ctx, slot)
   local rec = ctx.ledger:get(c.key, slot)
-  local ok, err = ctx.sink:withdraw(secret_of(c, ctx, slot, { action = "withdraw",
-    creation_time = rec and rec.creation_time }))
-  if not ok then
+  -- a sink of the caller's may raise: that is its failure, as a value
+  local called, ok, err = pcall(ctx.sink.withdraw, ctx.sink, secret_of(c, ctx, slot,
+    { action = "withdraw", creation_time = rec and rec.creation_time }))
+  if not called then err = ok end
+  if not (called and ok) then
     return fail("SinkFailed", ("the sink did not withdraw %s of token '%s': %s"):format(slot, c.name,
-      sink.one_line(tostring(err))))
+      sink.one_line(tostring(err or "it said no"))))
   end
   return true
 end
@@ -105,19 +107,22 @@ local function generated_password(c, creds)
   for _, p in ipairs(type(creds.passwords) == "table" and creds.passwords or {}) do
     if p.name == c.slot then
       if type(p.value) ~= "string" or p.value == "" then break end
-      if not time.epoch(p.creation_time) or (p.expiry ~= nil and not time.epoch(p.expiry)) then
+      -- a password that never expires may come with a null expiry: none
+      local expiry = type(p.expiry) == "string" and p.expiry or nil
+      if not time.epoch(p.creation_time) or (expiry == nil and p.expiry ~= nil and type(p.expiry) ~= "userdata"
+          and type(p.expiry) ~= "lightuserdata") or (expiry and not time.epoch(expiry)) then
         return nil, "generateCredentials returned a time that is not one"
       end
-      return p
+      return { name = p.name, value = p.value, creation_time = p.creation_time, expiry = expiry }
     end
   end
   return nil, "generateCredentials returned no value for " .. c.slot
 end
 
--- An error that says the service did not make the password (it answered, refusing);
--- after a transport failure it may have, and the intent stays to tell the next run.
+-- An error that says the service did not make the password (it refused the request);
+-- after a 5xx or a transport failure it may have, and the intent stays to tell the next run.
 local function refused(err)
-  return type(err) == "table" and err.status ~= nil
+  return type(err) == "table" and type(err.status) == "number" and err.status >= 400 and err.status < 500
 end
 
 local function deliver(c, ctx, creds, p)
@@ -130,30 +135,39 @@ local function deliver(c, ctx, creds, p)
   return nil, sink.one_line(sink.redact(tostring(serr or "it said no"), p.value))
 end
 
+-- What runs when the batch has a slot for the generation, just before it is sent: the
+-- sink gives up the slot's password (its record still says which), then the ledger
+-- announces the generation, stamped with the time it goes out (the next run matches the
+-- password it finds against that). Either failing sends nothing.
+local function before_generate(c, ctx)
+  if c.withdraw then
+    local ok, err = withdraw(c, ctx, c.slot)
+    if not ok then return nil, err end
+  end
+  local noted, lerr = ctx.ledger:intend(c.key, c.slot, ctx.now or os.time())
+  if not noted then
+    return nil, acr.error("LedgerFailed", "the ledger could not be written: " .. tostring(lerr))
+  end
+  return true
+end
+
 BODIES["rotate token"] = function(c, ctx)
   if not ctx.sink then
     return fail("NoSink", "a rotation needs a sink for the new password (secrets_dir, secrets_exec "
       .. "or a function): nothing was generated")
   end
-  local now = ctx.now or os.time()
-  -- no generation the ledger could not announce: a run killed after it would leave a
-  -- password that nobody knows was never delivered
-  local noted, lerr = ctx.ledger:intend(c.key, c.slot, now)
-  if not noted then return fail("LedgerFailed", "the ledger could not be written: " .. tostring(lerr)) end
-  if c.withdraw then
-    local ok, err = withdraw(c, ctx, c.slot)
-    if not ok then
-      ctx.ledger:forget(c.key, c.slot)
-      return false, err
-    end
-  end
-  local expiry = c.lifetime and time.iso(now + c.lifetime) or nil
   local cl = client_of(c)
+  local sent = false
   local creds, err = await(function()
-    return cl:begin_generate_credentials { token = c.name, name = c.slot, expiry = expiry }
+    local ready, rerr = before_generate(c, ctx)
+    if not ready then return nil, rerr end
+    sent = true
+    local now = ctx.now or os.time()
+    return cl:begin_generate_credentials { token = c.name, name = c.slot,
+                                           expiry = c.lifetime and time.iso(now + c.lifetime) or nil }
   end)
   if not creds then
-    if refused(err) then ctx.ledger:forget(c.key, c.slot) end
+    if sent and refused(err) then ctx.ledger:forget(c.key, c.slot) end
     return false, err
   end
   local p, perr = generated_password(c, creds)
@@ -165,7 +179,7 @@ BODIES["rotate token"] = function(c, ctx)
       .. "the other password stays, and the next run generates %s again"):format(c.slot, c.name,
       serr, c.slot))
   end
-  noted, lerr = ctx.ledger:delivered(c.key, c.slot, p.creation_time)
+  local noted, lerr = ctx.ledger:delivered(c.key, c.slot, p.creation_time)
   if not noted then
     return fail("LedgerFailed", ("%s of token '%s' was delivered, but the ledger could not record it (%s): "
       .. "the next run withdraws it and generates it again"):format(c.slot, c.name, tostring(lerr)))
@@ -185,6 +199,12 @@ local function kept_body(tok, slot)
     end
   end
   return '{"properties":{"credentials":{"passwords":[' .. table.concat(kept, ",") .. ']}}}'
+end
+
+local function kept_password(tok, name)
+  for _, p in ipairs((tok.credentials or {}).passwords or {}) do
+    if p.name == name then return p end
+  end
 end
 
 local function still_has(res, slot)
@@ -208,6 +228,15 @@ BODIES["retire token"] = function(c, ctx)
   -- the token as it is now (a rotation of this run may have just changed it)
   local tok, gerr = await(function() return cl:prepare("get_token", c.name) end)
   if not tok then return false, gerr end
+  -- the password it keeps must still be the one the plan saw delivered
+  local kept = kept_password(tok, c.keep)
+  local rec = ctx.ledger:get(c.key, c.keep)
+  local same = rec and rec.state == "delivered" and time.epoch(rec.creation_time) and time.epoch(kept and kept.creation_time)
+    and math.abs(time.epoch(rec.creation_time) - time.epoch(kept.creation_time)) < 1
+  if not kept or (rec and rec.state == "delivered" and not same) then
+    return fail("Conflict", ("token '%s' no longer has the %s that %s was retired beside: nothing removed")
+      :format(c.name, c.keep, c.slot))
+  end
   local res, err = await(function()
     return cl:begin_request("PATCH", cl:registry_id() .. "/tokens/" .. c.name, { body = kept_body(tok, c.slot),
       lro = true, headers = { ["Content-Type"] = "application/json" } })
