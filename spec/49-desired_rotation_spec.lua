@@ -85,6 +85,14 @@ describe("acr.desired.rotation, slots: 1", function()
     assert.are.same({ "rotate password2" }, summary(d))
   end)
 
+  it("with both slots the sink's and due, rotates into the older", function()
+    local older, newer = pw(75), pw(62)
+    local d = decide(nil, { password1 = newer, password2 = older },
+      { password1 = delivered(newer), password2 = delivered(older) })
+    assert.are.same({ "rotate password2 (withdraw)" }, summary(d))
+    assert.matches("password1 is retired 1d after the new password2", d.notes[1])
+  end)
+
   it("does not overwrite the sink's only working password", function()
     -- both stale, the older is the sink's: the newer one, not the sink's, is written
     local mine, theirs = pw(70), pw(65)
