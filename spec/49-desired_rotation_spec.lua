@@ -126,6 +126,13 @@ describe("acr.desired.rotation, slots: 1", function()
     assert.is_true(d.rotate[1].repair)
   end)
 
+  it("retires the other slot with the repair when retire_after is 0", function()
+    local mine, lost = pw(62), pw(0)
+    local d = decide({ retire_after = 0 }, { password1 = mine, password2 = lost },
+      { password1 = delivered(mine), password2 = { state = "generated", created = lost.created } })
+    assert.are.same({ "rotate password2 (withdraw)", "retire password1 (withdraw) (same run)" }, summary(d))
+  end)
+
   it("does not take a password made long after a stale intent for its own", function()
     local mine, later = pw(62), pw(3)
     local d = decide(nil, { password1 = mine, password2 = later },
@@ -166,6 +173,12 @@ describe("acr.desired.rotation, slots: 2", function()
     local mine, theirs = pw(70), pw(10)
     local d = decide(two, { password1 = mine, password2 = theirs }, { password1 = delivered(mine) })
     assert.are.same({ "rotate password2" }, summary(d))
+  end)
+
+  it("fills an empty slot and makes an expired one again in the same run", function()
+    local dead = pw(95)
+    assert.are.same({ "rotate password1", "rotate password2 (withdraw)" },
+      summary(decide(two, { password2 = dead }, { password2 = delivered(dead) })))
   end)
 
   it("regenerates both when both have expired", function()

@@ -177,7 +177,14 @@ local function two_slots(d, v, repaired)
       empty = true
     end
   end
-  if empty or next(repaired) then return end
+  if empty or next(repaired) then
+    -- beside an empty or repaired slot, a password that has expired is of no use to
+    -- anyone: it is made again in the same run
+    for _, s in ipairs(SLOTS) do
+      if v.slots[s] and not repaired[s] and not v:live(s) then rotate(d, v, s, v:need(s)) end
+    end
+    return
+  end
   local candidates = needing(v)
   if #candidates == 0 then return end
   if #candidates == 2 and not v:live("password1") and not v:live("password2") then
@@ -214,6 +221,16 @@ function _M.decide(policy, slots, records, now)
     two_slots(d, v, repaired)
   elseif not next(repaired) then
     one_slot(d, v)
+  else
+    -- the repaired slot is the one in use once delivered: the other goes in the same
+    -- run when it has expired or retire_after is 0, as after any rotation
+    for s in pairs(repaired) do
+      local o = OTHER[s]
+      if v.slots[o] and not repaired[o] and (not v:live(o) or policy.retire_after == 0) then
+        retire(d, v, o, (not v:live(o) and ("its password expired " .. time.iso(v.slots[o].expiry))
+          or "retire_after is 0") .. "; it goes once the repaired " .. s .. " is delivered", #d.rotate)
+      end
+    end
   end
   return d
 end
