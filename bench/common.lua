@@ -1,6 +1,6 @@
 -- bench/common.lua — what the bench scripts share: a clock, peak RSS, calls to the
--- emulator's admin API, and the RESULT line that bench/report.lua and
--- `concurrent.lua report` read.
+-- emulator's admin API, and the RESULT line that bench/report.lua, `concurrent.lua
+-- report` and `desired.lua report` read (print_result writes it, read_result reads it).
 local _M = {}
 
 local has_system, system = pcall(require, "system")
@@ -50,6 +50,21 @@ function _M.print_result(result)
     out[#out + 1] = k .. "=" .. tostring(v):gsub("%s", "_")
   end
   print("RESULT " .. table.concat(out, " "))
+end
+
+-- syntax: r = common.read_result(line)  -- print_result's table (numbers as numbers, "_"
+-- back to blanks), or nil for a line that is not a RESULT line
+function _M.read_result(line)
+  local body = line:match("^RESULT (.*)$")
+  if not body then return nil end
+  local r = {}
+  for k, v in body:gmatch("(%S+)=(%S+)") do r[k] = tonumber(v) or v:gsub("_", " ") end
+  return r
+end
+
+-- syntax: s = common.short_lua(name)  -- "luajit" or "5.4", for a report's column
+function _M.short_lua(name)
+  return name:find("LuaJIT", 1, true) and "luajit" or "5.4"
 end
 
 return _M

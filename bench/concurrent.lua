@@ -12,15 +12,17 @@
 --              that binds, against that bound (the wall adds the last job's own wait)
 -- Prints one RESULT line.
 -- concurrent.lua report FILE: the table of the RESULT lines in FILE.
+package.path = (arg[0]:match("^(.*)/[^/]*$") or ".") .. "/?.lua;" .. package.path
+local common = require "common"
+
 if arg[1] == "report" then
   print(("%-9s %-6s %4s %5s %9s %9s %6s %8s %7s %6s %5s %7s"):format("scenario", "lua", "N", "width",
     "wall s", "ideal s", "ratio", "cpu ms/r", "rss MB", "conns", "429s", "paced"))
   for line in io.lines(arg[2]) do
-    local r = {}
-    for k, v in line:gmatch("(%S+)=(%S+)") do r[k] = tonumber(v) or v end
-    if r.scenario then
+    local r = common.read_result(line)
+    if r then
       print(("%-9s %-6s %4d %5d %9.2f %9.2f %6.2f %8.3f %7.1f %6d %5s %7s"):format(r.scenario,
-        r.lua:find("LuaJIT", 1, true) and "luajit" or "5.4", r.n, r.width, r.wall, r.ideal,
+        common.short_lua(r.lua), r.n, r.width, r.wall, r.ideal,
         r.wall / r.ideal, r.cpu * 1000 / r.requests, r.rss_kb / 1024, r.connections,
         r.throttled or "-", r.paced and ("%.2f"):format(r.paced / r.ideal) or "-"))
     end
@@ -28,10 +30,8 @@ if arg[1] == "report" then
   os.exit(0)
 end
 
-package.path = (arg[0]:match("^(.*)/[^/]*$") or ".") .. "/?.lua;" .. package.path
 local acr = require "acr"
 local batch = require "acr.batch"
-local common = require "common"
 
 local scenario, url = arg[1], arg[2]
 local N, WIDTH, RUN = tonumber(arg[3]), tonumber(arg[4]), tonumber(arg[5] or "1")

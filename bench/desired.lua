@@ -22,16 +22,18 @@
 -- env: BENCH_DESIRED_SCOPE_MAPS (2 a registry), BENCH_DESIRED_SINK (func; dir: a
 --      directory sink, whose ledger is a file)
 -- desired.lua report FILE: the table of the RESULT lines in FILE.
+package.path = (arg[0]:match("^(.*)/[^/]*$") or ".") .. "/?.lua;" .. package.path
+local common = require "common"
+
 if arg[1] == "report" then
   print(("%-11s %-6s %4s %5s %-20s %8s %7s %7s %8s %7s %6s %8s %7s %6s %5s %6s"):format("scenario",
     "lua", "N", "width", "buckets", "wall s", "plan s", "chain s", "bound s", "ideal s", "ratio",
     "cpu ms/r", "rss MB", "conns", "429s", "paced"))
   for line in io.lines(arg[2]) do
-    local r = {}
-    for k, v in line:gmatch("(%S+)=(%S+)") do r[k] = tonumber(v) or v end
-    if r.scenario then
+    local r = common.read_result(line)
+    if r then
       print(("%-11s %-6s %4d %5d %-20s %8.2f %7.2f %7.2f %8s %7.2f %6.2f %8.3f %7.1f %6d %5s %6s")
-        :format(r.scenario .. (r.sink ~= "func" and "/" .. r.sink or ""), r.lua:find("LuaJIT", 1, true) and "luajit" or "5.4", r.n, r.width,
+        :format(r.scenario .. (r.sink ~= "func" and "/" .. r.sink or ""), common.short_lua(r.lua), r.n, r.width,
         r.buckets, r.wall, r.plan_s, r.t_chain, r.bound and ("%.2f"):format(r.bound) or "-",
         r.ideal, r.wall / r.ideal, r.cpu * 1000 / r.requests, r.rss_kb / 1024, r.connections,
         r.throttled, (r.bound or 0) > 0 and ("%.2f"):format(r.paced / r.bound) or "-"))
@@ -40,10 +42,8 @@ if arg[1] == "report" then
   os.exit(0)
 end
 
-package.path = (arg[0]:match("^(.*)/[^/]*$") or ".") .. "/?.lua;" .. package.path
 local acr = require "acr"
 local desired = require "acr.desired"
-local common = require "common"
 
 local url = arg[1]
 local N, WIDTH, RUN = tonumber(arg[2]), tonumber(arg[3]), tonumber(arg[4] or "1")

@@ -3,13 +3,14 @@
 --
 --   lua5.4 bench/report.lua results.txt
 
+package.path = (arg[0]:match("^(.*)/[^/]*$") or ".") .. "/?.lua;" .. package.path
+local common = require "common"
+
 local f = arg[1] and assert(io.open(arg[1])) or io.stdin
 local groups, order = {}, {}
 for line in f:lines() do
-  local body = line:match("^RESULT (.*)$")
-  if body then
-    local r = {}
-    for k, v in body:gmatch("(%S+)=(%S+)") do r[k] = tonumber(v) or v:gsub("_", " ") end
+  local r = common.read_result(line)
+  if r then
     local key = r.scenario .. "|" .. r.transport .. "|" .. r.lua
     if not groups[key] then
       groups[key] = {}
