@@ -30,16 +30,17 @@ local KIND = { scope_maps = "scope_map", tokens = "token" }
 
 -- A token's scope map must be one of its own registry's: its name is what the plan
 -- compares and deletes by.
-local function valid_scope_map_id(client, id)
+-- prefix: the registry's id, lower-cased, with "/scopemaps/"
+local function valid_scope_map_id(prefix, id)
   if id == nil then return true end
   if type(id) ~= "string" then return false end
-  local prefix = client:registry_id():lower() .. "/scopemaps/"
   return id:sub(1, #prefix):lower() == prefix and acr._valid_name("scope_map", id:sub(#prefix + 1))
 end
 
 -- Files a listing's items by lower-cased name; what the service sent is checked first,
 -- since names become URLs (a delete) and keys: nil, or an InvalidResponse.
 local function take_items(into, l, client)
+  local prefix = client:registry_id():lower() .. "/scopemaps/"
   for _, item in ipairs(l.items) do
     local name = item.name
     if not acr._valid_name(KIND[l.what], name) then
@@ -49,7 +50,7 @@ local function take_items(into, l, client)
     if into[name:lower()] then
       return acr.error("InvalidResponse", "the service listed '" .. name .. "' twice")
     end
-    if l.what == "tokens" and not valid_scope_map_id(client, item.scope_map_id) then
+    if l.what == "tokens" and not valid_scope_map_id(prefix, item.scope_map_id) then
       return acr.error("InvalidResponse", "token '" .. name .. "' names a scope map that is not of this registry")
     end
     into[name:lower()] = item

@@ -84,13 +84,19 @@ BODIES["delete token"] = function(c)
 end
 
 -- Takes the slot's password out of the sink (it is about to stop working).
+-- Calls the sink's method: what it returns, or nil and what it raised (a sink of the
+-- caller's may raise: that is its failure, as a value).
+local function call_sink(ctx, method, arg)
+  local called, ok, err = pcall(ctx.sink[method], ctx.sink, arg)
+  if not called then return nil, ok end
+  return ok, err
+end
+
 local function withdraw(c, ctx, slot)
   local rec = ctx.ledger:get(c.key, slot)
-  -- a sink of the caller's may raise: that is its failure, as a value
-  local called, ok, err = pcall(ctx.sink.withdraw, ctx.sink, secret_of(c, ctx, slot,
+  local ok, err = call_sink(ctx, "withdraw", secret_of(c, ctx, slot,
     { action = "withdraw", creation_time = rec and rec.creation_time }))
-  if not called then err = ok end
-  if not (called and ok) then
+  if not ok then
     return fail("SinkFailed", ("the sink did not withdraw %s of token '%s': %s"):format(slot, c.name,
       sink.one_line(tostring(err or "it said no"))))
   end
@@ -128,9 +134,8 @@ end
 local function deliver(c, ctx, creds, p)
   local secret = secret_of(c, ctx, c.slot, { action = "deliver", username = c.name,
     password = p.value, expiry = p.expiry, creation_time = p.creation_time })
-  local called, ok, serr = pcall(ctx.sink.deliver, ctx.sink, secret)
-  if not called then serr = ok end
-  if called and ok == true then return secret end
+  local ok, serr = call_sink(ctx, "deliver", secret)
+  if ok == true then return secret end
   -- a sink of the caller's may say more than it should: never the password
   return nil, sink.one_line(sink.redact(tostring(serr or "it said no"), p.value))
 end
