@@ -93,6 +93,31 @@ describe("pacing #emulator", function()
     c:close()
   end)
 
+  it("lets a request held back alone go as soon as its token should be there", function()
+    -- one job at a time through a low bucket: each waits for its own token as the bucket
+    -- refills, not for a group of them to gather (a bulk job's requests go in groups)
+    local setup_client = ch.client(em)
+    local sm = assert(setup_client:create_scope_map(ch.unique("pace"), { actions = { "repositories/a/content/read" } }))
+    setup_client:close()
+    local cap, rate, n = 3, 20, 30
+    em:settings{ throttle = { reads = { 60, 100 }, writes = { cap, rate }, deletes = { cap, rate } } }
+    local c = ch.client(em)
+    local jobs = {}
+    for i = 1, n do
+      local name = ch.unique("pace")
+      jobs[i] = function() return c:begin_create_token(name, { scope_map = sm.name }) end
+    end
+    local t0 = ch.monotime()
+    local summary = batch.run(jobs, { width = 1 })
+    local wall = ch.monotime() - t0
+    em:settings{ throttle = false }
+    assert.are.equal(n, summary.succeeded, tostring((summary.results[1] or {}).err))
+    -- 1.35 s; a group's wait (a quarter of a second) for each job would be 6.75 s
+    local bound = (n - cap) / rate
+    assert.is_true(wall < 2 * bound + 0.5, ("%.2f s against a bound of %.2f s"):format(wall, bound))
+    c:close()
+  end)
+
   it("waits out more 429s than it has retries when each says Retry-After", function()
     local c = ch.client(em, { retry = { max_retries = 0, base_delay = 0.01, max_delay = 5 } })
     em:admin("POST", "inject", { path = "/tokens", method = "GET", status = 429, times = 2,

@@ -26,6 +26,11 @@ typedef struct acr_client {
   double due_at;
   double due_walked;       /* the last walk: one a second at least, whatever is known */
   int due_dirty;
+  /* Of each kind (ACR_KIND_*), how many operations the pacer holds back (as the last
+   * walk counted them, at least 1 once one is held since), and when the last of them
+   * went (driver.c). */
+  int held[ACR_KINDS];
+  double held_let[ACR_KINDS];
   acr_pacer pacer;         /* ARM's rate limits, for all of the client's requests */
   long max_connections;
   char *endpoint;          /* "https://management.azure.com": no trailing slash */

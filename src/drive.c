@@ -73,25 +73,24 @@ static int any_ended(lua_State *L, const drive_set *s)
 }
 
 /* One round of a client without waiting: starts what is due, lets its transfers
- * progress, takes in what finished. Returns when it next has something due, as
- * start_due does. */
-static double step(lua_State *L, const member *m)
+ * progress, takes in what finished. Right after a wait (`waited`, which ran the pools
+ * and took their answers in) the transfers are let progress only when there is
+ * something to do: what start_due gave libcurl, or its timer; a socket ready since
+ * ends the next wait at once. */
+static void step(lua_State *L, const member *m, int waited)
 {
-  double soonest = acr_driver_start_due(L, m->cidx);
-  if (m->c->pool)
+  acr_driver_start_due(L, m->cidx);
+  if (m->c->pool && (!waited || acr_pool_due(m->c->pool)))
     acr_pool_run(m->c->pool, 0);
   acr_driver_harvest(L, m->cidx, m->c);
-  return soonest;
 }
 
-/* The soonest of `soonest` and what the client learned since its walk: answers just
- * taken in may have made operations due (a retry at once, the final GET, the ones held
- * for the token), so no sleeping past them. */
-static double wake_at(const acr_client *c, double soonest, double now)
+/* When the client must next be looked at: answers just taken in may have made
+ * operations due (a retry at once, the final GET, the ones held for the token) or moved
+ * a bucket, so no sleeping past them. */
+static double wake_at(const acr_client *c, double now)
 {
-  if (c->due_dirty)
-    return now;
-  return c->due_at < soonest ? c->due_at : soonest;
+  return c->due_dirty ? now : acr_driver_next_due(c, now);
 }
 
 /* Sleeps until a transfer of a client has something to do or ms pass, lets them
@@ -127,27 +126,28 @@ static void drive_clients(lua_State *L, const drive_set *s, int opidx, int until
 {
   acr_op *op = until != UNTIL_ONCE && until != UNTIL_ANY ? acr_op_check(L, opidx) : NULL;
   const acr_client *oc = s->m[0].c;   /* op's client: an operation's drive has one */
+  int waited = 0;
   for (;;) {
     if (op && reached(op, until))
       return;   /* before starting anything: reaching it must not send more */
-    double soonest = HUGE_VAL;
-    for (int i = 0; i < s->n; i++) {
-      double t = step(L, &s->m[i]);
-      if (t < soonest)
-        soonest = t;
-    }
+    for (int i = 0; i < s->n; i++)
+      step(L, &s->m[i], waited);
     double now = acr_now();
     if (until == UNTIL_ONCE || (op && reached(op, until)) || now >= deadline || !any_pool(s) ||
         (until == UNTIL_ANY && any_ended(L, s)))
       return;
-    for (int i = 0; i < s->n; i++)
-      soonest = wake_at(s->m[i].c, soonest, now);
+    double soonest = HUGE_VAL;
+    for (int i = 0; i < s->n; i++) {
+      double t = wake_at(s->m[i].c, now);
+      if (t < soonest)
+        soonest = t;
+    }
     double next = soonest < deadline ? soonest : deadline;
     long ms = next == HUGE_VAL ? MAX_WAIT_MS : (long)ceil((next - now) * 1000);
-    if (op && acr_op_due(op) <= now && !acr_op_transfer(op) && oc->token_fetches == 0 &&
-        !acr_op_finished(op))
+    if (op && acr_driver_startable(oc, op, now))
       ms = 0;   /* due and startable: start it right away */
     wait_set(L, s, ms < 0 ? 0 : ms > MAX_WAIT_MS ? MAX_WAIT_MS : ms);
+    waited = 1;
   }
 }
 

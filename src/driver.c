@@ -26,6 +26,14 @@
 #include "retry.h"
 #include "xfer.h"
 
+/* s: while more requests of a kind are held back than its bucket has tokens for, the
+ * wake for them comes at most this often, and those that go then go together, as many
+ * as the bucket should have tokens for. A bucket that refills 10 a second would
+ * otherwise wake the client 10 times a second for one request each, and a wake of its
+ * own, with cold caches, costs more than the request it sends. The rate is the
+ * bucket's either way, and one request held alone waits for its token only. */
+#define PACED_SLOT 0.25
+
 typedef acr_xfer xfer;
 
 void acr_driver_free(acr_client *c)
@@ -62,9 +70,66 @@ static void note_due(acr_client *c, double t)
     c->due_at = t;
 }
 
+/* Whether the pacer holds back op's next request, due now. Such an operation keeps
+ * its due time: the wake for it is its kind's (c->held, acr_driver_next_due), when the
+ * bucket should have a token by the pacer's estimate at the time of the wait (an answer
+ * in between may move it), rather than a time fixed when it was held back. */
+static int paced_out(const acr_client *c, const acr_op *op, double now)
+{
+  return !acr_op_paced(op) && acr_pacer_wait(&c->pacer, acr_op_method(op), 0, now) > 0;
+}
+
+static void hold(acr_client *c, const acr_op *op)
+{
+  int k = acr_pacer_kind(acr_op_method(op));
+  if (c->held[k] == 0)
+    c->held[k] = 1;   /* the next walk counts them */
+}
+
+/* When the next wake for the operations held back of kind k is: when the bucket
+ * should have tokens for all of them, or a slot after the last of them went, but not
+ * before it has a token for one. */
+static double held_due(const acr_client *c, int k, double now)
+{
+  double one = now + acr_pacer_wait_more(&c->pacer, k, 0, now);
+  double all = now + acr_pacer_wait_more(&c->pacer, k, c->held[k] - 1, now);
+  double t = all < c->held_let[k] + PACED_SLOT ? all : c->held_let[k] + PACED_SLOT;
+  return t > one ? t : one;
+}
+
+double acr_driver_next_due(const acr_client *c, double now)
+{
+  double t = c->due_at;
+  for (int k = 0; k < ACR_KINDS; k++) {
+    if (c->held[k] > 0) {
+      double h = held_due(c, k, now);
+      if (h < t)
+        t = h;
+    }
+  }
+  return t;
+}
+
+int acr_driver_startable(const acr_client *c, const acr_op *op, double now)
+{
+  return acr_op_due(op) <= now && !acr_op_transfer(op) && c->token_fetches == 0 &&
+         !acr_op_finished(op) && !paced_out(c, op, now);
+}
+
+/* Makes the next wakes look at op, which has no request out, when it is due. */
+static void watch(acr_client *c, const acr_op *op, double now)
+{
+  if (acr_op_finished(op) || acr_op_transfer(op))
+    return;
+  if (acr_op_due(op) <= now && paced_out(c, op, now))
+    hold(c, op);
+  else
+    note_due(c, acr_op_due(op));
+}
+
 static void set_active(lua_State *L, int cidx, int opidx)
 {
-  note_due((acr_client *)lua_touserdata(L, cidx), acr_op_due(acr_op_check(L, opidx)));
+  watch((acr_client *)lua_touserdata(L, cidx), acr_op_check(L, opidx), acr_now());
   push_table(L, cidx, "active");
   lua_pushvalue(L, opidx);
   lua_pushboolean(L, 1);
@@ -108,8 +173,8 @@ static void complete(lua_State *L, int cidx, acr_client *c, xfer *x, int rc)
     acr_op_take_note(op, note, sizeof note);   /* the wait this answer led to */
   if (op && acr_op_finished(op))
     c->ended++;
-  else if (op && !acr_op_transfer(op))
-    note_due(c, acr_op_due(op));
+  else if (op)
+    watch(c, op, acr_now());
   if (auth)
     c->due_dirty = 1;   /* the operations held for this token may go now */
   if (msg[0])
@@ -119,13 +184,14 @@ static void complete(lua_State *L, int cidx, acr_client *c, xfer *x, int rc)
   lua_settop(L, base);
 }
 
-/* Whether an operation without a request out may be counted toward the next wake:
- * one held back only by the token request out is woken by that answer instead (so it
- * is not counted: no spinning). */
+/* Whether an operation without a request out may be counted toward the next wake by
+ * its due time: one held back only by the token request out is woken by that answer
+ * instead (so it is not counted: no spinning), one held back by the pacer by its
+ * kind's bucket (acr_driver_next_due). */
 static int counts_for_wake(const acr_client *c, const acr_op *op, double now)
 {
   return !acr_op_finished(op) && !acr_op_transfer(op) &&
-         !(acr_op_due(op) <= now && c->token_fetches);
+         !(acr_op_due(op) <= now && (c->token_fetches || paced_out(c, op, now)));
 }
 
 /* Sends op's next request. The token request of a client is single-flight: while one
@@ -143,7 +209,12 @@ void acr_driver_start(lua_State *L, int cidx, int opidx)
   }
   double now = acr_now();
   double wait = acr_pacer_wait(&c->pacer, acr_op_method(op), acr_op_paced(op), now);
+  if (wait > 0 && !acr_op_paced(op)) {
+    hold(c, op);   /* see paced_out */
+    return;
+  }
   if (wait > 0) {
+    /* a request the pacer counts already (handed out before, never fed) */
     acr_op_defer(op, now + wait);   /* its bucket should have a token by then */
     note_due(c, now + wait);
     return;
@@ -214,23 +285,30 @@ void acr_driver_harvest(lua_State *L, int cidx, acr_client *c)
   }
 }
 
-/* Starts the due requests of every started operation; returns the soonest time one
- * that is not due yet will be (HUGE_VAL: none). Finished ones leave the set.
+/* Starts the due requests of every started operation that the pacer lets go.
+ * Finished ones leave the set.
  * This runs on every wake of a drive, so it walks the set once and copies only the
  * due operations: starting one may run Lua (the logger, on a request that fails at
  * once) that starts others, and a table must not gain keys while lua_next walks it.
- * A list, not the C stack: there may be more of them than a C function may push. */
-double acr_driver_start_due(lua_State *L, int cidx)
+ * A list, not the C stack: there may be more of them than a C function may push.
+ * Of the due ones the list takes only those the pacer would let go were the ones
+ * before them sent: of sixty held back by a low bucket, two may go, and the others
+ * would only be looked at in vain. The walk counts them (c->held). */
+void acr_driver_start_due(lua_State *L, int cidx)
 {
   double soonest = HUGE_VAL, now = acr_now();
   acr_client *c = (acr_client *)lua_touserdata(L, cidx);
-  /* nothing can be due before due_at unless an event said otherwise; a walk a second
-   * all the same, so that no wake relies on one notice */
-  if (!c->due_dirty && now < c->due_at && now - c->due_walked < 1.0)
-    return c->due_at;
+  /* nothing can be due before the next due time unless an event said otherwise; a
+   * walk a second all the same, so that no wake relies on one notice */
+  if (!c->due_dirty && now < acr_driver_next_due(c, now) && now - c->due_walked < 1.0)
+    return;
   c->due_dirty = 0;
   c->due_at = HUGE_VAL;   /* events during the walk note theirs into it */
+  int held[ACR_KINDS];   /* and the walk counts the held ones again */
+  memcpy(held, c->held, sizeof held);
+  memset(c->held, 0, sizeof c->held);
   c->due_walked = now;
+  int listed[ACR_KINDS] = {0};
   push_table(L, cidx, "active");
   int t = lua_gettop(L), n = 0;
   lua_pushnil(L);   /* the list of due ones, made when the first is found */
@@ -244,6 +322,14 @@ double acr_driver_start_due(lua_State *L, int cidx)
       lua_pushnil(L);
       lua_rawset(L, t);   /* clearing a field during traversal is allowed */
     } else if (!acr_op_transfer(op) && acr_op_due(op) <= now && !c->token_fetches) {
+      if (!acr_op_paced(op)) {
+        int k = acr_pacer_kind(acr_op_method(op));
+        if (acr_pacer_wait_more(&c->pacer, k, listed[k], now) > 0) {
+          c->held[k]++;
+          continue;
+        }
+        listed[k]++;
+      }
       if (n == 0) {
         lua_newtable(L);
         lua_replace(L, t + 1);
@@ -257,16 +343,20 @@ double acr_driver_start_due(lua_State *L, int cidx)
   for (int i = 1; i <= n; i++) {
     lua_rawgeti(L, t + 1, i);
     acr_op *op = acr_op_check(L, -1);
-    if (!acr_op_finished(op) && !acr_op_transfer(op))
+    if (!acr_op_finished(op) && !acr_op_transfer(op)) {
+      int k = acr_pacer_kind(acr_op_method(op));
       acr_driver_start(L, cidx, lua_gettop(L));
-    /* held back by start: by pacing (a new due time), or by the token request out */
+      if (held[k] > 0 && acr_op_transfer(op))
+        c->held_let[k] = now;   /* one of a kind held back went */
+    }
+    /* held back by start: by the pacer after all (counted in c->held), or by the
+     * token request out */
     if (counts_for_wake(c, op, now) && acr_op_due(op) < soonest)
       soonest = acr_op_due(op);
     lua_settop(L, t + 1);
   }
   lua_settop(L, t - 1);
   note_due(c, soonest);
-  return c->due_at;
 }
 
 /* Adds the operation at opidx to the client's started ones, unless it has ended. */

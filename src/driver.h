@@ -6,6 +6,7 @@
 
 #include "compat.h"
 #include "client.h"
+#include "opstate.h"
 
 /* client:close(): operations with a request out end with ClientClosed; the client's
  * transfers and connections are freed. cidx is the client userdata. */
@@ -25,9 +26,14 @@ void acr_driver_methods(lua_State *L);
 void acr_driver_adopt(lua_State *L, int cidx, int opidx);
 /* Sends the operation's next request, unless it has one out or waits for the token. */
 void acr_driver_start(lua_State *L, int cidx, int opidx);
-/* Starts the due requests of every started operation; returns the soonest time one
- * that is not due yet will be (HUGE_VAL: none). */
-double acr_driver_start_due(lua_State *L, int cidx);
+/* Starts the due requests of every started operation that the pacer lets go. */
+void acr_driver_start_due(lua_State *L, int cidx);
+/* The soonest time the client's next wake must look (HUGE_VAL: none): the soonest due
+ * operation, or the wake for a kind with operations the pacer holds back. */
+double acr_driver_next_due(const acr_client *c, double now);
+/* Whether op's next request is due and may go now: nothing out, no token request out,
+ * not held back by the pacer. */
+int acr_driver_startable(const acr_client *c, const acr_op *op, double now);
 /* Takes in every finished transfer of the client. */
 void acr_driver_harvest(lua_State *L, int cidx, acr_client *c);
 

@@ -41,15 +41,14 @@ static double available(const acr_bucket *b, int out, double now)
   return t - out;
 }
 
-double acr_pacer_wait(const acr_pacer *p, const char *method, int own, double now)
+/* The wait of a request of bucket b with `out` requests of its kind out before it;
+ * probe_at: when the first request of an unknown bucket went. */
+static double wait_for(const acr_bucket *b, int out, double probe_at, double now)
 {
-  const acr_bucket *b = &p->kind[acr_pacer_kind(method)];
-  int out = now - b->active_at > OUT_STALE ? 0 : b->out - (own ? 1 : 0);
   double wait = b->blocked_until > now ? b->blocked_until - now : 0;
   /* the bucket is unknown: one request first, to hear where it is (not for ever: an
    * abandoned request is never answered) */
-  if (b->at == 0 && !b->silent && out > 0 && now - b->probe_at < PROBE_MAX &&
-      wait < SLOW_START)
+  if (b->at == 0 && !b->silent && out > 0 && now - probe_at < PROBE_MAX && wait < SLOW_START)
     wait = SLOW_START;
   if (b->at > 0) {
     double lack = RESERVE + 1 - available(b, out, now);
@@ -57,6 +56,22 @@ double acr_pacer_wait(const acr_pacer *p, const char *method, int own, double no
       wait = lack / b->refill;
   }
   return wait;
+}
+
+double acr_pacer_wait(const acr_pacer *p, const char *method, int own, double now)
+{
+  const acr_bucket *b = &p->kind[acr_pacer_kind(method)];
+  int out = now - b->active_at > OUT_STALE ? 0 : b->out - (own ? 1 : 0);
+  return wait_for(b, out, b->probe_at, now);
+}
+
+double acr_pacer_wait_more(const acr_pacer *p, int kind, int more, double now)
+{
+  const acr_bucket *b = &p->kind[kind];
+  int out = now - b->active_at > OUT_STALE ? 0 : b->out;
+  /* the first of `more` into an unknown bucket would be its probe, sent now */
+  double probe_at = b->at == 0 && out == 0 && more > 0 ? now : b->probe_at;
+  return wait_for(b, out + more, probe_at, now);
 }
 
 void acr_pacer_sent(acr_pacer *p, const char *method, double now)

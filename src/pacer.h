@@ -32,6 +32,9 @@ int acr_pacer_kind(const char *method);   /* ACR_KIND_* for an HTTP method */
 /* Seconds before a request of this method may go (0: now). own: the request is one
  * acr_pacer_sent already counts (handed out before and not answered yet). */
 double acr_pacer_wait(const acr_pacer *p, const char *method, int own, double now);
+/* The same for a request of a kind (ACR_KIND_*) not counted yet, were `more` others of
+ * the kind sent first: how a driver finds, in one look, which of its operations may go. */
+double acr_pacer_wait_more(const acr_pacer *p, int kind, int more, double now);
 void acr_pacer_sent(acr_pacer *p, const char *method, double now);
 
 /* The answer to a request of this method: remaining is the smallest

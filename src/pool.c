@@ -313,9 +313,7 @@ int acr_pool_run(acr_pool *p, long wait_ms)
   return rc;
 }
 
-/* Whether libcurl has something to do without a socket event: its timer has come, or
- * a socket it asked for is one the epoll set refused. */
-static int has_work(const acr_pool *p)
+int acr_pool_due(const acr_pool *p)
 {
   return p->nunwatched > 0 || (p->timer_at >= 0 && p->timer_at <= now_ms());
 }
@@ -334,7 +332,7 @@ int acr_pool_run_many(acr_pool *const *pools, struct pollfd *fds, int n, long wa
     return -1;
   int rc = 0;
   for (int i = 0; i < n; i++)
-    if (pools[i] && (fds[i].revents || has_work(pools[i])) && acr_pool_run(pools[i], 0) != 0)
+    if (pools[i] && (fds[i].revents || acr_pool_due(pools[i])) && acr_pool_run(pools[i], 0) != 0)
       rc = -1;
   return rc;
 }

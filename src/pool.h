@@ -31,6 +31,10 @@ int acr_pool_run(acr_pool *p, long wait_ms);
  * something to do does it. A NULL pool (a closed client's) is passed over. fds is the
  * caller's scratch of n entries. 0 ok, -1 a failure of poll or libcurl. */
 int acr_pool_run_many(acr_pool *const *pools, struct pollfd *fds, int n, long wait_ms);
+/* Whether libcurl has something to do without a socket event: its timer has come (a
+ * transfer just started has it at 0), or a socket it asked for is one the epoll set
+ * refused. */
+int acr_pool_due(const acr_pool *p);
 /* The next finished transfer and its CURLcode, or NULL. It is no longer running. */
 acr_http *acr_pool_done(acr_pool *p, int *curl_code);
 
