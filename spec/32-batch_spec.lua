@@ -93,6 +93,25 @@ describe("acr.batch #emulator", function()
     for i = 2, 4 do assert.are.equal("ClientClosed", summary.results[i].err.code) end
   end)
 
+  it("counts in client:ended() what the driver ends, and collects an operation handed over done", function()
+    local c = ch.client(em)
+    assert.are.equal(0, c:ended())
+    assert(c:get_token(names[1]))
+    assert.are.equal(1, c:ended())
+    local done = c:prepare("get_token", names[2])
+    assert(done:result())
+    assert.are.equal(2, c:ended())
+    -- no driver counts the end of the first job, handed over done: the batch finds it all
+    -- the same, and the two it runs
+    local summary = batch.run({ done, c:prepare("get_token", names[3]),
+                                function() return c:prepare("get_token", names[4]) end }, { width = 2 })
+    assert.are.equal(3, summary.succeeded)
+    assert.are.equal(names[2], summary.results[1].value.name)
+    assert.are.equal(4, c:ended())
+    c:close()
+    ch.raises("the client is closed", c.ended, c)
+  end)
+
   it("reports progress counts for a progress line", function()
     local b = batch.new({ client:prepare("get_token", names[3]), client:prepare("get_token", names[4]) },
                         { width = 1 })

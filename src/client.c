@@ -419,6 +419,13 @@ static int client_connections(lua_State *L)
   return 1;
 }
 
+/* syntax: n = client:ended() -- operations the blocking driver has ended so far */
+static int client_ended(lua_State *L)
+{
+  lua_pushinteger(L, (lua_Integer)acr_check_client(L, 1)->ended);
+  return 1;
+}
+
 /* syntax: ep = client:endpoint() */
 static int client_endpoint(lua_State *L)
 {
@@ -437,7 +444,8 @@ int acr_client_open(lua_State *L)
 {
   static const luaL_Reg methods[] = {
     {"close", client_close}, {"connections", client_connections}, {"drive", acr_client_drive},
-    {"endpoint", client_endpoint}, {"registry_id", client_registry_id}, {NULL, NULL}
+    {"ended", client_ended}, {"endpoint", client_endpoint}, {"registry_id", client_registry_id},
+    {NULL, NULL}
   };
   acr_newmetatable(L, ACR_CLIENT_MT);
   lua_pushcfunction(L, client_gc);

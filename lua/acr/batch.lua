@@ -60,6 +60,7 @@ local function new(jobs, width, on_done)
     next_job = 1, front = {}, running = {}, nrunning = 0, ready = {}, ready_pos = 1,
     clients = {},                 -- client -> how many of its operations run
     client_list = nil,            -- the keys of clients, for acr.drive (nil: to be made)
+    seen = setmetatable({}, { __mode = "k" }),  -- client -> client:ended() at the last look
     done = 0, failed = 0,
   }, Batch)
 end
@@ -145,6 +146,7 @@ local function fill(self)
       self.running[i] = job
       self.nrunning = self.nrunning + 1
       count_client(self, job:client(), 1)
+      if job:done() then self.look = true end  -- ended before any driver counted it
     elseif job ~= nil then
       finish(self, i, job, nil)              -- a function that did the work itself
     else
@@ -153,14 +155,41 @@ local function fill(self)
   end
 end
 
--- Takes in the operations that have ended.
-local function collect(self)
+-- How many operations client c's driver has ended, or nil (a closed client raises).
+local function ended(c)
+  local ok, n = pcall(c.ended, c)
+  return ok and n or nil
+end
+
+-- How many operations may have ended since collect last looked, by the counts of the
+-- clients' drivers; math.huge when they cannot say (a closed client, or an operation
+-- handed over ended, which no driver counted).
+local function ends_since(self)
+  if self.look then return math.huge end
+  local n = 0
+  for c in pairs(self.clients) do
+    local e, s = ended(c), self.seen[c]
+    if e == nil or s == nil then return math.huge end
+    n = n + e - s
+  end
+  return n
+end
+
+-- Takes in the operations that have ended: with `expect` of them (ends_since), the look
+-- at each running operation stops once it has found them all, or is not made at all.
+local function collect(self, expect)
+  self.look = false
+  for c in pairs(self.clients) do self.seen[c] = ended(c) end  -- before on_done drives any
+  if expect == 0 then return end
+  local found = 0
   for i, op in pairs(self.running) do
     if op:done() then
       self.running[i] = nil
       self.nrunning = self.nrunning - 1
       count_client(self, op:client(), -1)
       finish(self, i, op:result())
+      found = found + 1
+      if found >= expect then return end
     end
   end
 end
@@ -169,14 +198,17 @@ end
 local function step(self)
   fill(self)
   local before = self.done
-  collect(self)   -- starting jobs drives the client: others may have ended meanwhile
+  collect(self, ends_since(self))   -- starting jobs drives the client: others may have ended meanwhile
   if self.done > before or self.nrunning == 0 then return end
   -- The driver knows every due time of every client: acr.drive returns when one of
   -- their operations ends, so a step costs nothing per running operation, and each
   -- client's answers are taken in as they come. A closed client raises here; its
   -- operations have ended (ClientClosed) and are collected as failures below.
   local ok, err = pcall(acr.drive, client_list(self))
-  collect(self)
+  -- a drive that returns with no end counted (none left, a raise) is followed by a
+  -- look at every one, as a safety net
+  local expect = ok and ends_since(self) or 0
+  collect(self, expect > 0 and expect or math.huge)
   -- a raise that ended nothing would come back on every step: it is the caller's
   if not ok and self.done == before then error(err, 0) end
 end
