@@ -57,7 +57,7 @@ local function new(jobs, width, on_done)
   for i = 1, #jobs do own[i] = jobs[i] end   -- the caller's list stays as it was
   return setmetatable({
     jobs = own, total = #own, width = width, on_done = on_done,
-    next_job = 1, front = {}, running = {}, nrunning = 0, ready = {}, ready_pos = 1,
+    next_job = 1, front = {}, front_head = 1, front_tail = 0, running = {}, nrunning = 0, ready = {}, ready_pos = 1,
     clients = {},                 -- client -> how many of its operations run
     client_list = nil,            -- the keys of clients, for acr.drive (nil: to be made)
     seen = setmetatable({}, { __mode = "k" }),  -- client -> client:ended() at the last look
@@ -79,13 +79,22 @@ function Batch:add(job, first)
   end
   self.total = self.total + 1
   self.jobs[self.total] = job
-  if first then self.front[#self.front + 1] = self.total end
+  if first then
+    self.front_tail = self.front_tail + 1
+    self.front[self.front_tail] = self.total
+  end
   return self.total
 end
 
 -- The index of the next job to start, or nil: jobs added first, then in order.
 local function next_index(self)
-  if #self.front > 0 then return table.remove(self.front, 1) end
+  local h = self.front_head
+  if h <= self.front_tail then   -- a queue, not table.remove: a plan adds thousands first
+    local i = self.front[h]
+    self.front[h] = nil
+    self.front_head = h + 1
+    return i
+  end
   while self.next_job <= self.total do
     local i = self.next_job
     self.next_job = i + 1

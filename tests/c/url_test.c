@@ -185,7 +185,7 @@ static void test_format(void)
     acr_buf b = ACR_BUF_INIT;
     CHECK_INT(acr_url_origin(cases[i][0], &o), 0);
     CHECK_INT(acr_origin_format(&o, &b), 0);
-    CHECKF(b.data && !strcmp(b.data, cases[i][1]), "format(%s): %s", cases[i][0], b.data);
+    CHECKF(b.data && !strcmp(b.data, cases[i][1]), "format(%s): %s", cases[i][0], b.data ? b.data : "(none)");
     acr_buf_free(&b);
   }
 }
