@@ -118,6 +118,47 @@ describe("pacing #emulator", function()
     c:close()
   end)
 
+  -- n GETs started at once, then each waited for in turn (op:wait()), through a reads
+  -- bucket of {size, refill}: what it cost, and the 429s
+  local function gets_in_turn(bucket, n)
+    local seeder = ch.client(em)
+    local names = ch.seed_tokens(seeder, "turn", 8)
+    seeder:close()
+    em:settings{ throttle = { reads = bucket } }
+    local mark = ch.log_mark(em)
+    local c = ch.client(em)
+    local ops = {}
+    local share, _, wall = ch.idle_cost(function()
+      for i = 1, n do ops[i] = ch.begin_get(c, names[(i - 1) % #names + 1]) end
+      for _, op in ipairs(ops) do assert(op:wait()) end
+    end)
+    em:settings{ throttle = false }
+    c:close()
+    local n429, total = throttled_since(mark)
+    return n429, total, wall, share
+  end
+
+  it("learns a bucket smaller than ARM's public size from a 429, and keeps to it", function()
+    -- a bucket of 2 that refills 25 a second, where ARM's public size is 250: a guess of
+    -- 250 sends, after a pause or a Retry-After, as many requests as the refill rate
+    -- gives, and all but 2 come back 429, round after round (532 of 596, 30 s)
+    local n = 64
+    local n429, total, wall = gets_in_turn({ 2, 25 }, n)
+    assert.is_true(n429 <= 8, ("%d of %d requests throttled"):format(n429, total))
+    local bound = (n - 2) / 25   -- 2.5 s
+    assert.is_true(wall < 2 * bound + 0.5, ("%.2f s against a bound of %.2f s"):format(wall, bound))
+  end)
+
+  it("sleeps in an operation's wait while its group of held requests gathers", function()
+    -- a bucket that holds more than a quarter of a second's refill: the held requests go
+    -- in groups, and a token is back 10 ms after each group, long before the next wake;
+    -- the operation waited for is startable then, but a wait of 0 until the wake would
+    -- spin (half to 84 % of the CPU)
+    local n429, total, wall, share = gets_in_turn({ 30, 100 }, 160)
+    assert.is_true(n429 <= 4, ("%d of %d requests throttled"):format(n429, total))
+    assert.is_true(share < 0.2, ("CPU was %.0f %% of the %.2f s"):format(share * 100, wall))
+  end)
+
   it("waits out more 429s than it has retries when each says Retry-After", function()
     local c = ch.client(em, { retry = { max_retries = 0, base_delay = 0.01, max_delay = 5 } })
     em:admin("POST", "inject", { path = "/tokens", method = "GET", status = 429, times = 2,

@@ -88,12 +88,15 @@ static void hold(acr_client *c, const acr_op *op)
 
 /* When the next wake for the operations held back of kind k is: when the bucket
  * should have tokens for all of them, or a slot after the last of them went, but not
- * before it has a token for one. */
+ * before it has a token for one. The slot is no longer than the bucket takes to fill:
+ * a small bucket cannot hold a slot's worth. */
 static double held_due(const acr_client *c, int k, double now)
 {
   double one = now + acr_pacer_wait_more(&c->pacer, k, 0, now);
   double all = now + acr_pacer_wait_more(&c->pacer, k, c->held[k] - 1, now);
-  double t = all < c->held_let[k] + PACED_SLOT ? all : c->held_let[k] + PACED_SLOT;
+  double slot = acr_pacer_fill_time(&c->pacer, k);
+  double grouped = c->held_let[k] + (slot < PACED_SLOT ? slot : PACED_SLOT);
+  double t = all < grouped ? all : grouped;
   return t > one ? t : one;
 }
 
@@ -112,8 +115,13 @@ double acr_driver_next_due(const acr_client *c, double now)
 
 int acr_driver_startable(const acr_client *c, const acr_op *op, double now)
 {
-  return acr_op_due(op) <= now && !acr_op_transfer(op) && c->token_fetches == 0 &&
-         !acr_op_finished(op) && !paced_out(c, op, now);
+  if (acr_op_due(op) > now || acr_op_transfer(op) || c->token_fetches > 0 ||
+      acr_op_finished(op) || paced_out(c, op, now))
+    return 0;
+  /* one of a group held back goes with the group: the walk that would start it waits
+   * for the group's wake, and a wait of 0 until then would spin */
+  int k = acr_pacer_kind(acr_op_method(op));
+  return acr_op_paced(op) || c->held[k] == 0 || held_due(c, k, now) <= now;
 }
 
 /* Makes the next wakes look at op, which has no request out, when it is due. */

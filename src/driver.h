@@ -31,8 +31,8 @@ void acr_driver_start_due(lua_State *L, int cidx);
 /* The soonest time the client's next wake must look (HUGE_VAL: none): the soonest due
  * operation, or the wake for a kind with operations the pacer holds back. */
 double acr_driver_next_due(const acr_client *c, double now);
-/* Whether op's next request is due and may go now: nothing out, no token request out,
- * not held back by the pacer. */
+/* Whether the next walk starts op's next request: it is due, nothing is out, no token
+ * request is out, and the pacer neither holds it back nor holds it for its group. */
 int acr_driver_startable(const acr_client *c, const acr_op *op, double now);
 /* Takes in every finished transfer of the client. */
 void acr_driver_harvest(lua_State *L, int cidx, acr_client *c);

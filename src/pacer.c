@@ -1,7 +1,12 @@
 /* The pacer (see pacer.h). ARM's bucket sizes and refill rates are public (reads
  * 250 + 25/s, writes and deletes 200 + 10/s per subscription); the headers say where
  * a bucket stands now, the rates how fast it comes back. Until a header is heard the
- * bucket is unknown and nothing is held back. */
+ * bucket is unknown and nothing is held back.
+ * A bucket may be smaller than ARM's public size (a tenant's, or a service's own
+ * limit): a 429 shows it, and the size becomes the most a header has said is left,
+ * plus the request it counted. Without
+ * that, every pause would be followed by as many requests as the public size allows,
+ * and all but the real bucket's worth would come back 429, round after round. */
 #include <string.h>
 
 #include "pacer.h"
@@ -22,6 +27,7 @@ void acr_pacer_init(acr_pacer *p)
   for (int k = 0; k < ACR_KINDS; k++) {
     p->kind[k].capacity = cap[k];
     p->kind[k].refill = rate[k];
+    p->kind[k].peak = -1;
   }
 }
 
@@ -65,6 +71,13 @@ double acr_pacer_wait(const acr_pacer *p, const char *method, int own, double no
   return wait_for(b, out, b->probe_at, now);
 }
 
+double acr_pacer_fill_time(const acr_pacer *p, int kind)
+{
+  const acr_bucket *b = &p->kind[kind];
+  double t = (b->capacity - RESERVE - 1) / b->refill;
+  return t > 0 ? t : 0;
+}
+
 double acr_pacer_wait_more(const acr_pacer *p, int kind, int more, double now)
 {
   const acr_bucket *b = &p->kind[kind];
@@ -95,6 +108,8 @@ void acr_pacer_answered(acr_pacer *p, const char *method, int sent, long status,
   if (remaining < 0 && status != 429 && status != 0 && b->at == 0)
     b->silent = 1;   /* not ARM, or the headers are stripped: no slow start */
   if (remaining >= 0) {
+    if (remaining > b->peak)
+      b->peak = remaining;
     /* the header counts this request already taken */
     b->tokens = remaining;
     b->at = now;
@@ -103,6 +118,10 @@ void acr_pacer_answered(acr_pacer *p, const char *method, int sent, long status,
   }
   if (status == 429) {
     p->throttled++;
+    /* the bucket is no bigger than the most it has had (a bucket that others of the
+     * subscription drain shows its size all the same, in its first answers) */
+    if (b->peak >= 0 && b->peak + 1 < b->capacity)
+      b->capacity = b->peak + 1 > RESERVE + 1 ? b->peak + 1 : RESERVE + 1;
     if (b->at == 0 || remaining < 0) {
       b->tokens = 0;
       b->at = now;

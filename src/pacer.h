@@ -12,7 +12,9 @@ enum { ACR_KIND_READS, ACR_KIND_WRITES, ACR_KIND_DELETES, ACR_KINDS };
 typedef struct acr_bucket {
   double tokens;        /* estimated tokens at `at`, after the requests answered */
   double at;            /* monotonic time of that estimate; 0: nothing heard yet */
-  double capacity;      /* ARM's bucket size for the kind (the most it can hold) */
+  double capacity;      /* the most it can hold: ARM's public size for the kind, more
+                         * when a header says so, less when a 429 shows it (pacer.c) */
+  double peak;          /* the most a header has said is left (-1: none yet) */
   double refill;        /* tokens per second */
   double blocked_until; /* a 429's Retry-After: nothing of this kind before then */
   int out;              /* requests of this kind sent and not answered */
@@ -36,6 +38,9 @@ double acr_pacer_wait(const acr_pacer *p, const char *method, int own, double no
  * the kind sent first: how a driver finds, in one look, which of its operations may go. */
 double acr_pacer_wait_more(const acr_pacer *p, int kind, int more, double now);
 void acr_pacer_sent(acr_pacer *p, const char *method, double now);
+/* Seconds a bucket of this kind takes to refill from where a request may go to full:
+ * the longest a driver may let requests gather and still send them all at once. */
+double acr_pacer_fill_time(const acr_pacer *p, int kind);
 
 /* The answer to a request of this method: remaining is the smallest
  * x-ms-ratelimit-remaining-*-<kind> value (< 0: none), retry_after a 429's wait
