@@ -112,6 +112,21 @@ describe("acr.batch #emulator", function()
     ch.raises("the client is closed", c.ended, c)
   end)
 
+  it("starts the jobs added first before the others, in the order they were added", function()
+    local order = {}
+    local function job(tag) return function() order[#order + 1] = tag; return tag end end
+    local b = batch.new({ job("a"), job("b") }, { width = 1, on_done = function(_, v, _, self)
+      -- a next step added first from on_done goes after those added first before it,
+      -- and before the jobs not added first
+      if v == "f1" then self:add(job("f1-next"), true) end
+    end })
+    b:add(job("f1"), true)
+    b:add(job("f2"), true)
+    b:add(job("c"))
+    for _ in b:results() do end
+    assert.are.same({ "f1", "f2", "f1-next", "a", "b", "c" }, order)
+  end)
+
   it("reports progress counts for a progress line", function()
     local b = batch.new({ client:prepare("get_token", names[3]), client:prepare("get_token", names[4]) },
                         { width = 1 })
