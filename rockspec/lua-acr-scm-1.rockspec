@@ -13,9 +13,10 @@ description = {
 }
 -- Lua 5.4, or LuaJIT 2.1, which luarocks counts as Lua 5.1. PUC Lua 5.1 to 5.3 cannot
 -- be told apart here: CMakeLists.txt refuses them, with a message, before compiling.
--- lua-cjson: on Debian, apt's lua-cjson; luarocks cannot see it, and
--- rockspec/luarocks-debian.lua declares it provided (README, "Install").
-dependencies = { "lua >= 5.1, < 5.5", "lua-cjson" }
+-- lua-cjson, and lyaml (desired-state files in YAML, docs/DESIRED.md): on Debian, apt's
+-- lua-cjson and lua-yaml; luarocks cannot see them, and rockspec/luarocks-debian.lua
+-- declares them provided (README, "Install").
+dependencies = { "lua >= 5.1, < 5.5", "lua-cjson", "lyaml" }
 -- libcurl and OpenSSL are found by CMake through pkg-config, which knows Debian's
 -- multiarch include paths (luarocks' external_dependencies search does not).
 build = {

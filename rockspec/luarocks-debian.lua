@@ -4,11 +4,12 @@
 --   LUAROCKS_CONFIG=rockspec/luarocks-debian.lua luarocks --lua-version 5.1 --tree DIR make rockspec/lua-acr-scm-1.rockspec
 -- (5.1: LuaJIT). Nothing is fetched: the build needs only what apt installed.
 
--- lua-cjson is apt's package lua-cjson (for Lua 5.1 to 5.4, on every interpreter's
--- default paths), which is in no luarocks tree: say it is provided, as luarocks does
--- for Lua itself, so the dependency check passes and the default --deps-mode (one)
--- stays, which is also what puts the tree's paths in the tree's bin/acr wrapper.
-rocks_provided = { ["lua-cjson"] = "2.1.0-1" }
+-- lua-cjson and lyaml are apt's packages lua-cjson and lua-yaml (for Lua 5.1 to 5.4, on
+-- every interpreter's default paths), which are in no luarocks tree: say they are
+-- provided, as luarocks does for Lua itself, so the dependency check passes and the
+-- default --deps-mode (one) stays, which is also what puts the tree's paths in the
+-- tree's bin/acr wrapper.
+rocks_provided = { ["lua-cjson"] = "2.1.0-1", lyaml = "6.2.8-1" }
 
 -- luarocks calls LuaJIT "Lua 5.1". Left to itself it would take /usr/bin/lua5.1
 -- (PUC Lua, which lua-acr does not support) and its headers; here 5.1 is Debian's

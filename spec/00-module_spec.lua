@@ -203,6 +203,17 @@ for s in client:scope_maps() do print("listed " .. s.name) end
     assert.are.equal(tree_path("lib/luarocks/rocks-" .. rock.luaver, "lua-acr/scm-1/docs/CLI.md"), doc)
     local _, version = run({ tree_path("bin/acr"), "--version" })
     assert.matches("^acr %d+%.%d+%.%d+\n$", version)
+    -- a desired-state file in YAML: lyaml, the rock's dependency (apt's lua-yaml here)
+    local f = assert(io.open(work .. "/desired.yaml", "w"))
+    f:write("registries:\n  - subscription: ", SUB, "\n    resource_group: ", RG, "\n    name: ", REG,
+            "\n    scope_maps:\n      rock-desired:\n        actions: [repositories/app/content/read]\n")
+    f:close()
+    local pok, plan = run({ tree_path("bin/acr"), "plan", "-f", "desired.yaml", "--endpoint", em_url,
+                            "--ledger", work .. "/ledger.json", "-o", "json", "--only-show-errors" }, env)
+    assert.is_true(pok, plan)
+    local changes = (cjson.decode(plan) or {}).changes or {}
+    assert.are.equal(1, #changes, plan)
+    assert.are.same({ "create", "scope_map", "rock-desired" }, { changes[1].action, changes[1].kind, changes[1].name })
   end)
 
   it("acr-emulator starts, answers and stops from the tree, with the tree's Lua files", function()
