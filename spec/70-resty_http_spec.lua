@@ -139,7 +139,7 @@ local CONF = [=[
 http {
 {{HTTP_FILES}}
   client_body_buffer_size 1m;
-  lua_package_path "{{PREFIX}}/lua/?.lua;{{ROOT}}/lua/?.lua;;";
+  lua_package_path "{{PREFIX}}/lua/?.lua;{{ROOT}}/lua/?.lua;{{ROOT}}/lua/?/init.lua;;";
   lua_package_cpath "{{CPATH}};;";
   lua_ssl_trusted_certificate {{CA_FILE}};
   init_worker_by_lua_block { require("t_blocking").init_worker() }
