@@ -120,7 +120,7 @@ describe("the luarocks rock #build", function()
     local V = rock.luaver
     local rockdir = tree_path("lib/luarocks/rocks-" .. V, "lua-acr", "scm-1")
     for _, f in ipairs { tree_path("lib/lua", V, "acr.so"), tree_path("share/lua", V, "acr/cli/init.lua"),
-        tree_path("share/lua", V, "acr/resty.lua"), tree_path("share/lua", V, "acr/emulator/init.lua"),
+        tree_path("share/lua", V, "acr/resty/init.lua"), tree_path("share/lua", V, "acr/emulator/init.lua"),
         tree_path("bin/acr"), tree_path("bin/acr-emulator"), rockdir .. "/docs/CLI.md",
         rockdir .. "/docs/API.md", rockdir .. "/docs/RESTY.md", rockdir .. "/examples/rotate-token.lua" } do
       assert.truthy(helpers.read_file(f), f .. " is not in the tree")
