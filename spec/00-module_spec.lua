@@ -125,12 +125,14 @@ describe("the luarocks rock #build", function()
         rockdir .. "/docs/API.md", rockdir .. "/docs/RESTY.md", rockdir .. "/examples/rotate-token.lua" } do
       assert.truthy(helpers.read_file(f), f .. " is not in the tree")
     end
-    -- every part of the command line, as the checkout has them
-    local _, parts = sh("cd " .. q(helpers.root .. "/lua/acr/cli") .. " && ls *.lua")
-    assert.truthy(parts:find("args.lua", 1, true), parts)
-    for part in parts:gmatch("[^\n]+") do
-      local f = tree_path("share/lua", V, "acr/cli/" .. part)
-      assert.truthy(helpers.read_file(f), f .. " is not in the tree")
+    -- every part of the command line and of acr.resty, as the checkout has them
+    for folder, one in pairs { cli = "args.lua", resty = "wrap.lua" } do
+      local _, parts = sh("cd " .. q(helpers.root .. "/lua/acr/" .. folder) .. " && ls *.lua")
+      assert.truthy(parts:find(one, 1, true), parts)
+      for part in parts:gmatch("[^\n]+") do
+        local f = tree_path("share/lua", V, "acr/" .. folder .. "/" .. part)
+        assert.truthy(helpers.read_file(f), f .. " is not in the tree")
+      end
     end
     -- bin/acr is luarocks' wrapper: the tree's interpreter, the tree's paths
     local wrapper = helpers.read_file(tree_path("bin/acr"))
@@ -166,6 +168,7 @@ local client = acr.client{ subscription_id = %q, resource_group = %q, registry =
   endpoint = url, credential = acr.credential.static(token) }
 print("module " .. package.searchpath("acr", package.cpath))
 print("cli " .. package.searchpath("acr.cli", package.path))
+print("resty " .. package.searchpath("acr.resty", package.path))
 local sm = assert(client:create_scope_map("rock-pull", {
   actions = { "repositories/app/content/read" }, description = "from the rock" }))
 print("created " .. sm.name .. " " .. sm.provisioning_state)
@@ -178,6 +181,7 @@ for s in client:scope_maps() do print("listed " .. s.name) end
     assert.is_true(ok, out)
     assert.truthy(out:find("module " .. tree_path("lib/lua", V, "acr.so") .. "\n", 1, true), out)
     assert.truthy(out:find("cli " .. tree_path("share/lua", V, "acr/cli/init.lua") .. "\n", 1, true), out)
+    assert.truthy(out:find("resty " .. tree_path("share/lua", V, "acr/resty/init.lua") .. "\n", 1, true), out)
     assert.truthy(out:find("created rock-pull Succeeded\n", 1, true), out)
     assert.truthy(out:find("listed rock-pull\n", 1, true), out)
   end)
