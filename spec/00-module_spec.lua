@@ -120,7 +120,7 @@ describe("the luarocks rock #build", function()
     local V = rock.luaver
     local rockdir = tree_path("lib/luarocks/rocks-" .. V, "lua-acr", "scm-1")
     for _, f in ipairs { tree_path("lib/lua", V, "acr.so"), tree_path("share/lua", V, "acr/cli/init.lua"),
-        tree_path("share/lua", V, "acr/resty/init.lua"), tree_path("share/lua", V, "acr/emulator/init.lua"),
+        tree_path("share/lua", V, "acr/resty.lua"), tree_path("share/lua", V, "acr/emulator/init.lua"),
         tree_path("bin/acr"), tree_path("bin/acr-emulator"), rockdir .. "/docs/CLI.md",
         rockdir .. "/docs/API.md", rockdir .. "/docs/RESTY.md", rockdir .. "/examples/rotate-token.lua" } do
       assert.truthy(helpers.read_file(f), f .. " is not in the tree")
@@ -181,7 +181,7 @@ for s in client:scope_maps() do print("listed " .. s.name) end
     assert.is_true(ok, out)
     assert.truthy(out:find("module " .. tree_path("lib/lua", V, "acr.so") .. "\n", 1, true), out)
     assert.truthy(out:find("cli " .. tree_path("share/lua", V, "acr/cli/init.lua") .. "\n", 1, true), out)
-    assert.truthy(out:find("resty " .. tree_path("share/lua", V, "acr/resty/init.lua") .. "\n", 1, true), out)
+    assert.truthy(out:find("resty " .. tree_path("share/lua", V, "acr/resty.lua") .. "\n", 1, true), out)
     assert.truthy(out:find("created rock-pull Succeeded\n", 1, true), out)
     assert.truthy(out:find("listed rock-pull\n", 1, true), out)
   end)

@@ -36,7 +36,7 @@ local function start_example(dir, em)
     dir = dir, conf = assert(helpers.read_file(EXAMPLE .. "/nginx.conf.in")), probe = "/health",
     env = "env -u AZURE_CLIENT_SECRET",
     vars = {
-      LUA_PATH = EXAMPLE .. "/lua/?.lua;" .. helpers.root .. "/lua/?.lua;" .. helpers.root .. "/lua/?/init.lua",
+      LUA_PATH = EXAMPLE .. "/lua/?.lua;" .. helpers.root .. "/lua/?.lua",
       LUA_CPATH = os.getenv("ACR_CPATH") or (helpers.root .. "/build/luajit/?.so"),
       CA_FILE = em.ca_file, CONFIG = dir .. "/config.json",
     },

@@ -8,12 +8,13 @@ local q = helpers.quote
 
 local skip_reason = helpers.nginx_skip_reason
 
--- acr.resty's source: every file of lua/acr/resty/ (init.lua, the parts), one text.
+-- acr.resty's source: lua/acr/resty.lua and every file of lua/acr/resty/ (its parts),
+-- one text.
 local function resty_source()
   local dir = helpers.root .. "/lua/acr/resty"
   local ok, files = helpers.sh("cd " .. q(dir) .. " && ls *.lua")
-  assert(ok and files:find("init.lua\n", 1, true) and files:find("wrap.lua\n", 1, true), files)
-  local src = {}
+  assert(ok and files:find("wrap.lua\n", 1, true), files)
+  local src = { assert(helpers.read_file(helpers.root .. "/lua/acr/resty.lua")) }
   for f in files:gmatch("[^\n]+") do src[#src + 1] = assert(helpers.read_file(dir .. "/" .. f)) end
   return "\n" .. table.concat(src, "\n")
 end
@@ -149,7 +150,7 @@ local CONF = [=[
 http {
 {{HTTP_FILES}}
   client_body_buffer_size 1m;
-  lua_package_path "{{PREFIX}}/lua/?.lua;{{ROOT}}/lua/?.lua;{{ROOT}}/lua/?/init.lua;;";
+  lua_package_path "{{PREFIX}}/lua/?.lua;{{ROOT}}/lua/?.lua;;";
   lua_package_cpath "{{CPATH}};;";
   lua_ssl_trusted_certificate {{CA_FILE}};
   init_worker_by_lua_block { require("t_blocking").init_worker() }

@@ -30,7 +30,7 @@ case ${1:-} in
     mkdir -p "$dir/logs" "$dir/tmp"
     dir=$(cd "$dir" && pwd)
     sed -e "s#{{PREFIX}}#$dir#g" -e "s#{{MODULES}}#$modules#g" -e "s#{{USER}}#$user#g" \
-        -e "s#{{PORT}}#$port#g" -e "s#{{LUA_PATH}}#$here/lua/?.lua;$root/lua/?.lua;$root/lua/?/init.lua#g" \
+        -e "s#{{PORT}}#$port#g" -e "s#{{LUA_PATH}}#$here/lua/?.lua;$root/lua/?.lua#g" \
         -e "s#{{LUA_CPATH}}#$build/luajit/?.so#g" -e "s#{{CA_FILE}}#$ca#g" \
         -e "s#{{CONFIG}}#$config#g" "$here/nginx.conf.in" >"$dir/nginx.conf"
     exec nginx -p "$dir" -c "$dir/nginx.conf" -e "$dir/logs/error.log"
