@@ -3,6 +3,7 @@
 -- an acr.Error on stderr.
 
 local acr = require "acr"
+local text = require "acr.text"
 
 local _M = {}
 
@@ -65,7 +66,7 @@ end
 -- The service's words reach a terminal: control characters (C0, DEL, C1 as UTF-8)
 -- become spaces, so no escape sequence in a message can act on the terminal.
 function _M.printable(s)
-  return (tostring(s):gsub("%c", " "):gsub("\194[\128-\159]", " "))
+  return text.printable(s, " ")
 end
 local printable = _M.printable
 

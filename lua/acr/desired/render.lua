@@ -16,7 +16,7 @@ _M.SYMBOL = SYMBOL
 
 -- What ARM sent (actions, a description) reaches a terminal: no control character
 -- of it acts there (json.encode escapes them in a string; a list's items are made safe).
-local function safe(s) return (tostring(s):gsub("[%c\127]", "?"):gsub("\194[\128-\159]", "?")) end
+local safe = require("acr.text").printable
 
 local function quoted(v)
   if type(v) == "table" then

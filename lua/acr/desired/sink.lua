@@ -36,6 +36,7 @@
 -- Misuse raises (acr.check's shape), as does a call on a closed sink.
 local check = require "acr.check"
 local json = require "acr.json"
+local printable = require("acr.text").printable
 local ledger = require "acr.desired.ledger"
 
 local _M = { _VERSION = "0.1.0" }
@@ -253,7 +254,7 @@ end
 -- One short line: control characters (C0, DEL and C1) made visible as '?', at most
 -- EXCERPT bytes (not ending inside a UTF-8 character).
 local function one_line(text)
-  text = text:gsub("\t", " "):gsub("[%c\127]", "?"):gsub("\194[\128-\159]", "?")
+  text = printable((text:gsub("\t", " ")))
   text = text:gsub("^%s+", ""):gsub("%s+$", "")
   if #text > EXCERPT then
     text = text:sub(1, EXCERPT):gsub("[\192-\255][\128-\191]*$", "") .. "…"
