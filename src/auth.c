@@ -6,8 +6,8 @@
 #include <time.h>
 
 #include "auth.h"
+#include "cert.h"
 #include "error.h"
-#include "jwt.h"
 #include "luax.h"
 
 acr_credential *acr_check_credential(lua_State *L, int idx)

@@ -8,16 +8,7 @@
 #include <time.h>
 
 #include "buf.h"
-
-typedef struct acr_cert acr_cert;  /* opaque: private key + certificate (+ chain) */
-
-/* Loads a PEM file holding the certificate and its private key (any order, key possibly
- * encrypted with password), or a PKCS#12 file (detected by content, not by name).
- * Checks that the key matches the certificate, and that the certificate is valid now.
- * On failure returns NULL and writes a message (never containing the password) to err.
- * The password is not kept. */
-acr_cert *acr_cert_load(const char *path, const char *password, char *err, size_t errlen);
-void acr_cert_free(acr_cert *c);   /* frees the key (OpenSSL wipes it) */
+#include "cert.h"
 
 /* Appends to out the assertion JWT: header {"alg":"RS256","typ":"JWT","x5t":…[,"x5c":[…]]},
  * claims {"aud":aud,"iss":client_id,"sub":client_id,"jti":<uuid>,"nbf":now,"iat":now,"exp":now+600}.

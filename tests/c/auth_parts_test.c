@@ -1,14 +1,15 @@
-/* Tests for src/jwt.c (certificate loading, RS256 client assertions) and src/subprocess.c
- * (running a program without a shell). Built and run by ctest (c/auth_parts and
- * c-asan/auth_parts, see CMakeLists.txt). Needs the openssl CLI on PATH and python3
- * ($ACR_PYTHON3, else the one on PATH); fixtures are generated into a temporary
- * directory that is removed at the end. By hand, from the repository root:
+/* Tests for src/cert.c and src/jwt.c (certificate loading, RS256 client assertions) and
+ * src/subprocess.c (running a program without a shell). Built and run by ctest
+ * (c/auth_parts and c-asan/auth_parts, see CMakeLists.txt). Needs the openssl CLI on PATH
+ * and python3 ($ACR_PYTHON3, else the one on PATH); fixtures are generated into a
+ * temporary directory that is removed at the end. By hand, from the repository root:
  *
  *   gcc -std=c99 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Werror -Wshadow \
  *       -Wstrict-prototypes -Wmissing-prototypes -g -O1 \
  *       -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer \
- *       -Isrc tests/c/auth_parts_test.c src/jwt.c src/subprocess.c src/runio.c src/buf.c \
- *       -o /tmp/auth_parts_test $(pkg-config --libs libcrypto) && /tmp/auth_parts_test
+ *       -Isrc tests/c/auth_parts_test.c src/jwt.c src/cert.c src/sslerr.c src/subprocess.c \
+ *       src/runio.c src/buf.c -o /tmp/auth_parts_test $(pkg-config --libs libcrypto) \
+ *     && /tmp/auth_parts_test
  *
  * Prints one line per failed check and exits 1 if any failed. ACR_TEST_KEEP=1 keeps the
  * fixture directory. */
@@ -28,6 +29,7 @@
 
 #include <openssl/err.h>
 
+#include "cert.h"
 #include "jwt.h"
 #include "subprocess.h"
 
@@ -225,7 +227,7 @@ static int make_fixtures(void)
          sh("head -c 100 cert.p12 > truncated.p12");
 }
 
-/* ---- jwt.c ---- */
+/* ---- cert.c and jwt.c ---- */
 
 static void test_base64url(void)
 {

@@ -1,16 +1,18 @@
-/* Tests for src/http.c against a real loopback server (tests/c/http_server.py, which this
- * program starts and stops with $ACR_PYTHON3, else the python3 on PATH). Built and run
- * by ctest (c/http and c-asan/http, see CMakeLists.txt). By hand, from the repository root:
+/* Tests for src/http.c, src/http_request.c and src/http_response.c against a real
+ * loopback server (tests/c/http_server.py, which this program starts and stops with
+ * $ACR_PYTHON3, else the python3 on PATH). Built and run by ctest (c/http and
+ * c-asan/http, see CMakeLists.txt). By hand, from the repository root:
  *
  *   gcc -std=c99 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Werror -Wshadow \
  *       -Wstrict-prototypes -Wmissing-prototypes -g -O1 \
  *       -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer \
- *       -Isrc tests/c/http_test.c src/http.c src/netguard.c src/buf.c src/secmem.c -o /tmp/http_test \
+ *       -Isrc tests/c/http_test.c src/http.c src/http_request.c src/http_response.c \
+ *       src/netguard.c src/buf.c src/secmem.c -o /tmp/http_test \
  *       -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc $(pkg-config --libs libcurl libcrypto) \
  *     && /tmp/http_test tests/c/http_server.py
  *
- * The --wrap flags route the allocations made by http.c, buf.c and this file through
- * the failure injector below (libcurl's own are not), for the out-of-memory test.
+ * The --wrap flags route the allocations made by the http*.c files, buf.c and this file
+ * through the failure injector below (libcurl's own are not), for the out-of-memory test.
  * Prints one line per failed check and exits 1 if any failed. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -500,7 +502,7 @@ static void test_tls(void)
   acr_http_response_free(&r);
 }
 
-/* Fail the 1st, 2nd, ... allocation made by http.c/buf.c until a run completes untouched:
+/* Fail the 1st, 2nd, ... allocation made by http*.c/buf.c until a run completes untouched:
  * each must end in an error (or a complete response), never a crash or (under LSan) a
  * leak. */
 static void test_out_of_memory(void)
