@@ -63,11 +63,6 @@ static CURLcode set_fixed_options(acr_http *h, const acr_http_options *opt)
   CURL *c = h->curl;
   CURLcode rc = CURLE_OK;
   const char *ua = opt->user_agent ? opt->user_agent : acr_http_version();
-#define SET(o, v) \
-  do { \
-    if (rc == CURLE_OK) \
-      rc = curl_easy_setopt(c, o, v); \
-  } while (0)
   SET(CURLOPT_ERRORBUFFER, h->errbuf);
   SET(CURLOPT_NOSIGNAL, 1L);              /* no SIGALRM for DNS timeouts: we may be in a thread */
   SET(CURLOPT_PROTOCOLS_STR, "http,https");
@@ -101,7 +96,6 @@ static CURLcode set_fixed_options(acr_http *h, const acr_http_options *opt)
   SET(CURLOPT_PIPEWAIT, 1L);
   if (opt->share)
     SET(CURLOPT_SHARE, (CURLSH *)opt->share);  /* TLS sessions, DNS, cookies of the client */
-#undef SET
   return rc;
 }
 

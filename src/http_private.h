@@ -27,6 +27,14 @@ struct acr_http {
   char errbuf[CURL_ERROR_SIZE];
 };
 
+/* curl_easy_setopt(c, o, v) unless an earlier one failed: a run of options keeps its
+ * first failure in rc (c and rc are the caller's locals). */
+#define SET(o, v) \
+  do { \
+    if (rc == CURLE_OK) \
+      rc = curl_easy_setopt(c, o, v); \
+  } while (0)
+
 /* ASCII only: header names must not depend on the locale. */
 static inline char ascii_lower(char c)
 {

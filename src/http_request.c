@@ -116,11 +116,6 @@ static CURLcode set_request(acr_http *h, const char *method, const char *url,
   CURL *c = h->curl;
   CURLcode rc = CURLE_OK;
   int custom = strcmp(method, "GET") && strcmp(method, "HEAD");
-#define SET(o, v) \
-  do { \
-    if (rc == CURLE_OK) \
-      rc = curl_easy_setopt(c, o, v); \
-  } while (0)
   SET(CURLOPT_URL, url);
   SET(CURLOPT_POSTFIELDS, (const char *)NULL);  /* drop the previous body pointer... */
   SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)-1);
@@ -136,7 +131,6 @@ static CURLcode set_request(acr_http *h, const char *method, const char *url,
   SET(CURLOPT_TIMEOUT_MS, timeout_ms > 0 ? timeout_ms : h->timeout_ms);
   SET(CURLOPT_HTTPHEADER, hdrs);
   SET(CURLOPT_FRESH_CONNECT, fresh ? 1L : 0L);
-#undef SET
   return rc;
 }
 
@@ -256,7 +250,7 @@ int acr_http_begin(acr_http *h, const char *method, const char *url,
                             link_fixed(h, h->extra, h->tail, own_accept));
   h->res = res;
   if (rc != CURLE_OK)
-    return acr_http_end(h, rc) ;
+    return acr_http_end(h, rc);
   return 0;
 }
 
