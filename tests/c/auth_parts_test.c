@@ -30,36 +30,13 @@
 #include <openssl/err.h>
 
 #include "cert.h"
+#include "check.h"
 #include "jwt.h"
+#include "run.h"
 #include "subprocess.h"
 
 #define PASSWORD "S3cr3t-pw"
 
-/* ---- checks ---- */
-
-static int failures, checks;
-
-#define CHECK(cond) check((cond), #cond, __LINE__)
-#define CHECK_STR(a, b) check_str((a), (b), #a, __LINE__)
-
-static void check(int ok, const char *what, int line)
-{
-  checks++;
-  if (!ok) {
-    failures++;
-    fprintf(stderr, "FAIL line %d: %s\n", line, what);
-  }
-}
-
-static void check_str(const char *got, const char *want, const char *what, int line)
-{
-  checks++;
-  if (!got || strcmp(got, want) != 0) {
-    failures++;
-    fprintf(stderr, "FAIL line %d: %s is \"%s\", want \"%s\"\n", line, what,
-            got ? got : "(null)", want);
-  }
-}
 
 /* ---- helpers ---- */
 
@@ -140,12 +117,6 @@ static void cloexec_inherited(void)
       fcntl(fd, F_SETFD, FD_CLOEXEC);
 }
 
-static double now_s(void)
-{
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 /* base64url without padding; -1 on a character outside the alphabet or on '='. */
 static int b64url_decode(const char *s, size_t len, acr_buf *out)
@@ -254,10 +225,10 @@ static acr_cert *load_ok(const char *name, const char *password, int line)
 {
   char err[512] = "";
   acr_cert *c = acr_cert_load(tmp(name), password, err, sizeof err);
-  check(c != NULL, name, line);
+  check_at(c != NULL, line, "%s", name);
   if (!c)
     fprintf(stderr, "  %s: %s\n", name, err);
-  check(ERR_peek_error() == 0, "error queue empty after a load", line);
+  check_at(ERR_peek_error() == 0, line, "error queue empty after a load");
   return c;
 }
 
@@ -266,17 +237,13 @@ static void load_fails(const char *name, const char *password, const char *want,
 {
   char err[512] = "";
   acr_cert *c = acr_cert_load(tmp(name), password, err, sizeof err);
-  check(c == NULL, name, line);
+  check_at(c == NULL, line, "%s", name);
   acr_cert_free(c);
-  if (!strstr(err, want)) {
-    failures++;
-    fprintf(stderr, "FAIL line %d: %s: error \"%s\" lacks \"%s\"\n", line, name, err, want);
-  }
-  checks++;
-  check(strstr(err, PASSWORD) == NULL && strstr(err, "wrong-pw") == NULL,
-        "no password in the message", line);
-  check(strstr(err, tmpdir) != NULL, "the message names the file", line);
-  check(ERR_peek_error() == 0, "error queue empty after a failed load", line);
+  check_at(strstr(err, want) != NULL, line, "%s: error \"%s\" lacks \"%s\"", name, err, want);
+  check_at(strstr(err, PASSWORD) == NULL && strstr(err, "wrong-pw") == NULL, line,
+           "no password in the message");
+  check_at(strstr(err, tmpdir) != NULL, line, "the message names the file");
+  check_at(ERR_peek_error() == 0, line, "error queue empty after a failed load");
 }
 
 static void test_load(void)
@@ -543,7 +510,7 @@ static void test_assertion(void)
     acr_buf_adds(&want, "\",\"");
     acr_buf_adds(&want, ca ? ca : "?");
     acr_buf_adds(&want, "\"]}");
-    check_str(p.header.data, want.data, files[i], __LINE__);
+    check_str_at(p.header.data, want.data, files[i], __LINE__);
     free(leaf);
     free(ca);
     CHECK(sh("openssl pkey -in leaf_key.pem -pubout -out leaf_pub.pem") == 0);
@@ -559,32 +526,6 @@ static void test_assertion(void)
 
 /* ---- subprocess.c ---- */
 
-struct run {
-  acr_run_status st;
-  acr_buf out, err;
-  int code;
-  char msg[256];
-  double secs;
-};
-
-static void run(struct run *r, long timeout_ms, const char *const *argv)
-{
-  double t0 = now_s();
-  memset(r, 0, sizeof *r);
-  r->st = acr_run(argv, timeout_ms, &r->out, &r->err, &r->code, r->msg, sizeof r->msg);
-  r->secs = now_s() - t0;
-}
-
-static void run_free(struct run *r)
-{
-  acr_buf_free(&r->out);
-  acr_buf_free(&r->err);
-}
-
-static const char *str(const acr_buf *b)
-{
-  return b->data ? b->data : "";
-}
 
 /* True when pid is gone or a zombie (orphans may not be reaped by PID 1 in a container). */
 static int dead(pid_t pid)
@@ -927,6 +868,5 @@ int main(void)
     if (system(cmd) != 0)
       fprintf(stderr, "could not remove %s\n", tmpdir);
   }
-  printf("%d checks, %d failed\n", checks, failures);
-  return failures ? 1 : 0;
+  return check_exit();
 }

@@ -1,4 +1,4 @@
-/* The checks of the unit tests in tests/c (lro_test.c, pacer_test.c, retry_test.c, url_test.c, …): one
+/* The checks of the unit tests in tests/c (every *_test.c): one
  * line on stderr per failed check, a summary on stdout, and check_exit() says 1 if any
  * failed.
  *

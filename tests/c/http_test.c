@@ -27,6 +27,7 @@
 
 #include <curl/curl.h>
 
+#include "check.h"
 #include "http.h"
 
 /* ---- allocation failure injection (see --wrap in the build line) ---- */
@@ -65,31 +66,6 @@ void *__wrap_realloc(void *p, size_t n)
   return inject() ? NULL : __real_realloc(p, n);
 }
 
-/* ---- checks ---- */
-
-static int failures, checks;
-
-#define CHECK(cond) check((cond), #cond, __LINE__)
-#define CHECK_STR(a, b) check_str((a), (b), #a, __LINE__)
-
-static void check(int ok, const char *what, int line)
-{
-  checks++;
-  if (!ok) {
-    failures++;
-    fprintf(stderr, "FAIL line %d: %s\n", line, what);
-  }
-}
-
-static void check_str(const char *got, const char *want, const char *what, int line)
-{
-  checks++;
-  if (!got || strcmp(got, want) != 0) {
-    failures++;
-    fprintf(stderr, "FAIL line %d: %s is \"%s\", want \"%s\"\n", line, what,
-            got ? got : "(null)", want);
-  }
-}
 
 /* ---- the server ---- */
 
@@ -214,14 +190,14 @@ static void check_transport(acr_http *h, const char *u, long timeout, acr_transp
   acr_http_response r;
   acr_http_response_init(&r);
   int rc = acr_http_perform(h, "GET", u, auth_headers, NULL, 0, timeout, &r);
-  check(rc == -1, "perform fails", line);
-  check(r.transport == want, "transport error kind", line);
+  check_at(rc == -1, line, "perform fails");
+  check_at(r.transport == want, line, "transport error kind");
   if (r.transport != want)
     fprintf(stderr, "  got %d (%s), want %d\n", (int)r.transport, r.error, (int)want);
-  check(r.status == 0, "status 0", line);
-  check(r.error[0] != '\0', "error message set", line);
-  check(strstr(r.error, "SECRET") == NULL, "no token in the error", line);
-  check(r.nheaders == 0 && r.body.len == 0, "nothing partial kept", line);
+  check_at(r.status == 0, line, "status 0");
+  check_at(r.error[0] != '\0', line, "error message set");
+  check_at(strstr(r.error, "SECRET") == NULL, line, "no token in the error");
+  check_at(r.nheaders == 0 && r.body.len == 0, line, "nothing partial kept");
   acr_http_response_free(&r);
 }
 
@@ -564,7 +540,7 @@ int main(int argc, char **argv)
   test_out_of_memory();
   stop_server();
   curl_global_cleanup();
-  printf("%d checks, %d failed\n", checks, failures);
+  int rc = check_exit();
   fflush(stdout);
-  return failures ? 1 : 0;
+  return rc;
 }

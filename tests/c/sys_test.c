@@ -25,6 +25,7 @@
 
 #include "check.h"
 #include "privfile.h"
+#include "run.h"
 #include "subprocess.h"
 
 static char tmpdir[] = "/tmp/acr-sys-test-XXXXXX";
@@ -99,47 +100,9 @@ static int mode_of(const char *path)
   return lstat(path, &st) == 0 ? (int)(st.st_mode & 07777) : -1;
 }
 
-static double now_s(void)
-{
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 /* ---- subprocess.c: stdin ---- */
 
-struct run {
-  acr_run_status st;
-  acr_buf out, err;
-  int code;
-  char msg[256];
-  double secs;
-};
-
-static void run_in(struct run *r, long timeout_ms, const char *in, size_t inlen,
-                   const char *const *argv)
-{
-  acr_run_io io;
-  double t0 = now_s();
-  memset(r, 0, sizeof *r);
-  io.in = in;
-  io.inlen = inlen;
-  io.out = &r->out;
-  io.err = &r->err;
-  r->st = acr_run_with(argv, &io, timeout_ms, &r->code, r->msg, sizeof r->msg);
-  r->secs = now_s() - t0;
-}
-
-static void run_free(struct run *r)
-{
-  acr_buf_free(&r->out);
-  acr_buf_free(&r->err);
-}
-
-static const char *str(const acr_buf *b)
-{
-  return b->data ? b->data : "";
-}
 
 static int sigpipe_pending(void)
 {
