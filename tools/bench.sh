@@ -130,7 +130,7 @@ CONC=$DIR/concurrent.txt
 : >"$CONC"
 conc_run() {
   for flavour in $FLAVOURS; do
-    LUA_PATH="$ROOT/lua/?.lua;;" LUA_CPATH="$BUILD/$flavour/?.so;;" \
+    LUA_PATH="$ROOT/lua/?.lua;$ROOT/lua/?/init.lua;;" LUA_CPATH="$BUILD/$flavour/?.so;;" \
       "$flavour" "$ROOT/bench/concurrent.lua" "$@" >>"$CONC" 2>"$DIR/err" || {
       cat "$DIR/err" >&2
       echo "bench: concurrent $* failed ($flavour)" >&2
