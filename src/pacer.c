@@ -2,11 +2,12 @@
  * 250 + 25/s, writes and deletes 200 + 10/s per subscription); the headers say where
  * a bucket stands now, the rates how fast it comes back. Until a header is heard the
  * bucket is unknown and nothing is held back.
- * A bucket may be smaller than ARM's public size (a tenant's, or a service's own
- * limit): a 429 shows it, and the size becomes the most a header has said is left,
- * plus the request it counted. Without
- * that, every pause would be followed by as many requests as the public size allows,
- * and all but the real bucket's worth would come back 429, round after round. */
+ * A bucket may be smaller than ARM's public size (a tenant's limit, say): a 429 shows
+ * it, and the size becomes the most a header has said is left, plus the request it
+ * counted. Without that, every pause would be followed by as many requests as the
+ * public size allows, and all but the real bucket's worth would come back 429, round
+ * after round. A 429 of another limit, with headers that said plenty was left, leaves
+ * the size about as it was. */
 #include <string.h>
 
 #include "pacer.h"
@@ -118,8 +119,9 @@ void acr_pacer_answered(acr_pacer *p, const char *method, int sent, long status,
   }
   if (status == 429) {
     p->throttled++;
-    /* the bucket is no bigger than the most it has had (a bucket that others of the
-     * subscription drain shows its size all the same, in its first answers) */
+    /* the bucket is no bigger than the most it has had; one that others of the
+     * subscription were draining when this client began is thought smaller, and
+     * grows back as soon as a header says more is left */
     if (b->peak >= 0 && b->peak + 1 < b->capacity)
       b->capacity = b->peak + 1 > RESERVE + 1 ? b->peak + 1 : RESERVE + 1;
     if (b->at == 0 || remaining < 0) {

@@ -52,8 +52,9 @@ static void test_small_bucket(void)
   /* a bucket of 2 tokens that refills 25 a second: the first answers say 1 and 0 left */
   read_at(&p, 1.0, 200, 1, -1);
   read_at(&p, 1.01, 200, 0, -1);
-  /* after a quarter of a second the estimate of ARM's 250 has 6 tokens: 4 go */
-  CHECK(acr_pacer_wait_more(&p, ACR_KIND_READS, 3, 1.26) == 0);
+  /* after a quarter of a second the estimate of ARM's 250 has 6.25 tokens: 5 go */
+  CHECK(acr_pacer_wait_more(&p, ACR_KIND_READS, 4, 1.26) == 0);
+  CHECK(acr_pacer_wait_more(&p, ACR_KIND_READS, 5, 1.26) > 0);
   read_at(&p, 1.26, 429, 0, 1.0);
   /* learned: the bucket holds 2, so after the Retry-After one may go, not 25 */
   CHECK(acr_pacer_wait_more(&p, ACR_KIND_READS, 0, 2.5) == 0);
@@ -63,6 +64,24 @@ static void test_small_bucket(void)
   /* and a header that says more makes it bigger again */
   read_at(&p, 3.0, 200, 50, -1);
   CHECK(acr_pacer_wait_more(&p, ACR_KIND_READS, 48, 3.0) == 0);
+}
+
+static void test_other_limit_429(void)
+{
+  acr_pacer p;
+  acr_pacer_init(&p);
+  /* headers said 240 were left: a 429 then is some other limit's, and the bucket stays
+   * about ARM's size: once full again, 238 may go at once */
+  read_at(&p, 1.0, 200, 240, -1);
+  read_at(&p, 1.1, 429, 239, 1.0);
+  CHECK(acr_pacer_wait_more(&p, ACR_KIND_READS, 238, 20.0) == 0);
+  /* a bucket that never said more than 0 was left: the floor, one request and one kept */
+  acr_pacer_init(&p);
+  read_at(&p, 1.0, 200, 0, -1);
+  read_at(&p, 1.1, 429, 0, 1.0);
+  CHECK(p.kind[ACR_KIND_READS].capacity == 2);
+  CHECK(acr_pacer_wait_more(&p, ACR_KIND_READS, 0, 5.0) == 0);
+  CHECK(acr_pacer_wait_more(&p, ACR_KIND_READS, 1, 5.0) > 0);
 }
 
 static void test_no_header_429(void)
@@ -80,6 +99,7 @@ int main(void)
   test_public_size();
   test_retry_after();
   test_small_bucket();
+  test_other_limit_429();
   test_no_header_429();
   return check_exit();
 }
