@@ -5,6 +5,7 @@
 -- emit(o, kind, value) is the one way out: it notes generated passwords, applies
 -- the query, then formats what is left, after az's rules (knack's output.py).
 
+local document = require "acr.cli.document"
 local fail = require "acr.cli.fail"
 local json = require "acr.json"
 local jmespath = require "acr.jmespath"
@@ -14,6 +15,7 @@ local printable = fail.printable
 local _M = {}
 
 local set_of = require("acr.cli.values").set_of
+local is_null, kind_of = document.is_null, document.kind_of
 
 ---------------------------------------------------------------------------
 -- delivery
@@ -80,69 +82,6 @@ end
 -- syntax: output.debug(o, msg)  -- a decision of the command, on stderr with --debug
 function _M.debug(o, msg)
   if o.debug then io.stderr:write("acr: debug: ", printable(msg), "\n") end
-end
-
----------------------------------------------------------------------------
--- the document: ARM's key order, arrays marked
----------------------------------------------------------------------------
-
--- Lua cannot tell an empty array from an empty object: the members ARM defines as
--- arrays are arrays when empty.
-local ARRAY_KEYS = set_of { "actions", "passwords", "certificates", "value", "details" }
-
--- ARM's key order (as the service and the emulator write them), by the key the
--- object is under ("" for the top); keys not listed come after, sorted.
-local ARM_ORDER = {
-  [""] = { "type", "id", "name", "systemData", "properties", "username", "passwords",
-           "status", "request_id" },
-  properties = { "description", "type", "creationDate", "provisioningState", "scopeMapId",
-                 "objectId", "actions", "credentials", "status" },
-  credentials = { "username", "certificates", "passwords" },
-  passwords = { "creationTime", "expiry", "name", "value" },
-  certificates = { "name", "expiry", "thumbprint" },
-}
-local ARM_RANK = {}
-for parent, keys in pairs(ARM_ORDER) do
-  ARM_RANK[parent] = {}
-  for i, k in ipairs(keys) do ARM_RANK[parent][k] = i end
-end
-
--- The objects that come from the service (not made by --query): tsv lists their
--- values by sorted key, as az does for a result's dicts.
-local from_data = setmetatable({}, { __mode = "k" })
-
-local function arm_keys(t, parent)
-  local rank = ARM_RANK[parent] or ARM_RANK[""]
-  local keys = json.sorted_keys(t)
-  local big = #keys + 1000
-  local pos = {}
-  for i, k in ipairs(keys) do pos[k] = (rank[k] or big) * 10000 + i end
-  table.sort(keys, function(a, b) return pos[a] < pos[b] end)
-  return keys
-end
-
--- Marks the plain tables of value (in place: to_table() gives a copy) as JSON
--- arrays and objects, objects with ARM's key order. parent: the key v is under.
-local function mark(v, parent, as_array)
-  if type(v) ~= "table" or getmetatable(v) ~= nil then return v end
-  local kind = json.kind(v)
-  if kind == "array" or (kind == "empty" and (as_array or ARRAY_KEYS[parent])) then
-    for i = 1, #v do v[i] = mark(v[i], parent) end
-    return json.array(v)
-  end
-  local keys = arm_keys(v, parent)
-  for _, k in ipairs(keys) do
-    local val = rawget(v, k)
-    if val ~= nil then rawset(v, k, mark(val, k)) end
-  end
-  from_data[v] = true
-  return json.object(v, keys)
-end
-
--- syntax: s = output.json_encode(v, as_array?)  -- as_array: an empty table is []
-function _M.json_encode(v, as_array)
-  return json.encode(v, { indent = 2, sort = true, array_keys = ARRAY_KEYS,
-                          empty_array = as_array })
 end
 
 ---------------------------------------------------------------------------
@@ -261,13 +200,6 @@ local function scalar_text(v)
   return ""
 end
 
-local function is_null(v) return v == nil or v == json.null end
-local function kind_of(v)
-  local k = json.kind(v)
-  if k == "empty" then return "array" end
-  return k or "null"
-end
-
 -- A value in a tsv line (knack's _TsvOutput): a list is its length, an object
 -- nothing, null None, booleans True/False.
 local function tsv_value(v)
@@ -281,7 +213,7 @@ end
 -- An object's keys for tsv: the service's objects by sorted key, those --query
 -- made in their order (az: a dict sorted, an OrderedDict as it is).
 local function tsv_keys(obj)
-  if from_data[obj] then return json.sorted_keys(obj) end
+  if document.from_data(obj) then return json.sorted_keys(obj) end
   return json.keys(obj)
 end
 
@@ -518,9 +450,7 @@ function _M.add_kind(kind, rows, is_list)
   ROWS[kind], LISTS[kind] = rows, is_list or nil
 end
 
-local function json_text(value, c1)
-  return json.encode(value, { indent = 2, sort = true, array_keys = ARRAY_KEYS, c1 = c1 }) .. "\n"
-end
+local json_text = document.json_text
 
 -- format name -> function(o, kind, value); o.queried: value is what --query left
 local FORMATS = {
@@ -591,7 +521,7 @@ end
 function _M.emit(o, kind, value)
   if o.output == "none" then return end
   note_secrets(o, kind, value)
-  value = mark(value, "", LISTS[kind])
+  value = document.mark(value, LISTS[kind])
   if o.query_expr then
     local res, err = o.query_expr:search(value)
     if res == nil then
