@@ -7,16 +7,15 @@
 
 local document = require "acr.cli.document"
 local fail = require "acr.cli.fail"
-local json = require "acr.json"
 local jmespath = require "acr.jmespath"
 local tables = require "acr.cli.tables"
+local yaml = require "acr.cli.yaml"
 
 local printable = fail.printable
 
 local _M = {}
 
 local set_of = require("acr.cli.values").set_of
-local kind_of = document.kind_of
 
 ---------------------------------------------------------------------------
 -- delivery
@@ -83,87 +82,6 @@ end
 -- syntax: output.debug(o, msg)  -- a decision of the command, on stderr with --debug
 function _M.debug(o, msg)
   if o.debug then io.stderr:write("acr: debug: ", printable(msg), "\n") end
-end
-
----------------------------------------------------------------------------
--- yaml (libyaml's emitter, from Debian's lua-yaml), as az's yaml.safe_dump
----------------------------------------------------------------------------
-
--- Strings YAML 1.1 would read as something else are quoted: booleans, null,
--- numbers, timestamps (PyYAML's resolver); libyaml quotes the rest that need it.
-local function looks_typed(s)
-  local l = s:lower()
-  if s == "" or s == "~" or l == "null" or l == "true" or l == "false" or l == "yes"
-    or l == "no" or l == "on" or l == "off" then return true end
-  if s:find("^[-+]?[%d_]+$") or s:find("^[-+]?0[xob]%x+$") then return true end
-  if s:find("^[-+]?[%d_]*%.[%d_]*$") and s:find("%d")
-    or s:find("^[-+]?[%d_]*%.?[%d_]*[eE][-+]?%d+$") and s:find("^[-+]?[%d_]*%.?%d") then
-    return true
-  end
-  if l == ".inf" or l == "-.inf" or l == "+.inf" or l == ".nan" then return true end
-  if s:find("^%d%d%d%d%-%d%d?%-%d%d?$") or s:find("^%d%d%d%d%-%d%d?%-%d%d?[Tt ]") then
-    return true
-  end
-  if s:find("^[-+]?%d[%d_]*:[0-5]?%d") then return true end   -- sexagesimal
-  return false
-end
-
-local function yaml_scalar(v)
-  local k = kind_of(v)
-  local ev = { type = "SCALAR", plain_implicit = true, quoted_implicit = true, style = "PLAIN" }
-  if k == "null" then ev.value = "null"
-  elseif k == "boolean" then ev.value = v and "true" or "false"
-  elseif k == "number" then
-    ev.value = (v ~= v and ".nan") or (v == math.huge and ".inf")
-      or (v == -math.huge and "-.inf") or json.number(v)
-  else
-    ev.value = v
-    if looks_typed(v) then ev.style = "SINGLE_QUOTED" end
-  end
-  return ev
-end
-
-local function yaml_events(v, emit)
-  local k = kind_of(v)
-  if k == "array" then
-    emit { type = "SEQUENCE_START", style = #v == 0 and "FLOW" or "BLOCK" }
-    for i = 1, #v do yaml_events(v[i], emit) end
-    emit { type = "SEQUENCE_END" }
-  elseif k == "object" then
-    local keys = json.sorted_keys(v)
-    emit { type = "MAPPING_START", style = #keys == 0 and "FLOW" or "BLOCK" }
-    for _, key in ipairs(keys) do
-      emit(yaml_scalar(key))
-      yaml_events(rawget(v, key), emit)
-    end
-    emit { type = "MAPPING_END" }
-  else
-    emit(yaml_scalar(v))
-  end
-end
-
-local function yaml_text(v)
-  local ok, yaml = pcall(require, "yaml")
-  if not ok or type(yaml) ~= "table" or not yaml.emitter then
-    fail.failure("-o yaml needs Debian's lua-yaml (the yaml module of lyaml): it is not installed")
-  end
-  local e = yaml.emitter()
-  local function emit(ev)
-    local good, res = e.emit(ev)
-    if not good then error("yaml: " .. tostring(res), 0) end
-    return res
-  end
-  emit { type = "STREAM_START", encoding = "UTF8" }
-  emit { type = "DOCUMENT_START", implicit = true }
-  yaml_events(v, emit)
-  emit { type = "DOCUMENT_END", implicit = true }
-  local s = emit { type = "STREAM_END" }
-  -- PyYAML ends a document that is a plain scalar with "..."
-  local k = kind_of(v)
-  if k ~= "array" and k ~= "object" and not s:find("^['\"]") and not s:find("\n.") then
-    s = s .. "...\n"
-  end
-  return s
 end
 
 ---------------------------------------------------------------------------
@@ -244,7 +162,7 @@ function _M.add_kind(kind, rows, is_list)
   ROWS[kind], LISTS[kind] = rows, is_list or nil
 end
 
-local json_text = document.json_text
+local json_text, yaml_text = document.json_text, yaml.text
 
 -- format name -> function(o, kind, value); o.queried: value is what --query left
 local FORMATS = {
