@@ -3,8 +3,11 @@
 -- tsv|none), and whether it was delivered.
 --
 -- emit(o, kind, value) is the one way out: it notes generated passwords, applies
--- the query, then formats what is left, after az's rules (knack's output.py).
+-- the query, then formats what is left, after az's rules (knack's output.py). The
+-- formats' text is made apart: document.lua (json), yaml.lua, colour.lua (jsonc,
+-- yamlc) and tables.lua (table, tsv); this file writes it.
 
+local colour = require "acr.cli.colour"
 local document = require "acr.cli.document"
 local fail = require "acr.cli.fail"
 local jmespath = require "acr.jmespath"
@@ -85,61 +88,6 @@ function _M.debug(o, msg)
 end
 
 ---------------------------------------------------------------------------
--- colour (jsonc, yamlc): on a terminal only
----------------------------------------------------------------------------
-
-local KEY, STR, LIT, RESET = "\27[94m", "\27[33m", "\27[36m", "\27[39m"
-
--- Our own JSON text, coloured: keys, strings, and numbers/true/false/null. Its
--- strings hold no raw control character (the writer escapes them, C1 too).
-local function colour_json(s)
-  local parts, i = {}, 1
-  while i <= #s do
-    local c = s:sub(i, i)
-    if c == '"' then
-      local j = i + 1
-      while true do
-        local q = s:find('[\\"]', j)
-        if s:sub(q, q) == "\\" then j = q + 2 else j = q; break end
-      end
-      local str = s:sub(i, j)
-      local is_key = s:find("^%s*:", j + 1) ~= nil
-      parts[#parts + 1] = (is_key and KEY or STR) .. str .. RESET
-      i = j + 1
-    else
-      local lit = s:match("^[%w%.%+%-]+", i)
-      if lit then
-        parts[#parts + 1] = LIT .. lit .. RESET
-        i = i + #lit
-      else
-        parts[#parts + 1] = c
-        i = i + 1
-      end
-    end
-  end
-  return table.concat(parts)
-end
-
--- YAML coloured: the keys of block mappings (libyaml escapes control characters).
-local function colour_yaml(s)
-  return (s:gsub("([^\n]*)\n", function(l)
-    local lead, key, rest = l:match("^([%s%-]*)([%w_%.%-]+)(:.*)$")
-    if key then return lead .. KEY .. key .. RESET .. rest .. "\n" end
-    return l .. "\n"
-  end))
-end
-
-local function stdout_tty()
-  local ok, system = pcall(require, "system")
-  if ok and type(system) == "table" and system.isatty then
-    local ok2, r = pcall(system.isatty, io.stdout)
-    if ok2 then return r == true end
-  end
-  local r = os.execute("test -t 1")
-  return r == true or r == 0
-end
-
----------------------------------------------------------------------------
 -- formats and emit
 ---------------------------------------------------------------------------
 
@@ -163,6 +111,7 @@ function _M.add_kind(kind, rows, is_list)
 end
 
 local json_text, yaml_text = document.json_text, yaml.text
+local stdout_tty, colour_json, colour_yaml = colour.stdout_tty, colour.json, colour.yaml
 
 -- format name -> function(o, kind, value); o.queried: value is what --query left
 local FORMATS = {
