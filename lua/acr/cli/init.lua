@@ -17,6 +17,7 @@ local acr = require "acr"
 local args = require "acr.cli.args"
 local commands = require "acr.cli.commands"
 local config = require "acr.cli.config"
+local document = require "acr.cli.document"
 local fail = require "acr.cli.fail"
 local help = require "acr.cli.help"
 local output = require "acr.cli.output"
@@ -24,7 +25,7 @@ local prompt = require "acr.cli.prompt"
 
 local _M = { _VERSION = acr._VERSION }
 _M.doc = "docs/CLI.md"   -- named by acr -h; bin/acr sets the installed copy's path
-_M.json_encode = output.json_encode
+_M.json_encode = document.json_encode
 
 local PROG = "acr"
 

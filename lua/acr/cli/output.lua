@@ -3,11 +3,16 @@
 -- tsv|none), and whether it was delivered.
 --
 -- emit(o, kind, value) is the one way out: it notes generated passwords, applies
--- the query, then formats what is left, after az's rules (knack's output.py).
+-- the query, then formats what is left, after az's rules (knack's output.py). The
+-- formats' text is made apart: document.lua (json), yaml.lua, colour.lua (jsonc,
+-- yamlc) and tables.lua (table, tsv); this file writes it.
 
+local colour = require "acr.cli.colour"
+local document = require "acr.cli.document"
 local fail = require "acr.cli.fail"
-local json = require "acr.json"
 local jmespath = require "acr.jmespath"
+local tables = require "acr.cli.tables"
+local yaml = require "acr.cli.yaml"
 
 local printable = fail.printable
 
@@ -83,432 +88,19 @@ function _M.debug(o, msg)
 end
 
 ---------------------------------------------------------------------------
--- the document: ARM's key order, arrays marked
----------------------------------------------------------------------------
-
--- Lua cannot tell an empty array from an empty object: the members ARM defines as
--- arrays are arrays when empty.
-local ARRAY_KEYS = set_of { "actions", "passwords", "certificates", "value", "details" }
-
--- ARM's key order (as the service and the emulator write them), by the key the
--- object is under ("" for the top); keys not listed come after, sorted.
-local ARM_ORDER = {
-  [""] = { "type", "id", "name", "systemData", "properties", "username", "passwords",
-           "status", "request_id" },
-  properties = { "description", "type", "creationDate", "provisioningState", "scopeMapId",
-                 "objectId", "actions", "credentials", "status" },
-  credentials = { "username", "certificates", "passwords" },
-  passwords = { "creationTime", "expiry", "name", "value" },
-  certificates = { "name", "expiry", "thumbprint" },
-}
-local ARM_RANK = {}
-for parent, keys in pairs(ARM_ORDER) do
-  ARM_RANK[parent] = {}
-  for i, k in ipairs(keys) do ARM_RANK[parent][k] = i end
-end
-
--- The objects that come from the service (not made by --query): tsv lists their
--- values by sorted key, as az does for a result's dicts.
-local from_data = setmetatable({}, { __mode = "k" })
-
-local function arm_keys(t, parent)
-  local rank = ARM_RANK[parent] or ARM_RANK[""]
-  local keys = json.sorted_keys(t)
-  local big = #keys + 1000
-  local pos = {}
-  for i, k in ipairs(keys) do pos[k] = (rank[k] or big) * 10000 + i end
-  table.sort(keys, function(a, b) return pos[a] < pos[b] end)
-  return keys
-end
-
--- Marks the plain tables of value (in place: to_table() gives a copy) as JSON
--- arrays and objects, objects with ARM's key order. parent: the key v is under.
-local function mark(v, parent, as_array)
-  if type(v) ~= "table" or getmetatable(v) ~= nil then return v end
-  local kind = json.kind(v)
-  if kind == "array" or (kind == "empty" and (as_array or ARRAY_KEYS[parent])) then
-    for i = 1, #v do v[i] = mark(v[i], parent) end
-    return json.array(v)
-  end
-  local keys = arm_keys(v, parent)
-  for _, k in ipairs(keys) do
-    local val = rawget(v, k)
-    if val ~= nil then rawset(v, k, mark(val, k)) end
-  end
-  from_data[v] = true
-  return json.object(v, keys)
-end
-
--- syntax: s = output.json_encode(v, as_array?)  -- as_array: an empty table is []
-function _M.json_encode(v, as_array)
-  return json.encode(v, { indent = 2, sort = true, array_keys = ARRAY_KEYS,
-                          empty_array = as_array })
-end
-
----------------------------------------------------------------------------
--- table and tsv: the columns of each kind of value
----------------------------------------------------------------------------
-
--- A value from the service or a user, for a terminal: control characters (C0, DEL,
--- and C1 as UTF-8) become spaces, so that no escape sequence reaches the terminal.
-local function cell(v)
-  if v == nil then return "" end
-  return printable(v)
-end
-
-local function cells(headers, r)
-  local c = {}
-  for k = 1, #headers do c[k] = cell(r[k]) end
-  return c
-end
-
-local function print_tsv(headers, rows)
-  for _, r in ipairs(rows) do out(table.concat(cells(headers, r), "\t") .. "\n") end
-end
-
-local function print_table(headers, rows)
-  if #rows == 0 then return end
-  local width = {}
-  for k, h in ipairs(headers) do width[k] = #h end
-  for _, r in ipairs(rows) do
-    for k = 1, #headers do width[k] = math.max(width[k], #cell(r[k])) end
-  end
-  local function line(vals)
-    local c = {}
-    for k = 1, #headers do
-      c[k] = k == #headers and vals[k] or (vals[k] .. (" "):rep(width[k] - #vals[k]))
-    end
-    return (table.concat(c, "  "):gsub("%s+$", "")) .. "\n"
-  end
-  local dashes = {}
-  for k = 1, #headers do dashes[k] = ("-"):rep(width[k]) end
-  out(line(headers))
-  out(line(dashes))
-  for _, r in ipairs(rows) do out(line(cells(headers, r))) end
-end
-
-local function print_rows(o, headers, rows)
-  if o.output == "tsv" then return print_tsv(headers, rows) end
-  print_table(headers, rows)
-end
-
-local SM_HEADERS = { "NAME", "TYPE", "CREATION DATE", "DESCRIPTION" }
-local function sm_row(t)
-  local p = t.properties or {}
-  return { t.name, p.type, p.creationDate, p.description }
-end
-
-local TOKEN_HEADERS = { "NAME", "SCOPE MAP", "STATUS", "PASSWORD1 EXPIRY", "PASSWORD2 EXPIRY",
-                        "PROVISIONING STATE", "CREATION DATE" }
-local function token_row(t)
-  local p = t.properties or {}
-  local exp = {}
-  for _, pw in ipairs((p.credentials or {}).passwords or {}) do
-    if pw.name then exp[pw.name] = pw.expiry or "never" end
-  end
-  return { t.name, (p.scopeMapId or ""):match("[^/]*$"), p.status, exp.password1, exp.password2,
-           p.provisioningState, p.creationDate }
-end
-
-local CRED_HEADERS = { "USERNAME", "PASSWORD", "VALUE", "EXPIRY", "CREATION TIME" }
-local function cred_rows(c)
-  local rows = {}
-  for _, pw in ipairs(c.passwords or {}) do
-    rows[#rows + 1] = { c.username, pw.name, pw.value, pw.expiry, pw.creationTime }
-  end
-  return rows
-end
-
-local function rows_of(row, list)
-  local rows = {}
-  for i, t in ipairs(list) do rows[i] = row(t) end
-  return rows
-end
-
--- kind -> function(o, value) printing it as rows
-local ROWS = {
-  scope_map = function(o, v) print_rows(o, SM_HEADERS, { sm_row(v) }) end,
-  scope_maps = function(o, v) print_rows(o, SM_HEADERS, rows_of(sm_row, v)) end,
-  token = function(o, v) print_rows(o, TOKEN_HEADERS, { token_row(v) }) end,
-  tokens = function(o, v) print_rows(o, TOKEN_HEADERS, rows_of(token_row, v)) end,
-  credentials = function(o, v) print_rows(o, CRED_HEADERS, cred_rows(v)) end,
-  token_created = function(o, v)
-    print_rows(o, TOKEN_HEADERS, { token_row(v) })
-    local creds = v.properties and v.properties.credentials
-    if creds and creds.username then
-      if o.output == "table" then out("\n") end
-      print_rows(o, CRED_HEADERS, cred_rows(creds))
-    end
-  end,
-  operation = function(o, v)
-    print_rows(o, { "STATUS", "REQUEST ID" }, { { v.status, v.request_id } })
-  end,
-}
-
--- syntax: output.print_rows(o, headers, rows)  -- table (aligned) or tsv; rows: lists of cells
-_M.print_rows = print_rows
-
----------------------------------------------------------------------------
--- table and tsv of what --query leaves, by az's rules
----------------------------------------------------------------------------
-
--- A scalar in a table cell (tabulate's str()): booleans True/False.
-local function scalar_text(v)
-  local t = type(v)
-  if t == "boolean" then return v and "True" or "False" end
-  if t == "number" then return json.number(v) end
-  if t == "string" then return cell(v) end
-  return ""
-end
-
-local function is_null(v) return v == nil or v == json.null end
-local function kind_of(v)
-  local k = json.kind(v)
-  if k == "empty" then return "array" end
-  return k or "null"
-end
-
--- A value in a tsv line (knack's _TsvOutput): a list is its length, an object
--- nothing, null None, booleans True/False.
-local function tsv_value(v)
-  local k = kind_of(v)
-  if k == "array" then return tostring(#v) end
-  if k == "object" then return "" end
-  if k == "null" then return "None" end
-  return scalar_text(v)
-end
-
--- An object's keys for tsv: the service's objects by sorted key, those --query
--- made in their order (az: a dict sorted, an OrderedDict as it is).
-local function tsv_keys(obj)
-  if from_data[obj] then return json.sorted_keys(obj) end
-  return json.keys(obj)
-end
-
-local function generic_tsv(result)
-  local items = kind_of(result) == "array" and result or { result }
-  for _, item in ipairs(items) do
-    local k, vals = kind_of(item), {}
-    if k == "object" then
-      for _, key in ipairs(tsv_keys(item)) do vals[#vals + 1] = tsv_value(rawget(item, key)) end
-    elseif k == "array" then
-      for i = 1, #item do vals[i] = tsv_value(item[i]) end
-    elseif k == "boolean" then
-      vals[1] = item and "true" or "false"
-    else
-      vals[1] = tsv_value(item)
-    end
-    out(table.concat(vals, "\t") .. "\n")
-  end
-end
-
-local TABLE_SKIP = set_of { "id", "type", "etag" }
-
--- UTF-8 characters, for the widths
-local function width_of(s) return #s:gsub("[\128-\191]", "") end
-
--- knack's _TableOutput and tabulate's "simple" format: the columns are the keys of
--- the items (first letter capitalised; id, type and etag left out, and so are null,
--- list and object values), a list item's Column1…, a scalar's Result; a column is
--- as wide as its header plus two, or its widest cell; numbers align right.
-local function generic_table(result)
-  local items = kind_of(result) == "array" and result or { result }
-  local headers, index, rows = {}, {}, {}
-  local function put(row, h, v)
-    if not index[h] then
-      headers[#headers + 1] = h
-      index[h] = { n = #headers, numeric = true }
-    end
-    row[h] = v
-    if type(v) ~= "number" then index[h].numeric = false end
-  end
-  for _, item in ipairs(items) do
-    local row, k = {}, kind_of(item)
-    if k == "object" then
-      for _, key in ipairs(json.keys(item)) do
-        local v = rawget(item, key)
-        local vk = kind_of(v)
-        if not TABLE_SKIP[key] and vk ~= "null" and vk ~= "array" and vk ~= "object" then
-          put(row, key:sub(1, 1):upper() .. key:sub(2), v)
-        end
-      end
-    elseif k == "array" then
-      for i = 1, #item do
-        local v = item[i]
-        local vk = kind_of(v)
-        put(row, "Column" .. i, (vk == "array" or vk == "object") and json.encode(v) or v)
-      end
-    elseif not is_null(item) then
-      put(row, "Result", item)
-    end
-    rows[#rows + 1] = row
-  end
-  if #headers == 0 then out("\n"); return end
-  local width = {}
-  for i, h in ipairs(headers) do width[i] = width_of(h) + 2 end
-  local text = {}
-  for r, row in ipairs(rows) do
-    text[r] = {}
-    for i, h in ipairs(headers) do
-      local v = row[h]
-      text[r][i] = is_null(v) and "" or scalar_text(v)
-      width[i] = math.max(width[i], width_of(text[r][i]))
-    end
-  end
-  local function line(cells)
-    local c = {}
-    for i, h in ipairs(headers) do
-      local pad = (" "):rep(width[i] - width_of(cells[i]))
-      c[i] = index[h].numeric and (pad .. cells[i]) or (cells[i] .. pad)
-    end
-    return (table.concat(c, "  "):gsub("%s+$", "")) .. "\n"
-  end
-  local dashes = {}
-  for i = 1, #headers do dashes[i] = ("-"):rep(width[i]) end
-  out(line(headers))
-  out(line(dashes))
-  for _, cells in ipairs(text) do out(line(cells)) end
-end
-
----------------------------------------------------------------------------
--- yaml (libyaml's emitter, from Debian's lua-yaml), as az's yaml.safe_dump
----------------------------------------------------------------------------
-
--- Strings YAML 1.1 would read as something else are quoted: booleans, null,
--- numbers, timestamps (PyYAML's resolver); libyaml quotes the rest that need it.
-local function looks_typed(s)
-  local l = s:lower()
-  if s == "" or s == "~" or l == "null" or l == "true" or l == "false" or l == "yes"
-    or l == "no" or l == "on" or l == "off" then return true end
-  if s:find("^[-+]?[%d_]+$") or s:find("^[-+]?0[xob]%x+$") then return true end
-  if s:find("^[-+]?[%d_]*%.[%d_]*$") and s:find("%d")
-    or s:find("^[-+]?[%d_]*%.?[%d_]*[eE][-+]?%d+$") and s:find("^[-+]?[%d_]*%.?%d") then
-    return true
-  end
-  if l == ".inf" or l == "-.inf" or l == "+.inf" or l == ".nan" then return true end
-  if s:find("^%d%d%d%d%-%d%d?%-%d%d?$") or s:find("^%d%d%d%d%-%d%d?%-%d%d?[Tt ]") then
-    return true
-  end
-  if s:find("^[-+]?%d[%d_]*:[0-5]?%d") then return true end   -- sexagesimal
-  return false
-end
-
-local function yaml_scalar(v)
-  local k = kind_of(v)
-  local ev = { type = "SCALAR", plain_implicit = true, quoted_implicit = true, style = "PLAIN" }
-  if k == "null" then ev.value = "null"
-  elseif k == "boolean" then ev.value = v and "true" or "false"
-  elseif k == "number" then
-    ev.value = (v ~= v and ".nan") or (v == math.huge and ".inf")
-      or (v == -math.huge and "-.inf") or json.number(v)
-  else
-    ev.value = v
-    if looks_typed(v) then ev.style = "SINGLE_QUOTED" end
-  end
-  return ev
-end
-
-local function yaml_events(v, emit)
-  local k = kind_of(v)
-  if k == "array" then
-    emit { type = "SEQUENCE_START", style = #v == 0 and "FLOW" or "BLOCK" }
-    for i = 1, #v do yaml_events(v[i], emit) end
-    emit { type = "SEQUENCE_END" }
-  elseif k == "object" then
-    local keys = json.sorted_keys(v)
-    emit { type = "MAPPING_START", style = #keys == 0 and "FLOW" or "BLOCK" }
-    for _, key in ipairs(keys) do
-      emit(yaml_scalar(key))
-      yaml_events(rawget(v, key), emit)
-    end
-    emit { type = "MAPPING_END" }
-  else
-    emit(yaml_scalar(v))
-  end
-end
-
-local function yaml_text(v)
-  local ok, yaml = pcall(require, "yaml")
-  if not ok or type(yaml) ~= "table" or not yaml.emitter then
-    fail.failure("-o yaml needs Debian's lua-yaml (the yaml module of lyaml): it is not installed")
-  end
-  local e = yaml.emitter()
-  local function emit(ev)
-    local good, res = e.emit(ev)
-    if not good then error("yaml: " .. tostring(res), 0) end
-    return res
-  end
-  emit { type = "STREAM_START", encoding = "UTF8" }
-  emit { type = "DOCUMENT_START", implicit = true }
-  yaml_events(v, emit)
-  emit { type = "DOCUMENT_END", implicit = true }
-  local s = emit { type = "STREAM_END" }
-  -- PyYAML ends a document that is a plain scalar with "..."
-  local k = kind_of(v)
-  if k ~= "array" and k ~= "object" and not s:find("^['\"]") and not s:find("\n.") then
-    s = s .. "...\n"
-  end
-  return s
-end
-
----------------------------------------------------------------------------
--- colour (jsonc, yamlc): on a terminal only
----------------------------------------------------------------------------
-
-local KEY, STR, LIT, RESET = "\27[94m", "\27[33m", "\27[36m", "\27[39m"
-
--- Our own JSON text, coloured: keys, strings, and numbers/true/false/null. Its
--- strings hold no raw control character (the writer escapes them, C1 too).
-local function colour_json(s)
-  local parts, i = {}, 1
-  while i <= #s do
-    local c = s:sub(i, i)
-    if c == '"' then
-      local j = i + 1
-      while true do
-        local q = s:find('[\\"]', j)
-        if s:sub(q, q) == "\\" then j = q + 2 else j = q; break end
-      end
-      local str = s:sub(i, j)
-      local is_key = s:find("^%s*:", j + 1) ~= nil
-      parts[#parts + 1] = (is_key and KEY or STR) .. str .. RESET
-      i = j + 1
-    else
-      local lit = s:match("^[%w%.%+%-]+", i)
-      if lit then
-        parts[#parts + 1] = LIT .. lit .. RESET
-        i = i + #lit
-      else
-        parts[#parts + 1] = c
-        i = i + 1
-      end
-    end
-  end
-  return table.concat(parts)
-end
-
--- YAML coloured: the keys of block mappings (libyaml escapes control characters).
-local function colour_yaml(s)
-  return (s:gsub("([^\n]*)\n", function(l)
-    local lead, key, rest = l:match("^([%s%-]*)([%w_%.%-]+)(:.*)$")
-    if key then return lead .. KEY .. key .. RESET .. rest .. "\n" end
-    return l .. "\n"
-  end))
-end
-
-local function stdout_tty()
-  local ok, system = pcall(require, "system")
-  if ok and type(system) == "table" and system.isatty then
-    local ok2, r = pcall(system.isatty, io.stdout)
-    if ok2 then return r == true end
-  end
-  local r = os.execute("test -t 1")
-  return r == true or r == 0
-end
-
----------------------------------------------------------------------------
 -- formats and emit
 ---------------------------------------------------------------------------
+
+-- kind -> function(o, value) printing it as rows (tables.ROWS, then add_kind's)
+local ROWS = {}
+for kind, rows in pairs(tables.ROWS) do
+  ROWS[kind] = function(o, value) rows(out, o, value) end
+end
+
+-- syntax: output.print_rows(o, headers, rows)  -- table (aligned) or tsv; rows: lists of cells
+function _M.print_rows(o, headers, rows)
+  tables.print_rows(out, o, headers, rows)
+end
 
 local LISTS = set_of { "scope_maps", "tokens" }
 
@@ -518,9 +110,8 @@ function _M.add_kind(kind, rows, is_list)
   ROWS[kind], LISTS[kind] = rows, is_list or nil
 end
 
-local function json_text(value, c1)
-  return json.encode(value, { indent = 2, sort = true, array_keys = ARRAY_KEYS, c1 = c1 }) .. "\n"
-end
+local json_text, yaml_text = document.json_text, yaml.text
+local stdout_tty, colour_json, colour_yaml = colour.stdout_tty, colour.json, colour.yaml
 
 -- format name -> function(o, kind, value); o.queried: value is what --query left
 local FORMATS = {
@@ -533,11 +124,11 @@ local FORMATS = {
     if stdout_tty() then out(colour_yaml(yaml_text(value))) else out(yaml_text(value)) end
   end,
   table = function(o, kind, value)
-    if o.queried then return generic_table(value) end
+    if o.queried then return tables.generic_table(out, value) end
     ROWS[kind](o, value)
   end,
   tsv = function(o, kind, value)
-    if o.queried then return generic_tsv(value) end
+    if o.queried then return tables.generic_tsv(out, value) end
     ROWS[kind](o, value)
   end,
   none = function() end,
@@ -591,7 +182,7 @@ end
 function _M.emit(o, kind, value)
   if o.output == "none" then return end
   note_secrets(o, kind, value)
-  value = mark(value, "", LISTS[kind])
+  value = document.mark(value, LISTS[kind])
   if o.query_expr then
     local res, err = o.query_expr:search(value)
     if res == nil then
@@ -603,7 +194,7 @@ function _M.emit(o, kind, value)
       end
       fail.failure(msg)
     end
-    if is_null(res) then return end
+    if document.is_null(res) then return end
     o = setmetatable({ queried = true }, { __index = o })
     value = res
   end
