@@ -10,6 +10,7 @@ local throttle = require "acr.emulator.throttle"
 local actions_rule = require "acr.emulator.actions"
 local registry = require "acr.emulator.registry"
 local login = require "acr.emulator.login"
+local versions = require "acr.emulator.versions"
 
 local _M = { _VERSION = "0.1.0" }
 
@@ -22,30 +23,6 @@ local TYPES = {
   tokens = PROVIDER .. "/registries/tokens",
 }
 local REGION = "EASTUS"
-
--- As advertised by ACR in 2025 (api-supported-versions in the recordings).
-local SUPPORTED = "2019-05-01-preview, 2020-11-01-preview, 2021-06-01-preview, "
-  .. "2021-08-01-preview, 2021-12-01-preview, 2022-02-01-preview, 2022-12-01, "
-  .. "2023-01-01-preview, 2023-06-01-preview, 2023-07-01, 2023-08-01-preview, "
-  .. "2023-11-01-preview, 2024-01-01-preview, 2024-11-01-preview, 2025-03-01-preview, "
-  .. "2025-04-01, 2025-05-01-preview, 2025-09-01-preview"
-local function version_set(list)
-  local set = {}
-  for v in list:gmatch("[^, ]+") do set[v] = true end
-  return set
-end
-local API_VERSIONS = version_set(SUPPORTED)
-
--- The two lists a client reads to find a registry: the tenant's subscriptions
--- (Microsoft.Resources) and a subscription's registries (GA versions too).
-local LOOKUP_SUPPORTED = {
-  subscriptions = "2016-06-01, 2019-06-01, 2019-11-01, 2020-01-01, 2021-01-01, 2022-12-01",
-  registries = "2017-10-01, 2019-05-01, 2021-09-01, " .. SUPPORTED,
-}
-local LOOKUP_VERSIONS = {
-  subscriptions = version_set(LOOKUP_SUPPORTED.subscriptions),
-  registries = version_set(LOOKUP_SUPPORTED.registries),
-}
 
 local SYSTEM_MAPS = registry.SYSTEM_MAPS
 
@@ -94,7 +71,7 @@ local function arm_headers(h)
   h["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
   h["X-Content-Type-Options"] = "nosniff"
   h["Server"] = "Microsoft-HTTPAPI/2.0"
-  h["api-supported-versions"] = SUPPORTED
+  h["api-supported-versions"] = versions.SUPPORTED
   return h
 end
 
@@ -828,19 +805,6 @@ local function maybe_fault()
   return true
 end
 
-local function api_version(versions)
-  local found
-  for k, v in pairs(ngx.req.get_uri_args(100)) do
-    if k:lower() == "api-version" then
-      if found ~= nil then return false, "" end
-      found = v
-    end
-  end
-  if found == nil then return nil end
-  if type(found) ~= "string" then return false, "" end
-  return versions[found] and found or false, found
-end
-
 local function unknown_route(route)
   if route.provider then
     return fail(404, "NoRegisteredProviderFound", "No registered resource provider found for namespace '"
@@ -869,13 +833,13 @@ local function run(ctx)
   end
   if route.type == "unknown" then return unknown_route(route) end
 
-  local version, given = api_version(LOOKUP_VERSIONS[route.type] or API_VERSIONS)
+  local version, given = versions.check(route.type)
   if version == nil then
     return fail(400, "MissingApiVersionParameter",
       "The api-version query parameter (?api-version=) is required for all requests.")
   elseif not version then
     return fail(400, "InvalidApiVersionParameter", "The api-version '" .. given
-      .. "' is invalid. The supported versions are '" .. (LOOKUP_SUPPORTED[route.type] or SUPPORTED) .. "'.")
+      .. "' is invalid. The supported versions are '" .. versions.supported(route.type) .. "'.")
   end
   ctx.api_version = version
 
