@@ -11,18 +11,18 @@ local actions_rule = require "acr.emulator.actions"
 local registry = require "acr.emulator.registry"
 local login = require "acr.emulator.login"
 local versions = require "acr.emulator.versions"
+local R = require "acr.emulator.reply"
 
 local _M = { _VERSION = "0.1.0" }
 
 local S = state
-local send = util.send
 
-local PROVIDER = "Microsoft.ContainerRegistry"
+local PROVIDER = registry.PROVIDER
 local TYPES = {
   scopeMaps = PROVIDER .. "/registries/scopeMaps",
   tokens = PROVIDER .. "/registries/tokens",
 }
-local REGION = "EASTUS"
+local REGION = registry.REGION
 
 local SYSTEM_MAPS = registry.SYSTEM_MAPS
 
@@ -50,49 +50,9 @@ local ALLOWED = {
   subscriptions = "GET", registries = "GET",
 }
 
----------------------------------------------------------------------------
--- responses
----------------------------------------------------------------------------
-
 local base_url = util.base_url
-
-local function arm_headers(h)
-  h = h or {}
-  local req = ngx.req.get_headers()
-  local rid = util.uuid()
-  h["x-ms-request-id"] = rid
-  h["x-ms-correlation-request-id"] = util.single(req["x-ms-correlation-request-id"]) or rid
-  h["x-ms-client-request-id"] = util.single(req["x-ms-client-request-id"])
-  h["x-ms-routing-request-id"] = REGION .. ":" .. util.routing_time() .. ":" .. rid
-  throttle.header(h, ngx.ctx)
-  h["Cache-Control"] = "no-cache"
-  h["Pragma"] = "no-cache"
-  h["Expires"] = "-1"
-  h["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
-  h["X-Content-Type-Options"] = "nosniff"
-  h["Server"] = "Microsoft-HTTPAPI/2.0"
-  h["api-supported-versions"] = versions.SUPPORTED
-  return h
-end
-
-local function reply(status, body, headers)
-  return send(status, body, arm_headers(headers))
-end
-
-local function error_body(code, message, failed)
-  return json.object("error", json.object("code", code, "message", message),
-    "status", failed and "Failed" or nil)
-end
-
--- ARM's error shape; `failed` adds the resource provider's top-level "status":"Failed".
-local function fail(status, code, message, headers, failed)
-  return reply(status, error_body(code, message, failed), headers)
-end
+local reply, fail, not_found = R.reply, R.fail, R.not_found
 _M.fail = fail
-
-local function not_found(name)
-  return fail(404, "ResourceNotFound", "The resource " .. name .. " could not be found.", nil, true)
-end
 
 ---------------------------------------------------------------------------
 -- routing
@@ -162,14 +122,6 @@ local function registry_url(reg)
   return base_url() .. "/subscriptions/" .. ngx.escape_uri(reg.sub)
     .. "/resourceGroups/" .. ngx.escape_uri(reg.rg)
     .. "/providers/" .. PROVIDER .. "/registries/" .. ngx.escape_uri(reg.name)
-end
-
--- ARM's own answer for a registry that does not exist (no "status" member: it comes
--- from ARM, not from the resource provider).
-local function registry_not_found(r)
-  return fail(404, "ResourceNotFound", "The Resource '" .. PROVIDER .. "/registries/" .. r.reg
-    .. "' under resource group '" .. r.rg .. "' was not found. For more details please go to "
-    .. "https://aka.ms/ARMResourceNotFoundFix")
 end
 
 local function resource_id(reg, coll, res)
@@ -854,7 +806,7 @@ local function run(ctx)
     check_name("registry", route.reg)
     if route.name then check_name(route.coll, route.name) end
     reg = S.registries[registry_key(route.sub, route.rg, route.reg)]
-    if not reg then return registry_not_found(route) end
+    if not reg then return R.registry_not_found(route) end
   end
   return handlers[route.type](ctx, reg)
 end

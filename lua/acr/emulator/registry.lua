@@ -9,6 +9,9 @@ local _M = { _VERSION = "0.1.0" }
 
 _M.PROVIDER = "Microsoft.ContainerRegistry"
 
+-- The region every registry is in, and the one ARM's answers come from.
+_M.REGION = "EASTUS"
+
 _M.SYSTEM_MAPS = {
   { name = "_repositories_admin",
     description = "Can perform all read, write and delete operations on the registry",
