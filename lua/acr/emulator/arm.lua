@@ -12,6 +12,7 @@ local registry = require "acr.emulator.registry"
 local login = require "acr.emulator.login"
 local versions = require "acr.emulator.versions"
 local R = require "acr.emulator.reply"
+local routes = require "acr.emulator.route"
 
 local _M = { _VERSION = "0.1.0" }
 
@@ -32,7 +33,6 @@ local NAME_RULES = {
   scopeMaps = { pattern = "^[%w_%-]+$", chars = "alphanumeric characters, hyphens and underscores" },
   tokens = { pattern = "^[%w%-]+$", chars = "alphanumeric characters and hyphens" },
 }
-local SINGULAR = { scopeMaps = "scopeMap", tokens = "token" }
 
 -- How the realistic style answers each mutating call (what the recordings show).
 local REALISTIC = {
@@ -53,63 +53,6 @@ local ALLOWED = {
 local base_url = util.base_url
 local reply, fail, not_found = R.reply, R.fail, R.not_found
 _M.fail = fail
-
----------------------------------------------------------------------------
--- routing
----------------------------------------------------------------------------
-
--- syntax: route = parse(segments)   segments of the path, without the leading ""
-local function parse(segs)
-  local l = {}
-  for i, s in ipairs(segs) do l[i] = s:lower() end
-  local n = #segs
-  local r = { type = "unknown" }
-  if n == 1 and l[1] == "subscriptions" then
-    r.type = "subscriptions"
-    return r
-  end
-  if n < 2 or l[1] ~= "subscriptions" or segs[2] == "" then return r end
-  r.sub = segs[2]
-  if n == 5 and l[3] == "providers" and l[4] == "microsoft.containerregistry"
-    and l[5] == "registries" then
-    r.type = "registries"
-    return r
-  end
-  if n == 8 and l[3] == "providers" and l[4] == "microsoft.containerregistry"
-    and l[5] == "locations" and segs[6] ~= "" and l[7] == "operationresults" and segs[8] ~= "" then
-    r.type, r.opid = "operationResult", segs[8]
-    return r
-  end
-  if n < 6 or l[3] ~= "resourcegroups" or segs[4] == "" or l[5] ~= "providers" then return r end
-  r.rg = segs[4]
-  if l[6] ~= "microsoft.containerregistry" then
-    r.provider = segs[6]
-    return r
-  end
-  if n < 9 or l[7] ~= "registries" or segs[8] == "" then
-    r.resource_type = segs[7]
-    return r
-  end
-  r.reg = segs[8]
-  local rest, coll = n - 8, l[9]
-  if coll == "scopemaps" or coll == "tokens" then
-    r.coll = coll == "scopemaps" and "scopeMaps" or "tokens"
-    if rest == 1 then
-      r.type = r.coll
-    elseif rest == 2 and segs[10] ~= "" then
-      r.type, r.name = SINGULAR[r.coll], segs[10]
-    elseif rest == 4 and segs[10] ~= "" and l[11] == "operationstatuses" and segs[12] ~= "" then
-      r.type, r.name, r.opid = "operationStatus", segs[10], segs[12]
-    end
-  elseif coll == "generatecredentials" and rest == 1 then
-    r.type = "generateCredentials"
-  elseif coll == "operationstatuses" and rest == 2 and segs[10] ~= "" then
-    r.type, r.opid = "operationStatus", segs[10]
-  else
-    r.resource_type = "registries/" .. segs[9]
-  end
-  return r
-end
 
 ---------------------------------------------------------------------------
 -- registries
@@ -757,19 +700,6 @@ local function maybe_fault()
   return true
 end
 
-local function unknown_route(route)
-  if route.provider then
-    return fail(404, "NoRegisteredProviderFound", "No registered resource provider found for namespace '"
-      .. route.provider .. "'.")
-  end
-  if route.resource_type then
-    return fail(404, "InvalidResourceType", "The resource type '" .. route.resource_type
-      .. "' could not be found in the namespace '" .. PROVIDER .. "' of the emulator.")
-  end
-  return fail(404, "InvalidResourceType", "The request path '" .. ngx.var.uri
-    .. "' does not name a resource type the emulator serves.")
-end
-
 local function run(ctx)
   local route = ctx.route
   local claims, code, message = auth.verify_bearer(ngx.req.get_headers()["authorization"])
@@ -783,7 +713,7 @@ local function run(ctx)
   if wait then
     return fail(429, "SubscriptionRequestsThrottled", why, { ["Retry-After"] = tostring(wait) })
   end
-  if route.type == "unknown" then return unknown_route(route) end
+  if route.type == "unknown" then return routes.unknown(route) end
 
   local version, given = versions.check(route.type)
   if version == nil then
@@ -815,7 +745,7 @@ end
 function _M.handle(segs)
   local ctx = ngx.ctx
   ctx.method = ngx.req.get_method()
-  ctx.route = parse(segs)
+  ctx.route = routes.parse(segs)
   ctx.kind = ctx.method .. " " .. ctx.route.type   -- the name /__admin/stats counts under
   -- HEAD is answered as GET; nginx sends the status and headers without the body
   if ctx.method == "HEAD" then ctx.method = "GET" end
