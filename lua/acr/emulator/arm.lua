@@ -13,16 +13,13 @@ local login = require "acr.emulator.login"
 local versions = require "acr.emulator.versions"
 local R = require "acr.emulator.reply"
 local routes = require "acr.emulator.route"
+local resource = require "acr.emulator.resource"
 
 local _M = { _VERSION = "0.1.0" }
 
 local S = state
 
 local PROVIDER = registry.PROVIDER
-local TYPES = {
-  scopeMaps = PROVIDER .. "/registries/scopeMaps",
-  tokens = PROVIDER .. "/registries/tokens",
-}
 local REGION = registry.REGION
 
 local SYSTEM_MAPS = registry.SYSTEM_MAPS
@@ -53,71 +50,6 @@ local ALLOWED = {
 local base_url = util.base_url
 local reply, fail, not_found = R.reply, R.fail, R.not_found
 _M.fail = fail
-
----------------------------------------------------------------------------
--- registries
----------------------------------------------------------------------------
-
-local registry_key = registry.key
-local registry_id = registry.id
-
-local function registry_url(reg)
-  return base_url() .. "/subscriptions/" .. ngx.escape_uri(reg.sub)
-    .. "/resourceGroups/" .. ngx.escape_uri(reg.rg)
-    .. "/providers/" .. PROVIDER .. "/registries/" .. ngx.escape_uri(reg.name)
-end
-
-local function resource_id(reg, coll, res)
-  return registry_id(reg) .. "/" .. coll .. "/" .. res.name
-end
-
-local function render(reg, coll, res)
-  local props
-  if coll == "scopeMaps" then
-    props = json.object(
-      "description", res.description, "type", res.type,
-      "creationDate", res.creation_date, "provisioningState", res.state,
-      "actions", json.array(res.actions))
-  else
-    local passwords = json.array()
-    for _, n in ipairs { "password1", "password2" } do
-      local p = res.passwords[n]
-      if p then
-        passwords[#passwords + 1] = json.object("creationTime", p.creation_time, "expiry", p.expiry, "name", n)
-      end
-    end
-    local certs = json.array()
-    for _, n in ipairs { "certificate1", "certificate2" } do
-      local c = res.certificates[n]
-      if c then
-        certs[#certs + 1] = json.object("name", n, "expiry", c.expiry, "thumbprint", c.thumbprint)
-      end
-    end
-    props = json.object(
-      "creationDate", res.creation_date, "provisioningState", res.state,
-      "scopeMapId", res.scope_map_id, "objectId", res.object_id,
-      "credentials", json.object("certificates", certs, "passwords", passwords),
-      "status", res.status)
-  end
-  return json.object("type", TYPES[coll], "id", resource_id(reg, coll, res),
-    "name", res.name, "properties", props)
-end
-
--- An ARM resource id inside this registry: returns the collection's entry key or nil.
-local function local_id(reg, id, coll)
-  if type(id) ~= "string" then return nil end
-  local p = util.split(id, "/")
-  if #p ~= 11 or p[1] ~= "" or p[2]:lower() ~= "subscriptions"
-    or p[4]:lower() ~= "resourcegroups" or p[6]:lower() ~= "providers"
-    or p[7]:lower() ~= "microsoft.containerregistry" or p[8]:lower() ~= "registries"
-    or p[10]:lower() ~= coll:lower() or p[11] == "" then
-    return nil
-  end
-  if registry_key(p[3], p[5], p[9]) ~= registry_key(reg.sub, reg.rg, reg.name) then
-    return nil
-  end
-  return p[11]:lower(), p[11]
-end
 
 ---------------------------------------------------------------------------
 -- validation
@@ -265,7 +197,7 @@ local function check_token(reg, body, is_patch)
     if not is_patch then invalid("InvalidParameter", "The 'properties.scopeMapId' member is required.") end
   else
     if type(smid) ~= "string" then bad_content("properties.scopeMapId", "a string") end
-    local key = local_id(reg, smid, "scopeMaps")
+    local key = registry.local_id(reg, smid, "scopeMaps")
     if not key or not reg.scopeMaps[key] then
       invalid("InvalidParameter", "The scope map '" .. smid .. "' given as scopeMapId does not exist in registry '"
         .. reg.name .. "'.")
@@ -434,7 +366,7 @@ local function list(ctx, reg, coll)
   local value = json.array()
   for i = 1, math.min(size, #keys) do
     -- a list is not a poll: only GETs of the resource itself advance body-style operations
-    value[i] = render(reg, coll, reg[coll][keys[i]])
+    value[i] = resource.render(reg, coll, reg[coll][keys[i]])
   end
   local next_link
   if #keys > size then next_link = next_link_after(ctx, keys[size]) end
@@ -490,7 +422,7 @@ handlers.registries = function(ctx)
   end
   return page_of(ctx, items, function(reg)
     return json.object("sku", json.object("name", "Standard", "tier", "Standard"),
-      "type", PROVIDER .. "/registries", "id", registry_id(reg), "name", reg.name,
+      "type", PROVIDER .. "/registries", "id", registry.id(reg), "name", reg.name,
       "location", REGION:lower(), "tags", json.object(), "properties", json.object(
         "loginServer", reg.name:lower() .. ".azurecr.io", "creationDate", reg.creation_date,
         "provisioningState", "Succeeded", "adminUserEnabled", false,
@@ -511,10 +443,10 @@ local function item(ctx, reg)
   if method == "GET" then
     if not res then return not_found(r.name) end
     body_style_poll(res)
-    return reply(200, render(reg, coll, res))
+    return reply(200, resource.render(reg, coll, res))
   end
 
-  local url = registry_url(reg) .. "/" .. coll .. "/" .. ngx.escape_uri(r.name)
+  local url = resource.registry_url(reg) .. "/" .. coll .. "/" .. ngx.escape_uri(r.name)
 
   if method == "DELETE" then
     if coll == "scopeMaps" then refuse_system(r.name) end
@@ -595,8 +527,8 @@ local function item(ctx, reg)
     on_failure = function()
       if target.pending == op then target.state, target.pending = "Failed", nil end
     end,
-    render = function() return render(reg, coll, target) end,
-    final = function() return 200, render(reg, coll, target) end,
+    render = function() return resource.render(reg, coll, target) end,
+    final = function() return 200, resource.render(reg, coll, target) end,
   }
   return begin(ctx, op)
 end
@@ -617,7 +549,7 @@ handlers.generateCredentials = function(ctx, reg)
   if expiry ~= nil and not is_datetime(expiry) then
     invalid("InvalidParameter", "'expiry' is not a valid date-time.")
   end
-  local key, tname = local_id(reg, token_id, "tokens")
+  local key, tname = registry.local_id(reg, token_id, "tokens")
   if not key then
     invalid("InvalidParameter", "'tokenId' must be the resource id of a token of registry '" .. reg.name .. "'.")
   end
@@ -637,7 +569,7 @@ handlers.generateCredentials = function(ctx, reg)
     return 200, json.object("username", tok.name, "passwords", pw)
   end
   return begin(ctx, {
-    verb = "post", fail = take_fail(tok.name), status_base = registry_url(reg),
+    verb = "post", fail = take_fail(tok.name), status_base = resource.registry_url(reg),
     apply = function() end,
     on_success = function()
       for _, g in ipairs(generated) do
@@ -735,7 +667,7 @@ local function run(ctx)
   if route.reg then
     check_name("registry", route.reg)
     if route.name then check_name(route.coll, route.name) end
-    reg = S.registries[registry_key(route.sub, route.rg, route.reg)]
+    reg = S.registries[registry.key(route.sub, route.rg, route.reg)]
     if not reg then return R.registry_not_found(route) end
   end
   return handlers[route.type](ctx, reg)
