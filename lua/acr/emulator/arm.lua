@@ -7,13 +7,13 @@ local json = require "acr.emulator.json"
 local util = require "acr.emulator.util"
 local auth = require "acr.emulator.auth"
 local throttle = require "acr.emulator.throttle"
-local actions_rule = require "acr.emulator.actions"
 local registry = require "acr.emulator.registry"
 local login = require "acr.emulator.login"
 local versions = require "acr.emulator.versions"
 local R = require "acr.emulator.reply"
 local routes = require "acr.emulator.route"
 local resource = require "acr.emulator.resource"
+local validate = require "acr.emulator.validate"
 
 local _M = { _VERSION = "0.1.0" }
 
@@ -23,13 +23,6 @@ local PROVIDER = registry.PROVIDER
 local REGION = registry.REGION
 
 local SYSTEM_MAPS = registry.SYSTEM_MAPS
-
--- Name rules of the OpenAPI document (Lua patterns; %w is ASCII in the C locale).
-local NAME_RULES = {
-  registry = { pattern = "^[%w]+$", chars = "alphanumeric characters" },
-  scopeMaps = { pattern = "^[%w_%-]+$", chars = "alphanumeric characters, hyphens and underscores" },
-  tokens = { pattern = "^[%w%-]+$", chars = "alphanumeric characters and hyphens" },
-}
 
 -- How the realistic style answers each mutating call (what the recordings show).
 local REALISTIC = {
@@ -50,172 +43,6 @@ local ALLOWED = {
 local base_url = util.base_url
 local reply, fail, not_found = R.reply, R.fail, R.not_found
 _M.fail = fail
-
----------------------------------------------------------------------------
--- validation
----------------------------------------------------------------------------
-
-local Invalid = {}   -- metatable of validation errors raised as { code, message }: answered 400
-
-local function invalid(code, message)
-  error(setmetatable({ code = code, message = message }, Invalid), 0)
-end
-
-local function bad_content(path, expected)
-  invalid("InvalidRequestContent", "The request content was invalid and could not be deserialized: "
-    .. "'Error converting value at path '" .. path .. "': expected " .. expected .. ".'")
-end
-
-local function get(t, k)
-  local v = t[k]
-  if v == json.null then return nil end
-  return v
-end
-
-local function check_name(what, name)
-  local rule = NAME_RULES[what]
-  if #name < 5 or #name > 50 or not name:find(rule.pattern) then
-    invalid("InvalidResourceName", string.format(
-      "The resource name '%s' is invalid. The %s name must be between 5 and 50 characters long and may contain only %s.",
-      name, what == "scopeMaps" and "scope map" or what == "tokens" and "token" or "registry", rule.chars))
-  end
-end
-
-local function read_body()
-  ngx.req.read_body()
-  local body = ngx.req.get_body_data()
-  if not body then
-    local path = ngx.req.get_body_file()
-    local f = path and io.open(path, "rb")
-    if f then
-      body = f:read("*a")
-      f:close()
-    end
-  end
-  if not body or body:find("^%s*$") then
-    invalid("InvalidRequestContent", "The request content was invalid and could not be deserialized: 'The request body is empty.'")
-  end
-  local v, err = json.decode(body)
-  if v == nil then
-    invalid("InvalidRequestContent", "The request content was invalid and could not be deserialized: '"
-      .. tostring(err) .. "'.")
-  end
-  if type(v) ~= "table" or not json.is_object(v) then
-    invalid("InvalidRequestContent", "The request content was invalid and could not be deserialized: 'The request body must be a JSON object.'")
-  end
-  return v
-end
-
-local function opt_string(t, k, path)
-  local v = get(t, k)
-  if v ~= nil and type(v) ~= "string" then bad_content(path, "a string") end
-  return v
-end
-
-local function properties(body, required)
-  local props = get(body, "properties")
-  if props == nil then
-    if required then invalid("InvalidParameter", "The 'properties' member is required.") end
-    return {}
-  end
-  if type(props) ~= "table" or not json.is_object(props) then bad_content("properties", "an object") end
-  return props
-end
-
-local function is_datetime(s)
-  return s:find("^%d%d%d%d%-%d%d%-%d%dT%d%d:%d%d") ~= nil
-end
-
-local function check_scope_map(body, is_patch)
-  local props = properties(body, not is_patch)
-  local out = {}
-  local actions = get(props, "actions")
-  if actions == nil then
-    if not is_patch then invalid("InvalidParameter", "The 'properties.actions' member is required.") end
-  else
-    if type(actions) ~= "table" or not json.is_array(actions) then
-      bad_content("properties.actions", "an array of strings")
-    end
-    if #actions == 0 then
-      invalid("InvalidParameter", "The 'properties.actions' list must contain at least one action.")
-    end
-    out.actions = {}
-    for i, a in ipairs(actions) do
-      if type(a) ~= "string" then bad_content("properties.actions[" .. (i - 1) .. "]", "a string") end
-      if a == "" then invalid("InvalidParameter", "Scope map actions must not be empty strings.") end
-      if not actions_rule.valid(a) then
-        invalid("InvalidParameter", "The scope map action '" .. a .. "' is invalid. Actions are "
-          .. "repositories/<repository>/content/read|write|delete or metadata/read|write, or "
-          .. "gateway/<connected registry>/config|message/read|write.")
-      end
-      out.actions[i] = a
-    end
-  end
-  out.description = opt_string(props, "description", "properties.description")
-  return out
-end
-
-local function check_credentials(props)
-  local creds = get(props, "credentials")
-  if creds == nil then return nil end
-  if type(creds) ~= "table" or not json.is_object(creds) then bad_content("properties.credentials", "an object") end
-  local out = { passwords = {}, certificates = {}, given = {} }
-  local function list(key, names, fields)
-    local items = get(creds, key)
-    if items == nil then return end
-    out.given[key] = true
-    local path = "properties.credentials." .. key
-    if type(items) ~= "table" or not json.is_array(items) then bad_content(path, "an array") end
-    for i, item in ipairs(items) do
-      local ipath = path .. "[" .. (i - 1) .. "]"
-      if type(item) ~= "table" or not json.is_object(item) then bad_content(ipath, "an object") end
-      local name = opt_string(item, "name", ipath .. ".name")
-      if not names[name] then
-        invalid("InvalidParameter", "'" .. ipath .. ".name' must be one of " .. names[1] .. ", " .. names[2] .. ".")
-      end
-      local entry = {}
-      for _, f in ipairs(fields) do
-        entry[f] = opt_string(item, f, ipath .. "." .. f)
-      end
-      if entry.expiry and not is_datetime(entry.expiry) then
-        invalid("InvalidParameter", "'" .. ipath .. ".expiry' is not a valid date-time.")
-      end
-      out[key][name] = entry
-    end
-  end
-  list("passwords", { "password1", "password2", password1 = true, password2 = true }, { "expiry" })
-  list("certificates", { "certificate1", "certificate2", certificate1 = true, certificate2 = true },
-    { "expiry", "thumbprint", "encodedPemCertificate" })
-  return out
-end
-
-local function check_token(reg, body, is_patch)
-  local props = properties(body, not is_patch)
-  local out = {}
-  local smid = get(props, "scopeMapId")
-  if smid == nil then
-    if not is_patch then invalid("InvalidParameter", "The 'properties.scopeMapId' member is required.") end
-  else
-    if type(smid) ~= "string" then bad_content("properties.scopeMapId", "a string") end
-    local key = registry.local_id(reg, smid, "scopeMaps")
-    if not key or not reg.scopeMaps[key] then
-      invalid("InvalidParameter", "The scope map '" .. smid .. "' given as scopeMapId does not exist in registry '"
-        .. reg.name .. "'.")
-    end
-    out.scope_map_id = smid
-  end
-  local status = opt_string(props, "status", "properties.status")
-  if status ~= nil then
-    status = status:lower()
-    if status ~= "enabled" and status ~= "disabled" then
-      invalid("InvalidParameter", "'properties.status' must be 'enabled' or 'disabled'.")
-    end
-    out.status = status
-  end
-  out.object_id = opt_string(props, "objectId", "properties.objectId")
-  out.credentials = check_credentials(props)
-  return out
-end
 
 ---------------------------------------------------------------------------
 -- long-running operations
@@ -323,7 +150,7 @@ for _, m in ipairs(SYSTEM_MAPS) do SYSTEM[m.name:lower()] = true end
 
 local function refuse_system(name)
   if SYSTEM[name:lower()] then
-    invalid("OperationNotAllowed", "The scope map '" .. name
+    validate.invalid("OperationNotAllowed", "The scope map '" .. name
       .. "' is system defined and cannot be created, updated or deleted.")
   end
 end
@@ -342,7 +169,7 @@ local function skip_after()
     if k:lower() == "$skiptoken" then
       after = type(v) == "string" and util.unb64url(v)
       if not after or after == "" then
-        invalid("InvalidParameter", "The $skipToken query parameter is invalid.")
+        validate.invalid("InvalidParameter", "The $skipToken query parameter is invalid.")
       end
     end
   end
@@ -470,11 +297,12 @@ local function item(ctx, reg)
   if coll == "scopeMaps" then refuse_system(r.name) end
   local is_patch = method == "PATCH"
   if is_patch and not res then
-    read_body() -- a malformed body is still reported as such
+    validate.read_body() -- a malformed body is still reported as such
     return not_found(r.name)
   end
-  local body = read_body()
-  local v = coll == "scopeMaps" and check_scope_map(body, is_patch) or check_token(reg, body, is_patch)
+  local body = validate.read_body()
+  local v = coll == "scopeMaps" and validate.check_scope_map(body, is_patch)
+    or validate.check_token(reg, body, is_patch)
   local creating = not res
   local target = res or { name = r.name, creation_date = util.iso_time(),
     passwords = {}, certificates = {} }
@@ -537,24 +365,10 @@ handlers.scopeMap = item
 handlers.token = item
 
 handlers.generateCredentials = function(ctx, reg)
-  local body = read_body()
-  local token_id = get(body, "tokenId")
-  if token_id == nil then invalid("InvalidParameter", "The 'tokenId' member is required.") end
-  if type(token_id) ~= "string" then bad_content("tokenId", "a string") end
-  local name = opt_string(body, "name", "name")
-  if name ~= nil and name ~= "password1" and name ~= "password2" then
-    invalid("InvalidParameter", "'name' must be 'password1' or 'password2'.")
-  end
-  local expiry = opt_string(body, "expiry", "expiry")
-  if expiry ~= nil and not is_datetime(expiry) then
-    invalid("InvalidParameter", "'expiry' is not a valid date-time.")
-  end
-  local key, tname = registry.local_id(reg, token_id, "tokens")
-  if not key then
-    invalid("InvalidParameter", "'tokenId' must be the resource id of a token of registry '" .. reg.name .. "'.")
-  end
-  local tok = reg.tokens[key]
-  if not tok then return not_found(tname) end
+  local req = validate.check_generate(reg, validate.read_body())
+  local tok = reg.tokens[req.key]
+  if not tok then return not_found(req.token_name) end
+  local name, expiry = req.name, req.expiry
 
   local now = util.iso_time()
   local generated = {}
@@ -665,8 +479,8 @@ local function run(ctx)
 
   local reg
   if route.reg then
-    check_name("registry", route.reg)
-    if route.name then check_name(route.coll, route.name) end
+    validate.check_name("registry", route.reg)
+    if route.name then validate.check_name(route.coll, route.name) end
     reg = S.registries[registry.key(route.sub, route.rg, route.reg)]
     if not reg then return R.registry_not_found(route) end
   end
@@ -689,7 +503,7 @@ function _M.handle(segs)
   if latency > 0 then ngx.sleep(latency / 1000) end
   local ok, err = pcall(run, ctx)
   if not ok then
-    if getmetatable(err) == Invalid then
+    if validate.is_invalid(err) then
       return fail(400, err.code, err.message)
     end
     error(err, 0)
