@@ -14,6 +14,7 @@ local R = require "acr.emulator.reply"
 local routes = require "acr.emulator.route"
 local resource = require "acr.emulator.resource"
 local validate = require "acr.emulator.validate"
+local lro = require "acr.emulator.lro"
 
 local _M = { _VERSION = "0.1.0" }
 
@@ -23,14 +24,6 @@ local PROVIDER = registry.PROVIDER
 local REGION = registry.REGION
 
 local SYSTEM_MAPS = registry.SYSTEM_MAPS
-
--- How the realistic style answers each mutating call (what the recordings show).
-local REALISTIC = {
-  ["PUT scopeMap"] = "sync", ["PATCH scopeMap"] = "async",
-  ["PUT token"] = "async", ["PATCH token"] = "async",
-  ["DELETE scopeMap"] = "location", ["DELETE token"] = "location",
-  ["POST generateCredentials"] = "sync",
-}
 
 local ALLOWED = {
   scopeMaps = "GET", tokens = "GET",
@@ -45,103 +38,6 @@ local reply, fail, not_found = R.reply, R.fail, R.not_found
 _M.fail = fail
 
 ---------------------------------------------------------------------------
--- long-running operations
----------------------------------------------------------------------------
-
-local function retry_after()
-  return tostring(S.settings.retry_after)
-end
-
-local function complete(op)
-  op.done = true
-  if op.fail then
-    op.status = "Failed"
-    if op.on_failure then op.on_failure() end
-  else
-    op.status = "Succeeded"
-    if op.on_success then op.on_success() end
-  end
-end
-
--- One poll of an operation: K polls answer "in progress", the next one completes it.
-local function advance(op)
-  if op.done then return end
-  if op.polls_left > 0 then
-    op.polls_left = op.polls_left - 1
-    return
-  end
-  complete(op)
-end
-
-local function take_fail(name)
-  local key = name:lower()
-  local f = S.fail_next[key]
-  S.fail_next[key] = nil
-  -- lets a spec check that a Lua error in a handler becomes ARM's 500
-  if f and f.raise then error("injected handler error for '" .. name .. "'") end
-  return f
-end
-
-local function fail_op_response(f)
-  return fail(f.status or 400, f.code, f.message)
-end
-
--- Runs a mutating call in the configured style.
---   op.verb       "create" | "update" | "delete" | "post"
---   op.apply()    makes the change visible (values, provisioning state)
---   op.on_success / op.on_failure   run when the operation ends
---   op.final()    -> status, body of the finished call (sync answer, Location result)
---   op.status_base  URL the operationStatuses segment is appended to
---   op.resource   the scope map or token (nil for generateCredentials)
-local function begin(ctx, op)
-  local style = S.settings.lro_style
-  if style == "realistic" then style = REALISTIC[ctx.kind] end
-  if style == "body" and (op.verb == "delete" or op.verb == "post") then style = "sync" end
-
-  if style == "sync" then
-    if op.fail then return fail_op_response(op.fail) end
-    -- the newest operation owns the resource's provisioning state
-    if op.resource then op.resource.pending = op end
-    op.apply()
-    complete(op)
-    return reply(op.final())
-  end
-
-  op.id = "token-" .. util.uuid()
-  op.style = style
-  op.polls_left = S.settings.polls
-  op.status = "InProgress"
-  op.status_url = op.status_base .. "/operationStatuses/" .. op.id .. "?api-version=" .. ctx.api_version
-  op.location_url = base_url() .. "/subscriptions/" .. ngx.escape_uri(ctx.route.sub) .. "/providers/"
-    .. PROVIDER .. "/locations/" .. REGION .. "/operationResults/" .. op.id .. "?api-version=" .. ctx.api_version
-  S.ops[op.id] = op
-  if op.resource then op.resource.pending = op end
-  op.apply()
-
-  local headers = { ["Retry-After"] = retry_after() }
-  local body
-  if style == "async" then
-    headers["Azure-AsyncOperation"] = op.status_url
-    if op.verb == "post" then headers["Location"] = op.location_url end
-  elseif style == "location" then
-    headers["Location"] = op.location_url
-  else -- body: the resource's own provisioningState is the only signal
-    headers["Retry-After"] = nil
-  end
-  local status
-  if op.verb == "create" or op.verb == "update" then
-    if style == "location" then
-      status = 202
-    else
-      status, body = 201, op.render()
-    end
-  else
-    status = 202
-  end
-  return reply(status, body, headers)
-end
-
----------------------------------------------------------------------------
 -- handlers
 ---------------------------------------------------------------------------
 
@@ -153,11 +49,6 @@ local function refuse_system(name)
     validate.invalid("OperationNotAllowed", "The scope map '" .. name
       .. "' is system defined and cannot be created, updated or deleted.")
   end
-end
-
-local function body_style_poll(res)
-  local op = res.pending
-  if op and op.style == "body" then advance(op) end
 end
 
 local handlers = {}
@@ -269,7 +160,7 @@ local function item(ctx, reg)
 
   if method == "GET" then
     if not res then return not_found(r.name) end
-    body_style_poll(res)
+    lro.body_style_poll(res)
     return reply(200, resource.render(reg, coll, res))
   end
 
@@ -280,7 +171,7 @@ local function item(ctx, reg)
     if not res then return reply(204) end
     local op
     op = {
-      verb = "delete", resource = res, fail = take_fail(r.name), status_base = url,
+      verb = "delete", resource = res, fail = lro.take_fail(r.name), status_base = url,
       apply = function() res.state = "Deleting" end,
       on_success = function()
         if reg[coll][key] == res then reg[coll][key] = nil end
@@ -290,7 +181,7 @@ local function item(ctx, reg)
       end,
       final = function() return 200 end,
     }
-    return begin(ctx, op)
+    return lro.begin(ctx, op)
   end
 
   -- PUT / PATCH
@@ -347,7 +238,7 @@ local function item(ctx, reg)
 
   local op
   op = {
-    verb = creating and "create" or "update", resource = target, fail = take_fail(r.name),
+    verb = creating and "create" or "update", resource = target, fail = lro.take_fail(r.name),
     status_base = url, apply = apply,
     on_success = function()
       if target.pending == op then target.state, target.pending = "Succeeded", nil end
@@ -358,11 +249,14 @@ local function item(ctx, reg)
     render = function() return resource.render(reg, coll, target) end,
     final = function() return 200, resource.render(reg, coll, target) end,
   }
-  return begin(ctx, op)
+  return lro.begin(ctx, op)
 end
 
 handlers.scopeMap = item
 handlers.token = item
+
+handlers.operationStatus = lro.status
+handlers.operationResult = lro.result
 
 handlers.generateCredentials = function(ctx, reg)
   local req = validate.check_generate(reg, validate.read_body())
@@ -382,8 +276,8 @@ handlers.generateCredentials = function(ctx, reg)
     end
     return 200, json.object("username", tok.name, "passwords", pw)
   end
-  return begin(ctx, {
-    verb = "post", fail = take_fail(tok.name), status_base = resource.registry_url(reg),
+  return lro.begin(ctx, {
+    verb = "post", fail = lro.take_fail(tok.name), status_base = resource.registry_url(reg),
     apply = function() end,
     on_success = function()
       for _, g in ipairs(generated) do
@@ -393,30 +287,6 @@ handlers.generateCredentials = function(ctx, reg)
     end,
     final = result,
   })
-end
-
-handlers.operationStatus = function(ctx)
-  local op = S.ops[ctx.route.opid]
-  if not op or op.style ~= "async" then
-    return fail(404, "ResourceNotFound", "The operation '" .. ctx.route.opid .. "' could not be found.", nil, true)
-  end
-  advance(op)
-  local body = json.object("status", op.status,
-    "error", op.status == "Failed" and json.object("code", op.fail.code, "message", op.fail.message) or nil)
-  return reply(200, body, { ["Azure-AsyncOperation"] = op.status_url, ["Retry-After"] = retry_after() })
-end
-
-handlers.operationResult = function(ctx)
-  local op = S.ops[ctx.route.opid]
-  if not op or op.style == "body" then
-    return fail(404, "ResourceNotFound", "The operation '" .. ctx.route.opid .. "' could not be found.", nil, true)
-  end
-  advance(op)
-  if not op.done then
-    return reply(202, nil, { Location = op.location_url, ["Retry-After"] = retry_after() })
-  end
-  if op.status == "Failed" then return fail_op_response(op.fail) end
-  return reply(op.final())
 end
 
 ---------------------------------------------------------------------------
