@@ -15,13 +15,14 @@ local routes = require "acr.emulator.route"
 local resource = require "acr.emulator.resource"
 local validate = require "acr.emulator.validate"
 local lro = require "acr.emulator.lro"
+local paging = require "acr.emulator.paging"
+local lookup = require "acr.emulator.lookup"
 
 local _M = { _VERSION = "0.1.0" }
 
 local S = state
 
 local PROVIDER = registry.PROVIDER
-local REGION = registry.REGION
 
 local SYSTEM_MAPS = registry.SYSTEM_MAPS
 
@@ -53,103 +54,10 @@ end
 
 local handlers = {}
 
--- The key a $skipToken names: the list goes on after it (nil: from the start).
-local function skip_after()
-  local after
-  for k, v in pairs(ngx.req.get_uri_args(100)) do
-    if k:lower() == "$skiptoken" then
-      after = type(v) == "string" and util.unb64url(v)
-      if not after or after == "" then
-        validate.invalid("InvalidParameter", "The $skipToken query parameter is invalid.")
-      end
-    end
-  end
-  return after
-end
-
--- The nextLink of a page that ends at key last (this path, this api-version).
-local function next_link_after(ctx, last)
-  local path = ngx.var.request_uri:gsub("%?.*$", "")
-  return base_url() .. path .. "?api-version=" .. ctx.api_version .. "&$skipToken=" .. util.b64url(last)
-end
-
-local function list(ctx, reg, coll)
-  local after = skip_after()
-  local keys = {}
-  for k in pairs(reg[coll]) do
-    if not after or k > after then keys[#keys + 1] = k end
-  end
-  table.sort(keys)
-  local size = S.settings.page_size
-  local value = json.array()
-  for i = 1, math.min(size, #keys) do
-    -- a list is not a poll: only GETs of the resource itself advance body-style operations
-    value[i] = resource.render(reg, coll, reg[coll][keys[i]])
-  end
-  local next_link
-  if #keys > size then next_link = next_link_after(ctx, keys[size]) end
-  return reply(200, json.object("value", value, "nextLink", next_link))
-end
-
--- A page of items (key -> item), in key order after the $skipToken, rendered by
--- render_one; extra members of the answer (count) come after value and nextLink.
-local function page_of(ctx, items, render_one, ...)
-  local after = skip_after()
-  local keys = {}
-  for k in pairs(items) do
-    if not after or k > after then keys[#keys + 1] = k end
-  end
-  table.sort(keys)
-  local size = S.settings.page_size
-  local value = json.array()
-  for i = 1, math.min(size, #keys) do value[i] = render_one(items[keys[i]]) end
-  local next_link
-  if #keys > size then next_link = next_link_after(ctx, keys[size]) end
-  return reply(200, json.object("value", value, "nextLink", next_link, ...))
-end
-
--- GET /subscriptions: those of the registries, and those given a name (--subscription-name,
--- /__admin/subscriptions), ARM's shape, the display name "Subscription <id>" unless named.
-handlers.subscriptions = function(ctx)
-  local subs = {}
-  for _, reg in pairs(S.registries) do
-    local k = reg.sub:lower()
-    subs[k] = subs[k] or { sub = reg.sub }
-  end
-  for k, named in pairs(S.subscription_names) do subs[k] = subs[k] or { sub = named.sub } end
-  local n = 0
-  for k, entry in pairs(subs) do
-    n = n + 1
-    entry.name = S.subscription_names[k] and S.subscription_names[k].name or ("Subscription " .. entry.sub)
-  end
-  return page_of(ctx, subs, function(e)
-    return json.object("id", "/subscriptions/" .. e.sub, "authorizationSource", "RoleBased",
-      "managedByTenants", json.array(), "subscriptionId", e.sub, "tenantId", S.DEFAULT_TENANT_ID,
-      "displayName", e.name, "state", "Enabled", "subscriptionPolicies", json.object(
-        "locationPlacementId", "Public_2014-09-01", "quotaId", "PayAsYouGo_2014-09-01",
-        "spendingLimit", "Off"))
-  end, "count", json.object("type", "Total", "value", n))
-end
-
--- GET /subscriptions/{sub}/providers/Microsoft.ContainerRegistry/registries: the
--- subscription's registries, ARM's shape (an unknown subscription has none).
-handlers.registries = function(ctx)
-  local want, items = ctx.route.sub:lower(), {}
-  for k, reg in pairs(S.registries) do
-    if reg.sub:lower() == want then items[k] = reg end
-  end
-  return page_of(ctx, items, function(reg)
-    return json.object("sku", json.object("name", "Standard", "tier", "Standard"),
-      "type", PROVIDER .. "/registries", "id", registry.id(reg), "name", reg.name,
-      "location", REGION:lower(), "tags", json.object(), "properties", json.object(
-        "loginServer", reg.name:lower() .. ".azurecr.io", "creationDate", reg.creation_date,
-        "provisioningState", "Succeeded", "adminUserEnabled", false,
-        "publicNetworkAccess", "Enabled"))
-  end)
-end
-
-handlers.scopeMaps = function(ctx, reg) return list(ctx, reg, "scopeMaps") end
-handlers.tokens = function(ctx, reg) return list(ctx, reg, "tokens") end
+handlers.subscriptions = lookup.subscriptions
+handlers.registries = lookup.registries
+handlers.scopeMaps = function(ctx, reg) return paging.list(ctx, reg, "scopeMaps") end
+handlers.tokens = function(ctx, reg) return paging.list(ctx, reg, "tokens") end
 
 local function item(ctx, reg)
   local r = ctx.route
