@@ -125,12 +125,14 @@ describe("the luarocks rock #build", function()
         rockdir .. "/docs/API.md", rockdir .. "/docs/RESTY.md", rockdir .. "/examples/rotate-token.lua" } do
       assert.truthy(helpers.read_file(f), f .. " is not in the tree")
     end
-    -- every part of the command line, as the checkout has them
-    local _, parts = sh("cd " .. q(helpers.root .. "/lua/acr/cli") .. " && ls *.lua")
-    assert.truthy(parts:find("args.lua", 1, true), parts)
-    for part in parts:gmatch("[^\n]+") do
-      local f = tree_path("share/lua", V, "acr/cli/" .. part)
-      assert.truthy(helpers.read_file(f), f .. " is not in the tree")
+    -- every part of the command line and of the emulator, as the checkout has them
+    for _, dir in ipairs { "cli", "emulator" } do
+      local _, parts = sh("cd " .. q(helpers.root .. "/lua/acr/" .. dir) .. " && ls *.lua")
+      assert.truthy(parts:find("init.lua", 1, true), parts)
+      for part in parts:gmatch("[^\n]+") do
+        local f = tree_path("share/lua", V, "acr/" .. dir .. "/" .. part)
+        assert.truthy(helpers.read_file(f), f .. " is not in the tree")
+      end
     end
     -- bin/acr is luarocks' wrapper: the tree's interpreter, the tree's paths
     local wrapper = helpers.read_file(tree_path("bin/acr"))
