@@ -125,8 +125,9 @@ describe("the luarocks rock #build", function()
         rockdir .. "/docs/API.md", rockdir .. "/docs/RESTY.md", rockdir .. "/examples/rotate-token.lua" } do
       assert.truthy(helpers.read_file(f), f .. " is not in the tree")
     end
-    -- every part of the command line and of acr.resty, as the checkout has them
-    for folder, one in pairs { cli = "args.lua", resty = "wrap.lua" } do
+    -- every part of the command line, of acr.resty and of the emulator, as the checkout
+    -- has them
+    for folder, one in pairs { cli = "args.lua", resty = "wrap.lua", emulator = "items.lua" } do
       local _, parts = sh("cd " .. q(helpers.root .. "/lua/acr/" .. folder) .. " && ls *.lua")
       assert.truthy(parts:find(one, 1, true), parts)
       for part in parts:gmatch("[^\n]+") do

@@ -1,69 +1,26 @@
--- The ARM side of the emulator: the 11 operations of the scope map / token
--- OpenAPI document, their long-running-operation resources, paging, validation
--- and ARM's headers and error bodies.
+-- The ARM side of the emulator: the router of the 11 operations of the scope map /
+-- token OpenAPI document and of the lookups. A request that --fail-rate does not
+-- fault is authenticated, throttled, checked (api-version, method, names, registry)
+-- and given to the handler of its route; a failed check (validate.lua) answers 400.
 
 local state = require "acr.emulator.state"
-local json = require "acr.emulator.json"
 local util = require "acr.emulator.util"
 local auth = require "acr.emulator.auth"
 local throttle = require "acr.emulator.throttle"
-local actions_rule = require "acr.emulator.actions"
 local registry = require "acr.emulator.registry"
-local login = require "acr.emulator.login"
+local versions = require "acr.emulator.versions"
+local R = require "acr.emulator.reply"
+local routes = require "acr.emulator.route"
+local validate = require "acr.emulator.validate"
+local lro = require "acr.emulator.lro"
+local paging = require "acr.emulator.paging"
+local lookup = require "acr.emulator.lookup"
+local items = require "acr.emulator.items"
+local fault = require "acr.emulator.fault"
 
 local _M = { _VERSION = "0.1.0" }
 
 local S = state
-local send = util.send
-
-local PROVIDER = "Microsoft.ContainerRegistry"
-local TYPES = {
-  scopeMaps = PROVIDER .. "/registries/scopeMaps",
-  tokens = PROVIDER .. "/registries/tokens",
-}
-local REGION = "EASTUS"
-
--- As advertised by ACR in 2025 (api-supported-versions in the recordings).
-local SUPPORTED = "2019-05-01-preview, 2020-11-01-preview, 2021-06-01-preview, "
-  .. "2021-08-01-preview, 2021-12-01-preview, 2022-02-01-preview, 2022-12-01, "
-  .. "2023-01-01-preview, 2023-06-01-preview, 2023-07-01, 2023-08-01-preview, "
-  .. "2023-11-01-preview, 2024-01-01-preview, 2024-11-01-preview, 2025-03-01-preview, "
-  .. "2025-04-01, 2025-05-01-preview, 2025-09-01-preview"
-local function version_set(list)
-  local set = {}
-  for v in list:gmatch("[^, ]+") do set[v] = true end
-  return set
-end
-local API_VERSIONS = version_set(SUPPORTED)
-
--- The two lists a client reads to find a registry: the tenant's subscriptions
--- (Microsoft.Resources) and a subscription's registries (GA versions too).
-local LOOKUP_SUPPORTED = {
-  subscriptions = "2016-06-01, 2019-06-01, 2019-11-01, 2020-01-01, 2021-01-01, 2022-12-01",
-  registries = "2017-10-01, 2019-05-01, 2021-09-01, " .. SUPPORTED,
-}
-local LOOKUP_VERSIONS = {
-  subscriptions = version_set(LOOKUP_SUPPORTED.subscriptions),
-  registries = version_set(LOOKUP_SUPPORTED.registries),
-}
-
-local SYSTEM_MAPS = registry.SYSTEM_MAPS
-
--- Name rules of the OpenAPI document (Lua patterns; %w is ASCII in the C locale).
-local NAME_RULES = {
-  registry = { pattern = "^[%w]+$", chars = "alphanumeric characters" },
-  scopeMaps = { pattern = "^[%w_%-]+$", chars = "alphanumeric characters, hyphens and underscores" },
-  tokens = { pattern = "^[%w%-]+$", chars = "alphanumeric characters and hyphens" },
-}
-local SINGULAR = { scopeMaps = "scopeMap", tokens = "token" }
-
--- How the realistic style answers each mutating call (what the recordings show).
-local REALISTIC = {
-  ["PUT scopeMap"] = "sync", ["PATCH scopeMap"] = "async",
-  ["PUT token"] = "async", ["PATCH token"] = "async",
-  ["DELETE scopeMap"] = "location", ["DELETE token"] = "location",
-  ["POST generateCredentials"] = "sync",
-}
 
 local ALLOWED = {
   scopeMaps = "GET", tokens = "GET",
@@ -73,786 +30,22 @@ local ALLOWED = {
   subscriptions = "GET", registries = "GET",
 }
 
----------------------------------------------------------------------------
--- responses
----------------------------------------------------------------------------
+-- route type -> handler(ctx, reg): reg is the registry the path names, when it names one
+local handlers = {
+  subscriptions = lookup.subscriptions,
+  registries = lookup.registries,
+  scopeMaps = function(ctx, reg) return paging.list(ctx, reg, "scopeMaps") end,
+  tokens = function(ctx, reg) return paging.list(ctx, reg, "tokens") end,
+  scopeMap = items.item,
+  token = items.item,
+  generateCredentials = items.generate_credentials,
+  operationStatus = lro.status,
+  operationResult = lro.result,
+}
 
 local base_url = util.base_url
-
-local function arm_headers(h)
-  h = h or {}
-  local req = ngx.req.get_headers()
-  local rid = util.uuid()
-  h["x-ms-request-id"] = rid
-  h["x-ms-correlation-request-id"] = util.single(req["x-ms-correlation-request-id"]) or rid
-  h["x-ms-client-request-id"] = util.single(req["x-ms-client-request-id"])
-  h["x-ms-routing-request-id"] = REGION .. ":" .. util.routing_time() .. ":" .. rid
-  throttle.header(h, ngx.ctx)
-  h["Cache-Control"] = "no-cache"
-  h["Pragma"] = "no-cache"
-  h["Expires"] = "-1"
-  h["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
-  h["X-Content-Type-Options"] = "nosniff"
-  h["Server"] = "Microsoft-HTTPAPI/2.0"
-  h["api-supported-versions"] = SUPPORTED
-  return h
-end
-
-local function reply(status, body, headers)
-  return send(status, body, arm_headers(headers))
-end
-
-local function error_body(code, message, failed)
-  return json.object("error", json.object("code", code, "message", message),
-    "status", failed and "Failed" or nil)
-end
-
--- ARM's error shape; `failed` adds the resource provider's top-level "status":"Failed".
-local function fail(status, code, message, headers, failed)
-  return reply(status, error_body(code, message, failed), headers)
-end
+local fail = R.fail
 _M.fail = fail
-
-local function not_found(name)
-  return fail(404, "ResourceNotFound", "The resource " .. name .. " could not be found.", nil, true)
-end
-
----------------------------------------------------------------------------
--- routing
----------------------------------------------------------------------------
-
--- syntax: route = parse(segments)   segments of the path, without the leading ""
-local function parse(segs)
-  local l = {}
-  for i, s in ipairs(segs) do l[i] = s:lower() end
-  local n = #segs
-  local r = { type = "unknown" }
-  if n == 1 and l[1] == "subscriptions" then
-    r.type = "subscriptions"
-    return r
-  end
-  if n < 2 or l[1] ~= "subscriptions" or segs[2] == "" then return r end
-  r.sub = segs[2]
-  if n == 5 and l[3] == "providers" and l[4] == "microsoft.containerregistry"
-    and l[5] == "registries" then
-    r.type = "registries"
-    return r
-  end
-  if n == 8 and l[3] == "providers" and l[4] == "microsoft.containerregistry"
-    and l[5] == "locations" and segs[6] ~= "" and l[7] == "operationresults" and segs[8] ~= "" then
-    r.type, r.opid = "operationResult", segs[8]
-    return r
-  end
-  if n < 6 or l[3] ~= "resourcegroups" or segs[4] == "" or l[5] ~= "providers" then return r end
-  r.rg = segs[4]
-  if l[6] ~= "microsoft.containerregistry" then
-    r.provider = segs[6]
-    return r
-  end
-  if n < 9 or l[7] ~= "registries" or segs[8] == "" then
-    r.resource_type = segs[7]
-    return r
-  end
-  r.reg = segs[8]
-  local rest, coll = n - 8, l[9]
-  if coll == "scopemaps" or coll == "tokens" then
-    r.coll = coll == "scopemaps" and "scopeMaps" or "tokens"
-    if rest == 1 then
-      r.type = r.coll
-    elseif rest == 2 and segs[10] ~= "" then
-      r.type, r.name = SINGULAR[r.coll], segs[10]
-    elseif rest == 4 and segs[10] ~= "" and l[11] == "operationstatuses" and segs[12] ~= "" then
-      r.type, r.name, r.opid = "operationStatus", segs[10], segs[12]
-    end
-  elseif coll == "generatecredentials" and rest == 1 then
-    r.type = "generateCredentials"
-  elseif coll == "operationstatuses" and rest == 2 and segs[10] ~= "" then
-    r.type, r.opid = "operationStatus", segs[10]
-  else
-    r.resource_type = "registries/" .. segs[9]
-  end
-  return r
-end
-
----------------------------------------------------------------------------
--- registries
----------------------------------------------------------------------------
-
-local registry_key = registry.key
-local registry_id = registry.id
-
-local function registry_url(reg)
-  return base_url() .. "/subscriptions/" .. ngx.escape_uri(reg.sub)
-    .. "/resourceGroups/" .. ngx.escape_uri(reg.rg)
-    .. "/providers/" .. PROVIDER .. "/registries/" .. ngx.escape_uri(reg.name)
-end
-
--- ARM's own answer for a registry that does not exist (no "status" member: it comes
--- from ARM, not from the resource provider).
-local function registry_not_found(r)
-  return fail(404, "ResourceNotFound", "The Resource '" .. PROVIDER .. "/registries/" .. r.reg
-    .. "' under resource group '" .. r.rg .. "' was not found. For more details please go to "
-    .. "https://aka.ms/ARMResourceNotFoundFix")
-end
-
-local function resource_id(reg, coll, res)
-  return registry_id(reg) .. "/" .. coll .. "/" .. res.name
-end
-
-local function render(reg, coll, res)
-  local props
-  if coll == "scopeMaps" then
-    props = json.object(
-      "description", res.description, "type", res.type,
-      "creationDate", res.creation_date, "provisioningState", res.state,
-      "actions", json.array(res.actions))
-  else
-    local passwords = json.array()
-    for _, n in ipairs { "password1", "password2" } do
-      local p = res.passwords[n]
-      if p then
-        passwords[#passwords + 1] = json.object("creationTime", p.creation_time, "expiry", p.expiry, "name", n)
-      end
-    end
-    local certs = json.array()
-    for _, n in ipairs { "certificate1", "certificate2" } do
-      local c = res.certificates[n]
-      if c then
-        certs[#certs + 1] = json.object("name", n, "expiry", c.expiry, "thumbprint", c.thumbprint)
-      end
-    end
-    props = json.object(
-      "creationDate", res.creation_date, "provisioningState", res.state,
-      "scopeMapId", res.scope_map_id, "objectId", res.object_id,
-      "credentials", json.object("certificates", certs, "passwords", passwords),
-      "status", res.status)
-  end
-  return json.object("type", TYPES[coll], "id", resource_id(reg, coll, res),
-    "name", res.name, "properties", props)
-end
-
--- An ARM resource id inside this registry: returns the collection's entry key or nil.
-local function local_id(reg, id, coll)
-  if type(id) ~= "string" then return nil end
-  local p = util.split(id, "/")
-  if #p ~= 11 or p[1] ~= "" or p[2]:lower() ~= "subscriptions"
-    or p[4]:lower() ~= "resourcegroups" or p[6]:lower() ~= "providers"
-    or p[7]:lower() ~= "microsoft.containerregistry" or p[8]:lower() ~= "registries"
-    or p[10]:lower() ~= coll:lower() or p[11] == "" then
-    return nil
-  end
-  if registry_key(p[3], p[5], p[9]) ~= registry_key(reg.sub, reg.rg, reg.name) then
-    return nil
-  end
-  return p[11]:lower(), p[11]
-end
-
----------------------------------------------------------------------------
--- validation
----------------------------------------------------------------------------
-
-local Invalid = {}   -- metatable of validation errors raised as { code, message }: answered 400
-
-local function invalid(code, message)
-  error(setmetatable({ code = code, message = message }, Invalid), 0)
-end
-
-local function bad_content(path, expected)
-  invalid("InvalidRequestContent", "The request content was invalid and could not be deserialized: "
-    .. "'Error converting value at path '" .. path .. "': expected " .. expected .. ".'")
-end
-
-local function get(t, k)
-  local v = t[k]
-  if v == json.null then return nil end
-  return v
-end
-
-local function check_name(what, name)
-  local rule = NAME_RULES[what]
-  if #name < 5 or #name > 50 or not name:find(rule.pattern) then
-    invalid("InvalidResourceName", string.format(
-      "The resource name '%s' is invalid. The %s name must be between 5 and 50 characters long and may contain only %s.",
-      name, what == "scopeMaps" and "scope map" or what == "tokens" and "token" or "registry", rule.chars))
-  end
-end
-
-local function read_body()
-  ngx.req.read_body()
-  local body = ngx.req.get_body_data()
-  if not body then
-    local path = ngx.req.get_body_file()
-    local f = path and io.open(path, "rb")
-    if f then
-      body = f:read("*a")
-      f:close()
-    end
-  end
-  if not body or body:find("^%s*$") then
-    invalid("InvalidRequestContent", "The request content was invalid and could not be deserialized: 'The request body is empty.'")
-  end
-  local v, err = json.decode(body)
-  if v == nil then
-    invalid("InvalidRequestContent", "The request content was invalid and could not be deserialized: '"
-      .. tostring(err) .. "'.")
-  end
-  if type(v) ~= "table" or not json.is_object(v) then
-    invalid("InvalidRequestContent", "The request content was invalid and could not be deserialized: 'The request body must be a JSON object.'")
-  end
-  return v
-end
-
-local function opt_string(t, k, path)
-  local v = get(t, k)
-  if v ~= nil and type(v) ~= "string" then bad_content(path, "a string") end
-  return v
-end
-
-local function properties(body, required)
-  local props = get(body, "properties")
-  if props == nil then
-    if required then invalid("InvalidParameter", "The 'properties' member is required.") end
-    return {}
-  end
-  if type(props) ~= "table" or not json.is_object(props) then bad_content("properties", "an object") end
-  return props
-end
-
-local function is_datetime(s)
-  return s:find("^%d%d%d%d%-%d%d%-%d%dT%d%d:%d%d") ~= nil
-end
-
-local function check_scope_map(body, is_patch)
-  local props = properties(body, not is_patch)
-  local out = {}
-  local actions = get(props, "actions")
-  if actions == nil then
-    if not is_patch then invalid("InvalidParameter", "The 'properties.actions' member is required.") end
-  else
-    if type(actions) ~= "table" or not json.is_array(actions) then
-      bad_content("properties.actions", "an array of strings")
-    end
-    if #actions == 0 then
-      invalid("InvalidParameter", "The 'properties.actions' list must contain at least one action.")
-    end
-    out.actions = {}
-    for i, a in ipairs(actions) do
-      if type(a) ~= "string" then bad_content("properties.actions[" .. (i - 1) .. "]", "a string") end
-      if a == "" then invalid("InvalidParameter", "Scope map actions must not be empty strings.") end
-      if not actions_rule.valid(a) then
-        invalid("InvalidParameter", "The scope map action '" .. a .. "' is invalid. Actions are "
-          .. "repositories/<repository>/content/read|write|delete or metadata/read|write, or "
-          .. "gateway/<connected registry>/config|message/read|write.")
-      end
-      out.actions[i] = a
-    end
-  end
-  out.description = opt_string(props, "description", "properties.description")
-  return out
-end
-
-local function check_credentials(props)
-  local creds = get(props, "credentials")
-  if creds == nil then return nil end
-  if type(creds) ~= "table" or not json.is_object(creds) then bad_content("properties.credentials", "an object") end
-  local out = { passwords = {}, certificates = {}, given = {} }
-  local function list(key, names, fields)
-    local items = get(creds, key)
-    if items == nil then return end
-    out.given[key] = true
-    local path = "properties.credentials." .. key
-    if type(items) ~= "table" or not json.is_array(items) then bad_content(path, "an array") end
-    for i, item in ipairs(items) do
-      local ipath = path .. "[" .. (i - 1) .. "]"
-      if type(item) ~= "table" or not json.is_object(item) then bad_content(ipath, "an object") end
-      local name = opt_string(item, "name", ipath .. ".name")
-      if not names[name] then
-        invalid("InvalidParameter", "'" .. ipath .. ".name' must be one of " .. names[1] .. ", " .. names[2] .. ".")
-      end
-      local entry = {}
-      for _, f in ipairs(fields) do
-        entry[f] = opt_string(item, f, ipath .. "." .. f)
-      end
-      if entry.expiry and not is_datetime(entry.expiry) then
-        invalid("InvalidParameter", "'" .. ipath .. ".expiry' is not a valid date-time.")
-      end
-      out[key][name] = entry
-    end
-  end
-  list("passwords", { "password1", "password2", password1 = true, password2 = true }, { "expiry" })
-  list("certificates", { "certificate1", "certificate2", certificate1 = true, certificate2 = true },
-    { "expiry", "thumbprint", "encodedPemCertificate" })
-  return out
-end
-
-local function check_token(reg, body, is_patch)
-  local props = properties(body, not is_patch)
-  local out = {}
-  local smid = get(props, "scopeMapId")
-  if smid == nil then
-    if not is_patch then invalid("InvalidParameter", "The 'properties.scopeMapId' member is required.") end
-  else
-    if type(smid) ~= "string" then bad_content("properties.scopeMapId", "a string") end
-    local key = local_id(reg, smid, "scopeMaps")
-    if not key or not reg.scopeMaps[key] then
-      invalid("InvalidParameter", "The scope map '" .. smid .. "' given as scopeMapId does not exist in registry '"
-        .. reg.name .. "'.")
-    end
-    out.scope_map_id = smid
-  end
-  local status = opt_string(props, "status", "properties.status")
-  if status ~= nil then
-    status = status:lower()
-    if status ~= "enabled" and status ~= "disabled" then
-      invalid("InvalidParameter", "'properties.status' must be 'enabled' or 'disabled'.")
-    end
-    out.status = status
-  end
-  out.object_id = opt_string(props, "objectId", "properties.objectId")
-  out.credentials = check_credentials(props)
-  return out
-end
-
----------------------------------------------------------------------------
--- long-running operations
----------------------------------------------------------------------------
-
-local function retry_after()
-  return tostring(S.settings.retry_after)
-end
-
-local function complete(op)
-  op.done = true
-  if op.fail then
-    op.status = "Failed"
-    if op.on_failure then op.on_failure() end
-  else
-    op.status = "Succeeded"
-    if op.on_success then op.on_success() end
-  end
-end
-
--- One poll of an operation: K polls answer "in progress", the next one completes it.
-local function advance(op)
-  if op.done then return end
-  if op.polls_left > 0 then
-    op.polls_left = op.polls_left - 1
-    return
-  end
-  complete(op)
-end
-
-local function take_fail(name)
-  local key = name:lower()
-  local f = S.fail_next[key]
-  S.fail_next[key] = nil
-  -- lets a spec check that a Lua error in a handler becomes ARM's 500
-  if f and f.raise then error("injected handler error for '" .. name .. "'") end
-  return f
-end
-
-local function fail_op_response(f)
-  return fail(f.status or 400, f.code, f.message)
-end
-
--- Runs a mutating call in the configured style.
---   op.verb       "create" | "update" | "delete" | "post"
---   op.apply()    makes the change visible (values, provisioning state)
---   op.on_success / op.on_failure   run when the operation ends
---   op.final()    -> status, body of the finished call (sync answer, Location result)
---   op.status_base  URL the operationStatuses segment is appended to
---   op.resource   the scope map or token (nil for generateCredentials)
-local function begin(ctx, op)
-  local style = S.settings.lro_style
-  if style == "realistic" then style = REALISTIC[ctx.kind] end
-  if style == "body" and (op.verb == "delete" or op.verb == "post") then style = "sync" end
-
-  if style == "sync" then
-    if op.fail then return fail_op_response(op.fail) end
-    -- the newest operation owns the resource's provisioning state
-    if op.resource then op.resource.pending = op end
-    op.apply()
-    complete(op)
-    return reply(op.final())
-  end
-
-  op.id = "token-" .. util.uuid()
-  op.style = style
-  op.polls_left = S.settings.polls
-  op.status = "InProgress"
-  op.status_url = op.status_base .. "/operationStatuses/" .. op.id .. "?api-version=" .. ctx.api_version
-  op.location_url = base_url() .. "/subscriptions/" .. ngx.escape_uri(ctx.route.sub) .. "/providers/"
-    .. PROVIDER .. "/locations/" .. REGION .. "/operationResults/" .. op.id .. "?api-version=" .. ctx.api_version
-  S.ops[op.id] = op
-  if op.resource then op.resource.pending = op end
-  op.apply()
-
-  local headers = { ["Retry-After"] = retry_after() }
-  local body
-  if style == "async" then
-    headers["Azure-AsyncOperation"] = op.status_url
-    if op.verb == "post" then headers["Location"] = op.location_url end
-  elseif style == "location" then
-    headers["Location"] = op.location_url
-  else -- body: the resource's own provisioningState is the only signal
-    headers["Retry-After"] = nil
-  end
-  local status
-  if op.verb == "create" or op.verb == "update" then
-    if style == "location" then
-      status = 202
-    else
-      status, body = 201, op.render()
-    end
-  else
-    status = 202
-  end
-  return reply(status, body, headers)
-end
-
----------------------------------------------------------------------------
--- handlers
----------------------------------------------------------------------------
-
-local SYSTEM = {}
-for _, m in ipairs(SYSTEM_MAPS) do SYSTEM[m.name:lower()] = true end
-
-local function refuse_system(name)
-  if SYSTEM[name:lower()] then
-    invalid("OperationNotAllowed", "The scope map '" .. name
-      .. "' is system defined and cannot be created, updated or deleted.")
-  end
-end
-
-local function body_style_poll(res)
-  local op = res.pending
-  if op and op.style == "body" then advance(op) end
-end
-
-local handlers = {}
-
--- The key a $skipToken names: the list goes on after it (nil: from the start).
-local function skip_after()
-  local after
-  for k, v in pairs(ngx.req.get_uri_args(100)) do
-    if k:lower() == "$skiptoken" then
-      after = type(v) == "string" and util.unb64url(v)
-      if not after or after == "" then
-        invalid("InvalidParameter", "The $skipToken query parameter is invalid.")
-      end
-    end
-  end
-  return after
-end
-
--- The nextLink of a page that ends at key last (this path, this api-version).
-local function next_link_after(ctx, last)
-  local path = ngx.var.request_uri:gsub("%?.*$", "")
-  return base_url() .. path .. "?api-version=" .. ctx.api_version .. "&$skipToken=" .. util.b64url(last)
-end
-
-local function list(ctx, reg, coll)
-  local after = skip_after()
-  local keys = {}
-  for k in pairs(reg[coll]) do
-    if not after or k > after then keys[#keys + 1] = k end
-  end
-  table.sort(keys)
-  local size = S.settings.page_size
-  local value = json.array()
-  for i = 1, math.min(size, #keys) do
-    -- a list is not a poll: only GETs of the resource itself advance body-style operations
-    value[i] = render(reg, coll, reg[coll][keys[i]])
-  end
-  local next_link
-  if #keys > size then next_link = next_link_after(ctx, keys[size]) end
-  return reply(200, json.object("value", value, "nextLink", next_link))
-end
-
--- A page of items (key -> item), in key order after the $skipToken, rendered by
--- render_one; extra members of the answer (count) come after value and nextLink.
-local function page_of(ctx, items, render_one, ...)
-  local after = skip_after()
-  local keys = {}
-  for k in pairs(items) do
-    if not after or k > after then keys[#keys + 1] = k end
-  end
-  table.sort(keys)
-  local size = S.settings.page_size
-  local value = json.array()
-  for i = 1, math.min(size, #keys) do value[i] = render_one(items[keys[i]]) end
-  local next_link
-  if #keys > size then next_link = next_link_after(ctx, keys[size]) end
-  return reply(200, json.object("value", value, "nextLink", next_link, ...))
-end
-
--- GET /subscriptions: those of the registries, and those given a name (--subscription-name,
--- /__admin/subscriptions), ARM's shape, the display name "Subscription <id>" unless named.
-handlers.subscriptions = function(ctx)
-  local subs = {}
-  for _, reg in pairs(S.registries) do
-    local k = reg.sub:lower()
-    subs[k] = subs[k] or { sub = reg.sub }
-  end
-  for k, named in pairs(S.subscription_names) do subs[k] = subs[k] or { sub = named.sub } end
-  local n = 0
-  for k, entry in pairs(subs) do
-    n = n + 1
-    entry.name = S.subscription_names[k] and S.subscription_names[k].name or ("Subscription " .. entry.sub)
-  end
-  return page_of(ctx, subs, function(e)
-    return json.object("id", "/subscriptions/" .. e.sub, "authorizationSource", "RoleBased",
-      "managedByTenants", json.array(), "subscriptionId", e.sub, "tenantId", S.DEFAULT_TENANT_ID,
-      "displayName", e.name, "state", "Enabled", "subscriptionPolicies", json.object(
-        "locationPlacementId", "Public_2014-09-01", "quotaId", "PayAsYouGo_2014-09-01",
-        "spendingLimit", "Off"))
-  end, "count", json.object("type", "Total", "value", n))
-end
-
--- GET /subscriptions/{sub}/providers/Microsoft.ContainerRegistry/registries: the
--- subscription's registries, ARM's shape (an unknown subscription has none).
-handlers.registries = function(ctx)
-  local want, items = ctx.route.sub:lower(), {}
-  for k, reg in pairs(S.registries) do
-    if reg.sub:lower() == want then items[k] = reg end
-  end
-  return page_of(ctx, items, function(reg)
-    return json.object("sku", json.object("name", "Standard", "tier", "Standard"),
-      "type", PROVIDER .. "/registries", "id", registry_id(reg), "name", reg.name,
-      "location", REGION:lower(), "tags", json.object(), "properties", json.object(
-        "loginServer", reg.name:lower() .. ".azurecr.io", "creationDate", reg.creation_date,
-        "provisioningState", "Succeeded", "adminUserEnabled", false,
-        "publicNetworkAccess", "Enabled"))
-  end)
-end
-
-handlers.scopeMaps = function(ctx, reg) return list(ctx, reg, "scopeMaps") end
-handlers.tokens = function(ctx, reg) return list(ctx, reg, "tokens") end
-
-local function item(ctx, reg)
-  local r = ctx.route
-  local coll = r.coll
-  local key = r.name:lower()
-  local res = reg[coll][key]
-  local method = ctx.method
-
-  if method == "GET" then
-    if not res then return not_found(r.name) end
-    body_style_poll(res)
-    return reply(200, render(reg, coll, res))
-  end
-
-  local url = registry_url(reg) .. "/" .. coll .. "/" .. ngx.escape_uri(r.name)
-
-  if method == "DELETE" then
-    if coll == "scopeMaps" then refuse_system(r.name) end
-    if not res then return reply(204) end
-    local op
-    op = {
-      verb = "delete", resource = res, fail = take_fail(r.name), status_base = url,
-      apply = function() res.state = "Deleting" end,
-      on_success = function()
-        if reg[coll][key] == res then reg[coll][key] = nil end
-      end,
-      on_failure = function()
-        if res.pending == op then res.state, res.pending = "Failed", nil end
-      end,
-      final = function() return 200 end,
-    }
-    return begin(ctx, op)
-  end
-
-  -- PUT / PATCH
-  if coll == "scopeMaps" then refuse_system(r.name) end
-  local is_patch = method == "PATCH"
-  if is_patch and not res then
-    read_body() -- a malformed body is still reported as such
-    return not_found(r.name)
-  end
-  local body = read_body()
-  local v = coll == "scopeMaps" and check_scope_map(body, is_patch) or check_token(reg, body, is_patch)
-  local creating = not res
-  local target = res or { name = r.name, creation_date = util.iso_time(),
-    passwords = {}, certificates = {} }
-
-  local function apply()
-    local now = util.iso_time()
-    if coll == "scopeMaps" then
-      target.type = "UserDefined"
-      target.actions = v.actions or target.actions
-      if is_patch then
-        target.description = v.description or target.description
-      else
-        target.description = v.description
-      end
-    else
-      target.scope_map_id = v.scope_map_id or target.scope_map_id
-      target.status = v.status or (not is_patch and "enabled") or target.status
-      if v.object_id or not is_patch then target.object_id = v.object_id end
-      if v.credentials then
-        -- A list that is given replaces the token's: what it names stays (keeping its
-        -- creation time, and its expiry unless a new one is given), the rest is removed.
-        for _, kind in ipairs { "passwords", "certificates" } do
-          if v.credentials.given[kind] then
-            local kept = {}
-            for n, c in pairs(v.credentials[kind]) do
-              local old = target[kind][n]
-              kept[n] = {
-                creation_time = old and old.creation_time or now,
-                expiry = c.expiry or (old and old.expiry),
-                thumbprint = c.thumbprint or (old and old.thumbprint),
-                hash = old and old.hash,   -- a kept password still logs in
-              }
-            end
-            target[kind] = kept
-          end
-        end
-      end
-    end
-    target.state = creating and "Creating" or "Updating"
-    reg[coll][key] = target
-  end
-
-  local op
-  op = {
-    verb = creating and "create" or "update", resource = target, fail = take_fail(r.name),
-    status_base = url, apply = apply,
-    on_success = function()
-      if target.pending == op then target.state, target.pending = "Succeeded", nil end
-    end,
-    on_failure = function()
-      if target.pending == op then target.state, target.pending = "Failed", nil end
-    end,
-    render = function() return render(reg, coll, target) end,
-    final = function() return 200, render(reg, coll, target) end,
-  }
-  return begin(ctx, op)
-end
-
-handlers.scopeMap = item
-handlers.token = item
-
-handlers.generateCredentials = function(ctx, reg)
-  local body = read_body()
-  local token_id = get(body, "tokenId")
-  if token_id == nil then invalid("InvalidParameter", "The 'tokenId' member is required.") end
-  if type(token_id) ~= "string" then bad_content("tokenId", "a string") end
-  local name = opt_string(body, "name", "name")
-  if name ~= nil and name ~= "password1" and name ~= "password2" then
-    invalid("InvalidParameter", "'name' must be 'password1' or 'password2'.")
-  end
-  local expiry = opt_string(body, "expiry", "expiry")
-  if expiry ~= nil and not is_datetime(expiry) then
-    invalid("InvalidParameter", "'expiry' is not a valid date-time.")
-  end
-  local key, tname = local_id(reg, token_id, "tokens")
-  if not key then
-    invalid("InvalidParameter", "'tokenId' must be the resource id of a token of registry '" .. reg.name .. "'.")
-  end
-  local tok = reg.tokens[key]
-  if not tok then return not_found(tname) end
-
-  local now = util.iso_time()
-  local generated = {}
-  for _, n in ipairs(name and { name } or { "password1", "password2" }) do
-    generated[#generated + 1] = { name = n, creation_time = now, expiry = expiry, value = util.password() }
-  end
-  local function result()
-    local pw = json.array()
-    for i, g in ipairs(generated) do
-      pw[i] = json.object("creationTime", g.creation_time, "expiry", g.expiry, "name", g.name, "value", g.value)
-    end
-    return 200, json.object("username", tok.name, "passwords", pw)
-  end
-  return begin(ctx, {
-    verb = "post", fail = take_fail(tok.name), status_base = registry_url(reg),
-    apply = function() end,
-    on_success = function()
-      for _, g in ipairs(generated) do
-        tok.passwords[g.name] = { creation_time = g.creation_time, expiry = g.expiry,
-          hash = login.hash(g.value) }
-      end
-    end,
-    final = result,
-  })
-end
-
-handlers.operationStatus = function(ctx)
-  local op = S.ops[ctx.route.opid]
-  if not op or op.style ~= "async" then
-    return fail(404, "ResourceNotFound", "The operation '" .. ctx.route.opid .. "' could not be found.", nil, true)
-  end
-  advance(op)
-  local body = json.object("status", op.status,
-    "error", op.status == "Failed" and json.object("code", op.fail.code, "message", op.fail.message) or nil)
-  return reply(200, body, { ["Azure-AsyncOperation"] = op.status_url, ["Retry-After"] = retry_after() })
-end
-
-handlers.operationResult = function(ctx)
-  local op = S.ops[ctx.route.opid]
-  if not op or op.style == "body" then
-    return fail(404, "ResourceNotFound", "The operation '" .. ctx.route.opid .. "' could not be found.", nil, true)
-  end
-  advance(op)
-  if not op.done then
-    return reply(202, nil, { Location = op.location_url, ["Retry-After"] = retry_after() })
-  end
-  if op.status == "Failed" then return fail_op_response(op.fail) end
-  return reply(op.final())
-end
-
----------------------------------------------------------------------------
--- entry
----------------------------------------------------------------------------
-
-local function maybe_fault()
-  local rate = S.settings.fail_rate
-  if rate <= 0 or S.prng:next() >= rate then return false end
-  local pick = math.floor(S.prng:next() * 4)
-  if pick == 3 then
-    ngx.ctx.fault = "drop"
-    ngx.exit(444)
-    return true
-  end
-  local wait = tostring(math.min(S.settings.retry_after, 1))
-  if pick == 0 then
-    fail(429, "SubscriptionRequestsThrottled",
-      "Number of requests for subscription exceeded the limit. Please try again after '" .. wait .. "' seconds.",
-      { ["Retry-After"] = wait })
-  elseif pick == 1 then
-    fail(500, "InternalServerError", "Encountered internal server error (injected fault).")
-  else
-    fail(503, "ServiceUnavailable", "The service is temporarily unavailable (injected fault).",
-      { ["Retry-After"] = wait })
-  end
-  return true
-end
-
-local function api_version(versions)
-  local found
-  for k, v in pairs(ngx.req.get_uri_args(100)) do
-    if k:lower() == "api-version" then
-      if found ~= nil then return false, "" end
-      found = v
-    end
-  end
-  if found == nil then return nil end
-  if type(found) ~= "string" then return false, "" end
-  return versions[found] and found or false, found
-end
-
-local function unknown_route(route)
-  if route.provider then
-    return fail(404, "NoRegisteredProviderFound", "No registered resource provider found for namespace '"
-      .. route.provider .. "'.")
-  end
-  if route.resource_type then
-    return fail(404, "InvalidResourceType", "The resource type '" .. route.resource_type
-      .. "' could not be found in the namespace '" .. PROVIDER .. "' of the emulator.")
-  end
-  return fail(404, "InvalidResourceType", "The request path '" .. ngx.var.uri
-    .. "' does not name a resource type the emulator serves.")
-end
 
 local function run(ctx)
   local route = ctx.route
@@ -867,15 +60,15 @@ local function run(ctx)
   if wait then
     return fail(429, "SubscriptionRequestsThrottled", why, { ["Retry-After"] = tostring(wait) })
   end
-  if route.type == "unknown" then return unknown_route(route) end
+  if route.type == "unknown" then return routes.unknown(route) end
 
-  local version, given = api_version(LOOKUP_VERSIONS[route.type] or API_VERSIONS)
+  local version, given = versions.check(route.type)
   if version == nil then
     return fail(400, "MissingApiVersionParameter",
       "The api-version query parameter (?api-version=) is required for all requests.")
   elseif not version then
     return fail(400, "InvalidApiVersionParameter", "The api-version '" .. given
-      .. "' is invalid. The supported versions are '" .. (LOOKUP_SUPPORTED[route.type] or SUPPORTED) .. "'.")
+      .. "' is invalid. The supported versions are '" .. versions.supported(route.type) .. "'.")
   end
   ctx.api_version = version
 
@@ -887,10 +80,10 @@ local function run(ctx)
 
   local reg
   if route.reg then
-    check_name("registry", route.reg)
-    if route.name then check_name(route.coll, route.name) end
-    reg = S.registries[registry_key(route.sub, route.rg, route.reg)]
-    if not reg then return registry_not_found(route) end
+    validate.check_name("registry", route.reg)
+    if route.name then validate.check_name(route.coll, route.name) end
+    reg = S.registries[registry.key(route.sub, route.rg, route.reg)]
+    if not reg then return R.registry_not_found(route) end
   end
   return handlers[route.type](ctx, reg)
 end
@@ -899,11 +92,11 @@ end
 function _M.handle(segs)
   local ctx = ngx.ctx
   ctx.method = ngx.req.get_method()
-  ctx.route = parse(segs)
+  ctx.route = routes.parse(segs)
   ctx.kind = ctx.method .. " " .. ctx.route.type   -- the name /__admin/stats counts under
   -- HEAD is answered as GET; nginx sends the status and headers without the body
   if ctx.method == "HEAD" then ctx.method = "GET" end
-  if maybe_fault() then return end
+  if fault.maybe() then return end
   -- Read the whole body now: read_body() can yield, and the handlers must not
   -- look at state before a yield and act on it after.
   ngx.req.read_body()
@@ -911,7 +104,7 @@ function _M.handle(segs)
   if latency > 0 then ngx.sleep(latency / 1000) end
   local ok, err = pcall(run, ctx)
   if not ok then
-    if getmetatable(err) == Invalid then
+    if validate.is_invalid(err) then
       return fail(400, err.code, err.message)
     end
     error(err, 0)

@@ -9,6 +9,9 @@ local _M = { _VERSION = "0.1.0" }
 
 _M.PROVIDER = "Microsoft.ContainerRegistry"
 
+-- The region every registry is in, and the one ARM's answers come from.
+_M.REGION = "EASTUS"
+
 _M.SYSTEM_MAPS = {
   { name = "_repositories_admin",
     description = "Can perform all read, write and delete operations on the registry",
@@ -32,6 +35,23 @@ end
 function _M.id(reg)
   return "/subscriptions/" .. reg.sub .. "/resourceGroups/" .. reg.rg
     .. "/providers/" .. _M.PROVIDER .. "/registries/" .. reg.name
+end
+
+-- syntax: key, name = registry.local_id(reg, id, coll)
+-- An ARM resource id inside this registry: returns the collection's entry key or nil.
+function _M.local_id(reg, id, coll)
+  if type(id) ~= "string" then return nil end
+  local p = util.split(id, "/")
+  if #p ~= 11 or p[1] ~= "" or p[2]:lower() ~= "subscriptions"
+    or p[4]:lower() ~= "resourcegroups" or p[6]:lower() ~= "providers"
+    or p[7]:lower() ~= "microsoft.containerregistry" or p[8]:lower() ~= "registries"
+    or p[10]:lower() ~= coll:lower() or p[11] == "" then
+    return nil
+  end
+  if _M.key(p[3], p[5], p[9]) ~= _M.key(reg.sub, reg.rg, reg.name) then
+    return nil
+  end
+  return p[11]:lower(), p[11]
 end
 
 -- syntax: ok, err = registry.check(sub, rg, name)
