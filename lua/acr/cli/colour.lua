@@ -1,6 +1,8 @@
 -- acr.cli.colour — -o jsonc and -o yamlc: the text of -o json and -o yaml, coloured
 -- when stdout is a terminal (and only then).
 
+local prompt = require "acr.cli.prompt"
+
 local _M = {}
 
 local KEY, STR, LIT, RESET = "\27[94m", "\27[33m", "\27[36m", "\27[39m"
@@ -46,15 +48,9 @@ function _M.yaml(s)
   end))
 end
 
--- syntax: bool = colour.stdout_tty()  -- lua-system when it is there, else test(1)
+-- syntax: bool = colour.stdout_tty()
 function _M.stdout_tty()
-  local ok, system = pcall(require, "system")
-  if ok and type(system) == "table" and system.isatty then
-    local ok2, r = pcall(system.isatty, io.stdout)
-    if ok2 then return r == true end
-  end
-  local r = os.execute("test -t 1")
-  return r == true or r == 0
+  return prompt.isatty(1)
 end
 
 return _M

@@ -10,12 +10,14 @@ local function sh_true(cmd)
   return r == true or r == 0
 end
 
--- syntax: bool = prompt.isatty(fd)  -- fd 0 or 2: lua-system when it is there (not a
+local STREAMS = { [0] = io.stdin, io.stdout, io.stderr }
+
+-- syntax: bool = prompt.isatty(fd)  -- fd 0, 1 or 2: lua-system when it is there (not a
 -- dependency), else test(1).
 function _M.isatty(fd)
   local ok, system = pcall(require, "system")
   if ok and type(system) == "table" and system.isatty then
-    local f = fd == 0 and io.stdin or io.stderr
+    local f = STREAMS[fd]
     local ok2, r = pcall(system.isatty, f)
     if ok2 then return r == true end
   end
