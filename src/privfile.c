@@ -43,6 +43,16 @@ static char *dir_of(const char *path)
   return d;
 }
 
+/* fsync(2), again when a signal interrupts it. */
+static int fsync_all(int fd)
+{
+  int rc;
+  do
+    rc = fsync(fd);
+  while (rc != 0 && errno == EINTR);
+  return rc;
+}
+
 /* fsyncs the directory dir. A file system that cannot sync a directory (EINVAL) has
  * nothing more to make durable. */
 static int sync_dir(const char *dir)
@@ -50,9 +60,7 @@ static int sync_dir(const char *dir)
   int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc, e;
   if (fd < 0)
     return -1;
-  do
-    rc = fsync(fd);
-  while (rc != 0 && errno == EINTR);
+  rc = fsync_all(fd);
   e = errno;
   close(fd);
   if (rc != 0 && e == EINVAL)
@@ -139,9 +147,7 @@ static int fill(int fd, const void *data, size_t len, const char **what)
   } else if (write_all(fd, data, len) != 0) {
     *what = "write the temporary file";
   } else {
-    do
-      rc = fsync(fd);
-    while (rc != 0 && errno == EINTR);
+    rc = fsync_all(fd);
     if (rc == 0) {
       /* a close error (NFS reports late write errors there) fails the write too */
       if (close(fd) == 0)
@@ -238,16 +244,14 @@ int acr_append_private(const char *path, const void *data, size_t len, const cha
   const char *step = "append to the file";
   rc = write_all(fd, data, len);
   if (rc == 0) {
-    do
-      rc = fsync(fd);
-    while (rc != 0 && errno == EINTR);
+    rc = fsync_all(fd);
     step = "fsync the file";
   }
   e = errno;
   /* a record that is not whole and durable is taken back, so the next one does not
    * land on its remains (the caller holds the lock: nobody else appends) */
   if (rc != 0 && ftruncate(fd, size) == 0)
-    (void)fsync(fd);
+    (void)fsync_all(fd);
   if (close(fd) != 0 && rc == 0) {
     rc = -1;
     e = errno;
