@@ -65,10 +65,17 @@ static double wait_for(const acr_bucket *b, int out, double probe_at, double now
   return wait;
 }
 
+/* The requests of b's kind out now, less `own` (one of them, the caller's): none once
+ * they are stale (see OUT_STALE). */
+static int out_now(const acr_bucket *b, int own, double now)
+{
+  return now - b->active_at > OUT_STALE ? 0 : b->out - (own ? 1 : 0);
+}
+
 double acr_pacer_wait(const acr_pacer *p, const char *method, int own, double now)
 {
   const acr_bucket *b = &p->kind[acr_pacer_kind(method)];
-  int out = now - b->active_at > OUT_STALE ? 0 : b->out - (own ? 1 : 0);
+  int out = out_now(b, own, now);
   return wait_for(b, out, b->probe_at, now);
 }
 
@@ -82,7 +89,7 @@ double acr_pacer_fill_time(const acr_pacer *p, int kind)
 double acr_pacer_wait_more(const acr_pacer *p, int kind, int more, double now)
 {
   const acr_bucket *b = &p->kind[kind];
-  int out = now - b->active_at > OUT_STALE ? 0 : b->out;
+  int out = out_now(b, 0, now);
   /* the first of `more` into an unknown bucket would be its probe, sent now */
   double probe_at = b->at == 0 && out == 0 && more > 0 ? now : b->probe_at;
   return wait_for(b, out + more, probe_at, now);
