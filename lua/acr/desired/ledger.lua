@@ -170,6 +170,12 @@ function _M.memory()
   return setmetatable({ entries = {} }, Ledger)
 end
 
+-- Whether e is an entry as the ledger writes them (the file's and the journal's).
+local function is_entry(e)
+  return type(e) == "table" and STATES[e.state] ~= nil and (e.at == nil or type(e.at) == "number")
+    and (e.creation_time == nil or type(e.creation_time) == "string")
+end
+
 -- What a file holds, checked: entries, or nil, what is wrong.
 local function parse(text)
   local t = cjson.decode(text)
@@ -181,15 +187,26 @@ local function parse(text)
     if type(key) ~= "string" or type(slots) ~= "table" then return nil, "'slots' holds a non-object" end
     entries[key] = {}
     for slot, e in pairs(slots) do
-      if not SLOTS[slot] or type(e) ~= "table" or not STATES[e.state]
-        or (e.at ~= nil and type(e.at) ~= "number")
-        or (e.creation_time ~= nil and type(e.creation_time) ~= "string") then
+      if not SLOTS[slot] or not is_entry(e) then
         return nil, "entry " .. tostring(key) .. " " .. tostring(slot) .. " is malformed"
       end
       entries[key][slot] = copy(e)
     end
   end
   return entries
+end
+
+-- syntax: h, err, kind = ledger._lock_for_run(lock_path, owner)   context: blocking (never waits)
+-- The lock of one run (acr._sys.lock) on what owner names; when another run holds it:
+-- nil, "<owner> is in use by another run (…)", "busy"; another failure: nil, err, "error".
+function _M._lock_for_run(lock_path, owner)
+  local h, err, kind = sys().lock(lock_path)
+  if h then return h end
+  if kind == "busy" then
+    return nil, owner .. " is in use by another run (" .. lock_path
+      .. " is locked; try again once it has ended)", kind
+  end
+  return nil, err, kind
 end
 
 -- PATH.lock taken, its directory made first: the lock, or nil, err.
@@ -199,26 +216,31 @@ local function lock(path)
     local ok, err = sys().mkdir_private(dir)
     if not ok then return nil, "ledger: " .. err end
   end
-  local lock_path = path .. ".lock"
-  local h, err, kind = sys().lock(lock_path)
+  local h, err, kind = _M._lock_for_run(path .. ".lock", "ledger " .. path)
   if h then return h end
-  if kind == "busy" then
-    return nil, "ledger " .. path .. " is in use by another run (" .. lock_path
-      .. " is locked; try again once it has ended)"
+  return nil, kind == "busy" and err or "ledger: " .. err
+end
+
+-- The text of the file at path; false when it is not there; or nil, err.
+local function read_text(path)
+  local f, err, code = io.open(path, "rb")
+  if not f then
+    if code == 2 then return false end   -- ENOENT
+    return nil, "ledger: " .. tostring(err)
   end
-  return nil, "ledger: " .. err
+  local text = f:read("*a") or ""
+  f:close()
+  return text
 end
 
 -- The entries of the file at path (none when it is not there), or nil, err.
 local function read(path)
-  local f, err, code = io.open(path, "rb")
-  if not f then
-    if code == 2 then return {} end   -- ENOENT
-    return nil, "ledger: " .. tostring(err)
+  local text, err = read_text(path)
+  if not text then
+    if text == false then return {} end
+    return nil, err
   end
-  local text = f:read("*a")
-  f:close()
-  local entries, perr = parse(text or "")
+  local entries, perr = parse(text)
   if not entries then return nil, "ledger " .. path .. ": " .. perr end
   return entries
 end
@@ -226,22 +248,16 @@ end
 -- The journal's changes applied to entries: true, or nil, err. A last line without its
 -- newline is an append a crash cut short (its change was never reported made): dropped.
 local function replay(path, entries)
-  local f, ferr, code = io.open(journal_of(path), "rb")
-  if not f then
-    if code == 2 then return true, false end   -- ENOENT: no change since the last fold
-    return nil, "ledger: " .. tostring(ferr)
-  end
-  local text = f:read("*a") or ""
-  f:close()
+  local text, err = read_text(journal_of(path))
+  if text == false then return true, false end   -- no change since the last fold
+  if not text then return nil, err end
   -- anything in it is folded in, a cut-short line too: the next append must not land
   -- on its remains
   local any = text ~= ""
   for line in text:gmatch("([^\n]*)\n") do
     local t = cjson.decode(line)
     local e = type(t) == "table" and t.e
-    if type(t) ~= "table" or type(t.k) ~= "string" or not SLOTS[t.s] or (e ~= nil and (type(e) ~= "table"
-        or not STATES[e.state] or (e.at ~= nil and type(e.at) ~= "number")
-        or (e.creation_time ~= nil and type(e.creation_time) ~= "string"))) then
+    if type(t) ~= "table" or type(t.k) ~= "string" or not SLOTS[t.s] or (e ~= nil and not is_entry(e)) then
       return nil, "ledger " .. journal_of(path) .. ": a line is malformed"
     end
     entries[t.k] = entries[t.k] or {}
@@ -277,10 +293,14 @@ function _M.open(path)
     return nil, err
   end
   local replayed, any = replay(path, entries)
-  if replayed and any then replayed, any = compact(path, entries) end
+  if replayed and any then
+    replayed, err = compact(path, entries)
+  elseif not replayed then
+    err = any
+  end
   if not replayed then
     h:unlock()
-    return nil, any
+    return nil, err
   end
   return setmetatable({ entries = entries, path = path, lock = h }, Ledger)
 end

@@ -335,14 +335,7 @@ Sink.__close = Sink.close
 local function lock_dir(path)
   local ok, err = sys().mkdir_private(path)
   if not ok then return nil, err end
-  local lock_path = path .. "/.acr-sink.lock"
-  local h, lerr, kind = sys().lock(lock_path)
-  if h then return h end
-  if kind == "busy" then
-    return nil, path .. " is in use by another run (" .. lock_path
-      .. " is locked; try again once it has ended)"
-  end
-  return nil, lerr
+  return ledger._lock_for_run(path .. "/.acr-sink.lock", path)
 end
 
 -- syntax: s, err = sink.dir(path, opts?)   context: blocking (it never waits for a lock)
