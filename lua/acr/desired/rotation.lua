@@ -235,6 +235,15 @@ function _M.decide(policy, slots, records, now)
   return d
 end
 
+-- syntax: epoch = rotation.expiry_of(p)  -- a password's expiry as ARM sent it, in
+-- epochs: false when it has none (ARM writes a password that never expires without an
+-- expiry, or with a null one), nil when it is not a time
+function _M.expiry_of(p)
+  local v = p.expiry
+  if v == nil or type(v) == "userdata" or type(v) == "lightuserdata" then return false end
+  return time.epoch(v)
+end
+
 -- syntax: slots, err = rotation.slots(tok)  -- the password slots of an acr.Token, in
 -- epochs; err names a time ARM sent that is not one (nothing is decided on a guess)
 function _M.slots(tok)
@@ -242,9 +251,7 @@ function _M.slots(tok)
   local creds = tok.credentials
   for _, p in ipairs(creds and creds.passwords or {}) do
     if p.name == "password1" or p.name == "password2" then
-      -- ARM writes a password that never expires without an expiry, or with a null one
-      local given = p.expiry ~= nil and type(p.expiry) ~= "userdata" and type(p.expiry) ~= "lightuserdata"
-      local created, expiry = time.epoch(p.creation_time), given and time.epoch(p.expiry)
+      local created, expiry = time.epoch(p.creation_time), _M.expiry_of(p)
       if not created or expiry == nil then
         return nil, ("%s's %s from the service is not a time"):format(p.name, created and "expiry" or "creationTime")
       end

@@ -10,6 +10,7 @@
 -- and leaves the other alone.
 local acr = require "acr"
 local json = require "acr.json"
+local rotation = require "acr.desired.rotation"
 local sink = require "acr.desired.sink"
 local time = require "acr.time"
 
@@ -114,12 +115,12 @@ local function generated_password(c, creds)
     if p.name == c.slot then
       if type(p.value) ~= "string" or p.value == "" then break end
       -- a password that never expires may come with a null expiry: none
-      local expiry = type(p.expiry) == "string" and p.expiry or nil
-      if not time.epoch(p.creation_time) or (expiry == nil and p.expiry ~= nil and type(p.expiry) ~= "userdata"
-          and type(p.expiry) ~= "lightuserdata") or (expiry and not time.epoch(expiry)) then
+      local expiry = rotation.expiry_of(p)
+      if not time.epoch(p.creation_time) or expiry == nil then
         return nil, "generateCredentials returned a time that is not one"
       end
-      return { name = p.name, value = p.value, creation_time = p.creation_time, expiry = expiry }
+      return { name = p.name, value = p.value, creation_time = p.creation_time,
+               expiry = expiry and p.expiry or nil }
     end
   end
   return nil, "generateCredentials returned no value for " .. c.slot
