@@ -356,13 +356,6 @@ end
 local OPTIONS = { subscriptions = "table", client = "function", warn_days = "number",
   max_repositories = "number", width = "number", now = "number" }
 
-local function whole(fname, opts, key, min, max)
-  local v = opts[key]
-  if v ~= nil and (v ~= math.floor(v) or v < min or v > max) then
-    check.opterror(fname, 1, key, ("must be a whole number from %d to %d"):format(min, max), 3)
-  end
-end
-
 -- The options checked (misuse raises, naming the option) and the subscriptions, once each.
 local function checked(opts)
   local fname = "acr.audit.run"
@@ -377,9 +370,9 @@ local function checked(opts)
     end
     if not seen[s:lower()] then seen[s:lower()] = true; subs[#subs + 1] = s end
   end
-  whole(fname, opts, "warn_days", 0, 36500)
-  whole(fname, opts, "max_repositories", 0, 1000000)
-  whole(fname, opts, "width", 1, 100000)
+  check.whole(fname, 1, opts, "warn_days", 0, 36500, 2)
+  check.whole(fname, 1, opts, "max_repositories", 0, 1000000, 2)
+  check.whole(fname, 1, opts, "width", 1, 100000, 2)
   return subs
 end
 

@@ -45,11 +45,8 @@ local function check_jobs(fname, jobs, opts, level)
     end
   end
   opts = check.options(fname, 2, opts, OPTIONS, level)
-  local w = opts.width == nil and 16 or opts.width
-  if w < 1 or w ~= math.floor(w) or w > 100000 then
-    check.opterror(fname, 2, "width", "must be a whole number from 1 to 100000", level)
-  end
-  return w, opts.on_done
+  check.whole(fname, 2, opts, "width", 1, 100000, level)
+  return opts.width or 16, opts.on_done
 end
 
 local function new(jobs, width, on_done)
@@ -57,10 +54,12 @@ local function new(jobs, width, on_done)
   for i = 1, #jobs do own[i] = jobs[i] end   -- the caller's list stays as it was
   return setmetatable({
     jobs = own, total = #own, width = width, on_done = on_done,
-    next_job = 1, front = {}, front_head = 1, front_tail = 0, running = {}, nrunning = 0, ready = {}, ready_pos = 1,
+    next_job = 1, running = {}, nrunning = 0, ready = {}, ready_pos = 1,
+    front = {}, front_head = 1, front_tail = 0,  -- the jobs added first, a queue
     clients = {},                 -- client -> how many of its operations run
     client_list = nil,            -- the keys of clients, for acr.drive (nil: to be made)
     seen = setmetatable({}, { __mode = "k" }),  -- client -> client:ended() at the last look
+    look = false,                 -- an operation ended that no driver counted
     done = 0, failed = 0,
   }, Batch)
 end

@@ -51,6 +51,15 @@ function _M.options(fname, n, opts, allowed, level)
   return opts
 end
 
+-- syntax: check.whole(fname, n, opts, key, min, max, level?)
+-- opts[key] of table argument n, when it is given, a whole number from min to max.
+function _M.whole(fname, n, opts, key, min, max, level)
+  local v = opts[key]
+  if v ~= nil and (v ~= math.floor(v) or v < min or v > max) then
+    _M.opterror(fname, n, key, ("must be a whole number from %d to %d"):format(min, max), (level or 1) + 1)
+  end
+end
+
 local GUID = "^%x%x%x%x%x%x%x%x%-%x%x%x%x%-%x%x%x%x%-%x%x%x%x%-%x%x%x%x%x%x%x%x%x%x%x%x$"
 
 -- syntax: bool = check.is_guid(s)  -- a subscription id as ARM makes them

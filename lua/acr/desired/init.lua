@@ -141,9 +141,7 @@ function Plan:apply(opts)
   if self.applied then
     check.argerror("apply", 1, "this plan was applied already: make a new one (acr.plan)", 2)
   end
-  if opts.width ~= nil and (opts.width < 1 or opts.width > 100000 or opts.width ~= math.floor(opts.width)) then
-    check.opterror("apply", 2, "width", "must be a whole number from 1 to 100000", 2)
-  end
+  check.whole("apply", 2, opts, "width", 1, 100000, 2)
   local s, l = apply_sink(self, opts)
   self.applied = true
   local result = run.run(self, { width = opts.width, sink = s, ledger = l,
