@@ -126,19 +126,24 @@ lua5.4 "$ROOT/bench/report.lua" "$RESULTS"
 #   throttled  ARM's buckets: 200 tokens, 64 at once
 # A combination of more than 64 waves (width 1 with N = 256: about 10 minutes) runs only
 # with BENCH_ALL=1.
-CONC=$DIR/concurrent.txt
-: >"$CONC"
-conc_run() {
+# flavours_run NAME OUT ARGS...: bench/NAME.lua ARGS under each flavour, its lines
+# appended to OUT
+flavours_run() {
+  fr_script=$1 fr_out=$2
+  shift 2
   for flavour in $FLAVOURS; do
     LUA_PATH="$ROOT/lua/?.lua;$ROOT/lua/?/init.lua;;" LUA_CPATH="$BUILD/$flavour/?.so;;" \
-      "$flavour" "$ROOT/bench/concurrent.lua" "$@" >>"$CONC" 2>"$DIR/err" || {
+      "$flavour" "$ROOT/bench/$fr_script.lua" "$@" >>"$fr_out" 2>"$DIR/err" || {
       cat "$DIR/err" >&2
-      echo "bench: concurrent $* failed ($flavour)" >&2
+      echo "bench: $fr_script $* failed ($flavour)" >&2
       exit 1
     }
     printf '.'
   done
 }
+CONC=$DIR/concurrent.txt
+: >"$CONC"
+conc_run() { flavours_run concurrent "$CONC" "$@"; }
 if [ "${BENCH_CONCURRENT:-1}" = 1 ]; then
   echo
   printf 'concurrent '
@@ -173,17 +178,7 @@ fi
 if [ "${BENCH_DESIRED:-1}" = 1 ]; then
   DES=$DIR/desired.txt
   : >"$DES"
-  des_run() {
-    for flavour in $FLAVOURS; do
-      LUA_PATH="$ROOT/lua/?.lua;$ROOT/lua/?/init.lua;;" LUA_CPATH="$BUILD/$flavour/?.so;;" \
-        "$flavour" "$ROOT/bench/desired.lua" "$@" >>"$DES" 2>"$DIR/err" || {
-        cat "$DIR/err" >&2
-        echo "bench: desired $* failed ($flavour)" >&2
-        exit 1
-      }
-      printf '.'
-    done
-  }
+  des_run() { flavours_run desired "$DES" "$@"; }
   echo
   printf 'desired '
   n=${BENCH_DESIRED_N:-500}
